@@ -1,0 +1,166 @@
+// Wire codec for election notifications and quorum packets (reference §2.10 and §4.2).
+//
+// A frame is one byte of FrameKind followed by the body. The transport adds its own length prefix.
+// All integers are big-endian two's complement, as on ZooKeeper's wires. Bodies:
+//   notification: ZooKeeper's version-2 notification: int32 state, int64 leader, int64 zxid,
+//                 int64 round, int64 peerEpoch, int32 version, int32 config length, config bytes.
+//                 Legacy 28- and 40-byte forms are decoded as ZooKeeper does (version 0).
+//   quorum:       ZooKeeper's jute QuorumPacket: int32 type, int64 zxid, int32 data length
+//                 (-1 = null), data, int32 authinfo count (-1 = null; fastzab accepts only -1 or 0).
+// Decoding never reads out of bounds and never aborts: every malformed input is a DecodeError.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "expected.h"
+#include "types.h"
+
+namespace fastzab::core {
+
+using Bytes = std::span<const std::byte>;
+using ByteBuffer = std::vector<std::byte>;
+
+enum class FrameKind : std::uint8_t { notification = 1, quorum = 2 };
+
+enum class PacketType : std::int32_t {
+  request = 1,
+  proposal = 2,
+  ack = 3,
+  commit = 4,
+  ping = 5,
+  revalidate = 6,
+  sync = 7,
+  inform = 8,
+  commit_and_activate = 9,
+  newleader = 10,
+  followerinfo = 11,
+  uptodate = 12,
+  diff = 13,
+  trunc = 14,
+  snap = 15,
+  observerinfo = 16,
+  leaderinfo = 17,
+  ackepoch = 18,
+  inform_and_activate = 19,
+};
+const char* to_string(PacketType t) noexcept;
+
+enum class DecodeError : std::uint8_t {
+  empty_frame,
+  unknown_frame_kind,
+  frame_too_large,
+  truncated,           // a field runs past the end of the input
+  trailing_bytes,      // bytes left after the last field
+  bad_peer_state,      // notification state outside 0..3
+  bad_config_length,   // negative or larger than what remains / kMaxConfigBytes
+  unknown_packet_type,
+  bad_data_length,     // negative (other than -1) or larger than what remains
+  bad_auth_count,      // authinfo other than null or empty
+  bad_batch_count,     // zero, negative or above kMaxBatchEntries
+  bad_entry_length,    // negative or above kMaxEntryBytes or past the end
+  bad_payload_size,    // a typed payload of the wrong size
+};
+const char* to_string(DecodeError e) noexcept;
+
+struct Notification {
+  PeerState state = PeerState::looking;
+  ServerId leader = kNoServer;
+  Zxid zxid = kNoZxid;
+  std::int64_t round = 0;
+  Epoch peer_epoch = kNoEpoch;
+  std::int32_t version = 2;
+  Bytes config;  // view into the decoded frame; empty when encoding from fastzab
+};
+
+struct QuorumPacket {
+  PacketType type = PacketType::ping;
+  Zxid zxid = kNoZxid;
+  Bytes data;  // view into the decoded frame
+};
+
+struct Frame {
+  FrameKind kind = FrameKind::notification;
+  Notification notification;  // valid when kind == notification
+  QuorumPacket packet;        // valid when kind == quorum
+};
+
+// FOLLOWERINFO / OBSERVERINFO payload (jute LearnerInfo, 20 bytes).
+struct LearnerInfo {
+  ServerId server;
+  std::int32_t protocol_version = 0;
+  std::int64_t config_version = 0;
+};
+
+// ACKEPOCH payload. fastzab sends int32 currentEpoch (-1 = none) then int64 applied zxid
+// (12 bytes); ZooKeeper sends only the int32 (4 bytes), decoded with applied = kNoZxid.
+struct AckEpochInfo {
+  std::int32_t current_epoch;
+  Zxid applied;
+};
+
+// ---- encoding: each call appends exactly one frame to `out` ----
+void encode_notification(const Notification& n, ByteBuffer& out);
+void encode_packet(PacketType type, Zxid zxid, Bytes data, ByteBuffer& out);
+void encode_learner_info(PacketType type, Zxid zxid, const LearnerInfo& info, ByteBuffer& out);
+// LEADERINFO carries an int32 protocol version; ACKEPOCH an int32 currentEpoch (-1 = none).
+void encode_int32_packet(PacketType type, Zxid zxid, std::int32_t value, ByteBuffer& out);
+// ACKEPOCH(last_logged) with the 12-byte fastzab payload.
+void encode_ackepoch(Zxid last_logged, const AckEpochInfo& info, ByteBuffer& out);
+
+// PROPOSAL and INFORM carry a batch: int32 count, then count x (int32 length, bytes). The entries
+// have consecutive zxids starting at the packet's zxid. Usage:
+//   BatchWriter w(PacketType::proposal, first, out); w.add(e1); w.add(e2); w.finish();
+class BatchWriter {
+ public:
+  BatchWriter(PacketType type, Zxid first, ByteBuffer& out);
+  void add(Bytes entry);
+  // Patches the lengths; the frame is complete afterwards. Must be called with >= 1 entry.
+  void finish();
+  std::size_t count() const noexcept { return count_; }
+
+ private:
+  ByteBuffer& out_;
+  std::size_t frame_start_;
+  std::size_t data_length_at_;
+  std::size_t count_at_;
+  std::size_t count_ = 0;
+  bool finished_ = false;
+};
+
+// ---- decoding ----
+Expected<Frame, DecodeError> decode_frame(Bytes frame);
+Expected<LearnerInfo, DecodeError> decode_learner_info(Bytes data);
+Expected<std::int32_t, DecodeError> decode_int32(Bytes data);
+// 4 bytes (ZooKeeper: applied = kNoZxid) or 12 bytes (fastzab); else bad_payload_size.
+Expected<AckEpochInfo, DecodeError> decode_ackepoch(Bytes data);
+
+// A validated batch. Construction (decode_batch) checks every length; iteration cannot fail.
+class BatchView {
+ public:
+  std::size_t size() const noexcept { return count_; }
+  class Iterator {
+   public:
+    Bytes operator*() const noexcept;
+    Iterator& operator++() noexcept;
+    bool operator==(const Iterator& o) const noexcept { return pos_ == o.pos_; }
+
+   private:
+    friend class BatchView;
+    Iterator(Bytes data, std::size_t pos) : data_(data), pos_(pos) {}
+    Bytes data_;
+    std::size_t pos_;
+  };
+  Iterator begin() const noexcept { return Iterator(data_, 4); }
+  Iterator end() const noexcept { return Iterator(data_, data_.size()); }
+
+ private:
+  friend Expected<BatchView, DecodeError> decode_batch(Bytes data);
+  Bytes data_;
+  std::size_t count_ = 0;
+};
+Expected<BatchView, DecodeError> decode_batch(Bytes data);
+
+}  // namespace fastzab::core

@@ -1,0 +1,241 @@
+// Fast Leader Election as an event-driven state machine (reference §2). ZooKeeper's blocking
+// lookForLeader loop becomes: notifications in, ticks for the notification back-off and the
+// finalize wait, and a decision that starts the ZAB role.
+#include <algorithm>
+
+#include "invariant.h"
+#include "constants.h"
+#include "node_impl.h"
+
+namespace fastzab::core {
+
+namespace {
+// Vote.equals (reference §2.8): LOOKING votes compare fully; established members may report
+// different zxids and rounds for the same leader, so they compare by (leader, peerEpoch).
+bool same_vote(const Vote& a, PeerState a_state, const Vote& b, PeerState b_state) {
+  if (a_state == PeerState::looking || b_state == PeerState::looking) return a == b;
+  return a.leader == b.leader && a.peer_epoch == b.peer_epoch;
+}
+}  // namespace
+
+Vote Node::Impl::initial_vote() const {
+  if (!is_voter(self)) return Vote{kNoServer, kNoZxid, round, kNoEpoch};
+  return Vote{cfg.self, history.last(), round, current_epoch};
+}
+
+// totalOrderPredicate (reference §2.2): a candidate with weight 0 never wins; otherwise the
+// strict lexicographic order on (peerEpoch, zxid, server id).
+bool Node::Impl::beats(const Vote& candidate, const Vote& current) const {
+  const auto index = member(candidate.leader);
+  if (!index || cfg.cluster.verifier().weight(*index) == 0) return false;
+  if (candidate.peer_epoch != current.peer_epoch) return candidate.peer_epoch > current.peer_epoch;
+  if (candidate.zxid != current.zxid) return candidate.zxid > current.zxid;
+  return candidate.leader > current.leader;
+}
+
+MemberSet Node::Impl::agreeing(const std::vector<std::optional<RecordedVote>>& votes,
+                               const Vote& ref, PeerState ref_state) const {
+  MemberSet set;
+  for (std::size_t i = 0; i < votes.size(); ++i) {
+    if (votes[i] && is_voter(i) && same_vote(votes[i]->vote, votes[i]->state, ref, ref_state)) {
+      set.set(i);
+    }
+  }
+  return set;
+}
+
+// checkLeader (reference §2.5, ZOOKEEPER-1514): follow someone else only if that leader itself
+// says it is LEADING; lead only if the round is my current round.
+bool Node::Impl::check_leader(const std::vector<std::optional<RecordedVote>>& votes,
+                              ServerId leader, std::int64_t in_round) const {
+  if (leader != cfg.self) {
+    const auto index = member(leader);
+    return index && votes[*index] && votes[*index]->state == PeerState::leading;
+  }
+  return in_round == round;
+}
+
+void Node::Impl::start_election() {
+  if (state == PeerState::leading) {
+    for (std::size_t i = 0; i < learners.size(); ++i) {
+      if (learners[i].active) close_session(i);
+    }
+  } else if (state == PeerState::following || state == PeerState::observing) {
+    if (leader_session.value != 0 && sessions[leader_index] == leader_session) {
+      close_session(leader_index);
+    }
+  }
+  const bool was_looking = state == PeerState::looking && round != 0;
+  state = PeerState::looking;
+  phase = ZabPhase::election;
+  ++counters.elections_started;
+  ++round;
+  proposal = initial_vote();
+  std::fill(recvset.begin(), recvset.end(), std::nullopt);
+  std::fill(outofelection.begin(), outofelection.end(), std::nullopt);
+  finalizing = false;
+  notify_timeout = cfg.notify_min_ticks;
+  quiet_ticks = 0;
+  std::fill(learners.begin(), learners.end(), LearnerRecord{});
+  leader_epoch = kNoEpoch;
+  leader_session = SessionId{};
+  session_epoch = kNoEpoch;
+  // A learner never keeps commit knowledge it has not applied across a role change: the next
+  // leader tells it again. (The applied prefix is committed and stays.)
+  commit = applied;
+  if (!was_looking) emit_role_change(false);
+  broadcast_notification();
+}
+
+void Node::Impl::send_notification(std::size_t peer, PeerState as, const Vote& v) {
+  if (!session_up(peer)) return;
+  send_frame(peer, sessions[peer], nullptr, [&](ByteBuffer& b) {
+    Notification n;
+    n.state = as;
+    n.leader = v.leader;
+    n.zxid = v.zxid;
+    n.round = v.round;
+    n.peer_epoch = v.peer_epoch;
+    n.version = kNotificationVersion;
+    encode_notification(n, b);
+  });
+}
+
+void Node::Impl::broadcast_notification() {
+  FASTZAB_ASSERT(state == PeerState::looking);
+  proposal.round = round;
+  // My own notification reaches me through the loopback (QCM:690-692).
+  recvset[self] = RecordedVote{proposal, PeerState::looking};
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    if (i != self && is_voter(i)) send_notification(i, PeerState::looking, proposal);
+  }
+  if (is_voter(self)) {
+    Notification mine;
+    mine.state = PeerState::looking;
+    mine.leader = proposal.leader;
+    mine.zxid = proposal.zxid;
+    mine.round = round;
+    mine.peer_epoch = proposal.peer_epoch;
+    handle_looking(self, mine);
+  }
+}
+
+void Node::Impl::on_notification(std::size_t from, const Notification& n) {
+  // Replies (WorkerReceiver, reference §2.7) happen whatever the election loop does with it.
+  if (!is_voter(from)) {
+    if (state == PeerState::looking) send_notification(from, PeerState::looking, proposal);
+    else send_notification(from, state, current_vote);
+    return;
+  }
+  if (state != PeerState::looking) {
+    if (n.state == PeerState::looking) {
+      send_notification(from, state, current_vote);
+    } else if ((state == PeerState::following || state == PeerState::observing) &&
+               from == leader_index && n.state == PeerState::looking && n.round > current_vote.round) {
+      // My leader started a newer election: it has left its role, so this leader session ends.
+      start_election();
+    }
+    return;
+  }
+  if (n.state == PeerState::looking && n.round < round) {
+    send_notification(from, PeerState::looking, proposal);
+  }
+  quiet_ticks = 0;
+  const auto leader = member(n.leader);
+  if (!leader || !is_voter(*leader)) {
+    ++counters.ignored_notifications;
+    return;
+  }
+  if (finalizing) {
+    // Finalize wait (reference §2.5 step 6): only a better vote interrupts it.
+    const Vote v{n.leader, n.zxid, n.round, n.peer_epoch};
+    if (!beats(v, proposal)) return;
+    finalizing = false;
+  }
+  switch (n.state) {
+    case PeerState::looking: handle_looking(from, n); break;
+    case PeerState::following:
+    case PeerState::leading: handle_established(from, n); break;
+    case PeerState::observing: ++counters.ignored_notifications; break;
+  }
+}
+
+void Node::Impl::handle_looking(std::size_t from, const Notification& n) {
+  if (n.zxid == kLostZxid) {  // a server whose state is lost never takes part (ZOOKEEPER-261)
+    ++counters.ignored_notifications;
+    return;
+  }
+  const Vote theirs{n.leader, n.zxid, n.round, n.peer_epoch};
+  if (n.round > round) {
+    round = n.round;
+    std::fill(recvset.begin(), recvset.end(), std::nullopt);
+    const Vote mine = initial_vote();
+    proposal = beats(theirs, mine) ? theirs : mine;
+    proposal.round = round;
+    broadcast_notification();
+    if (state != PeerState::looking) return;
+  } else if (n.round < round) {
+    return;
+  } else if (beats(theirs, proposal)) {
+    proposal = theirs;
+    proposal.round = round;
+    broadcast_notification();
+    if (state != PeerState::looking) return;
+  }
+  recvset[from] = RecordedVote{theirs, PeerState::looking};
+  const Vote ref{proposal.leader, proposal.zxid, round, proposal.peer_epoch};
+  if (!finalizing && cfg.cluster.verifier().is_quorum(agreeing(recvset, ref, PeerState::looking))) {
+    finalizing = true;
+    finalize_deadline = now + cfg.finalize_wait_ticks;
+  }
+}
+
+void Node::Impl::handle_established(std::size_t from, const Notification& n) {
+  const Vote theirs{n.leader, n.zxid, n.round, n.peer_epoch};
+  const auto& verifier = cfg.cluster.verifier();
+  if (n.round == round) {
+    recvset[from] = RecordedVote{theirs, n.state};
+    if (verifier.is_quorum(agreeing(recvset, theirs, n.state)) &&
+        check_leader(recvset, n.leader, n.round)) {
+      decide(theirs);
+      return;
+    }
+  }
+  outofelection[from] = RecordedVote{theirs, n.state};
+  if (verifier.is_quorum(agreeing(outofelection, theirs, n.state)) &&
+      check_leader(outofelection, n.leader, n.round)) {
+    round = n.round;
+    decide(theirs);
+  }
+}
+
+void Node::Impl::election_tick() {
+  if (finalizing) {
+    if (now >= finalize_deadline) decide(Vote{proposal.leader, proposal.zxid, round, proposal.peer_epoch});
+    return;
+  }
+  if (++quiet_ticks >= notify_timeout) {
+    // Nothing heard for a whole interval: send again and back off (FLE:970-997).
+    quiet_ticks = 0;
+    notify_timeout = std::min(notify_timeout * 2, cfg.notify_max_ticks);
+    broadcast_notification();
+  }
+}
+
+void Node::Impl::decide(const Vote& v) {
+  FASTZAB_ASSERT(state == PeerState::looking);
+  finalizing = false;
+  current_vote = v;
+  std::fill(recvset.begin(), recvset.end(), std::nullopt);
+  std::fill(outofelection.begin(), outofelection.end(), std::nullopt);
+  if (v.leader == cfg.self) {
+    FASTZAB_ASSERT(!self_observer);
+    start_leading();
+    return;
+  }
+  const auto index = member(v.leader);
+  FASTZAB_ASSERT(index.has_value());
+  start_learning(*index);
+}
+
+}  // namespace fastzab::core

@@ -1,0 +1,50 @@
+// The in-memory part of a node's log: every entry the application has not yet applied, plus a
+// bounded window of applied (committed) entries that serves DIFF syncs (reference §4.4,
+// ZooKeeper's committedLog). Everything before `base()` lives only in the application's state.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <optional>
+#include <vector>
+
+#include "codec.h"
+#include "types.h"
+
+namespace fastzab::core {
+
+class History {
+ public:
+  struct Entry {
+    Zxid zxid;
+    ByteBuffer bytes;
+  };
+
+  void reset(Zxid base);
+  // Entries must come in zxid order, all above the current last().
+  void append(Zxid zxid, Bytes bytes);
+  // Drops every entry > zxid. Requires contains(zxid).
+  void truncate_after(Zxid zxid);
+  // Drops entries <= keep_above from the front while more than `window` such entries remain.
+  void evict(Zxid keep_above, std::size_t window);
+
+  Zxid base() const noexcept { return base_; }
+  Zxid last() const noexcept { return entries_.empty() ? base_ : entries_.back().zxid; }
+  bool empty() const noexcept { return entries_.empty(); }
+  std::size_t size() const noexcept { return entries_.size(); }
+  const Entry& at(std::size_t i) const noexcept { return entries_[i]; }
+
+  // True when zxid is base() or the zxid of an entry.
+  bool contains(Zxid zxid) const noexcept;
+  // Index of the first entry with zxid > z (size() when none).
+  std::size_t upper_bound(Zxid z) const noexcept;
+  // The largest point of this history (base or entry) below z, if any.
+  std::optional<Zxid> largest_below(Zxid z) const noexcept;
+
+ private:
+  Zxid base_ = kZeroZxid;
+  std::deque<Entry> entries_;
+  std::vector<ByteBuffer> spare_;  // byte buffers reused so the steady state does not allocate
+};
+
+}  // namespace fastzab::core

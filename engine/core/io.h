@@ -1,0 +1,124 @@
+// What goes into the core (Input) and what comes out of it (Output). The core performs no I/O:
+// the host (the simulator, or engine/runtime) carries out the outputs in order and reports their
+// completions back as inputs.
+//
+// Host contract:
+//  * Outputs are executed in the order they appear in `Outputs::items`.
+//  * Durable effects (append, truncate, persist_epochs, install_snapshot) become durable in that
+//    same order; completions are reported in that order (log_durable, epochs_durable,
+//    snapshot_installed). truncate takes effect before any later append.
+//  * send_after_durable leaves only once its barrier holds; SendGate implements this rule and
+//    keeps each peer's stream FIFO.
+//  * A session delivers frames in order, reliably, and nothing after it is closed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <variant>
+#include <vector>
+
+#include "codec.h"
+#include "types.h"
+
+namespace fastzab::core {
+
+struct ClientProposal {
+  std::uint64_t tag = 0;  // chosen by the host, echoed in proposal_accepted / proposal_rejected
+  Bytes bytes;
+};
+
+namespace input {
+struct Message {
+  ServerId from;
+  SessionId session;
+  Bytes frame;  // one codec frame, untrusted
+};
+struct Tick {};
+struct LogDurable {
+  Zxid zxid;  // every appended entry <= zxid is durable
+};
+struct EpochsDurable {
+  Epoch accepted;
+  Epoch current;
+};
+struct SnapshotInstalled {
+  Zxid zxid;
+};
+struct ClientProposals {
+  std::span<const ClientProposal> proposals;
+};
+struct SessionUp {
+  ServerId peer;
+  SessionId session;
+};
+struct SessionDown {
+  ServerId peer;
+  SessionId session;
+};
+}  // namespace input
+
+using Input = std::variant<input::Message, input::Tick, input::LogDurable, input::EpochsDurable,
+                           input::SnapshotInstalled, input::ClientProposals, input::SessionUp,
+                           input::SessionDown>;
+
+enum class OutputKind : std::uint8_t {
+  send,                // frame to peer on session, now
+  send_after_durable,  // frame to peer on session, once `barrier` holds (persist before ack)
+  close_session,       // drop the connection to peer (protocol error, lagging learner)
+  append,              // append `count` entries with consecutive zxids from `zxid`; bytes = batch
+  truncate,            // drop every log entry > zxid
+  persist_epochs,      // write acceptedEpoch and currentEpoch atomically
+  install_snapshot,    // replace application state and log by the snapshot (bytes) at zxid
+  send_snapshot,       // send peer a SNAP frame with the application's state at zxid
+  deliver,             // committed: `count` entries with consecutive zxids from zxid; bytes = batch
+  role_change,         // role / leader / epoch changed; established = broadcast phase reached
+  proposal_accepted,   // client proposal `tag` got `zxid` (committed when delivered)
+  proposal_rejected,   // client proposal `tag` refused for `reason`
+};
+const char* to_string(OutputKind k) noexcept;
+
+enum class RejectReason : std::uint8_t { not_leader, not_established, zxid_exhausted, too_large };
+const char* to_string(RejectReason r) noexcept;
+
+// A send_after_durable frame may leave only when the log is durable through `log_zxid` and both
+// epoch files hold at least the given values.
+struct DurableBarrier {
+  Zxid log_zxid = kNoZxid;
+  Epoch accepted = kNoEpoch;
+  Epoch current = kNoEpoch;
+};
+
+struct Output {
+  OutputKind kind = OutputKind::send;
+  ServerId peer;
+  SessionId session;
+  Zxid zxid = kNoZxid;
+  std::uint32_t count = 0;
+  DurableBarrier barrier;
+  Epoch accepted = kNoEpoch;  // persist_epochs, role_change (epoch of the role)
+  Epoch current = kNoEpoch;   // persist_epochs
+  PeerState role = PeerState::looking;
+  ServerId leader = kNoServer;
+  bool established = false;
+  std::uint64_t tag = 0;
+  RejectReason reason = RejectReason::not_leader;
+  std::size_t offset = 0;  // bytes in Outputs::arena
+  std::size_t length = 0;
+};
+
+// Caller-owned output buffer. step() appends; the caller processes and then clear()s it, so the
+// capacity is reused and the steady state allocates nothing.
+class Outputs {
+ public:
+  std::vector<Output> items;
+  ByteBuffer arena;
+
+  Bytes bytes(const Output& o) const noexcept { return Bytes(arena).subspan(o.offset, o.length); }
+  void clear() noexcept {
+    items.clear();
+    arena.clear();
+  }
+};
+
+}  // namespace fastzab::core

@@ -1,0 +1,384 @@
+// The leader's side of ZAB (reference §4.3-4.5): discovery (FOLLOWERINFO -> LEADERINFO ->
+// ACKEPOCH), synchronization (DIFF/TRUNC/SNAP, NEWLEADER, its ACK, UPTODATE) and broadcast
+// (PROPOSAL, ACK, COMMIT, INFORM, PING), with the quorum timeouts that make it step down.
+#include "invariant.h"
+#include "constants.h"
+#include "node_impl.h"
+
+namespace fastzab::core {
+
+void Node::Impl::start_leading() {
+  state = PeerState::leading;
+  phase = ZabPhase::discovery;
+  phase_ticks = 0;
+  std::fill(learners.begin(), learners.end(), LearnerRecord{});
+  leader_epoch = kNoEpoch;
+  contributors.reset();
+  epoch_acks.reset();
+  newleader_acks.reset();
+  contributors.set(self);
+  max_contributed = accepted_epoch;
+  summary_epoch = current_epoch;
+  summary_zxid = history.last();
+  initial_last = history.last();
+  emit_role_change(false);
+  if (cfg.cluster.verifier().is_quorum(contributors)) decide_epoch();
+}
+
+bool Node::Impl::leader_self_ready() const noexcept {
+  return leader_epoch != kNoEpoch && durable_current >= leader_epoch &&
+         durable_zxid >= initial_last;
+}
+
+// getEpochToPropose (reference §4.3 step 3): one more than every accepted epoch of a quorum that
+// includes the leader; persisted before any LEADERINFO leaves (ZOOKEEPER-1291).
+void Node::Impl::decide_epoch() {
+  FASTZAB_ASSERT(leader_epoch == kNoEpoch);
+  leader_epoch = Epoch{max_contributed.value + 1};
+  FASTZAB_ASSERT_OP(leader_epoch.value, <=, kMaxEpoch);
+  accepted_epoch = leader_epoch;
+  persist_epochs();
+  epoch_acks.set(self);
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    LearnerRecord& l = learners[i];
+    if (!l.active || l.leaderinfo_sent) continue;
+    const DurableBarrier barrier{kNoZxid, leader_epoch, kNoEpoch};
+    send_frame(i, l.session, &barrier, [&](ByteBuffer& b) {
+      encode_int32_packet(PacketType::leaderinfo, Zxid::make(leader_epoch, 0),
+                          kLearnerProtocolVersion, b);
+    });
+    l.leaderinfo_sent = true;
+  }
+  check_epoch_acks();
+}
+
+// waitForEpochAck (reference §4.3 step 5-6): a quorum with the leader has promised the epoch;
+// the leader then makes it its currentEpoch and starts synchronizing.
+void Node::Impl::check_epoch_acks() {
+  if (phase != ZabPhase::discovery || leader_epoch == kNoEpoch) return;
+  if (!cfg.cluster.verifier().is_quorum(epoch_acks) || !epoch_acks.test(self)) return;
+  current_epoch = leader_epoch;
+  persist_epochs();
+  phase = ZabPhase::synchronization;
+  phase_ticks = 0;
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    if (learners[i].active && learners[i].ackepoch_received) sync_learner(i);
+  }
+  check_established();
+}
+
+void Node::Impl::drop_learner(std::size_t peer) {
+  ++counters.learners_dropped;
+  close_session(peer);
+  learners[peer] = LearnerRecord{};
+  contributors.reset(peer);
+  if (phase == ZabPhase::discovery) epoch_acks.reset(peer);
+  if (phase != ZabPhase::broadcast) newleader_acks.reset(peer);
+}
+
+void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
+  LearnerRecord& l = learners[from];
+  if (l.active) l.silent_ticks = 0;
+  switch (p.type) {
+    case PacketType::followerinfo:
+    case PacketType::observerinfo: {
+      if (l.active) return;  // a repeated hello on the same session
+      const auto info = decode_learner_info(p.data);
+      const bool observer = p.type == PacketType::observerinfo;
+      if (!info || info->server != id_of(from) || observer != cfg.cluster.members()[from].observer ||
+          p.zxid.counter() != 0) {
+        ++counters.protocol_errors;
+        drop_learner(from);
+        return;
+      }
+      l = LearnerRecord{};
+      l.active = true;
+      l.session = sessions[from];
+      l.observer = observer;
+      l.accepted = p.zxid.epoch();
+      if (leader_epoch == kNoEpoch) {
+        if (!observer) {
+          contributors.set(from);
+          if (l.accepted > max_contributed) max_contributed = l.accepted;
+          if (cfg.cluster.verifier().is_quorum(contributors)) decide_epoch();
+        }
+      } else {
+        const DurableBarrier barrier{kNoZxid, leader_epoch, kNoEpoch};
+        send_frame(from, l.session, &barrier, [&](ByteBuffer& b) {
+          encode_int32_packet(PacketType::leaderinfo, Zxid::make(leader_epoch, 0),
+                              kLearnerProtocolVersion, b);
+        });
+        l.leaderinfo_sent = true;
+      }
+      return;
+    }
+    case PacketType::ackepoch: {
+      const auto info = decode_ackepoch(p.data);
+      if (!l.active || !l.leaderinfo_sent || l.ackepoch_received || !info) {
+        ++counters.protocol_errors;
+        drop_learner(from);
+        return;
+      }
+      l.ackepoch_received = true;
+      l.peer_last = p.zxid;
+      l.peer_applied = info->applied;
+      l.peer_current = info->current_epoch;
+      if (info->current_epoch != -1) {
+        // A learner ahead of the leader cannot be synced by it (reference §4.3 step 5).
+        const bool ahead = info->current_epoch > summary_epoch.value ||
+                           (info->current_epoch == summary_epoch.value && p.zxid > summary_zxid);
+        if (ahead) {
+          drop_learner(from);
+          return;
+        }
+        if (!l.observer && p.zxid != kLostZxid) epoch_acks.set(from);
+      }
+      if (phase == ZabPhase::discovery) {
+        check_epoch_acks();
+      } else {
+        sync_learner(from);
+      }
+      return;
+    }
+    case PacketType::ack: {
+      if (!l.active || !l.synced) {
+        ++counters.protocol_errors;
+        drop_learner(from);
+        return;
+      }
+      if (p.zxid == Zxid::make(leader_epoch, 0)) {
+        if (l.newleader_acked) return;
+        l.newleader_acked = true;
+        if (!l.observer) newleader_acks.set(from);
+        if (phase == ZabPhase::broadcast) {
+          if (!l.observer) send_packet(from, PacketType::commit, commit, nullptr);
+          send_packet(from, PacketType::uptodate, kLostZxid, nullptr);
+          l.uptodate_sent = true;
+        } else {
+          check_established();
+        }
+        return;
+      }
+      // A proposal ack counts only after the learner's NEWLEADER ack (I6, ZOOKEEPER-4685), and
+      // only for a zxid the leader has (a "future proposal" is ignored).
+      if (l.observer || !l.newleader_acked || p.zxid.counter() == 0 || p.zxid > history.last() ||
+          p.zxid.epoch() > leader_epoch) {
+        return;
+      }
+      if (p.zxid > l.acked) {
+        l.acked = p.zxid;
+        l.ack_stall_ticks = 0;
+        try_commit();
+      }
+      return;
+    }
+    case PacketType::ping:
+      return;  // liveness only; silent_ticks was reset above
+    default:
+      ++counters.protocol_errors;
+      return;
+  }
+}
+
+// syncFollower (reference §4.4), with the learner's applied (committed) zxid from ACKEPOCH so a
+// learner is never asked to go below what it delivered (I10).
+void Node::Impl::sync_learner(std::size_t peer) {
+  LearnerRecord& l = learners[peer];
+  FASTZAB_ASSERT(l.active && l.ackepoch_received && !l.synced);
+  if (l.peer_applied > history.last() ||
+      (l.peer_applied != kNoZxid && l.peer_applied >= history.base() &&
+       !history.contains(l.peer_applied))) {
+    // It delivered something this leader does not have: never paper over that.
+    ++counters.protocol_errors;
+    drop_learner(peer);
+    return;
+  }
+  const Zxid limit = l.observer ? commit : history.last();
+  Zxid start;
+  const Zxid p = l.peer_last;
+  if (history.contains(p)) {
+    start = p;
+    send_packet(peer, PacketType::diff, limit, nullptr);
+  } else {
+    const auto q = history.largest_below(p);
+    if (q && q->epoch() == p.epoch() && *q >= l.peer_applied) {
+      start = *q;  // the learner has entries this history never had, in the same epoch
+    } else if (l.peer_applied != kNoZxid && history.contains(l.peer_applied)) {
+      start = l.peer_applied;  // its committed prefix is shared; what is above may differ
+    } else {
+      start = kNoZxid;
+    }
+    if (start != kNoZxid) send_packet(peer, PacketType::trunc, start, nullptr);
+  }
+  if (start == kNoZxid) {
+    // Too far behind for the in-memory history: the application's snapshot at `applied`.
+    Output& o = push(OutputKind::send_snapshot);
+    o.peer = id_of(peer);
+    o.session = l.session;
+    o.zxid = applied;
+    start = applied;
+  }
+  Zxid end_zxid = limit > start ? limit : start;
+  send_entries(peer, l.session, PacketType::proposal, history.upper_bound(start),
+               history.upper_bound(end_zxid));
+  l.sent = end_zxid;
+  if (commit > kZeroZxid) send_packet(peer, PacketType::commit, commit, nullptr);
+  const DurableBarrier barrier{kNoZxid, kNoEpoch, leader_epoch};
+  send_packet(peer, PacketType::newleader, Zxid::make(leader_epoch, 0), &barrier);
+  l.synced = true;
+}
+
+void Node::Impl::check_established() {
+  if (phase != ZabPhase::synchronization) return;
+  MemberSet acks = newleader_acks;
+  if (leader_self_ready()) acks.set(self);
+  if (cfg.cluster.verifier().is_quorum(acks) && acks.test(self)) establish();
+}
+
+// The NEWLEADER quorum commits the leader's whole initial history (the paper's COMMIT-LD).
+void Node::Impl::establish() {
+  phase = ZabPhase::broadcast;
+  phase_ticks = 0;
+  session_epoch = leader_epoch;
+  current_vote.peer_epoch = leader_epoch;  // reference §2.8: established votes carry the epoch
+  commit = history.last();
+  FASTZAB_ASSERT(commit == initial_last);
+  emit_role_change(true);
+  deliver_up_to(commit);
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    LearnerRecord& l = learners[i];
+    if (!l.active || !l.synced) continue;
+    if (l.observer) {
+      send_entries(i, l.session, PacketType::inform, history.upper_bound(l.sent),
+                   history.upper_bound(commit));
+      if (commit > l.sent) l.sent = commit;
+    } else {
+      send_packet(i, PacketType::commit, commit, nullptr);
+    }
+    if (l.newleader_acked) {
+      send_packet(i, PacketType::uptodate, kLostZxid, nullptr);
+      l.uptodate_sent = true;
+    }
+  }
+}
+
+void Node::Impl::try_commit() {
+  if (phase != ZabPhase::broadcast) return;
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    const LearnerRecord& l = learners[i];
+    ack_scratch[i] = (l.active && !l.observer && l.newleader_acked) ? l.acked : kNoZxid;
+  }
+  ack_scratch[self] = durable_zxid;
+  MemberSet eligible;
+  for (std::size_t i = 0; i < ack_scratch.size(); ++i) {
+    if (ack_scratch[i] != kNoZxid) eligible.set(i);
+  }
+  Zxid z = quorum_acked_zxid(cfg.cluster.verifier(), ack_scratch, eligible);
+  if (z == kNoZxid || z <= commit) return;
+  if (z > history.last()) z = history.last();
+  FASTZAB_ASSERT(z.epoch() == leader_epoch);
+  // Entries commit in zxid order (I7); acks are cumulative, so everything <= z has a quorum.
+  commit = z;
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    LearnerRecord& l = learners[i];
+    if (!l.active || !l.synced) continue;
+    if (l.observer) {
+      send_entries(i, l.session, PacketType::inform, history.upper_bound(l.sent),
+                   history.upper_bound(commit));
+      if (commit > l.sent) l.sent = commit;
+    } else {
+      send_packet(i, PacketType::commit, commit, nullptr);
+    }
+  }
+  deliver_up_to(commit);
+}
+
+void Node::Impl::leader_propose(std::span<const ClientProposal> proposals) {
+  const std::size_t first_index = history.size();
+  std::size_t accepted = 0;
+  bool exhausted = false;
+  for (const ClientProposal& p : proposals) {
+    if (exhausted) {
+      Output& o = push(OutputKind::proposal_rejected);
+      o.tag = p.tag;
+      o.reason = RejectReason::zxid_exhausted;
+      continue;
+    }
+    if (p.bytes.size() > kMaxEntryBytes) {
+      Output& o = push(OutputKind::proposal_rejected);
+      o.tag = p.tag;
+      o.reason = RejectReason::too_large;
+      continue;
+    }
+    const Zxid last = history.last();
+    const std::uint32_t next = last.epoch() == leader_epoch ? last.counter() + 1 : 1;
+    if (next > cfg.max_zxid_counter) {
+      // Never wrap the counter into the epoch bits (ZOOKEEPER-1277): a new epoch is needed.
+      exhausted = true;
+      Output& o = push(OutputKind::proposal_rejected);
+      o.tag = p.tag;
+      o.reason = RejectReason::zxid_exhausted;
+      continue;
+    }
+    const Zxid z = Zxid::make(leader_epoch, next);
+    history.append(z, p.bytes);
+    Output& o = push(OutputKind::proposal_accepted);
+    o.tag = p.tag;
+    o.zxid = z;
+    ++accepted;
+  }
+  if (accepted > 0) {
+    const std::size_t end = history.size();
+    append_entries_run(first_index, end);
+    for (std::size_t i = 0; i < learners.size(); ++i) {
+      LearnerRecord& l = learners[i];
+      if (!l.active || !l.synced || l.observer) continue;
+      send_entries(i, l.session, PacketType::proposal, first_index, end);
+      l.sent = history.last();
+    }
+  }
+  if (exhausted) start_election();
+}
+
+void Node::Impl::leader_tick() {
+  ++phase_ticks;
+  if (phase != ZabPhase::broadcast) {
+    // Discovery and synchronization must finish within initLimit (L:1484, 1532, 1643).
+    if (phase_ticks > cfg.init_limit_ticks) {
+      start_election();
+      return;
+    }
+  }
+  const bool ping = (now % cfg.ping_ticks) == 0;
+  MemberSet heard;
+  heard.set(self);
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    LearnerRecord& l = learners[i];
+    if (!l.active) continue;
+    ++l.silent_ticks;
+    const std::int32_t limit =
+        l.uptodate_sent ? cfg.sync_limit_ticks : cfg.init_limit_ticks;
+    if (l.silent_ticks > limit) {
+      drop_learner(i);
+      continue;
+    }
+    if (l.newleader_acked && !l.observer && l.acked < l.sent && l.sent.epoch() == leader_epoch) {
+      // A learner that answers pings but never acks is dropped (SyncLimitCheck, testTxnTimeout).
+      if (++l.ack_stall_ticks > cfg.sync_limit_ticks) {
+        drop_learner(i);
+        continue;
+      }
+    } else {
+      l.ack_stall_ticks = 0;
+    }
+    if (!l.observer && l.newleader_acked && l.silent_ticks <= cfg.sync_limit_ticks) heard.set(i);
+    if (ping) send_packet(i, PacketType::ping, history.last(), nullptr);
+  }
+  if (phase == ZabPhase::broadcast && phase_ticks > cfg.sync_limit_ticks &&
+      !cfg.cluster.verifier().is_quorum(heard)) {
+    // Lost the quorum for syncLimit ticks (I14): stop leading.
+    start_election();
+  }
+}
+
+}  // namespace fastzab::core

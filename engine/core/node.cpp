@@ -1,0 +1,332 @@
+// Node: input dispatch, sessions, durability bookkeeping and output helpers. The protocol rules
+// live in election.cpp (FLE), leader.cpp and learner.cpp (ZAB roles).
+#include "node.h"
+
+#include <stdexcept>
+#include <string>
+
+#include "invariant.h"
+#include "constants.h"
+#include "node_impl.h"
+
+namespace fastzab::core {
+
+namespace {
+template <class... F>
+struct Overloaded : F... {
+  using F::operator()...;
+};
+template <class... F>
+Overloaded(F...) -> Overloaded<F...>;
+
+[[noreturn]] void bad_state(const std::string& why) {
+  throw std::invalid_argument("fastzab: refusing to start: " + why);
+}
+}  // namespace
+
+Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
+  const auto index = cfg.cluster.index_of(cfg.self);
+  if (!index) bad_state("server id " + std::to_string(cfg.self.value) + " is not in the config");
+  self = *index;
+  self_observer = cfg.cluster.members()[self].observer;
+  if (cfg.finalize_wait_ticks < 1 || cfg.notify_min_ticks < 1 ||
+      cfg.notify_max_ticks < cfg.notify_min_ticks || cfg.ping_ticks < 1 ||
+      cfg.init_limit_ticks < 1 || cfg.sync_limit_ticks < 1 || cfg.max_batch_entries < 1 ||
+      cfg.max_batch_entries > kMaxBatchEntries || cfg.max_zxid_counter < 1 ||
+      cfg.max_zxid_counter > kMaxZxidCounter) {
+    bad_state("a timing or size limit of the node config is out of range");
+  }
+  // Start-up invariants (reference §4.1, I2).
+  if (st.current_epoch > st.accepted_epoch) bad_state("currentEpoch > acceptedEpoch");
+  history.reset(st.log_base);
+  for (const LoggedEntry& e : st.tail) {
+    if (e.zxid <= history.last()) bad_state("log entries are not in increasing zxid order");
+    if (e.zxid.counter() == 0) bad_state("log entry with zxid counter 0");
+    history.append(e.zxid, Bytes(e.bytes));
+  }
+  if (history.last().epoch() > st.current_epoch) {
+    bad_state("last logged zxid has an epoch above currentEpoch");
+  }
+  if (st.applied_zxid < history.base()) bad_state("application is behind the log's base");
+  if (st.applied_zxid > history.last()) {
+    // The application durably applied entries whose log records were lost (a crash before the
+    // log sync). Its state is the snapshot at applied_zxid: the log restarts there.
+    history.reset(st.applied_zxid);
+  } else if (!history.contains(st.applied_zxid)) {
+    bad_state("applied zxid is not an entry of the log");
+  }
+  applied = st.applied_zxid;
+  commit = applied;
+  accepted_epoch = durable_accepted = st.accepted_epoch;
+  current_epoch = durable_current = st.current_epoch;
+  durable_zxid = history.last();
+  sessions.assign(cfg.cluster.size(), SessionId{});
+  recvset.assign(cfg.cluster.size(), std::nullopt);
+  outofelection.assign(cfg.cluster.size(), std::nullopt);
+  learners.assign(cfg.cluster.size(), LearnerRecord{});
+  ack_scratch.assign(cfg.cluster.size(), kNoZxid);
+  history.evict(applied, cfg.history_window);
+}
+
+std::optional<std::size_t> Node::Impl::member(ServerId id) const noexcept {
+  return cfg.cluster.index_of(id);
+}
+
+void Node::Impl::step(const Input& in, Outputs& o) {
+  out = &o;
+  const bool first_step = (round == 0 && state == PeerState::looking);
+  if (first_step) start_election();
+  std::visit(Overloaded{
+                 [&](const input::Message& m) { on_message(m); },
+                 [&](const input::Tick&) { on_tick(); },
+                 [&](const input::LogDurable& d) { on_log_durable(d.zxid); },
+                 [&](const input::EpochsDurable& d) { on_epochs_durable(d.accepted, d.current); },
+                 [&](const input::SnapshotInstalled& s) { on_snapshot_installed(s.zxid); },
+                 [&](const input::ClientProposals& p) { on_client_proposals(p.proposals); },
+                 [&](const input::SessionUp& s) { on_session_up(s); },
+                 [&](const input::SessionDown& s) { on_session_down(s); },
+             },
+             in);
+  out = nullptr;
+}
+
+void Node::Impl::on_message(const input::Message& m) {
+  const auto from = member(m.from);
+  if (!from || *from == self || sessions[*from] != m.session || m.session.value == 0) {
+    ++counters.stale_session_frames;
+    return;
+  }
+  auto frame = decode_frame(m.frame);
+  if (!frame) {
+    ++counters.decode_errors;
+    return;
+  }
+  if (frame->kind == FrameKind::notification) {
+    on_notification(*from, frame->notification);
+    return;
+  }
+  if (state == PeerState::leading) {
+    leader_packet(*from, frame->packet);
+  } else if ((state == PeerState::following || state == PeerState::observing) &&
+             *from == leader_index && m.session == leader_session) {
+    learner_packet(frame->packet);
+  } else {
+    // A quorum packet for a role this node does not hold (e.g. FOLLOWERINFO while LOOKING).
+    ++counters.ignored_notifications;
+  }
+}
+
+void Node::Impl::on_tick() {
+  ++now;
+  switch (state) {
+    case PeerState::looking: election_tick(); break;
+    case PeerState::leading: leader_tick(); break;
+    case PeerState::following:
+    case PeerState::observing: learner_tick(); break;
+  }
+}
+
+void Node::Impl::on_session_up(const input::SessionUp& s) {
+  const auto peer = member(s.peer);
+  if (!peer || *peer == self || s.session.value == 0) return;
+  sessions[*peer] = s.session;
+  if (state == PeerState::looking) {
+    // A new connection may have lost what was in flight: tell the peer our proposal again
+    // (ZooKeeper re-sends the last message on a new connection, QCM:1253-1260).
+    if (is_voter(*peer) || !is_voter(self)) {
+      send_notification(*peer, PeerState::looking, proposal);
+    }
+  } else if ((state == PeerState::following || state == PeerState::observing) &&
+             *peer == leader_index && leader_session.value == 0) {
+    leader_session = s.session;
+    send_learner_info();
+  }
+}
+
+void Node::Impl::on_session_down(const input::SessionDown& s) {
+  const auto peer = member(s.peer);
+  if (!peer || sessions[*peer] != s.session) return;
+  sessions[*peer] = SessionId{};
+  if (state == PeerState::leading && learners[*peer].active &&
+      learners[*peer].session == s.session) {
+    learners[*peer] = LearnerRecord{};
+    contributors.reset(*peer);
+    if (phase == ZabPhase::discovery) epoch_acks.reset(*peer);
+    if (phase != ZabPhase::broadcast) newleader_acks.reset(*peer);
+  } else if ((state == PeerState::following || state == PeerState::observing) &&
+             *peer == leader_index && leader_session == s.session) {
+    // Nothing of the leader session may be used after it ends (I20): back to election.
+    start_election();
+  }
+}
+
+void Node::Impl::on_log_durable(Zxid z) {
+  if (z > history.last()) z = history.last();
+  if (z > durable_zxid) durable_zxid = z;
+  if (state == PeerState::leading) {
+    if (phase == ZabPhase::synchronization) check_established();
+    else if (phase == ZabPhase::broadcast) try_commit();
+  }
+}
+
+void Node::Impl::on_epochs_durable(Epoch accepted, Epoch current) {
+  if (accepted > durable_accepted) durable_accepted = accepted;
+  if (current > durable_current) durable_current = current;
+  if (state == PeerState::leading && phase == ZabPhase::synchronization) check_established();
+}
+
+void Node::Impl::on_snapshot_installed(Zxid z) {
+  // The log restarted at the snapshot: it is durable through the snapshot's zxid.
+  if (z == history.base() && z > durable_zxid) durable_zxid = z;
+}
+
+void Node::Impl::on_client_proposals(std::span<const ClientProposal> proposals) {
+  if (state == PeerState::leading && phase == ZabPhase::broadcast) {
+    leader_propose(proposals);
+    return;
+  }
+  const RejectReason why =
+      state == PeerState::leading ? RejectReason::not_established : RejectReason::not_leader;
+  for (const ClientProposal& p : proposals) {
+    Output& o = push(OutputKind::proposal_rejected);
+    o.tag = p.tag;
+    o.reason = why;
+  }
+}
+
+// ---- output helpers ----
+
+Output& Node::Impl::push(OutputKind kind) {
+  FASTZAB_ASSERT(out != nullptr);
+  out->items.emplace_back();
+  Output& o = out->items.back();
+  o.kind = kind;
+  return o;
+}
+
+void Node::Impl::send_packet(std::size_t peer, PacketType type, Zxid zxid,
+                             const DurableBarrier* barrier) {
+  if (!session_up(peer)) return;
+  send_frame(peer, sessions[peer], barrier,
+             [&](ByteBuffer& b) { encode_packet(type, zxid, Bytes{}, b); });
+}
+
+void Node::Impl::close_session(std::size_t peer) {
+  if (!session_up(peer)) return;
+  Output& o = push(OutputKind::close_session);
+  o.peer = id_of(peer);
+  o.session = sessions[peer];
+}
+
+void Node::Impl::persist_epochs() {
+  Output& o = push(OutputKind::persist_epochs);
+  o.accepted = accepted_epoch;
+  o.current = current_epoch;
+}
+
+void Node::Impl::emit_role_change(bool established) {
+  Output& o = push(OutputKind::role_change);
+  o.role = state;
+  o.leader = state == PeerState::looking ? kNoServer : current_vote.leader;
+  o.accepted = state == PeerState::leading   ? leader_epoch
+               : state == PeerState::looking ? kNoEpoch
+                                             : session_epoch;
+  o.established = established;
+}
+
+// Emits append outputs for history entries [first, end), one per run of consecutive zxids.
+void Node::Impl::append_entries_run(std::size_t first, std::size_t end) {
+  std::size_t i = first;
+  while (i < end) {
+    const Zxid start = history.at(i).zxid;
+    {
+      Output& o = push(OutputKind::append);
+      o.zxid = start;
+      o.offset = out->arena.size();
+    }
+    // The append payload is a batch body (int32 count, then length-prefixed entries).
+    std::size_t n = 0;
+    const std::size_t count_at = out->arena.size();
+    out->arena.resize(out->arena.size() + 4);
+    while (i < end && history.at(i).zxid.value == start.value + static_cast<std::int64_t>(n)) {
+      const Bytes b(history.at(i).bytes);
+      const auto len = static_cast<std::uint32_t>(b.size());
+      for (int s = 24; s >= 0; s -= 8) out->arena.push_back(static_cast<std::byte>(len >> s));
+      out->arena.insert(out->arena.end(), b.begin(), b.end());
+      ++n;
+      ++i;
+    }
+    const auto cnt = static_cast<std::uint32_t>(n);
+    for (int k = 0; k < 4; ++k) out->arena[count_at + static_cast<std::size_t>(k)] =
+        static_cast<std::byte>(cnt >> (24 - 8 * k));
+    Output& done = out->items.back();  // `o`: only the arena grew since
+    done.count = cnt;
+    done.length = out->arena.size() - done.offset;
+  }
+}
+
+void Node::Impl::deliver_up_to(Zxid z) {
+  if (z > history.last()) z = history.last();
+  if (z <= applied) return;
+  std::size_t i = history.upper_bound(applied);
+  const std::size_t end = history.upper_bound(z);
+  FASTZAB_ASSERT(i <= end);
+  // Reuse the append encoder, then relabel: deliver outputs carry the same batch body.
+  const std::size_t before = out->items.size();
+  append_entries_run(i, end);
+  for (std::size_t k = before; k < out->items.size(); ++k) out->items[k].kind = OutputKind::deliver;
+  applied = z;
+  evict_history();
+}
+
+void Node::Impl::send_entries(std::size_t peer, SessionId session, PacketType type,
+                              std::size_t first, std::size_t end) {
+  std::size_t i = first;
+  while (i < end) {
+    const Zxid start = history.at(i).zxid;
+    send_frame(peer, session, nullptr, [&](ByteBuffer& b) {
+      BatchWriter w(type, start, b);
+      std::size_t n = 0;
+      while (i < end && n < cfg.max_batch_entries &&
+             history.at(i).zxid.value == start.value + static_cast<std::int64_t>(n)) {
+        w.add(Bytes(history.at(i).bytes));
+        ++n;
+        ++i;
+      }
+      w.finish();
+    });
+  }
+}
+
+void Node::Impl::evict_history() {
+  // A leader keeps what its learners may still need for a DIFF; the window bounds memory.
+  history.evict(applied, cfg.history_window);
+}
+
+// ---- Node ----
+
+Node::Node(NodeConfig config, DurableState state)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(state))) {}
+Node::~Node() = default;
+Node::Node(Node&&) noexcept = default;
+Node& Node::operator=(Node&&) noexcept = default;
+
+void Node::step(const Input& input, Outputs& out) { impl_->step(input, out); }
+PeerState Node::state() const noexcept { return impl_->state; }
+ZabPhase Node::phase() const noexcept { return impl_->phase; }
+ServerId Node::id() const noexcept { return impl_->cfg.self; }
+ServerId Node::leader() const noexcept {
+  return impl_->state == PeerState::looking ? kNoServer : impl_->current_vote.leader;
+}
+Epoch Node::accepted_epoch() const noexcept { return impl_->accepted_epoch; }
+Epoch Node::current_epoch() const noexcept { return impl_->current_epoch; }
+Zxid Node::last_logged() const noexcept { return impl_->history.last(); }
+Zxid Node::committed() const noexcept { return impl_->commit; }
+Zxid Node::applied() const noexcept { return impl_->applied; }
+const Vote& Node::vote() const noexcept {
+  return impl_->state == PeerState::looking ? impl_->proposal : impl_->current_vote;
+}
+std::int64_t Node::round() const noexcept { return impl_->round; }
+const NodeCounters& Node::counters() const noexcept { return impl_->counters; }
+
+}  // namespace fastzab::core

@@ -1,0 +1,92 @@
+// One server's protocol state machine: Fast Leader Election, then ZAB discovery, synchronization
+// and broadcast as leader, follower or observer (reference §2 and §4). Pure and deterministic:
+// the same inputs always give the same outputs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "io.h"
+#include "quorum.h"
+#include "types.h"
+
+namespace fastzab::core {
+
+// All durations are in ticks; the host chooses what a tick is.
+struct NodeConfig {
+  ClusterConfig cluster;
+  ServerId self;
+  std::int32_t finalize_wait_ticks = 2;   // FLE finalizeWait
+  std::int32_t notify_min_ticks = 2;      // FLE minNotificationInterval
+  std::int32_t notify_max_ticks = 64;     // FLE maxNotificationInterval
+  std::int32_t ping_ticks = 1;            // leader heartbeat period
+  std::int32_t init_limit_ticks = 20;     // discovery + synchronization budget
+  std::int32_t sync_limit_ticks = 10;     // broadcast silence / ack budget
+  // The last usable zxid counter; lower it in tests to exercise epoch rollover.
+  std::uint32_t max_zxid_counter = kMaxZxidCounter;
+  // Committed entries kept in memory to serve DIFF syncs; older learners get SNAP.
+  std::size_t history_window = 1024;
+  std::size_t max_batch_entries = 1024;
+};
+
+struct LoggedEntry {
+  Zxid zxid;
+  ByteBuffer bytes;
+};
+
+// What the host recovered from disk at start.
+struct DurableState {
+  Epoch accepted_epoch{0};
+  Epoch current_epoch{0};
+  // The application has applied (been delivered) every committed entry <= applied_zxid.
+  Zxid applied_zxid = kZeroZxid;
+  // The log holds every entry after log_base (a snapshot point) in `tail`, in zxid order. `tail`
+  // must hold every entry > applied_zxid and may hold older ones (served for DIFF syncs).
+  Zxid log_base = kZeroZxid;
+  std::vector<LoggedEntry> tail;
+};
+
+// Counters for what the core refused or dropped; everything is also observable in tests.
+struct NodeCounters {
+  std::uint64_t decode_errors = 0;
+  std::uint64_t stale_session_frames = 0;
+  std::uint64_t ignored_notifications = 0;
+  std::uint64_t protocol_errors = 0;
+  std::uint64_t elections_started = 0;
+  std::uint64_t learners_dropped = 0;
+};
+
+enum class ZabPhase : std::uint8_t { election, discovery, synchronization, broadcast };
+const char* to_string(ZabPhase p) noexcept;
+
+class Node {
+ public:
+  // Throws std::invalid_argument for a config or durable state that breaks a start-up invariant
+  // (reference §4.1: currentEpoch <= acceptedEpoch, epoch(last logged zxid) <= currentEpoch).
+  Node(NodeConfig config, DurableState state);
+  ~Node();
+  Node(Node&&) noexcept;
+  Node& operator=(Node&&) noexcept;
+
+  void step(const Input& input, Outputs& out);
+
+  PeerState state() const noexcept;
+  ZabPhase phase() const noexcept;
+  ServerId id() const noexcept;
+  ServerId leader() const noexcept;  // kNoServer while LOOKING
+  Epoch accepted_epoch() const noexcept;
+  Epoch current_epoch() const noexcept;
+  Zxid last_logged() const noexcept;
+  Zxid committed() const noexcept;
+  Zxid applied() const noexcept;
+  const Vote& vote() const noexcept;
+  std::int64_t round() const noexcept;
+  const NodeCounters& counters() const noexcept;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fastzab::core

@@ -1,0 +1,56 @@
+// Names of the core's enumerations, for logs, digests and error messages.
+#include "io.h"
+#include "node.h"
+#include "types.h"
+
+namespace fastzab::core {
+
+const char* to_string(PeerState s) noexcept {
+  switch (s) {
+    case PeerState::looking: return "LOOKING";
+    case PeerState::following: return "FOLLOWING";
+    case PeerState::leading: return "LEADING";
+    case PeerState::observing: return "OBSERVING";
+  }
+  return "UNKNOWN";
+}
+
+const char* to_string(OutputKind k) noexcept {
+  switch (k) {
+    case OutputKind::send: return "send";
+    case OutputKind::send_after_durable: return "send_after_durable";
+    case OutputKind::close_session: return "close_session";
+    case OutputKind::append: return "append";
+    case OutputKind::truncate: return "truncate";
+    case OutputKind::persist_epochs: return "persist_epochs";
+    case OutputKind::install_snapshot: return "install_snapshot";
+    case OutputKind::send_snapshot: return "send_snapshot";
+    case OutputKind::deliver: return "deliver";
+    case OutputKind::role_change: return "role_change";
+    case OutputKind::proposal_accepted: return "proposal_accepted";
+    case OutputKind::proposal_rejected: return "proposal_rejected";
+  }
+  return "unknown";
+}
+
+const char* to_string(RejectReason r) noexcept {
+  switch (r) {
+    case RejectReason::not_leader: return "not the leader";
+    case RejectReason::not_established: return "leader not yet established";
+    case RejectReason::zxid_exhausted: return "zxid counter exhausted, new epoch needed";
+    case RejectReason::too_large: return "entry too large";
+  }
+  return "unknown";
+}
+
+const char* to_string(ZabPhase p) noexcept {
+  switch (p) {
+    case ZabPhase::election: return "ELECTION";
+    case ZabPhase::discovery: return "DISCOVERY";
+    case ZabPhase::synchronization: return "SYNCHRONIZATION";
+    case ZabPhase::broadcast: return "BROADCAST";
+  }
+  return "UNKNOWN";
+}
+
+}  // namespace fastzab::core

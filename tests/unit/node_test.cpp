@@ -1,0 +1,262 @@
+// Node behaviour on a perfect network and disk (everything arrives, in order, at once), driven
+// by hand. The deterministic simulator covers faults; these pin down the happy paths.
+#include "engine/core/node.h"
+
+#include <gtest/gtest.h>
+
+#include <deque>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/core/send_gate.h"
+
+namespace fastzab::core {
+namespace {
+
+struct Frame {
+  std::size_t from;
+  std::size_t to;
+  SessionId session;
+  ByteBuffer bytes;
+};
+
+// A tiny host: one session per pair, instant FIFO delivery, a disk that completes on demand.
+class Cluster {
+ public:
+  Cluster(std::size_t voters, std::size_t observers = 0, std::uint32_t max_counter = kMaxZxidCounter) {
+    std::vector<Member> members;
+    for (std::size_t i = 0; i < voters + observers; ++i) {
+      members.push_back(Member{ServerId{static_cast<std::int64_t>(i + 1)}, i >= voters, 1, -1});
+    }
+    auto cfg = ClusterConfig::make(members, QuorumVerifier::Kind::majority);
+    EXPECT_TRUE(cfg.has_value());
+    config = *cfg;
+    const std::size_t n = members.size();
+    for (std::size_t i = 0; i < n; ++i) {
+      NodeConfig nc{config, members[i].id};
+      nc.max_zxid_counter = max_counter;
+      nodes.emplace_back(nc, DurableState{});
+      gates.emplace_back();
+      gates.back().reset(kZeroZxid, Epoch{0}, Epoch{0});
+      pending_disk.emplace_back();
+      delivered.emplace_back();
+    }
+    up.assign(n, true);
+  }
+
+  void connect_all() {
+    for (std::size_t a = 0; a < nodes.size(); ++a)
+      for (std::size_t b = a + 1; b < nodes.size(); ++b) connect(a, b);
+  }
+  void connect(std::size_t a, std::size_t b) {
+    const SessionId s{++next_session};
+    session[{a, b}] = s;
+    step(a, input::SessionUp{id(b), s});
+    step(b, input::SessionUp{id(a), s});
+  }
+  ServerId id(std::size_t i) const { return config.members()[i].id; }
+
+  void step(std::size_t i, const Input& in) {
+    if (!up[i]) return;
+    Outputs out;
+    nodes[i].step(in, out);
+    for (const Output& o : out.items) {
+      auto emit = [&](ServerId peer, SessionId s, Bytes b) {
+        const std::size_t to = *config.index_of(peer);
+        net.push_back(Frame{i, to, s, ByteBuffer(b.begin(), b.end())});
+      };
+      gates[i].on_output(out, o, emit);
+      switch (o.kind) {
+        case OutputKind::append:
+        case OutputKind::persist_epochs:
+        case OutputKind::install_snapshot:
+          pending_disk[i].push_back(o);
+          break;
+        case OutputKind::deliver: {
+          auto batch = decode_batch(out.bytes(o));
+          EXPECT_TRUE(batch.has_value());
+          Zxid z = o.zxid;
+          for (Bytes e : *batch) {
+            delivered[i].emplace_back(z, std::string(reinterpret_cast<const char*>(e.data()), e.size()));
+            z = z.next();
+          }
+          break;
+        }
+        case OutputKind::role_change:
+          if (o.established && o.role == PeerState::leading) established.push_back({o.accepted.value, i});
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  // Completes every pending disk op of every node, then delivers every frame; repeats until quiet.
+  void settle(int max_rounds = 10000) {
+    for (int r = 0; r < max_rounds; ++r) {
+      bool work = false;
+      for (std::size_t i = 0; i < nodes.size(); ++i) {
+        while (!pending_disk[i].empty()) {
+          work = true;
+          Output o = pending_disk[i].front();
+          pending_disk[i].pop_front();
+          auto emit = [&](ServerId peer, SessionId s, Bytes b) {
+            net.push_back(Frame{i, *config.index_of(peer), s, ByteBuffer(b.begin(), b.end())});
+          };
+          if (o.kind == OutputKind::append) {
+            const Zxid last{o.zxid.value + static_cast<std::int64_t>(o.count) - 1};
+            gates[i].on_log_durable(last, emit);
+            step(i, input::LogDurable{last});
+          } else if (o.kind == OutputKind::persist_epochs) {
+            gates[i].on_epochs_durable(o.accepted, o.current, emit);
+            step(i, input::EpochsDurable{o.accepted, o.current});
+          } else {
+            gates[i].on_snapshot_installed(o.zxid, emit);
+            step(i, input::SnapshotInstalled{o.zxid});
+          }
+        }
+      }
+      while (!net.empty()) {
+        work = true;
+        Frame f = std::move(net.front());
+        net.pop_front();
+        const auto key = std::make_pair(std::min(f.from, f.to), std::max(f.from, f.to));
+        if (session[key] != f.session || !up[f.to]) continue;
+        step(f.to, input::Message{id(f.from), f.session, Bytes(f.bytes)});
+      }
+      if (!work) return;
+    }
+    FAIL() << "cluster did not settle";
+  }
+
+  void tick(int n) {
+    for (int t = 0; t < n; ++t) {
+      for (std::size_t i = 0; i < nodes.size(); ++i) step(i, input::Tick{});
+      settle();
+    }
+  }
+
+  std::optional<std::size_t> leader() const {
+    for (std::size_t i = 0; i < nodes.size(); ++i)
+      if (up[i] && nodes[i].state() == PeerState::leading && nodes[i].phase() == ZabPhase::broadcast) return i;
+    return std::nullopt;
+  }
+
+  void propose(std::size_t i, const std::vector<std::string>& values) {
+    std::vector<ClientProposal> ps;
+    for (const auto& v : values) ps.push_back(ClientProposal{++next_tag, Bytes(reinterpret_cast<const std::byte*>(v.data()), v.size())});
+    step(i, input::ClientProposals{ps});
+  }
+
+  ClusterConfig config;
+  std::vector<Node> nodes;
+  std::vector<SendGate> gates;
+  std::vector<std::deque<Output>> pending_disk;
+  std::vector<std::vector<std::pair<Zxid, std::string>>> delivered;
+  std::vector<std::pair<std::int64_t, std::size_t>> established;
+  std::vector<bool> up;
+  std::deque<Frame> net;
+  std::map<std::pair<std::size_t, std::size_t>, SessionId> session;
+  std::uint64_t next_session = 0;
+  std::uint64_t next_tag = 0;
+};
+
+TEST(NodeStartup, RefusesCurrentEpochAboveAcceptedEpoch) {
+  auto cfg = ClusterConfig::make({Member{ServerId{1}}}, QuorumVerifier::Kind::majority);
+  DurableState st;
+  st.accepted_epoch = Epoch{1};
+  st.current_epoch = Epoch{2};
+  EXPECT_THROW(Node(NodeConfig{*cfg, ServerId{1}}, st), std::invalid_argument);
+}
+
+TEST(NodeStartup, RefusesLogNewerThanCurrentEpoch) {
+  auto cfg = ClusterConfig::make({Member{ServerId{1}}}, QuorumVerifier::Kind::majority);
+  DurableState st;
+  st.accepted_epoch = Epoch{1};
+  st.current_epoch = Epoch{1};
+  st.tail.push_back(LoggedEntry{Zxid::make(Epoch{2}, 1), {}});
+  EXPECT_THROW(Node(NodeConfig{*cfg, ServerId{1}}, st), std::invalid_argument);
+}
+
+TEST(NodeStartup, RefusesServerIdOutsideConfig) {
+  auto cfg = ClusterConfig::make({Member{ServerId{1}}}, QuorumVerifier::Kind::majority);
+  EXPECT_THROW(Node(NodeConfig{*cfg, ServerId{7}}, DurableState{}), std::invalid_argument);
+}
+
+TEST(NodeCluster, SingleNodeLeadsAndCommitsOnItsOwnDurableLog) {
+  Cluster c(1);
+  c.tick(5);
+  ASSERT_TRUE(c.leader().has_value());
+  c.propose(0, {"a", "b"});
+  c.settle();
+  ASSERT_EQ(c.delivered[0].size(), 2u);
+  EXPECT_EQ(c.delivered[0][0].first, Zxid::make(Epoch{1}, 1));
+  EXPECT_EQ(c.delivered[0][1].second, "b");
+}
+
+TEST(NodeCluster, ThreeNodesElectTheLargestIdWhenLogsAreEqual) {
+  Cluster c(3);
+  c.connect_all();
+  c.tick(10);
+  const auto l = c.leader();
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(*l, 2u);
+  EXPECT_EQ(c.nodes[0].state(), PeerState::following);
+  EXPECT_EQ(c.nodes[1].state(), PeerState::following);
+  EXPECT_EQ(c.nodes[0].phase(), ZabPhase::broadcast);
+  ASSERT_EQ(c.established.size(), 1u);
+  EXPECT_EQ(c.established[0].first, 1);
+}
+
+TEST(NodeCluster, BatchedProposalCommitsEverywhereInOrder) {
+  Cluster c(3);
+  c.connect_all();
+  c.tick(10);
+  const std::size_t l = *c.leader();
+  c.propose(l, {"x", "y", "z"});
+  c.settle();
+  c.propose(l, {"w"});
+  c.settle();
+  c.tick(2);  // followers learn the last commit
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(c.delivered[i].size(), 4u) << "node " << i;
+    EXPECT_EQ(c.delivered[i][3].second, "w");
+    EXPECT_EQ(c.delivered[i][3].first, Zxid::make(Epoch{1}, 4));
+  }
+}
+
+TEST(NodeCluster, ObserverGetsCommitsButNeverVotes) {
+  Cluster c(3, 1);
+  c.connect_all();
+  c.tick(10);
+  ASSERT_TRUE(c.leader().has_value());
+  EXPECT_EQ(c.nodes[3].state(), PeerState::observing);
+  c.propose(*c.leader(), {"o1", "o2"});
+  c.settle();
+  ASSERT_EQ(c.delivered[3].size(), 2u);
+  EXPECT_EQ(c.delivered[3][1].second, "o2");
+}
+
+TEST(NodeCluster, ZxidCounterExhaustionForcesANewEpoch) {
+  Cluster c(3, 0, 3);
+  c.connect_all();
+  c.tick(10);
+  const std::size_t l = *c.leader();
+  c.propose(l, {"1", "2", "3", "4"});  // the 4th would need counter 4 > max 3
+  c.settle();
+  c.tick(30);
+  ASSERT_TRUE(c.leader().has_value());
+  EXPECT_GE(c.nodes[*c.leader()].current_epoch().value, 2);
+  c.propose(*c.leader(), {"after"});
+  c.settle();
+  c.tick(2);
+  for (std::size_t i = 0; i < 3; ++i) {
+    ASSERT_EQ(c.delivered[i].size(), 4u) << "node " << i;
+    EXPECT_EQ(c.delivered[i][3].second, "after");
+    EXPECT_EQ(c.delivered[i][3].first.counter(), 1u);
+  }
+}
+
+}  // namespace
+}  // namespace fastzab::core
