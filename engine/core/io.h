@@ -6,7 +6,8 @@
 //  * Outputs are executed in the order they appear in `Outputs::items`.
 //  * Durable effects (append, truncate, persist_epochs, install_snapshot) become durable in that
 //    same order; completions are reported in that order (log_durable, epochs_durable,
-//    snapshot_installed). truncate takes effect before any later append.
+//    snapshot_installed). truncate takes effect before any later append. Reporting a
+//    completion for an append or snapshot the core never issued is a host bug (it aborts).
 //  * send_after_durable leaves only once its barrier holds; SendGate implements this rule and
 //    keeps each peer's stream FIFO.
 //  * A session delivers frames in order, reliably, and nothing after it is closed.
@@ -35,8 +36,10 @@ struct Message {
   Bytes frame;  // one codec frame, untrusted
 };
 struct Tick {};
+// The append output whose last entry is `zxid` is durable, and so is every durable effect
+// issued before it. A host that syncs several appends at once reports the last one.
 struct LogDurable {
-  Zxid zxid;  // every appended entry <= zxid is durable
+  Zxid zxid;
 };
 struct EpochsDurable {
   Epoch accepted;

@@ -27,7 +27,7 @@ void Node::Impl::start_leading() {
 
 bool Node::Impl::leader_self_ready() const noexcept {
   return leader_epoch != kNoEpoch && durable_current >= leader_epoch &&
-         durable_zxid >= initial_last;
+         log_durability.durable() >= initial_last;
 }
 
 // getEpochToPropose (reference §4.3 step 3): one more than every accepted epoch of a quorum that
@@ -268,7 +268,7 @@ void Node::Impl::try_commit() {
     const LearnerRecord& l = learners[i];
     ack_scratch[i] = (l.active && !l.observer && l.newleader_acked) ? l.acked : kNoZxid;
   }
-  ack_scratch[self] = durable_zxid;
+  ack_scratch[self] = log_durability.durable();
   MemberSet eligible;
   for (std::size_t i = 0; i < ack_scratch.size(); ++i) {
     if (ack_scratch[i] != kNoZxid) eligible.set(i);
@@ -329,7 +329,7 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals) {
   }
   if (accepted > 0) {
     const std::size_t end = history.size();
-    append_entries_run(first_index, end);
+    emit_entries(OutputKind::append, first_index, end);
     for (std::size_t i = 0; i < learners.size(); ++i) {
       LearnerRecord& l = learners[i];
       if (!l.active || !l.synced || l.observer) continue;

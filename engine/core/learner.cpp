@@ -57,7 +57,7 @@ bool Node::Impl::learner_accept_entries(Zxid first, const BatchView& batch) {
     }
     z = z.next();
   }
-  if (history.size() > first_new) append_entries_run(first_new, history.size());
+  if (history.size() > first_new) emit_entries(OutputKind::append, first_new, history.size());
   return true;
 }
 
@@ -106,7 +106,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
           history.truncate_after(p.zxid);
           Output& o = push(OutputKind::truncate);
           o.zxid = p.zxid;
-          if (durable_zxid > p.zxid) durable_zxid = p.zxid;
+          log_durability.issued_truncate(p.zxid);
         }
       } else {
         if (p.zxid < applied || p.zxid.counter() == 0) return learner_fail();
@@ -119,7 +119,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
         history.reset(p.zxid);
         applied = p.zxid;
         if (commit < applied) commit = applied;
-        durable_zxid = kNoZxid;  // until snapshot_installed
+        log_durability.issued_snapshot(p.zxid);
       }
       if (commit > history.last()) commit = history.last();
       return;

@@ -59,7 +59,7 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
   commit = applied;
   accepted_epoch = durable_accepted = st.accepted_epoch;
   current_epoch = durable_current = st.current_epoch;
-  durable_zxid = history.last();
+  log_durability.reset(history.last());
   sessions.assign(cfg.cluster.size(), SessionId{});
   recvset.assign(cfg.cluster.size(), std::nullopt);
   outofelection.assign(cfg.cluster.size(), std::nullopt);
@@ -161,8 +161,7 @@ void Node::Impl::on_session_down(const input::SessionDown& s) {
 }
 
 void Node::Impl::on_log_durable(Zxid z) {
-  if (z > history.last()) z = history.last();
-  if (z > durable_zxid) durable_zxid = z;
+  FASTZAB_ASSERT(log_durability.completed_append(z));  // host contract: io.h
   if (state == PeerState::leading) {
     if (phase == ZabPhase::synchronization) check_established();
     else if (phase == ZabPhase::broadcast) try_commit();
@@ -176,8 +175,7 @@ void Node::Impl::on_epochs_durable(Epoch accepted, Epoch current) {
 }
 
 void Node::Impl::on_snapshot_installed(Zxid z) {
-  // The log restarted at the snapshot: it is durable through the snapshot's zxid.
-  if (z == history.base() && z > durable_zxid) durable_zxid = z;
+  FASTZAB_ASSERT(log_durability.completed_snapshot(z));  // host contract: io.h
 }
 
 void Node::Impl::on_client_proposals(std::span<const ClientProposal> proposals) {
@@ -234,13 +232,12 @@ void Node::Impl::emit_role_change(bool established) {
   o.established = established;
 }
 
-// Emits append outputs for history entries [first, end), one per run of consecutive zxids.
-void Node::Impl::append_entries_run(std::size_t first, std::size_t end) {
+void Node::Impl::emit_entries(OutputKind kind, std::size_t first, std::size_t end) {
   std::size_t i = first;
   while (i < end) {
     const Zxid start = history.at(i).zxid;
     {
-      Output& o = push(OutputKind::append);
+      Output& o = push(kind);
       o.zxid = start;
       o.offset = out->arena.size();
     }
@@ -262,6 +259,7 @@ void Node::Impl::append_entries_run(std::size_t first, std::size_t end) {
     Output& done = out->items.back();  // `o`: only the arena grew since
     done.count = cnt;
     done.length = out->arena.size() - done.offset;
+    if (kind == OutputKind::append) log_durability.issued_append(history.at(i - 1).zxid);
   }
 }
 
@@ -271,10 +269,7 @@ void Node::Impl::deliver_up_to(Zxid z) {
   std::size_t i = history.upper_bound(applied);
   const std::size_t end = history.upper_bound(z);
   FASTZAB_ASSERT(i <= end);
-  // Reuse the append encoder, then relabel: deliver outputs carry the same batch body.
-  const std::size_t before = out->items.size();
-  append_entries_run(i, end);
-  for (std::size_t k = before; k < out->items.size(); ++k) out->items[k].kind = OutputKind::deliver;
+  emit_entries(OutputKind::deliver, i, end);
   applied = z;
   evict_history();
 }

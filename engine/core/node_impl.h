@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codec.h"
+#include "durability.h"
 #include "history.h"
 #include "io.h"
 #include "node.h"
@@ -71,7 +72,8 @@ struct Node::Impl {
   void close_session(std::size_t peer);
   void persist_epochs();
   void emit_role_change(bool established);
-  void append_entries_run(std::size_t first_index, std::size_t end_index);
+  // Emits append or deliver outputs for history entries [first, end), one per zxid run.
+  void emit_entries(OutputKind kind, std::size_t first_index, std::size_t end_index);
   void deliver_up_to(Zxid z);
   // Sends entries [first_index, end_index) of history as PROPOSAL (or INFORM) batches.
   void send_entries(std::size_t peer, SessionId session, PacketType type, std::size_t first_index,
@@ -129,7 +131,7 @@ struct Node::Impl {
   Epoch current_epoch{0};
   Epoch durable_accepted{0};
   Epoch durable_current{0};
-  Zxid durable_zxid = kZeroZxid;
+  DurabilityTracker log_durability;
   History history;
   Zxid applied = kZeroZxid;
   Zxid commit = kZeroZxid;

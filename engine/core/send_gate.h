@@ -1,13 +1,14 @@
 // The host side of the persist-before-ack rule. Every send and send_after_durable output passes
 // through the gate; a send_after_durable frame is held until its DurableBarrier holds, and any
-// later frame to the same peer waits behind it, so each peer's stream stays FIFO. The gate
-// follows the host's durable state from the same outputs and completions the core sees.
+// later frame waits behind it, so every stream stays FIFO. The gate follows the host's durable
+// state from the same outputs and completions the core sees (see DurabilityTracker).
 #pragma once
 
 #include <cstddef>
 #include <deque>
 #include <utility>
 
+#include "durability.h"
 #include "io.h"
 
 namespace fastzab::core {
@@ -38,11 +39,14 @@ class SendGate {
         }
         break;
       }
+      case OutputKind::append:
+        log_.issued_append(Zxid{o.zxid.value + static_cast<std::int64_t>(o.count) - 1});
+        break;
       case OutputKind::truncate:
-        if (log_durable_ > o.zxid) log_durable_ = o.zxid;
+        log_.issued_truncate(o.zxid);
         break;
       case OutputKind::install_snapshot:
-        log_durable_ = kNoZxid;  // nothing of the new log is durable until snapshot_installed
+        log_.issued_snapshot(o.zxid);
         break;
       default:
         break;
@@ -51,12 +55,12 @@ class SendGate {
 
   template <class Emit>
   void on_log_durable(Zxid z, Emit&& emit) {
-    if (z > log_durable_) log_durable_ = z;
+    FASTZAB_ASSERT(log_.completed_append(z));
     release(emit);
   }
   template <class Emit>
   void on_snapshot_installed(Zxid z, Emit&& emit) {
-    if (z > log_durable_) log_durable_ = z;
+    FASTZAB_ASSERT(log_.completed_snapshot(z));
     release(emit);
   }
   template <class Emit>
@@ -69,17 +73,17 @@ class SendGate {
   // A crash loses every frame not yet sent.
   void reset(Zxid log_durable, Epoch accepted, Epoch current) {
     held_.clear();
-    log_durable_ = log_durable;
+    log_.reset(log_durable);
     accepted_ = accepted;
     current_ = current;
   }
 
   std::size_t held() const noexcept { return held_.size(); }
-  Zxid log_durable() const noexcept { return log_durable_; }
+  Zxid log_durable() const noexcept { return log_.durable(); }
 
  private:
   bool satisfied(const DurableBarrier& b) const noexcept {
-    return b.log_zxid <= log_durable_ && b.accepted <= accepted_ && b.current <= current_;
+    return b.log_zxid <= log_.durable() && b.accepted <= accepted_ && b.current <= current_;
   }
   template <class Emit>
   void release(Emit& emit) {
@@ -93,7 +97,7 @@ class SendGate {
   }
 
   std::deque<Held> held_;
-  Zxid log_durable_ = kNoZxid;
+  DurabilityTracker log_;
   Epoch accepted_ = kNoEpoch;
   Epoch current_ = kNoEpoch;
 };

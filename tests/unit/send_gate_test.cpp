@@ -22,6 +22,14 @@ class GateTest : public ::testing::Test {
       sent.push_back(Sent{peer.value, std::string(reinterpret_cast<const char*>(b.data()), b.size())});
     };
   }
+  void disk(OutputKind kind, Zxid zxid, std::uint32_t count) {
+    Outputs o;
+    o.items.emplace_back();
+    o.items.back().kind = kind;
+    o.items.back().zxid = zxid;
+    o.items.back().count = count;
+    gate.on_output(o, o.items.back(), emit());
+  }
   void send(const std::string& body, const DurableBarrier* barrier) {
     outs.clear();
     outs.items.emplace_back();
@@ -53,6 +61,8 @@ TEST_F(GateTest, PlainSendLeavesAtOnce) {
 
 TEST_F(GateTest, AckWaitsForLogDurabilityAndKeepsLaterFramesBehindIt) {
   gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
+  disk(OutputKind::append, Zxid{1}, 4);
+  disk(OutputKind::append, Zxid{5}, 1);
   const DurableBarrier b{Zxid{5}, kNoEpoch, kNoEpoch};
   send("ack5", &b);
   send("ping", nullptr);  // must not overtake the held ack
@@ -74,30 +84,40 @@ TEST_F(GateTest, EpochBarrierNeedsBothEpochFiles) {
   EXPECT_EQ(bodies(), std::vector<std::string>{"newleader-ack"});
 }
 
-TEST_F(GateTest, TruncateAndSnapshotLowerTheDurablePoint) {
-  gate.reset(Zxid{10}, Epoch{1}, Epoch{1});
-  Outputs o;
-  o.items.emplace_back();
-  o.items.back().kind = OutputKind::truncate;
-  o.items.back().zxid = Zxid{3};
-  gate.on_output(o, o.items.back(), emit());
-  EXPECT_EQ(gate.log_durable(), Zxid{3});
-  const DurableBarrier b{Zxid{4}, kNoEpoch, kNoEpoch};
-  send("ack4", &b);
+// A completion for an append issued before TRUNC(t) vouches only for entries <= t: the new
+// entries that reuse those zxids are not durable until their own append completes.
+TEST_F(GateTest, CompletionOfAnAppendBeforeATruncateDoesNotCoverNewEntries) {
+  gate.reset(Zxid{4}, Epoch{1}, Epoch{1});
+  disk(OutputKind::append, Zxid{5}, 3);    // old 5..7
+  disk(OutputKind::truncate, Zxid{4}, 0);  // TRUNC(4)
+  disk(OutputKind::append, Zxid{5}, 1);    // new 5
+  const DurableBarrier b{Zxid{5}, kNoEpoch, kNoEpoch};
+  send("ack5", &b);
+  gate.on_log_durable(Zxid{7}, emit());  // the old append
   EXPECT_TRUE(sent.empty());
-  o.items.back().kind = OutputKind::install_snapshot;
-  o.items.back().zxid = Zxid{7};
-  gate.on_output(o, o.items.back(), emit());
-  gate.on_log_durable(Zxid{4}, emit());  // not enough: the snapshot is not installed yet
-  EXPECT_EQ(bodies(), std::vector<std::string>{"ack4"});
+  EXPECT_EQ(gate.log_durable(), Zxid{4});
+  gate.on_log_durable(Zxid{5}, emit());  // the new one
+  EXPECT_EQ(bodies(), std::vector<std::string>{"ack5"});
+}
+
+TEST_F(GateTest, NothingIsDurableBetweenSnapshotInstallAndItsCompletion) {
+  gate.reset(Zxid{3}, Epoch{1}, Epoch{1});
+  disk(OutputKind::install_snapshot, Zxid{9}, 0);
+  EXPECT_EQ(gate.log_durable(), kNoZxid);
+  const DurableBarrier b{Zxid{9}, kNoEpoch, kNoEpoch};
+  send("ack9", &b);
+  EXPECT_TRUE(sent.empty());
+  gate.on_snapshot_installed(Zxid{9}, emit());
+  EXPECT_EQ(bodies(), std::vector<std::string>{"ack9"});
 }
 
 TEST_F(GateTest, ResetDropsHeldFrames) {
   gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
+  disk(OutputKind::append, Zxid{1}, 5);
   const DurableBarrier b{Zxid{5}, kNoEpoch, kNoEpoch};
   send("ack5", &b);
   gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
-  gate.on_log_durable(Zxid{9}, emit());
+  EXPECT_EQ(gate.held(), 0u);
   EXPECT_TRUE(sent.empty());
 }
 

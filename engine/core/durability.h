@@ -1,0 +1,66 @@
+// How far the log is durable, counted against the log as it is now. Appends complete in order,
+// but a truncate or a snapshot install issued after an append changes what "durable through z"
+// means: a completion for an append issued before TRUNC(t) vouches only for entries <= t, and
+// nothing of a log replaced by a snapshot is durable until the snapshot is installed. The core
+// and SendGate both keep one of these, fed with the same outputs and completions.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+
+#include "invariant.h"
+#include "types.h"
+
+namespace fastzab::core {
+
+class DurabilityTracker {
+ public:
+  void reset(Zxid durable) {
+    ops_.clear();
+    completed_ = durable;
+  }
+  void issued_append(Zxid last) { ops_.push_back(Op{Op::append, last}); }
+  void issued_truncate(Zxid to) { ops_.push_back(Op{Op::truncate, to}); }
+  void issued_snapshot(Zxid at) { ops_.push_back(Op{Op::snapshot, at}); }
+
+  // The append whose last entry is `last` completed, and with it everything issued before it.
+  // Returns false (and changes nothing) when no such append is outstanding: a host error.
+  bool completed_append(Zxid last) { return complete(Op::append, last); }
+  bool completed_snapshot(Zxid at) { return complete(Op::snapshot, at); }
+
+  // The log as it is now is durable through this zxid (kNoZxid: nothing is).
+  Zxid durable() const noexcept {
+    Zxid v = completed_;
+    for (const Op& op : ops_) {
+      if (op.kind == Op::truncate && op.zxid < v) v = op.zxid;
+      if (op.kind == Op::snapshot) v = kNoZxid;
+    }
+    return v;
+  }
+  std::size_t outstanding() const noexcept { return ops_.size(); }
+
+ private:
+  struct Op {
+    enum Kind { append, truncate, snapshot } kind;
+    Zxid zxid;
+  };
+  bool complete(Op::Kind kind, Zxid z) {
+    std::size_t n = 0;
+    while (n < ops_.size() && !(ops_[n].kind == kind && ops_[n].zxid == z)) ++n;
+    if (n == ops_.size()) return false;
+    for (std::size_t i = 0; i <= n; ++i) {
+      const Op op = ops_.front();
+      ops_.pop_front();
+      if (op.kind == Op::truncate) {
+        if (op.zxid < completed_) completed_ = op.zxid;
+      } else {
+        completed_ = op.zxid;
+      }
+    }
+    return true;
+  }
+  std::deque<Op> ops_;
+  Zxid completed_ = kNoZxid;
+};
+
+}  // namespace fastzab::core
