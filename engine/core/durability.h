@@ -6,9 +6,9 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 
 #include "invariant.h"
+#include "ring.h"
 #include "types.h"
 
 namespace fastzab::core {
@@ -59,7 +59,7 @@ class DurabilityTracker {
     }
     return true;
   }
-  std::deque<Op> ops_;
+  Ring<Op> ops_;
   Zxid completed_ = kNoZxid;
 };
 

@@ -4,11 +4,11 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <optional>
 #include <vector>
 
 #include "codec.h"
+#include "ring.h"
 #include "types.h"
 
 namespace fastzab::core {
@@ -43,7 +43,7 @@ class History {
 
  private:
   Zxid base_ = kZeroZxid;
-  std::deque<Entry> entries_;
+  Ring<Entry> entries_;
   std::vector<ByteBuffer> spare_;  // byte buffers reused so the steady state does not allocate
 };
 

@@ -127,7 +127,12 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
     case PacketType::proposal:
     case PacketType::inform: {
       if (sync_mode == SyncMode::none) return learner_fail();
-      if (newleader_received && p.zxid.epoch() != session_epoch) return learner_fail();
+      // After NEWLEADER only the new epoch's proposals follow; INFORM may still carry the
+      // initial history, committed when the leader is established.
+      if (p.type == PacketType::proposal && newleader_received &&
+          p.zxid.epoch() != session_epoch) {
+        return learner_fail();
+      }
       const auto batch = decode_batch(p.data);
       if (!batch) return learner_fail();
       if (!learner_accept_entries(p.zxid, *batch)) return learner_fail();
