@@ -153,7 +153,7 @@ class BatchView {
     Bytes data_;
     std::size_t pos_;
   };
-  Iterator begin() const noexcept { return Iterator(data_, 4); }
+  Iterator begin() const noexcept { return Iterator(data_, data_.empty() ? 0 : 4); }
   Iterator end() const noexcept { return Iterator(data_, data_.size()); }
 
  private:
