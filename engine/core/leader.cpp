@@ -96,6 +96,12 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
       l.session = sessions[from];
       l.observer = observer;
       l.accepted = p.zxid.epoch();
+      if (phase == ZabPhase::broadcast && l.accepted > leader_epoch) {
+        // It promised a newer epoch than mine and would refuse my LEADERINFO forever (a leader
+        // attempt it took part in failed). Only a new election can take it back: step down.
+        start_election();
+        return;
+      }
       if (leader_epoch == kNoEpoch) {
         if (!observer) {
           contributors.set(from);

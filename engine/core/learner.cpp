@@ -62,7 +62,23 @@ bool Node::Impl::learner_accept_entries(Zxid first, const BatchView& batch) {
 }
 
 void Node::Impl::learner_packet(const QuorumPacket& p) {
-  leader_silent_ticks = 0;
+  switch (p.type) {
+    case PacketType::leaderinfo:
+    case PacketType::diff:
+    case PacketType::trunc:
+    case PacketType::snap:
+    case PacketType::proposal:
+    case PacketType::inform:
+    case PacketType::commit:
+    case PacketType::newleader:
+    case PacketType::uptodate:
+    case PacketType::ping:
+      leader_silent_ticks = 0;  // only what a leader sends shows that it is alive
+      break;
+    default:
+      // E.g. a FOLLOWERINFO: the peer I follow is not leading.
+      return learner_fail();
+  }
   switch (p.type) {
     case PacketType::leaderinfo: {
       const auto version = decode_int32(p.data);
@@ -186,8 +202,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       send_packet(leader_index, PacketType::ping, p.zxid, nullptr);
       return;
     default:
-      ++counters.protocol_errors;
-      return;
+      return learner_fail();
   }
 }
 

@@ -44,8 +44,10 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
     if (e.zxid.counter() == 0) bad_state("log entry with zxid counter 0");
     history.append(e.zxid, Bytes(e.bytes));
   }
-  if (history.last().epoch() > st.current_epoch) {
-    bad_state("last logged zxid has an epoch above currentEpoch");
+  // A snapshot base or applied state newer than currentEpoch is allowed: it came from a leader's
+  // committed state during a sync this node never acknowledged, and only makes its vote weaker.
+  if (!st.tail.empty() && st.tail.back().zxid.epoch() > st.current_epoch) {
+    bad_state("last logged zxid has an epoch above currentEpoch (see drop_unacknowledged_tail)");
   }
   if (st.applied_zxid < history.base()) bad_state("application is behind the log's base");
   if (st.applied_zxid > history.last()) {
@@ -296,6 +298,16 @@ void Node::Impl::send_entries(std::size_t peer, SessionId session, PacketType ty
 void Node::Impl::evict_history() {
   // A leader keeps what its learners may still need for a DIFF; the window bounds memory.
   history.evict(applied, cfg.history_window);
+}
+
+// ---- recovery ----
+
+std::optional<Zxid> drop_unacknowledged_tail(DurableState& st) {
+  std::size_t keep = st.tail.size();
+  while (keep > 0 && st.tail[keep - 1].zxid.epoch() > st.current_epoch) --keep;
+  if (keep == st.tail.size()) return std::nullopt;
+  st.tail.resize(keep);
+  return keep > 0 ? st.tail.back().zxid : st.log_base;
 }
 
 // ---- Node ----

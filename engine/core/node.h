@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "io.h"
@@ -46,6 +47,14 @@ struct DurableState {
   Zxid log_base = kZeroZxid;
   std::vector<LoggedEntry> tail;
 };
+
+// Recovery rule for the log tail. Entries of an epoch newer than currentEpoch can only come
+// from a synchronization that never reached ACK(NEWLEADER): the learner logs the leader's
+// history first and writes currentEpoch after it (I5), and every ACK it sends is ordered after
+// that write. Such entries were never acknowledged by this node, so a restart drops them,
+// which keeps the start-up invariant epoch(last logged zxid) <= currentEpoch (reference §4.1).
+// Returns the zxid the host must truncate its log to, if any, and applies it to `state`.
+std::optional<Zxid> drop_unacknowledged_tail(DurableState& state);
 
 // Counters for what the core refused or dropped; everything is also observable in tests.
 struct NodeCounters {
