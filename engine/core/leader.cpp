@@ -157,7 +157,8 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
         l.newleader_acked = true;
         if (!l.observer) newleader_acks.set(from);
         if (phase == ZabPhase::broadcast) {
-          if (!l.observer) send_packet(from, PacketType::commit, commit, nullptr);
+          if (l.observer) inform_observer(from);
+          else send_packet(from, PacketType::commit, commit, nullptr);
           send_packet(from, PacketType::uptodate, kLostZxid, nullptr);
           l.uptodate_sent = true;
         } else {
@@ -255,9 +256,7 @@ void Node::Impl::establish() {
     LearnerRecord& l = learners[i];
     if (!l.active || !l.synced) continue;
     if (l.observer) {
-      send_entries(i, l.session, PacketType::inform, history.upper_bound(l.sent),
-                   history.upper_bound(commit));
-      if (commit > l.sent) l.sent = commit;
+      inform_observer(i);
     } else {
       send_packet(i, PacketType::commit, commit, nullptr);
     }
@@ -265,6 +264,19 @@ void Node::Impl::establish() {
       send_packet(i, PacketType::uptodate, kLostZxid, nullptr);
       l.uptodate_sent = true;
     }
+  }
+}
+
+// Observers get committed entries only (INFORM). One synced beyond this leader's commit point
+// already holds the entries and needs only the commit point.
+void Node::Impl::inform_observer(std::size_t peer) {
+  LearnerRecord& l = learners[peer];
+  if (commit > l.sent) {
+    send_entries(peer, l.session, PacketType::inform, history.upper_bound(l.sent),
+                 history.upper_bound(commit));
+    l.sent = commit;
+  } else {
+    send_packet(peer, PacketType::commit, commit, nullptr);
   }
 }
 
@@ -289,9 +301,7 @@ void Node::Impl::try_commit() {
     LearnerRecord& l = learners[i];
     if (!l.active || !l.synced) continue;
     if (l.observer) {
-      send_entries(i, l.session, PacketType::inform, history.upper_bound(l.sent),
-                   history.upper_bound(commit));
-      if (commit > l.sent) l.sent = commit;
+      inform_observer(i);
     } else {
       send_packet(i, PacketType::commit, commit, nullptr);
     }
