@@ -271,6 +271,12 @@ void Node::Impl::establish() {
 // already holds the entries and needs only the commit point.
 void Node::Impl::inform_observer(std::size_t peer) {
   LearnerRecord& l = learners[peer];
+  if (l.sent < history.base()) {
+    // What it lacks is no longer in memory (never expected: eviction keeps it). Resync.
+    ++counters.protocol_errors;
+    drop_learner(peer);
+    return;
+  }
   if (commit > l.sent) {
     send_entries(peer, l.session, PacketType::inform, history.upper_bound(l.sent),
                  history.upper_bound(commit));

@@ -296,8 +296,15 @@ void Node::Impl::send_entries(std::size_t peer, SessionId session, PacketType ty
 }
 
 void Node::Impl::evict_history() {
-  // A leader keeps what its learners may still need for a DIFF; the window bounds memory.
-  history.evict(applied, cfg.history_window);
+  // Entries not yet applied stay; so do entries a synced observer has not been informed of
+  // (it is told only committed entries, and may lag until the next commit reaches it).
+  Zxid keep_above = applied;
+  if (state == PeerState::leading) {
+    for (const LearnerRecord& l : learners) {
+      if (l.active && l.synced && l.observer && l.sent < keep_above) keep_above = l.sent;
+    }
+  }
+  history.evict(keep_above, cfg.history_window);
 }
 
 // ---- recovery ----

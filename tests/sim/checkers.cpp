@@ -1,0 +1,272 @@
+#include "checkers.h"
+
+namespace fastzab::sim {
+
+using core::Zxid;
+
+std::string zxid_str(Zxid z) {
+  if (z == core::kNoZxid) return "none";
+  return std::to_string(z.epoch().value) + ":" + std::to_string(z.counter());
+}
+
+Checkers::Checkers(std::size_t nodes)
+    : n_(nodes),
+      subs_(1),
+      leaderinfo_(nodes * nodes, {0, 0}),
+      newleader_(nodes * nodes, {0, core::kNoZxid}),
+      acked_by_node_(nodes) {}
+
+void Checkers::fail(std::uint32_t node, const std::string& what) {
+  if (!violation_.empty()) return;
+  const std::string name = node < names_.size() ? names_[node] : "n" + std::to_string(node);
+  violation_ = "t=" + std::to_string(now_) + " node " + name + ": " + what;
+}
+
+void Checkers::fail_global(const std::string& what) {
+  if (!violation_.empty()) return;
+  violation_ = "t=" + std::to_string(now_) + ": " + what;
+}
+
+std::uint64_t Checkers::tag_of(const std::string& payload) const {
+  const auto at = payload.rfind("-n");
+  if (at == std::string::npos || at + 2 >= payload.size()) return 0;
+  std::uint64_t tag = 0;
+  for (std::size_t i = at + 2; i < payload.size(); ++i) {
+    const char c = payload[i];
+    if (c < '0' || c > '9') return 0;
+    tag = tag * 10 + static_cast<std::uint64_t>(c - '0');
+  }
+  return tag < subs_.size() && subs_[tag].payload == payload ? tag : 0;
+}
+
+void Checkers::submitted(std::uint64_t tag, std::uint32_t node, std::string payload) {
+  if (tag != subs_.size()) {
+    fail_global("simulator bug: tags must be submitted in order");
+    return;
+  }
+  subs_.push_back(Submission{std::move(payload), node, core::kNoZxid, -1, false});
+}
+
+void Checkers::proposal_accepted(std::uint32_t node, std::uint64_t tag, Zxid zxid) {
+  if (tag == 0 || tag >= subs_.size()) return fail(node, "proposal_accepted for unknown tag " +
+                                                             std::to_string(tag));
+  Submission& s = subs_[tag];
+  if (s.node != node) return fail(node, "proposal_accepted for a tag submitted elsewhere");
+  if (s.assigned != core::kNoZxid) return fail(node, "tag " + std::to_string(tag) + " accepted twice");
+  s.assigned = zxid;
+  awaiting_[{node, zxid.value}] = tag;
+}
+
+void Checkers::client_disconnected(std::uint32_t node) {
+  for (auto it = awaiting_.begin(); it != awaiting_.end();) {
+    it = it->first.first == node ? awaiting_.erase(it) : std::next(it);
+  }
+}
+
+void Checkers::established(std::uint32_t node, core::PeerState role, core::Epoch epoch) {
+  if (role != core::PeerState::leading) return;
+  const auto [it, inserted] = leader_of_epoch_.emplace(epoch.value, node);
+  if (!inserted && it->second != node) {
+    const std::string other = it->second < names_.size() ? names_[it->second] : "?";
+    fail(node, "second leader established in epoch " + std::to_string(epoch.value) +
+                   " (already established: " + other + ")");
+  }
+}
+
+void Checkers::extend_truth(std::uint32_t node, const AppEntry& e) {
+  // Primary order: zxids increase; within an epoch counters are 1, 2, 3, ...
+  if (truth_.empty()) {
+    if (e.zxid.counter() != 1) {
+      return fail(node, "first delivered entry " + zxid_str(e.zxid) + " does not have counter 1");
+    }
+  } else {
+    const Zxid prev = truth_.back().zxid;
+    if (e.zxid <= prev) {
+      return fail(node, "delivered " + zxid_str(e.zxid) + " after " + zxid_str(prev));
+    }
+    const bool ok = e.zxid.epoch() == prev.epoch() ? e.zxid.value == prev.value + 1
+                                                   : e.zxid.counter() == 1;
+    if (!ok) {
+      return fail(node, "primary order: " + zxid_str(e.zxid) + " follows " + zxid_str(prev));
+    }
+  }
+  // Integrity: submitted, once, at the zxid its leader gave it.
+  const std::uint64_t tag = tag_of(e.payload);
+  if (tag == 0) return fail(node, "delivered " + zxid_str(e.zxid) + " that nobody submitted");
+  Submission& s = subs_[tag];
+  if (s.truth_index >= 0) {
+    return fail(node, "entry '" + e.payload + "' delivered twice: at " +
+                          zxid_str(truth_[static_cast<std::size_t>(s.truth_index)].zxid) +
+                          " and " + zxid_str(e.zxid));
+  }
+  if (s.assigned != core::kNoZxid && s.assigned != e.zxid) {
+    return fail(node, "entry '" + e.payload + "' delivered at " + zxid_str(e.zxid) +
+                          " but its leader assigned " + zxid_str(s.assigned));
+  }
+  s.truth_index = static_cast<std::int64_t>(truth_.size());
+  truth_.push_back(e);
+}
+
+bool Checkers::check_prefix(std::uint32_t node, const AppState& app, std::size_t from) {
+  for (std::size_t i = from; i < app.entries.size() && !failed(); ++i) {
+    const AppEntry& e = app.entries[i];
+    if (i < truth_.size()) {
+      if (!(e == truth_[i])) {
+        fail(node, "agreement: position " + std::to_string(i) + " holds " + zxid_str(e.zxid) +
+                       " '" + e.payload + "' but another node delivered " +
+                       zxid_str(truth_[i].zxid) + " '" + truth_[i].payload + "'");
+      }
+    } else {
+      extend_truth(node, e);
+    }
+  }
+  return !failed();
+}
+
+void Checkers::acknowledge(std::uint32_t node, const AppEntry& e, std::size_t index) {
+  auto it = awaiting_.find({node, e.zxid.value});
+  if (it == awaiting_.end()) return;
+  Submission& s = subs_[it->second];
+  awaiting_.erase(it);
+  if (s.payload != e.payload) {
+    return fail(node, "delivered " + zxid_str(e.zxid) + " as '" + e.payload +
+                          "' but it accepted '" + s.payload + "' at that zxid");
+  }
+  s.acked = true;
+  ++acked_count_;
+  const auto idx = static_cast<std::int64_t>(index);
+  const auto [slot, inserted] = acked_index_by_epoch_.emplace(e.zxid.epoch().value, idx);
+  if (!inserted && idx > slot->second) slot->second = idx;
+  if (idx > max_acked_index_) max_acked_index_ = idx;
+}
+
+void Checkers::delivered(std::uint32_t node, const AppState& app, std::size_t old_size) {
+  if (!check_prefix(node, app, old_size)) return;
+  for (std::size_t i = old_size; i < app.entries.size() && !failed(); ++i) {
+    acknowledge(node, app.entries[i], i);
+  }
+}
+
+void Checkers::replaced(std::uint32_t node, const AppState& app) { check_prefix(node, app, 0); }
+
+void Checkers::entered_broadcast(std::uint32_t node, core::Epoch epoch, const AppState& app) {
+  std::int64_t need = -1;
+  std::int64_t need_epoch = 0;
+  for (const auto& [e, idx] : acked_index_by_epoch_) {
+    if (e >= epoch.value) break;
+    if (idx > need) {
+      need = idx;
+      need_epoch = e;
+    }
+  }
+  if (need >= 0 && static_cast<std::int64_t>(app.entries.size()) <= need) {
+    const AppEntry& w = truth_[static_cast<std::size_t>(need)];
+    fail(node, "acknowledged write lost: entered broadcast in epoch " +
+                   std::to_string(epoch.value) + " without " + zxid_str(w.zxid) + " '" +
+                   w.payload + "' (acknowledged in epoch " + std::to_string(need_epoch) +
+                   "); its application ends at " + zxid_str(app.zxid));
+  }
+}
+
+void Checkers::final_check(std::uint32_t node, const AppState& app, std::int64_t limit) {
+  if (limit >= 0 && static_cast<std::int64_t>(app.entries.size()) <= limit) {
+    const AppEntry& w = truth_[static_cast<std::size_t>(limit)];
+    fail(node, "acknowledged write lost: at the end it lacks " + zxid_str(w.zxid) + " '" +
+                   w.payload + "'; its application ends at " + zxid_str(app.zxid));
+  }
+}
+
+void Checkers::dropped_on_recovery(std::uint32_t node,
+                                   const std::vector<core::LoggedEntry>& dropped, Zxid applied) {
+  for (const core::LoggedEntry& e : dropped) {
+    if (e.zxid <= applied) {
+      return fail(node, "recovery dropped " + zxid_str(e.zxid) + " that it had delivered");
+    }
+    const auto it = acked_by_node_[node].find(e.zxid.epoch().value);
+    if (it != acked_by_node_[node].end() && e.zxid <= it->second) {
+      return fail(node, "recovery dropped " + zxid_str(e.zxid) + " that it had ACKed (up to " +
+                            zxid_str(it->second) + ")");
+    }
+  }
+}
+
+void Checkers::frame_received(std::uint32_t node, std::uint32_t from, core::SessionId s,
+                              core::Bytes f, const Disk& disk) {
+  if (f.empty() || f[0] != static_cast<std::byte>(core::FrameKind::quorum)) return;
+  const auto frame = core::decode_frame(f);
+  if (!frame) return;
+  if (frame->packet.type == core::PacketType::leaderinfo) {
+    leaderinfo_[node * n_ + from] = {s.value, frame->packet.zxid.epoch().value};
+  } else if (frame->packet.type == core::PacketType::newleader) {
+    // Everything synced before NEWLEADER must be durable before its ACK (I5).
+    newleader_[node * n_ + from] = {s.value, disk.log().last()};
+  }
+}
+
+void Checkers::frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId s, core::Bytes f,
+                          const Disk& disk) {
+  const auto frame = core::decode_frame(f);
+  if (!frame) {
+    return fail(node, std::string("sent a frame it cannot decode: ") +
+                          core::to_string(frame.error()));
+  }
+  if (frame->kind != core::FrameKind::quorum) return;
+  const core::QuorumPacket& p = frame->packet;
+  const EpochImage& ep = disk.durable_epochs();
+  const auto durable_holds = [&](Zxid z) {
+    return disk.durable_log().holds(z) || z <= disk.durable_app().zxid;
+  };
+  switch (p.type) {
+    case core::PacketType::ack:
+      if (p.zxid.counter() != 0) {
+        const auto [slot, inserted] = acked_by_node_[node].emplace(p.zxid.epoch().value, p.zxid);
+        if (!inserted && p.zxid > slot->second) slot->second = p.zxid;
+        if (!durable_holds(p.zxid)) {
+          fail(node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
+                         ") sent but the durable log ends at " +
+                         zxid_str(disk.durable_log().last()));
+        }
+      } else if (ep.current < p.zxid.epoch()) {
+        fail(node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
+                       ") of NEWLEADER sent with durable currentEpoch " +
+                       std::to_string(ep.current.value));
+      } else if (const auto [session, synced] = newleader_[node * n_ + to];
+                 session == s.value && !durable_holds(synced)) {
+        fail(node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
+                       ") of NEWLEADER sent before the synced history through " +
+                       zxid_str(synced) + " is durable (durable log ends at " +
+                       zxid_str(disk.durable_log().last()) + ")");
+      }
+      break;
+    case core::PacketType::ackepoch: {
+      const auto [session, epoch] = leaderinfo_[node * n_ + to];
+      if (session == s.value && ep.accepted.value < epoch) {
+        fail(node, "persist-before-ack: ACKEPOCH for epoch " + std::to_string(epoch) +
+                       " sent with durable acceptedEpoch " + std::to_string(ep.accepted.value));
+      } else if (!durable_holds(p.zxid)) {
+        fail(node, "ACKEPOCH advertises last zxid " + zxid_str(p.zxid) +
+                       " that is not durable (durable log ends at " +
+                       zxid_str(disk.durable_log().last()) + ")");
+      }
+      break;
+    }
+    case core::PacketType::leaderinfo:
+      if (ep.accepted < p.zxid.epoch()) {
+        fail(node, "LEADERINFO(" + std::to_string(p.zxid.epoch().value) +
+                       ") sent before acceptedEpoch is durable (durable " +
+                       std::to_string(ep.accepted.value) + ")");
+      }
+      break;
+    case core::PacketType::newleader:
+      if (ep.current < p.zxid.epoch()) {
+        fail(node, "NEWLEADER(" + std::to_string(p.zxid.epoch().value) +
+                       ") sent before currentEpoch is durable (durable " +
+                       std::to_string(ep.current.value) + ")");
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+}  // namespace fastzab::sim

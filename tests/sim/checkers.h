@@ -1,0 +1,110 @@
+// The simulator's safety checkers (reference §5.1 and §5.2), fed by the Cluster as it carries
+// out each node's outputs, so every property is checked at the step that could break it:
+//  * leadership: at most one leader established per epoch;
+//  * agreement / total order: every node's application state is a prefix of one sequence
+//    (the "truth": the longest delivered), and that sequence keeps primary order (zxids increase,
+//    each epoch's counters run 1, 2, 3, ...);
+//  * integrity: every delivered entry was submitted, once, at the zxid its leader gave it;
+//  * no acknowledged write lost: a node entering broadcast in epoch e holds every write
+//    acknowledged in an epoch < e; at the end every node holds every acknowledged write;
+//  * persist before ack: the frames a node sends (after its SendGate) never promise more than its
+//    durable image holds: ACK(z) z durable; ACK(NEWLEADER) currentEpoch and everything synced
+//    before NEWLEADER durable; ACKEPOCH the promised epoch and the advertised zxid durable;
+//    LEADERINFO and NEWLEADER the leader's acceptedEpoch / currentEpoch durable.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "disk.h"
+#include "engine/core/codec.h"
+#include "engine/core/types.h"
+#include "events.h"
+
+namespace fastzab::sim {
+
+class Checkers {
+ public:
+  explicit Checkers(std::size_t nodes);
+
+  // ---- workload bookkeeping ----
+  // Registers a client submission; tags are 1, 2, 3, ...
+  void submitted(std::uint64_t tag, std::uint32_t node, std::string payload);
+  void proposal_accepted(std::uint32_t node, std::uint64_t tag, core::Zxid zxid);
+  void client_disconnected(std::uint32_t node);  // a crash loses its clients' pending writes
+
+  // ---- node events ----
+  void established(std::uint32_t node, core::PeerState role, core::Epoch epoch);
+  // The node's application gained entries [old_size, app.entries.size()).
+  void delivered(std::uint32_t node, const AppState& app, std::size_t old_size);
+  // The node's application state was replaced by a snapshot.
+  void replaced(std::uint32_t node, const AppState& app);
+  void entered_broadcast(std::uint32_t node, core::Epoch epoch, const AppState& app);
+  void frame_received(std::uint32_t node, std::uint32_t from, core::SessionId s, core::Bytes f,
+                      const Disk& disk);
+  void frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId s, core::Bytes f,
+                  const Disk& disk);
+  // Recovery dropped these log entries of `node` (core::drop_unacknowledged_tail): none may be
+  // one it acknowledged (ACK) or delivered.
+  void dropped_on_recovery(std::uint32_t node, const std::vector<core::LoggedEntry>& dropped,
+                           core::Zxid applied);
+  // End of run: the node must hold every acknowledged write up to truth position `limit`.
+  void final_check(std::uint32_t node, const AppState& app, std::int64_t limit);
+  // The truth position of the entry submitted with `tag`, or -1.
+  std::int64_t truth_index(std::uint64_t tag) const noexcept {
+    return tag < subs_.size() ? subs_[tag].truth_index : -1;
+  }
+
+  // ---- verdict ----
+  void fail(std::uint32_t node, const std::string& what);
+  void fail_global(const std::string& what);
+  bool failed() const noexcept { return !violation_.empty(); }
+  const std::string& violation() const noexcept { return violation_; }
+  void set_time(Time t) noexcept { now_ = t; }
+  void set_node_names(std::vector<std::string> names) { names_ = std::move(names); }
+
+  // ---- statistics ----
+  std::size_t commits() const noexcept { return truth_.size(); }
+  std::size_t leaders() const noexcept { return leader_of_epoch_.size(); }
+  std::size_t acknowledged() const noexcept { return acked_count_; }
+  std::int64_t max_acked_index() const noexcept { return max_acked_index_; }
+  const std::vector<AppEntry>& truth() const noexcept { return truth_; }
+
+ private:
+  struct Submission {
+    std::string payload;
+    std::uint32_t node = 0;
+    core::Zxid assigned = core::kNoZxid;
+    std::int64_t truth_index = -1;
+    bool acked = false;
+  };
+  void extend_truth(std::uint32_t node, const AppEntry& e);
+  bool check_prefix(std::uint32_t node, const AppState& app, std::size_t from);
+  void acknowledge(std::uint32_t node, const AppEntry& e, std::size_t index);
+  std::uint64_t tag_of(const std::string& payload) const;
+
+  std::size_t n_;
+  Time now_ = 0;
+  std::string violation_;
+  std::vector<std::string> names_;
+  std::vector<AppEntry> truth_;
+  std::map<std::int64_t, std::uint32_t> leader_of_epoch_;
+  std::vector<Submission> subs_;                                   // by tag (0 unused)
+  std::map<std::pair<std::uint32_t, std::int64_t>, std::uint64_t> awaiting_;  // (node, zxid)
+  std::map<std::int64_t, std::int64_t> acked_index_by_epoch_;      // epoch -> max truth index
+  std::int64_t max_acked_index_ = -1;
+  std::size_t acked_count_ = 0;
+  // Last LEADERINFO epoch each node received, per (node, peer): (session, epoch).
+  std::vector<std::pair<std::uint64_t, std::int64_t>> leaderinfo_;
+  // The node's log end when it received NEWLEADER, per (node, peer): (session, zxid).
+  std::vector<std::pair<std::uint64_t, core::Zxid>> newleader_;
+  // Highest zxid each node ever ACKed, per epoch (acks are cumulative within the log).
+  std::vector<std::map<std::int64_t, core::Zxid>> acked_by_node_;
+};
+
+std::string zxid_str(core::Zxid z);
+
+}  // namespace fastzab::sim

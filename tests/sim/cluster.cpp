@@ -1,0 +1,544 @@
+#include "cluster.h"
+
+#include <cstdio>
+#include <stdexcept>
+
+#include "trace.h"
+
+namespace fastzab::sim {
+
+using core::OutputKind;
+using core::Zxid;
+
+namespace {
+
+core::ClusterConfig make_config(std::uint32_t voters, std::uint32_t observers) {
+  std::vector<core::Member> members;
+  for (std::uint32_t i = 1; i <= voters + observers; ++i) {
+    core::Member m;
+    m.id = core::ServerId{static_cast<std::int64_t>(i)};
+    m.observer = i > voters;
+    members.push_back(m);
+  }
+  auto c = core::ClusterConfig::make(std::move(members), core::QuorumVerifier::Kind::majority);
+  if (!c) throw std::invalid_argument(std::string("cluster config: ") + core::to_string(c.error()));
+  return *c;
+}
+
+// The entries of an append/deliver batch body (int32 count, then length-prefixed entries).
+template <class F>
+bool for_each_entry(const core::Output& o, core::Bytes bytes, F&& f) {
+  const auto batch = core::decode_batch(bytes);
+  if (!batch || batch->size() != o.count) return false;
+  Zxid z = o.zxid;
+  for (core::Bytes entry : *batch) {
+    f(z, entry);
+    z = z.next();
+  }
+  return true;
+}
+
+}  // namespace
+
+Cluster::Cluster(const SimOptions& options)
+    : opt_(options),
+      rng_(options.seed),
+      profile_(choose_profile(rng_)),
+      config_(make_config(options.voters, options.observers)),
+      net_(options.voters + options.observers, rng_, q_, profile_.net),
+      checkers_(options.voters + options.observers),
+      workload_(options.seed, profile_, rng_, q_, checkers_),
+      faults_(profile_, rng_, q_, net_, *this, options.voters + options.observers) {
+  const std::uint32_t n = options.voters + options.observers;
+  hosts_.reserve(n);
+  std::vector<std::string> names;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    hosts_.emplace_back(i, rng_, q_, profile_.disk);
+    hosts_[i].id = core::ServerId{static_cast<std::int64_t>(i + 1)};
+    hosts_[i].observer = i >= options.voters;
+    names.push_back("s" + std::to_string(i + 1) + (hosts_[i].observer ? "(observer)" : ""));
+  }
+  checkers_.set_node_names(std::move(names));
+}
+
+std::optional<std::uint32_t> Cluster::current_leader() const {
+  std::optional<std::uint32_t> best;
+  for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
+    const Host& h = hosts_[i];
+    if (!h.up || h.node->state() != core::PeerState::leading) continue;
+    if (!best || (h.node->phase() == core::ZabPhase::broadcast &&
+                  hosts_[*best].node->phase() != core::ZabPhase::broadcast)) {
+      best = i;
+    }
+  }
+  return best;
+}
+
+SimResult Cluster::run() {
+  for (std::uint32_t i = 0; i < hosts_.size(); ++i) start_node(i);
+  for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
+    Event e;
+    e.kind = EventKind::tick;
+    e.a = i;
+    q_.schedule(rng_.range(0, kTickPeriod - 1), std::move(e));
+  }
+  workload_.schedule_next();
+  faults_.start();
+  if (opt_.steps == 0) begin_liveness();
+
+  const std::uint64_t storm_limit = opt_.steps + 5'000'000;
+  while (!q_.empty() && !done_ && !checkers_.failed()) {
+    Event e = q_.pop();
+    ++events_;
+    checkers_.set_time(q_.now());
+    digest_.add_i64(e.time);
+    digest_.add_u64(static_cast<std::uint64_t>(e.kind));
+    digest_.add_u64(e.a);
+    digest_.add_u64(e.b);
+    digest_.add_u64(e.x);
+    digest_.add_u64(e.y);
+    dispatch(e);
+    if (checkers_.failed()) break;
+    if (!liveness_ && events_ >= opt_.steps) begin_liveness();
+    if (liveness_) check_liveness();
+    if (events_ > storm_limit) checkers_.fail_global("event storm: too many events");
+  }
+  if (!done_ && !checkers_.failed()) checkers_.fail_global("simulator ran out of events");
+
+  SimResult r;
+  r.seed = opt_.seed;
+  r.profile = profile_.name();
+  r.time = q_.now();
+  r.events = events_;
+  r.commits = checkers_.commits();
+  r.leaders = checkers_.leaders();
+  r.acknowledged = checkers_.acknowledged();
+  r.digest = digest_.value();
+  r.liveness_time = liveness_ ? q_.now() - liveness_start_ : 0;
+  r.faults = faults_.counts();
+  r.violation = checkers_.violation();
+  return r;
+}
+
+void Cluster::dispatch(Event& e) {
+  switch (e.kind) {
+    case EventKind::tick: {
+      if (hosts_[e.a].up) step(e.a, core::input::Tick{});
+      Event next;
+      next.kind = EventKind::tick;
+      next.a = e.a;
+      q_.schedule(q_.now() + kTickPeriod, std::move(next));
+      break;
+    }
+    case EventKind::deliver: {
+      const core::SessionId s{e.x};
+      if (!hosts_[e.b].up || !net_.is_current(e.a, e.b, s)) break;  // fenced
+      checkers_.frame_received(e.b, e.a, s, core::Bytes(e.data), hosts_[e.b].disk);
+      step(e.b, core::input::Message{hosts_[e.a].id, s, core::Bytes(e.data)});
+      break;
+    }
+    case EventKind::session_up:
+      if (hosts_[e.a].up && net_.is_current(e.a, e.b, core::SessionId{e.x})) {
+        step(e.a, core::input::SessionUp{hosts_[e.b].id, core::SessionId{e.x}});
+      }
+      break;
+    case EventKind::session_down:
+      if (hosts_[e.a].up) step(e.a, core::input::SessionDown{hosts_[e.b].id, core::SessionId{e.x}});
+      break;
+    case EventKind::connect: net_.on_connect(e.a, e.b); break;
+    case EventKind::session_kill: net_.on_session_kill(e.a, e.b, core::SessionId{e.x}); break;
+    case EventKind::disk_done: on_disk_done(e.a, e); break;
+    case EventKind::workload:
+      on_workload();
+      workload_.schedule_next();
+      break;
+    case EventKind::chaos:
+      faults_.on_chaos();
+      if (opt_.verbose) std::printf("t=%lld chaos: %s\n", static_cast<long long>(q_.now()),
+                                    faults_.last_action().c_str());
+      break;
+    case EventKind::heal: faults_.on_heal(e.x); break;
+    case EventKind::restart:
+      if (!hosts_[e.a].up && e.x == hosts_[e.a].disk.incarnation()) start_node(e.a);
+      break;
+    case EventKind::spike_end: faults_.on_spike_end(e.x); break;
+    case EventKind::slow_end: faults_.on_slow_end(e.a, e.x); break;
+  }
+}
+
+void Cluster::step(std::uint32_t i, const core::Input& in) {
+  Host& h = hosts_[i];
+  outs_.clear();
+  h.node->step(in, outs_);
+  ++h.steps;
+  digest_.add_u64(i);
+  digest_.add_u64(in.index());
+  if (opt_.verbose) trace(i, "<-", describe_input(in));
+  for (const core::Output& o : outs_.items) {
+    digest_.add_u64(static_cast<std::uint64_t>(o.kind));
+    digest_.add_i64(o.peer.value);
+    digest_.add_u64(o.session.value);
+    digest_.add_i64(o.zxid.value);
+    digest_.add_u64(o.count);
+    digest_.add_i64(o.barrier.log_zxid.value);
+    digest_.add_i64(o.barrier.accepted.value);
+    digest_.add_i64(o.barrier.current.value);
+    digest_.add_i64(o.accepted.value);
+    digest_.add_i64(o.current.value);
+    digest_.add_u64(static_cast<std::uint64_t>(o.role) * 2 + (o.established ? 1 : 0));
+    digest_.add_i64(o.leader.value);
+    digest_.add_u64(o.tag);
+    digest_.add_u64(static_cast<std::uint64_t>(o.reason));
+    digest_.add_bytes(outs_.bytes(o));
+    if (opt_.verbose) trace(i, "  ->", describe_output(outs_, o));
+    handle(i, o);
+    if (checkers_.failed()) return;
+  }
+  const core::ZabPhase phase = h.node->phase();
+  if (phase == core::ZabPhase::broadcast && h.last_phase != core::ZabPhase::broadcast) {
+    checkers_.entered_broadcast(i, h.node->current_epoch(), h.disk.app());
+  }
+  h.last_phase = phase;
+  if (const std::string err = h.disk.check_durable(); !err.empty()) {
+    checkers_.fail(i, "durable state a restart would refuse: " + err);
+  }
+}
+
+void Cluster::handle(std::uint32_t i, const core::Output& o) {
+  Host& h = hosts_[i];
+  const auto emit = [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
+    frame_out(i, peer, s, frame);
+  };
+  const auto learner_ack = [&] {
+    const auto f = core::decode_frame(outs_.bytes(o));
+    return f && f->kind == core::FrameKind::quorum &&
+           (f->packet.type == core::PacketType::ack || f->packet.type == core::PacketType::ackepoch);
+  };
+  if (o.kind == OutputKind::send_after_durable &&
+      (opt_.host_bug == "ignore-barriers" || (opt_.host_bug == "early-acks" && learner_ack()))) {
+    core::Output now = o;
+    now.kind = OutputKind::send;
+    h.gate.on_output(outs_, now, emit);
+  } else {
+    h.gate.on_output(outs_, o, emit);  // acts on send, send_after_durable, truncate, snapshot
+  }
+  const core::Bytes bytes = outs_.bytes(o);
+  switch (o.kind) {
+    case OutputKind::send:
+    case OutputKind::send_after_durable:
+      break;
+    case OutputKind::close_session: {
+      const std::uint32_t j = index_of(o.peer);
+      if (j >= hosts_.size() || j == i) return checkers_.fail(i, "close_session to a non-peer");
+      net_.close(i, j, o.session);
+      break;
+    }
+    case OutputKind::append: {
+      entries_scratch_.clear();
+      const bool ok = for_each_entry(o, bytes, [&](Zxid z, core::Bytes b) {
+        entries_scratch_.push_back(core::LoggedEntry{z, core::ByteBuffer(b.begin(), b.end())});
+      });
+      if (!ok) return checkers_.fail(i, "append output with a malformed batch");
+      if (const std::string err = h.disk.append(o.zxid, std::move(entries_scratch_)); !err.empty()) {
+        checkers_.fail(i, err);
+      }
+      break;
+    }
+    case OutputKind::truncate:
+      if (const std::string err = h.disk.truncate(o.zxid); !err.empty()) checkers_.fail(i, err);
+      break;
+    case OutputKind::persist_epochs:
+      if (o.accepted < h.disk.epochs().accepted || o.current < h.disk.epochs().current) {
+        return checkers_.fail(i, "persist_epochs " + std::to_string(o.accepted.value) + "/" +
+                                     std::to_string(o.current.value) + " moves an epoch back from " +
+                                     std::to_string(h.disk.epochs().accepted.value) + "/" +
+                                     std::to_string(h.disk.epochs().current.value));
+      }
+      if (o.current > o.accepted) return checkers_.fail(i, "persist_epochs with current > accepted");
+      h.disk.persist_epochs(o.accepted, o.current);
+      break;
+    case OutputKind::install_snapshot: {
+      auto app = decode_snapshot(bytes);
+      if (!app) return checkers_.fail(i, "install_snapshot bytes are not a snapshot");
+      if (app->zxid != o.zxid) {
+        return checkers_.fail(i, "install_snapshot at " + zxid_str(o.zxid) + " of a snapshot taken at " +
+                                     zxid_str(app->zxid));
+      }
+      if (app->entries.size() < h.disk.app().entries.size()) {
+        return checkers_.fail(i, "install_snapshot at " + zxid_str(o.zxid) +
+                                     " rolls the application back from " +
+                                     zxid_str(h.disk.app().zxid));
+      }
+      h.disk.install_snapshot(o.zxid, std::move(*app));
+      checkers_.replaced(i, h.disk.app());
+      break;
+    }
+    case OutputKind::send_snapshot:
+      send_snapshot(i, o);
+      break;
+    case OutputKind::deliver: {
+      std::vector<AppEntry> entries;
+      const bool ok = for_each_entry(o, bytes, [&](Zxid z, core::Bytes b) {
+        entries.push_back(AppEntry{z, std::string(reinterpret_cast<const char*>(b.data()), b.size())});
+      });
+      if (!ok) return checkers_.fail(i, "deliver output with a malformed batch");
+      if (o.zxid <= h.disk.app().zxid) {
+        return checkers_.fail(i, "deliver of " + zxid_str(o.zxid) + " but the application is at " +
+                                     zxid_str(h.disk.app().zxid));
+      }
+      const std::size_t old_size = h.disk.app().entries.size();
+      h.disk.deliver(std::move(entries));
+      checkers_.delivered(i, h.disk.app(), old_size);
+      break;
+    }
+    case OutputKind::role_change:
+      if (o.established) checkers_.established(i, o.role, o.accepted);
+      break;
+    case OutputKind::proposal_accepted:
+      ++workload_.accepted;
+      checkers_.proposal_accepted(i, o.tag, o.zxid);
+      break;
+    case OutputKind::proposal_rejected:
+      ++workload_.rejected;
+      if (o.tag == probe_tag_) probe_tag_ = 0;  // submit the probe again
+      break;
+  }
+}
+
+void Cluster::send_snapshot(std::uint32_t i, const core::Output& o) {
+  Host& h = hosts_[i];
+  const AppState& app = h.disk.app();
+  if (app.zxid != o.zxid) {
+    return checkers_.fail(i, "send_snapshot at " + zxid_str(o.zxid) + " but the application is at " +
+                                 zxid_str(app.zxid));
+  }
+  core::ByteBuffer data;
+  encode_snapshot(app, data);
+  snap_outs_.clear();
+  core::encode_packet(core::PacketType::snap, o.zxid, core::Bytes(data), snap_outs_.arena);
+  core::Output so;
+  so.kind = OutputKind::send;
+  so.peer = o.peer;
+  so.session = o.session;
+  so.offset = 0;
+  so.length = snap_outs_.arena.size();
+  snap_outs_.items.push_back(so);
+  h.gate.on_output(snap_outs_, snap_outs_.items.back(),
+                   [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
+                     frame_out(i, peer, s, frame);
+                   });
+}
+
+void Cluster::frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame) {
+  const std::uint32_t j = index_of(peer);
+  if (j >= hosts_.size() || j == i) return checkers_.fail(i, "send to a non-peer");
+  checkers_.frame_sent(i, j, s, frame, hosts_[i].disk);
+  digest_.add_u64(j);
+  digest_.add_u64(s.value);
+  digest_.add_u64(frame.size());
+  net_.send(i, j, s, frame);
+}
+
+void Cluster::on_disk_done(std::uint32_t i, const Event& e) {
+  Host& h = hosts_[i];
+  if (!h.up || e.x != h.disk.incarnation()) return;  // lost in a crash
+  const Completion c = h.disk.complete(e.y);
+  if (const std::string err = h.disk.check_durable(); !err.empty()) {
+    return checkers_.fail(i, "durable state a restart would refuse: " + err);
+  }
+  const auto emit = [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
+    frame_out(i, peer, s, frame);
+  };
+  if (c.probe_restart && opt_.restart_probes) probe_restart(i, "after a disk write completed");
+  if (checkers_.failed()) return;
+  switch (c.kind) {
+    case Completion::Kind::none: break;
+    case Completion::Kind::log_durable:
+      h.gate.on_log_durable(c.zxid, emit);
+      step(i, core::input::LogDurable{c.zxid});
+      break;
+    case Completion::Kind::epochs_durable:
+      h.gate.on_epochs_durable(c.accepted, c.current, emit);
+      step(i, core::input::EpochsDurable{c.accepted, c.current});
+      break;
+    case Completion::Kind::snapshot_installed:
+      h.gate.on_snapshot_installed(c.zxid, emit);
+      step(i, core::input::SnapshotInstalled{c.zxid});
+      break;
+  }
+}
+
+void Cluster::start_node(std::uint32_t i) {
+  Host& h = hosts_[i];
+  core::DurableState state = h.disk.durable_state();
+  if (const auto to = core::drop_unacknowledged_tail(state)) {
+    const auto dropped = h.disk.recovery_truncate(*to);
+    checkers_.dropped_on_recovery(i, dropped, h.disk.durable_app().zxid);
+    if (opt_.verbose) {
+      trace(i, "RECOVERY", "truncated the log to " + zxid_str(*to) + " (" +
+                               std::to_string(dropped.size()) + " entries)");
+    }
+  }
+  h.disk.recover();
+  try {
+    h.node.emplace(node_config(i), std::move(state));
+  } catch (const std::exception& ex) {
+    return checkers_.fail(i, std::string("restart refused: ") + ex.what());
+  }
+  const EpochImage& ep = h.disk.durable_epochs();
+  h.gate.reset(h.node->last_logged(), ep.accepted, ep.current);
+  h.up = true;
+  h.last_phase = h.node->phase();
+  net_.node_up(i);
+  if (opt_.verbose) trace(i, "START", describe(i));
+}
+
+core::NodeConfig Cluster::node_config(std::uint32_t i) const {
+  core::NodeConfig cfg;
+  cfg.cluster = config_;
+  cfg.self = hosts_[i].id;
+  cfg.history_window = profile_.history_window;
+  if (profile_.max_zxid_counter != 0) cfg.max_zxid_counter = profile_.max_zxid_counter;
+  cfg.max_batch_entries = profile_.max_batch_entries;
+  return cfg;
+}
+
+// A crash right now would restart the node from this durable image: it must be accepted.
+void Cluster::probe_restart(std::uint32_t i, const char* after) {
+  core::DurableState state = hosts_[i].disk.durable_state_above_applied();
+  core::drop_unacknowledged_tail(state);
+  try {
+    core::Node probe(node_config(i), std::move(state));
+  } catch (const std::exception& ex) {
+    checkers_.fail(i, std::string("a crash now would leave a node that cannot restart (") + after +
+                          "): " + ex.what());
+  }
+}
+
+void Cluster::crash_node(std::uint32_t i, bool torn) {
+  Host& h = hosts_[i];
+  if (!h.up) return;
+  const std::size_t survivors = torn ? static_cast<std::size_t>(rng_.below(h.disk.pending() + 1)) : 0;
+  if (opt_.verbose) {
+    trace(i, "CRASH", describe(i) + " pending ops " + std::to_string(h.disk.pending()) +
+                          ", surviving " + std::to_string(survivors));
+  }
+  h.disk.crash(survivors);
+  if (opt_.host_bug == "lose-synced") h.disk.lose_synced(static_cast<std::size_t>(rng_.range(1, 3)));
+  if (const std::string err = h.disk.check_durable(); !err.empty()) {
+    checkers_.fail(i, "durable state after crash a restart would refuse: " + err);
+  }
+  h.node.reset();
+  h.up = false;
+  net_.node_down(i);
+  checkers_.client_disconnected(i);
+  if (probe_tag_ != 0 && probe_node_ == i) probe_tag_ = 0;
+  Event e;
+  e.kind = EventKind::restart;
+  e.a = i;
+  e.x = h.disk.incarnation();
+  q_.schedule(q_.now() + rng_.range(10, 1500), std::move(e));
+}
+
+void Cluster::on_workload() {
+  std::vector<std::uint32_t> up;
+  for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
+    if (hosts_[i].up) up.push_back(i);
+  }
+  if (up.empty()) return;
+  std::uint32_t target = 0;
+  const auto leader = current_leader();
+  if (profile_.random_targets && rng_.chance(1, 3)) {
+    target = rng_.pick(up);
+  } else if (leader) {
+    target = *leader;
+  } else if (rng_.chance(1, 4)) {
+    target = rng_.pick(up);
+  } else {
+    return;
+  }
+  const auto batch = workload_.make_batch(target, workload_.batch_size());
+  step(target, core::input::ClientProposals{batch});
+}
+
+void Cluster::begin_liveness() {
+  liveness_ = true;
+  liveness_start_ = q_.now();
+  faults_.heal_all();
+  DiskParams dp = profile_.disk;
+  dp.slow_per_mille = 0;
+  for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
+    hosts_[i].disk.set_params(dp);
+    if (!hosts_[i].up) start_node(i);
+  }
+  if (opt_.verbose) std::printf("t=%lld LIVENESS phase begins\n", static_cast<long long>(q_.now()));
+}
+
+void Cluster::check_liveness() {
+  const Time now = q_.now();
+  if (now - liveness_start_ > opt_.liveness_budget) {
+    std::string status;
+    for (std::uint32_t i = 0; i < hosts_.size(); ++i) status += " [" + describe(i) + "]";
+    checkers_.fail_global("liveness: " +
+                          std::string(probe_tag_ == 0 ? "no leader with a quorum in broadcast"
+                                                      : "probe write not delivered everywhere") +
+                          " within " + std::to_string(opt_.liveness_budget) +
+                          " time units of healing;" + status);
+    return;
+  }
+  if (probe_tag_ == 0) {
+    const auto leader = current_leader();
+    if (!leader || hosts_[*leader].node->phase() != core::ZabPhase::broadcast) return;
+    const core::Node& l = *hosts_[*leader].node;
+    core::MemberSet set;
+    set.set(*leader);
+    for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
+      const Host& h = hosts_[i];
+      if (!h.up || h.observer || i == *leader) continue;
+      if (h.node->state() == core::PeerState::following && h.node->leader() == l.id() &&
+          h.node->phase() == core::ZabPhase::broadcast &&
+          h.node->current_epoch() == l.current_epoch()) {
+        set.set(i);
+      }
+    }
+    if (!config_.verifier().is_quorum(set)) return;
+    probe_tag_ = workload_.next_tag();
+    probe_node_ = *leader;
+    probe_time_ = now;
+    acked_before_probe_ = checkers_.max_acked_index();
+    const auto batch = workload_.make_batch(*leader, 1);
+    step(*leader, core::input::ClientProposals{batch});
+    return;
+  }
+  const std::int64_t idx = checkers_.truth_index(probe_tag_);
+  if (idx < 0) {
+    if (now - probe_time_ > 40 * kTickPeriod) probe_tag_ = 0;  // lost with its leader: again
+    return;
+  }
+  for (const Host& h : hosts_) {
+    if (static_cast<std::int64_t>(h.disk.app().entries.size()) <= idx) return;
+  }
+  for (std::uint32_t i = 0; i < hosts_.size() && !checkers_.failed(); ++i) {
+    checkers_.final_check(i, hosts_[i].disk.app(), acked_before_probe_);
+  }
+  done_ = true;
+}
+
+std::string Cluster::describe(std::uint32_t i) const {
+  const Host& h = hosts_[i];
+  std::string s = "s" + std::to_string(i + 1);
+  if (!h.up) return s + " DOWN";
+  const core::Node& n = *h.node;
+  s += std::string(" ") + core::to_string(n.state()) + "/" + core::to_string(n.phase());
+  if (n.state() != core::PeerState::looking) s += " leader=s" + std::to_string(n.leader().value);
+  s += " acc=" + std::to_string(n.accepted_epoch().value) +
+       " cur=" + std::to_string(n.current_epoch().value) + " last=" + zxid_str(n.last_logged()) +
+       " applied=" + zxid_str(n.applied());
+  return s;
+}
+
+void Cluster::trace(std::uint32_t i, const char* what, const std::string& detail) const {
+  std::printf("t=%lld s%u %s %s\n", static_cast<long long>(q_.now()), i + 1, what, detail.c_str());
+}
+
+}  // namespace fastzab::sim

@@ -1,0 +1,131 @@
+// One simulated run: N copies of the production core::Node (voters, optionally observers), each
+// with the host of io.h's contract around it (SendGate, Disk, application, sessions, ticks),
+// under one seeded Rng and one event queue.
+//
+// A run has two phases. The safety phase processes `steps` events with the seed's faults; then
+// the liveness phase heals every fault, restarts every crashed node and requires, within
+// `liveness_budget` time units, an established leader with a quorum of followers in broadcast
+// and a proposal submitted to it delivered by every node. The checkers run at every step.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "checkers.h"
+#include "disk.h"
+#include "engine/core/node.h"
+#include "engine/core/send_gate.h"
+#include "events.h"
+#include "faults.h"
+#include "network.h"
+#include "profile.h"
+#include "rng.h"
+#include "workload.h"
+
+namespace fastzab::sim {
+
+struct SimOptions {
+  std::uint64_t seed = 1;
+  std::uint32_t voters = 3;
+  std::uint32_t observers = 0;
+  std::uint64_t steps = 40000;      // events processed in the safety phase
+  Time liveness_budget = 8000;      // time units the liveness phase may take
+  bool verbose = false;
+  // Whenever a node's durable image changes in a way that bears on the core's start-up rules
+  // (epochs written, snapshot installed, truncate, entries of an epoch above currentEpoch), build
+  // a Node from it as a restart would: a refusal is a violation even if no crash happens there.
+  // Off: only restarts that actually happen count.
+  bool restart_probes = true;
+  // Self-test of the checkers: a deliberately broken host. "ignore-barriers" sends every
+  // send_after_durable frame at once, "early-acks" only the ACK and ACKEPOCH ones; "lose-synced"
+  // makes a crash also lose the last few log entries the disk had reported durable. Each must
+  // make the checkers report violations.
+  std::string host_bug;
+};
+
+struct SimResult {
+  std::uint64_t seed = 0;
+  std::string profile;
+  Time time = 0;
+  std::uint64_t events = 0;
+  std::size_t commits = 0;
+  std::size_t leaders = 0;
+  std::size_t acknowledged = 0;
+  std::uint64_t digest = 0;
+  Time liveness_time = 0;  // how long the liveness phase took
+  FaultCounts faults;
+  std::string violation;  // empty = ok
+};
+
+class Cluster final : public FaultTarget {
+ public:
+  explicit Cluster(const SimOptions& options);
+  SimResult run();
+
+  // FaultTarget
+  std::size_t node_count() const override { return hosts_.size(); }
+  bool node_is_up(std::uint32_t node) const override { return hosts_[node].up; }
+  std::optional<std::uint32_t> current_leader() const override;
+  void crash_node(std::uint32_t node, bool torn) override;
+  void set_disk_slow(std::uint32_t node, bool slow) override { hosts_[node].disk.set_slow(slow); }
+
+ private:
+  struct Host {
+    Host(std::uint32_t index, Rng& rng, EventQueue& q, const DiskParams& dp)
+        : disk(index, rng, q, dp) {}
+    core::ServerId id;
+    bool observer = false;
+    bool up = false;
+    std::optional<core::Node> node;
+    core::SendGate gate;
+    Disk disk;
+    core::ZabPhase last_phase = core::ZabPhase::election;
+    std::uint64_t steps = 0;
+  };
+
+  void dispatch(Event& e);
+  void step(std::uint32_t i, const core::Input& in);
+  void handle(std::uint32_t i, const core::Output& o);
+  void send_snapshot(std::uint32_t i, const core::Output& o);
+  void frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame);
+  void on_disk_done(std::uint32_t i, const Event& e);
+  void start_node(std::uint32_t i);
+  core::NodeConfig node_config(std::uint32_t i) const;
+  void probe_restart(std::uint32_t i, const char* after);
+  void on_workload();
+  void begin_liveness();
+  void check_liveness();
+  void trace(std::uint32_t i, const char* what, const std::string& detail) const;
+  std::string describe(std::uint32_t i) const;
+  std::uint32_t index_of(core::ServerId id) const noexcept {
+    return static_cast<std::uint32_t>(id.value - 1);
+  }
+
+  SimOptions opt_;
+  Rng rng_;
+  Profile profile_;
+  EventQueue q_;
+  Digest digest_;
+  core::ClusterConfig config_;
+  Network net_;
+  Checkers checkers_;
+  Workload workload_;
+  Faults faults_;
+  std::vector<Host> hosts_;
+  core::Outputs outs_;
+  core::Outputs snap_outs_;
+  std::vector<core::LoggedEntry> entries_scratch_;
+
+  std::uint64_t events_ = 0;
+  bool liveness_ = false;
+  bool done_ = false;
+  Time liveness_start_ = 0;
+  std::uint64_t probe_tag_ = 0;
+  std::uint32_t probe_node_ = 0;
+  Time probe_time_ = 0;
+  std::int64_t acked_before_probe_ = -1;
+};
+
+}  // namespace fastzab::sim

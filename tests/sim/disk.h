@@ -1,0 +1,154 @@
+// One node's simulated disk and application.
+//
+// The node's durable effects (append, truncate, persist_epochs, install_snapshot) queue up in
+// issue order and complete in that order, each after a random latency (a slow disk sometimes
+// takes much longer). Two images are kept: the volatile one (every op applied at issue) and the
+// durable one (ops applied as they complete). A crash keeps the durable image, plus optionally a
+// prefix of the pending ops (a torn write), and loses the rest.
+//
+// The application state is the sequence of delivered (zxid, bytes), replaced by install_snapshot.
+// It is durable at each deliver, except that what is delivered on top of a snapshot that is not
+// installed yet becomes durable only with (after) that snapshot.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/core/node.h"
+#include "events.h"
+#include "rng.h"
+
+namespace fastzab::sim {
+
+struct AppEntry {
+  core::Zxid zxid;
+  std::string payload;
+  friend bool operator==(const AppEntry&, const AppEntry&) = default;
+};
+
+struct AppState {
+  core::Zxid zxid = core::kZeroZxid;  // applied: last delivered, or the installed snapshot's
+  std::vector<AppEntry> entries;      // everything delivered since the beginning, in order
+};
+
+// The SNAP payload the simulated application produces: int64 zxid, int32 count, then per entry
+// int64 zxid, int32 length, bytes (big-endian).
+void encode_snapshot(const AppState& app, core::ByteBuffer& out);
+std::optional<AppState> decode_snapshot(core::Bytes data);
+
+struct LogImage {
+  core::Zxid base = core::kZeroZxid;
+  std::vector<core::LoggedEntry> entries;
+
+  core::Zxid last() const noexcept { return entries.empty() ? base : entries.back().zxid; }
+  bool holds(core::Zxid z) const noexcept;  // z <= base or z is an entry
+  void truncate_after(core::Zxid z);
+};
+
+struct EpochImage {
+  core::Epoch accepted{0};
+  core::Epoch current{0};
+};
+
+struct DiskParams {
+  Time latency_min = 1;
+  Time latency_max = 4;
+  std::uint32_t slow_per_mille = 0;  // chance that an op is slow
+  Time slow_min = 20;
+  Time slow_max = 300;
+};
+
+// What a completed op reports to the node (and its SendGate).
+struct Completion {
+  enum class Kind : std::uint8_t { none, log_durable, epochs_durable, snapshot_installed };
+  Kind kind = Kind::none;
+  core::Zxid zxid = core::kNoZxid;
+  core::Epoch accepted = core::kNoEpoch;
+  core::Epoch current = core::kNoEpoch;
+  // The durable image changed in a way that bears on the epoch start-up rules (epochs, snapshot,
+  // truncate, or entries of an epoch above the durable currentEpoch): worth a restart probe.
+  bool probe_restart = false;
+};
+
+class Disk {
+ public:
+  Disk(std::uint32_t node, Rng& rng, EventQueue& queue, DiskParams params);
+
+  // ---- issue (from the node's outputs, in order); a non-empty string is a contract violation
+  std::string append(core::Zxid first, std::vector<core::LoggedEntry> entries);
+  std::string truncate(core::Zxid z);
+  void persist_epochs(core::Epoch accepted, core::Epoch current);
+  void install_snapshot(core::Zxid z, AppState app);
+  void deliver(std::vector<AppEntry> entries);
+
+  // ---- completion of op `id` (events arrive in op order)
+  Completion complete(std::uint64_t id);
+
+  // ---- crash: keeps `survivors` of the pending ops (in order), loses the rest
+  void crash(std::size_t survivors);
+  // Recovery at start, before durable_state() is handed to a new Node: drops the log entries
+  // after `truncate_to` (core::drop_unacknowledged_tail) and returns them.
+  std::vector<core::LoggedEntry> recovery_truncate(core::Zxid truncate_to);
+  // When the application durably applied entries whose log records were lost, its state is the
+  // snapshot the log restarts from (as the core does, node.h DurableState).
+  void recover();
+  // Host-bug self-test only: drops the last `count` durable log entries (a lying fsync).
+  void lose_synced(std::size_t count);
+  std::size_t pending() const noexcept { return ops_.size(); }
+  std::uint64_t incarnation() const noexcept { return incarnation_; }
+
+  core::DurableState durable_state() const;
+  // The same, with the log entries up to the last one <= applied folded into the log's base: the
+  // tail must hold every entry above applied, older ones only serve DIFF syncs. A node starts
+  // from it exactly as from durable_state(), and it is cheap to build (restart probes).
+  core::DurableState durable_state_above_applied() const;
+  // Empty when the durable image is one a node may restart from; else what is wrong with it.
+  // The cheap rules, checked after every step: currentEpoch <= acceptedEpoch, and the application
+  // neither behind the log's base nor between its entries, with the log as the core recovers it
+  // (core::drop_unacknowledged_tail). Cluster::probe_restart checks the rest with a real Node.
+  std::string check_durable() const;
+
+  const AppState& app() const noexcept { return app_; }
+  const AppState& durable_app() const noexcept { return durable_app_; }
+  const LogImage& log() const noexcept { return log_; }
+  const LogImage& durable_log() const noexcept { return durable_log_; }
+  const EpochImage& epochs() const noexcept { return epochs_; }
+  const EpochImage& durable_epochs() const noexcept { return durable_epochs_; }
+
+  void set_slow(bool slow) noexcept { slow_ = slow; }
+  void set_params(const DiskParams& p) noexcept { params_ = p; }
+
+ private:
+  enum class OpKind : std::uint8_t { append, truncate, epochs, snapshot, app_deliver };
+  struct Op {
+    std::uint64_t id = 0;
+    OpKind kind = OpKind::append;
+    core::Zxid zxid = core::kNoZxid;
+    std::vector<core::LoggedEntry> entries;  // append
+    EpochImage epochs;                       // epochs
+    AppState app;                            // snapshot
+    std::vector<AppEntry> app_entries;       // app_deliver
+  };
+  void enqueue(Op op, bool instant);
+  void apply_durable(Op& op);
+  bool snapshot_pending() const noexcept;
+
+  std::uint32_t node_;
+  Rng& rng_;
+  EventQueue& q_;
+  DiskParams params_;
+  bool slow_ = false;
+  std::uint64_t incarnation_ = 0;
+  std::uint64_t next_op_ = 1;
+  Time last_done_ = 0;
+  std::deque<Op> ops_;
+
+  LogImage log_, durable_log_;
+  EpochImage epochs_, durable_epochs_;
+  AppState app_, durable_app_;
+};
+
+}  // namespace fastzab::sim

@@ -1,0 +1,239 @@
+#include "faults.h"
+
+#include <algorithm>
+#include <string>
+
+namespace fastzab::sim {
+
+Faults::Faults(const Profile& profile, Rng& rng, EventQueue& queue, Network& net,
+               FaultTarget& target, std::size_t nodes)
+    : p_(profile), rng_(rng), q_(queue), net_(net), target_(target), n_(nodes),
+      slow_gen_(n_, 0) {
+  if (p_.partitions) actions_.push_back(Action::partition);
+  if (p_.crashes) actions_.push_back(Action::crash);
+  if (p_.drops) actions_.push_back(Action::drop);
+  if (p_.spikes) actions_.push_back(Action::spike);
+  if (p_.slow_disks) actions_.push_back(Action::slow_disk);
+}
+
+void Faults::start() {
+  if (actions_.empty()) return;
+  Event e;
+  e.kind = EventKind::chaos;
+  q_.schedule(q_.now() + rng_.range(p_.chaos_min, p_.chaos_max), std::move(e));
+}
+
+void Faults::on_chaos() {
+  if (stopped_ || actions_.empty()) return;
+  switch (rng_.pick(actions_)) {
+    case Action::partition: partition(); break;
+    case Action::crash: crash(); break;
+    case Action::drop: drop(); break;
+    case Action::spike: spike(); break;
+    case Action::slow_disk: slow_disk(); break;
+  }
+  start();
+}
+
+std::uint32_t Faults::random_node() noexcept { return static_cast<std::uint32_t>(rng_.below(n_)); }
+
+std::uint32_t Faults::leader_or_random() noexcept {
+  const auto leader = target_.current_leader();
+  return leader && rng_.coin() ? *leader : random_node();
+}
+
+std::vector<std::uint32_t> Faults::random_subset(std::size_t min_size, std::size_t max_size) {
+  std::vector<std::uint32_t> all(n_);
+  for (std::uint32_t i = 0; i < n_; ++i) all[i] = i;
+  for (std::size_t i = n_; i > 1; --i) std::swap(all[i - 1], all[rng_.below(i)]);  // shuffle
+  const auto size = static_cast<std::size_t>(
+      rng_.range(static_cast<std::int64_t>(min_size), static_cast<std::int64_t>(max_size)));
+  all.resize(size);
+  std::sort(all.begin(), all.end());
+  return all;
+}
+
+void Faults::block_both(std::uint32_t a, std::uint32_t b) {
+  net_.block(a, b);
+  net_.block(b, a);
+}
+
+void Faults::partition() {
+  if (partitioned_) return;
+  partitioned_ = true;
+  ++counts_.partitions;
+  std::vector<bool> side(n_, false);
+  const auto mark = [&](const std::vector<std::uint32_t>& nodes) {
+    for (std::uint32_t v : nodes) side[v] = true;
+  };
+  const auto split = [&] {
+    for (std::uint32_t a = 0; a < n_; ++a) {
+      for (std::uint32_t b = a + 1; b < n_; ++b) {
+        if (side[a] != side[b]) block_both(a, b);
+      }
+    }
+  };
+  const std::uint32_t leader = leader_or_random();
+  const int kinds = p_.asymmetric ? 8 : 5;
+  switch (rng_.below(static_cast<std::uint64_t>(kinds))) {
+    case 0:  // a random split
+      mark(random_subset(1, n_ - 1));
+      split();
+      last_ = "partition: random split";
+      break;
+    case 1:  // the leader alone
+      side[leader] = true;
+      split();
+      last_ = "partition: isolate n" + std::to_string(leader);
+      break;
+    case 2: {  // the leader in a minority
+      side[leader] = true;
+      const auto extra = random_subset(0, (n_ - 1) / 2);
+      std::size_t added = 0;
+      for (std::uint32_t v : extra) {
+        if (v != leader && added + 1 < (n_ + 1) / 2) {
+          side[v] = true;
+          ++added;
+        }
+      }
+      split();
+      last_ = "partition: leader in a minority";
+      break;
+    }
+    case 3: {  // a bridge: two sides that only one node sees both of
+      const std::uint32_t bridge = random_node();
+      mark(random_subset(1, n_ - 1));
+      for (std::uint32_t a = 0; a < n_; ++a) {
+        for (std::uint32_t b = a + 1; b < n_; ++b) {
+          if (a != bridge && b != bridge && side[a] != side[b]) block_both(a, b);
+        }
+      }
+      last_ = "partition: bridge n" + std::to_string(bridge);
+      break;
+    }
+    case 4:  // random pairs
+      for (std::uint32_t a = 0; a < n_; ++a) {
+        for (std::uint32_t b = a + 1; b < n_; ++b) {
+          if (rng_.chance(1, 3)) block_both(a, b);
+        }
+      }
+      last_ = "partition: random pairs";
+      break;
+    case 5:  // asymmetric: the leader cannot send
+      for (std::uint32_t v = 0; v < n_; ++v) net_.block(leader, v);
+      last_ = "partition: n" + std::to_string(leader) + " cannot send";
+      break;
+    case 6:  // asymmetric: the leader cannot receive
+      for (std::uint32_t v = 0; v < n_; ++v) net_.block(v, leader);
+      last_ = "partition: n" + std::to_string(leader) + " cannot receive";
+      break;
+    default:  // asymmetric: random directions
+      for (std::uint32_t a = 0; a < n_; ++a) {
+        for (std::uint32_t b = 0; b < n_; ++b) {
+          if (a != b && rng_.chance(1, 4)) net_.block(a, b);
+        }
+      }
+      last_ = "partition: random directions";
+      break;
+  }
+  Event e;
+  e.kind = EventKind::heal;
+  e.x = ++partition_gen_;
+  q_.schedule(q_.now() + rng_.range(100, 2500), std::move(e));
+}
+
+void Faults::on_heal(std::uint64_t generation) {
+  if (generation != partition_gen_ || !partitioned_) return;
+  partitioned_ = false;
+  net_.heal_blocks();
+}
+
+void Faults::crash() {
+  if (rng_.chance(1, 10)) {
+    // Power failure: every node at once.
+    for (std::uint32_t v = 0; v < n_; ++v) {
+      if (target_.node_is_up(v)) target_.crash_node(v, p_.torn_writes);
+    }
+    ++counts_.crashes;
+    last_ = "crash: all";
+    return;
+  }
+  const std::uint32_t v = leader_or_random();
+  if (!target_.node_is_up(v)) return;
+  ++counts_.crashes;
+  target_.crash_node(v, p_.torn_writes);
+  last_ = "crash: n" + std::to_string(v);
+}
+
+void Faults::drop() {
+  if (rng_.chance(1, 4)) {
+    if (const auto leader = target_.current_leader()) {
+      for (std::uint32_t v = 0; v < n_; ++v) {
+        if (v != *leader) net_.close(*leader, v, net_.session_of(*leader, v));
+      }
+      ++counts_.drops;
+      last_ = "drop: every session of the leader";
+      return;
+    }
+  }
+  if (net_.drop_random_session()) ++counts_.drops;
+  last_ = "drop: one session";
+}
+
+void Faults::spike() {
+  ++counts_.spikes;
+  net_.clear_extra_latency();
+  const Time extra = rng_.range(20, 400);
+  const std::uint32_t v = leader_or_random();
+  if (rng_.coin()) {
+    for (std::uint32_t u = 0; u < n_; ++u) {
+      if (u == v) continue;
+      if (rng_.chance(3, 4)) net_.set_extra_latency(v, u, extra);
+      if (rng_.chance(3, 4)) net_.set_extra_latency(u, v, extra);
+    }
+  } else {
+    std::uint32_t u = random_node();
+    if (u == v) u = (u + 1) % static_cast<std::uint32_t>(n_);
+    net_.set_extra_latency(v, u, extra);
+  }
+  Event e;
+  e.kind = EventKind::spike_end;
+  e.x = ++spike_gen_;
+  q_.schedule(q_.now() + rng_.range(50, 1000), std::move(e));
+  last_ = "spike: +" + std::to_string(extra) + " around n" + std::to_string(v);
+}
+
+void Faults::on_spike_end(std::uint64_t generation) {
+  if (generation == spike_gen_) net_.clear_extra_latency();
+}
+
+void Faults::slow_disk() {
+  ++counts_.slow_disks;
+  const std::uint32_t v = leader_or_random();
+  target_.set_disk_slow(v, true);
+  Event e;
+  e.kind = EventKind::slow_end;
+  e.a = v;
+  e.x = ++slow_gen_[v];
+  q_.schedule(q_.now() + rng_.range(100, 2000), std::move(e));
+  last_ = "slow disk: n" + std::to_string(v);
+}
+
+void Faults::on_slow_end(std::uint32_t node, std::uint64_t generation) {
+  if (generation == slow_gen_[node]) target_.set_disk_slow(node, false);
+}
+
+void Faults::heal_all() {
+  stopped_ = true;
+  partitioned_ = false;
+  ++partition_gen_;
+  ++spike_gen_;
+  net_.heal_blocks();
+  net_.clear_extra_latency();
+  for (std::uint32_t v = 0; v < n_; ++v) {
+    ++slow_gen_[v];
+    target_.set_disk_slow(v, false);
+  }
+}
+
+}  // namespace fastzab::sim

@@ -1,0 +1,208 @@
+// fastzab-sim: runs the deterministic simulator for one seed or a range of seeds and prints one
+// line per seed (or, with --quiet, only violations and a summary). Exits 1 on any violation.
+//
+//   fastzab-sim --seed S | --seeds A-B | --file regression_seeds.txt
+//               [--nodes N] [--observers M] [--mixed] [--steps K] [--liveness-budget T]
+//               [--no-restart-probes] [--host-bug NAME] [--verbose] [--quiet]
+//
+// --steps K: the safety phase processes K events (network deliveries, ticks, disk completions,
+// client submissions, faults, ...); then every fault heals and the liveness phase runs until a
+// proposal is delivered everywhere, or fails after T simulated time units (kTickPeriod = 10 units
+// is one node tick). --mixed picks the node count (3, 5 or 7 voters, 0-2 observers) from the seed.
+// --no-restart-probes: do not check, at each durable change that bears on the start-up rules,
+// that a node could restart from its durable image; count only restarts that actually happen. --host-bug ignore-barriers|early-acks|lose-synced: break the
+// simulated host on purpose (the checkers must catch it; the sim suite tests that they do).
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "cluster.h"
+
+namespace {
+
+using fastzab::sim::Cluster;
+using fastzab::sim::SimOptions;
+using fastzab::sim::SimResult;
+
+// Preformatted before each seed, so the abort handler only has to write() it.
+char g_abort_note[256] = "fastzab-sim: aborted\n";
+
+extern "C" void on_abort(int) {
+  const ssize_t ignored = write(2, g_abort_note, std::strlen(g_abort_note));
+  (void)ignored;
+}
+
+struct Job {
+  std::uint64_t seed;
+  std::uint32_t voters;
+  std::uint32_t observers;
+};
+
+[[noreturn]] void usage(const char* why) {
+  std::fprintf(stderr,
+               "fastzab-sim: %s\n"
+               "usage: fastzab-sim (--seed S | --seeds A-B | --file F) [--nodes N] "
+               "[--observers M] [--mixed]\n"
+               "                   [--steps K] [--liveness-budget T] [--verbose] [--quiet]\n",
+               why);
+  std::exit(2);
+}
+
+std::uint64_t parse_u64(const std::string& s, const char* what) {
+  char* end = nullptr;
+  const unsigned long long v = std::strtoull(s.c_str(), &end, 10);
+  if (s.empty() || *end != '\0') usage(what);
+  return v;
+}
+
+// The node counts a --mixed run uses for a seed; independent of the simulation's own Rng.
+Job mixed_job(std::uint64_t seed) {
+  fastzab::sim::Rng r(seed ^ 0x5eedc0ffee123457ULL);
+  static const std::uint32_t kVoters[] = {3, 3, 5, 5, 7};
+  static const std::uint32_t kObservers[] = {0, 0, 0, 1, 2};
+  return Job{seed, kVoters[r.below(5)], kObservers[r.below(5)]};
+}
+
+std::vector<Job> read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) usage("cannot open the seed file");
+  std::vector<Job> jobs;
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto hash = line.find('#');
+    if (hash != std::string::npos) line.resize(hash);
+    std::istringstream ls(line);
+    Job j{};
+    if (!(ls >> j.seed)) continue;
+    if (!(ls >> j.voters >> j.observers)) usage("seed file lines are 'seed voters observers'");
+    jobs.push_back(j);
+  }
+  return jobs;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<Job> jobs;
+  std::uint64_t first = 0, last = 0;
+  bool have_range = false, mixed = false, verbose = false, quiet = false;
+  std::uint32_t voters = 3, observers = 0;
+  std::string file;
+  SimOptions base;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    const auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(("missing value for " + a).c_str());
+      return argv[++i];
+    };
+    if (a == "--seed") {
+      first = last = parse_u64(value(), "bad --seed");
+      have_range = true;
+    } else if (a == "--seeds") {
+      const std::string v = value();
+      const auto dash = v.find('-');
+      if (dash == std::string::npos) usage("--seeds takes A-B");
+      first = parse_u64(v.substr(0, dash), "bad --seeds");
+      last = parse_u64(v.substr(dash + 1), "bad --seeds");
+      if (last < first) usage("--seeds A-B needs A <= B");
+      have_range = true;
+    } else if (a == "--file") {
+      file = value();
+    } else if (a == "--nodes") {
+      voters = static_cast<std::uint32_t>(parse_u64(value(), "bad --nodes"));
+    } else if (a == "--observers") {
+      observers = static_cast<std::uint32_t>(parse_u64(value(), "bad --observers"));
+    } else if (a == "--mixed") {
+      mixed = true;
+    } else if (a == "--steps") {
+      base.steps = parse_u64(value(), "bad --steps");
+    } else if (a == "--liveness-budget") {
+      base.liveness_budget = static_cast<fastzab::sim::Time>(parse_u64(value(), "bad budget"));
+    } else if (a == "--host-bug") {
+      base.host_bug = value();
+      if (base.host_bug != "ignore-barriers" && base.host_bug != "early-acks" &&
+          base.host_bug != "lose-synced") {
+        usage("--host-bug is ignore-barriers, early-acks or lose-synced");
+      }
+    } else if (a == "--no-restart-probes") {
+      base.restart_probes = false;
+    } else if (a == "--verbose") {
+      verbose = true;
+    } else if (a == "--quiet") {
+      quiet = true;
+    } else {
+      usage(("unknown argument " + a).c_str());
+    }
+  }
+  if (voters < 1 || voters + observers > 64) usage("--nodes/--observers out of range");
+  if (!file.empty()) {
+    jobs = read_file(file);
+  } else if (have_range) {
+    for (std::uint64_t s = first;; ++s) {
+      jobs.push_back(mixed ? mixed_job(s) : Job{s, voters, observers});
+      if (s == last) break;
+    }
+  } else {
+    usage("give --seed, --seeds or --file");
+  }
+  std::signal(SIGABRT, on_abort);
+  // Non-default options, repeated in every replay command.
+  std::string flags;
+  if (base.liveness_budget != SimOptions{}.liveness_budget) {
+    flags += " --liveness-budget " + std::to_string(base.liveness_budget);
+  }
+  if (!base.restart_probes) flags += " --no-restart-probes";
+  if (!base.host_bug.empty()) flags += " --host-bug " + base.host_bug;
+
+  std::uint64_t events = 0, commits = 0, failures = 0;
+  for (const Job& j : jobs) {
+    SimOptions opt = base;
+    opt.seed = j.seed;
+    opt.voters = j.voters;
+    opt.observers = j.observers;
+    opt.verbose = verbose;
+    std::snprintf(g_abort_note, sizeof g_abort_note,
+                  "fastzab-sim: ABORT in seed %llu; replay: fastzab-sim --seed %llu --nodes %u "
+                  "--observers %u --steps %llu%s\n",
+                  static_cast<unsigned long long>(j.seed), static_cast<unsigned long long>(j.seed),
+                  j.voters, j.observers, static_cast<unsigned long long>(opt.steps), flags.c_str());
+    Cluster cluster(opt);
+    const SimResult r = cluster.run();
+    events += r.events;
+    commits += r.commits;
+    const bool ok = r.violation.empty();
+    if (!ok) ++failures;
+    if (!quiet || !ok) {
+      std::printf("seed=%llu nodes=%u+%u profile=%s time=%lld events=%llu commits=%zu "
+                  "leaders=%zu acked=%zu liveness=%lld digest=%016llx %s%s\n",
+                  static_cast<unsigned long long>(r.seed), j.voters, j.observers,
+                  r.profile.c_str(), static_cast<long long>(r.time),
+                  static_cast<unsigned long long>(r.events), r.commits, r.leaders, r.acknowledged,
+                  static_cast<long long>(r.liveness_time),
+                  static_cast<unsigned long long>(r.digest), ok ? "ok" : "VIOLATION: ",
+                  r.violation.c_str());
+    }
+    if (!ok) {
+      std::printf("replay: fastzab-sim --seed %llu --nodes %u --observers %u --steps %llu%s "
+                  "--verbose\n",
+                  static_cast<unsigned long long>(j.seed), j.voters, j.observers,
+                  static_cast<unsigned long long>(opt.steps), flags.c_str());
+    }
+    std::fflush(stdout);
+  }
+  if (failures == 0) {
+    std::printf("%zu seeds, %llu simulated steps, %llu commits, all ok\n", jobs.size(),
+                static_cast<unsigned long long>(events), static_cast<unsigned long long>(commits));
+  } else {
+    std::printf("%zu seeds, %llu simulated steps, %llu commits, %llu VIOLATIONS\n", jobs.size(),
+                static_cast<unsigned long long>(events), static_cast<unsigned long long>(commits),
+                static_cast<unsigned long long>(failures));
+  }
+  return failures == 0 ? 0 : 1;
+}

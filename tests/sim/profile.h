@@ -1,0 +1,46 @@
+// Swarm testing: each seed picks its own subset of faults and their parameters, so that over many
+// seeds every combination gets exercised, including the quiet ones (tigerbeetle's VOPR,
+// FoundationDB's BUGGIFY).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "disk.h"
+#include "network.h"
+#include "rng.h"
+
+namespace fastzab::sim {
+
+struct Profile {
+  // faults (safety phase only)
+  bool crashes = false;
+  bool torn_writes = false;   // a crash keeps a random prefix of the pending disk ops
+  bool partitions = false;
+  bool asymmetric = false;    // partitions may block one direction only
+  bool drops = false;         // random connection drops
+  bool spikes = false;        // latency spikes
+  bool slow_disks = false;
+  Time chaos_min = 100;       // time between fault actions
+  Time chaos_max = 600;
+
+  NetParams net;
+  DiskParams disk;
+
+  // workload
+  Time submit_min = 5;
+  Time submit_max = 30;
+  std::uint32_t batch_max = 4;
+  bool random_targets = false;  // sometimes submit to a non-leader (rejected)
+
+  // node config knobs
+  std::size_t history_window = 1024;
+  std::uint32_t max_zxid_counter = 0;  // 0 = the core's default
+  std::size_t max_batch_entries = 1024;
+
+  std::string name() const;
+};
+
+Profile choose_profile(Rng& rng);
+
+}  // namespace fastzab::sim
