@@ -1,0 +1,193 @@
+// Log append throughput and latency (Google Benchmark). Each log configuration runs beside its
+// raw bound, measured in the same run: a plain pwrite (+ fdatasync) loop appending the same bytes
+// per batch to a fresh file. At the end a table gives records/s and the ratio log / raw bound.
+//
+// One iteration = one batch: `batch` appends of `size`-byte records and one flush() (one write and,
+// with sync=fdatasync, one fdatasync). items/s = records/s; the time per iteration is the
+// latency of a batch. Files go to a mkdtemp directory under /tmp (or $FASTZAB_BENCH_DIR), removed
+// at exit.
+#include <benchmark/benchmark.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "log/log.h"
+
+namespace {
+
+std::string g_root;
+
+std::string fresh_dir() {
+  static int n = 0;
+  const std::string d = g_root + "/run" + std::to_string(n++);
+  std::filesystem::create_directories(d);
+  return d;
+}
+
+void BM_Log(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const auto batch = static_cast<std::size_t>(state.range(1));
+  const bool sync = state.range(2) != 0;
+  const bool uring = state.range(3) != 0;
+  const std::string dir = fresh_dir();
+  fastzab::log::Options o;
+  o.cluster_id = 1;
+  o.sync = sync ? fastzab::log::SyncMode::fdatasync : fastzab::log::SyncMode::none;
+  o.writer = uring ? fastzab::log::WriterKind::io_uring : fastzab::log::WriterKind::sync;
+  o.max_batch_bytes = 8u << 20;
+  {
+    auto log = fastzab::log::Log::open(dir, o);
+    if (!log) {
+      state.SkipWithError(log.error().to_string().c_str());
+      return;
+    }
+    std::vector<std::byte> payload(size, std::byte{0x5a});
+    std::uint64_t z = 1;
+    // Create the first segment outside the timed loop (later rollovers are timed).
+    if (!(*log)->append(z, payload) || !(*log)->flush()) {
+      state.SkipWithError("warm-up append failed");
+      return;
+    }
+    for (auto _ : state) {
+      for (std::size_t i = 0; i < batch; ++i) {
+        if (!(*log)->append(++z, payload)) {
+          state.SkipWithError("append failed");
+          break;
+        }
+      }
+      auto d = (*log)->flush();
+      if (!d) {
+        state.SkipWithError(d.error().to_string().c_str());
+        break;
+      }
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
+    state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations() * batch * size));
+    benchmark::DoNotOptimize(z);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// The raw bound: the bytes the log would write (record headers included), by pwrite +
+// fdatasync to an ordinary appended file.
+void BM_Raw(benchmark::State& state) {
+  const auto size = static_cast<std::size_t>(state.range(0));
+  const auto batch = static_cast<std::size_t>(state.range(1));
+  const bool sync = state.range(2) != 0;
+  const std::string dir = fresh_dir();
+  const std::string path = dir + "/raw";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    state.SkipWithError("open failed");
+    return;
+  }
+  std::vector<char> buf(batch * (size + 24), 'r');
+  off_t off = 0;
+  for (auto _ : state) {
+    if (::pwrite(fd, buf.data(), buf.size(), off) != static_cast<ssize_t>(buf.size())) {
+      state.SkipWithError("pwrite failed");
+      break;
+    }
+    off += static_cast<off_t>(buf.size());
+    if (sync && ::fdatasync(fd) != 0) {
+      state.SkipWithError("fdatasync failed");
+      break;
+    }
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * batch));
+  ::close(fd);
+  std::filesystem::remove_all(dir);
+}
+
+void log_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"size", "batch", "sync", "uring"});
+  for (int sync : {1, 0}) {
+    for (int size : {64, 1024}) {
+      for (int batch : {1, 8, 64, 512}) {
+        for (int uring : {0, 1}) b->Args({size, batch, sync, uring});
+      }
+    }
+  }
+}
+void raw_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"size", "batch", "sync"});
+  for (int sync : {1, 0}) {
+    for (int size : {64, 1024}) {
+      for (int batch : {1, 8, 64, 512}) b->Args({size, batch, sync});
+    }
+  }
+}
+BENCHMARK(BM_Raw)->Apply(raw_args)->UseRealTime();
+BENCHMARK(BM_Log)->Apply(log_args)->UseRealTime();
+
+// Prints the usual console output, then the table of ratios.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      if (r.error_occurred) continue;
+      auto it = r.counters.find("items_per_second");
+      if (it == r.counters.end()) continue;
+      rate_[r.benchmark_name()] = it->second.value;
+      latency_us_[r.benchmark_name()] = r.GetAdjustedRealTime();  // in the run's time unit
+      unit_[r.benchmark_name()] = benchmark::GetTimeUnitString(r.time_unit);
+      order_.push_back(r.benchmark_name());
+    }
+  }
+  void Finalize() override {
+    ConsoleReporter::Finalize();
+    std::printf("\n%-6s %5s %6s %-9s %14s %14s %7s %14s\n", "size", "batch", "sync", "writer",
+                "log rec/s", "raw rec/s", "ratio", "batch latency");
+    double checksum = 0;
+    for (const std::string& name : order_) {
+      if (name.rfind("BM_Log/", 0) != 0) continue;
+      const std::size_t u = name.rfind("/uring:");
+      if (u == std::string::npos) continue;
+      std::string raw = "BM_Raw/" + name.substr(7, u - 7);
+      if (raw.find("/real_time") == std::string::npos && name.find("/real_time") != std::string::npos) {
+        raw += "/real_time";
+      }
+      long size = 0, batch = 0, sync = 0, uring = 0;
+      std::sscanf(name.c_str(), "BM_Log/size:%ld/batch:%ld/sync:%ld/uring:%ld", &size, &batch,
+                  &sync, &uring);
+      const double lr = rate_[name];
+      const double rr = rate_.count(raw) ? rate_[raw] : 0;
+      checksum += lr;
+      std::printf("%-6ld %5ld %6s %-9s %14.0f %14.0f %7.2f %11.1f %s\n", size, batch,
+                  sync ? "fdsync" : "none", uring ? "io_uring" : "sync", lr, rr,
+                  rr > 0 ? lr / rr : 0.0, latency_us_[name], unit_[name].c_str());
+    }
+    std::printf("rows: log vs raw bound in this run; checksum %.0f\n", checksum);
+  }
+
+ private:
+  std::map<std::string, double> rate_, latency_us_;
+  std::map<std::string, std::string> unit_;
+  std::vector<std::string> order_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  const char* base = std::getenv("FASTZAB_BENCH_DIR");
+  std::string tmpl = std::string(base != nullptr ? base : "/tmp") + "/fastzab-bench-XXXXXX";
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    std::perror("mkdtemp");
+    return 1;
+  }
+  g_root = tmpl;
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  benchmark::Shutdown();
+  std::filesystem::remove_all(g_root);
+  return 0;
+}

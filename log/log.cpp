@@ -1,0 +1,746 @@
+#include "log/log.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+namespace fastzab::log {
+
+using format::kRecordHeaderBytes;
+using format::kSegmentHeaderBytes;
+
+namespace format {
+std::optional<std::uint64_t> parse_hex_suffix(std::string_view name, std::string_view prefix) {
+  if (name.size() != prefix.size() + 16 || name.substr(0, prefix.size()) != prefix) {
+    return std::nullopt;
+  }
+  std::uint64_t v = 0;
+  for (char c : name.substr(prefix.size())) {
+    v <<= 4;
+    if (c >= '0' && c <= '9') {
+      v |= static_cast<std::uint64_t>(c - '0');
+    } else if (c >= 'a' && c <= 'f') {
+      v |= static_cast<std::uint64_t>(c - 'a' + 10);
+    } else {
+      return std::nullopt;
+    }
+  }
+  return v;
+}
+}  // namespace format
+
+namespace {
+
+constexpr std::string_view kSegmentPrefix = "log.";
+constexpr std::string_view kSnapshotPrefix = "snapshot.";
+constexpr std::string_view kEpochFile = "epochs";
+constexpr std::string_view kTempSuffix = ".tmp";
+
+std::string hex16(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64, v);
+  return buf;
+}
+
+std::string at(const std::string& file, std::uint64_t offset) {
+  return file + " at offset " + std::to_string(offset);
+}
+
+Error header_error(format::HeaderStatus st, const std::string& file, const char* kind) {
+  switch (st) {
+    case format::HeaderStatus::bad_magic:
+      return Error{errc::not_a_log, 0, file + ": not a fastzab " + kind + " (bad magic)"};
+    case format::HeaderStatus::bad_version:
+      return Error{errc::bad_version, 0,
+                   file + ": " + kind + " format version or header size this build does not read "
+                   "(reads version " + std::to_string(format::kVersion) + ")"};
+    case format::HeaderStatus::bad_checksum:
+      return Error{errc::corrupt, 0, file + ": " + kind + " header checksum mismatch"};
+    case format::HeaderStatus::ok: break;
+  }
+  return Error{errc::corrupt, 0, file};
+}
+
+Error cluster_error(const std::string& file, std::uint64_t found, std::uint64_t want) {
+  return Error{errc::wrong_cluster, 0,
+               file + ": cluster id " + std::to_string(found) + ", this node's is " +
+                   std::to_string(want)};
+}
+
+std::size_t batch_capacity(const Options& o) {
+  return std::max<std::size_t>(o.max_batch_bytes, kRecordHeaderBytes + o.max_record_bytes);
+}
+
+}  // namespace
+
+const char* to_string(SyncMode m) noexcept {
+  return m == SyncMode::fdatasync ? "fdatasync" : "none";
+}
+const char* to_string(RecoveryMode m) noexcept {
+  return m == RecoveryMode::cut_torn_tail ? "cut_torn_tail" : "truncate_at_corruption";
+}
+const char* to_string(WriterKind w) noexcept { return w == WriterKind::sync ? "sync" : "io_uring"; }
+
+Log::Log(std::string dir, const Options& options, FileSystem& fs, std::unique_ptr<Writer> writer)
+    : dir_(std::move(dir)), opt_(options), fs_(fs), writer_(std::move(writer)) {}
+
+Log::~Log() {
+  // Buffers may still be in the kernel's hands: wait for them (results are dropped; nothing
+  // reported durable depends on them).
+  while (writer_ && writer_->in_flight() > 0) {
+    completions_.clear();
+    if (!writer_->reap(true, completions_)) break;
+  }
+}
+
+const char* Log::writer_name() const noexcept { return writer_->name(); }
+
+std::uint64_t Log::tail_window_bytes() const noexcept {
+  if (opt_.sync == SyncMode::none) return 0;  // unbounded
+  return static_cast<std::uint64_t>(writer_->capacity()) * batch_capacity(opt_);
+}
+
+std::string Log::seg_path(std::uint64_t zxid) const {
+  return dir_ + "/" + std::string(kSegmentPrefix) + hex16(zxid);
+}
+std::string Log::snap_path(std::uint64_t zxid) const {
+  return dir_ + "/" + std::string(kSnapshotPrefix) + hex16(zxid);
+}
+
+std::uint64_t Log::first_zxid() const noexcept {
+  for (const Segment& s : segments_) {
+    if (!s.index.empty()) return s.index.front().zxid;
+  }
+  return 0;
+}
+
+Result<std::unique_ptr<Log>> Log::open(const std::string& dir, const Options& o) {
+  if (o.segment_bytes < format::kMinSegmentBytes || o.segment_bytes > format::kMaxSegmentBytes) {
+    return fail(errc::invalid_argument, "segment_bytes " + std::to_string(o.segment_bytes) +
+                                            " outside [" + std::to_string(format::kMinSegmentBytes) +
+                                            ", " + std::to_string(format::kMaxSegmentBytes) + "]");
+  }
+  if (o.max_record_bytes > format::kMaxRecordBytes ||
+      kSegmentHeaderBytes + kRecordHeaderBytes + o.max_record_bytes > o.segment_bytes) {
+    return fail(errc::invalid_argument,
+                "max_record_bytes " + std::to_string(o.max_record_bytes) +
+                    " does not fit a segment of " + std::to_string(o.segment_bytes) +
+                    " bytes (or passes " + std::to_string(format::kMaxRecordBytes) + ")");
+  }
+  if (o.max_batch_bytes == 0 || o.max_batch_records == 0 || o.max_inflight_batches == 0) {
+    return fail(errc::invalid_argument, "max_batch_bytes, max_batch_records and "
+                                        "max_inflight_batches must be positive");
+  }
+  FileSystem& fs = o.fs != nullptr ? *o.fs : posix_fs();
+  std::unique_ptr<Writer> writer;
+  if (o.writer == WriterKind::sync) {
+    writer = make_sync_writer();
+  } else {
+    auto w = make_uring_writer(o.max_inflight_batches);
+    if (!w) return std::unexpected(w.error());
+    writer = std::move(*w);
+  }
+  if (auto r = fs.make_dir(dir); !r) {
+    return fail(r.error().code, "log directory " + r.error().detail);
+  }
+  std::unique_ptr<Log> log(new Log(dir, o, fs, std::move(writer)));
+  if (auto r = log->recover(); !r) return std::unexpected(r.error());
+  return log;
+}
+
+Result<void> Log::remove_file(const std::string& path) {
+  if (auto r = fs_.remove(path); !r) return r;
+  return fs_.sync_dir(dir_);
+}
+
+Result<void> Log::recover() {
+  auto names = fs_.list(dir_);
+  if (!names) return std::unexpected(names.error());
+  std::vector<std::uint64_t> seg_zxids;
+  bool removed_temp = false;
+  for (const std::string& name : *names) {
+    if (name.size() > kTempSuffix.size() && name.ends_with(kTempSuffix)) {
+      // A write that never reached its rename: never part of the state.
+      if (auto r = fs_.remove(dir_ + "/" + name); !r) return r;
+      ++report_.temp_files_removed;
+      removed_temp = true;
+    } else if (auto z = format::parse_hex_suffix(name, kSegmentPrefix)) {
+      seg_zxids.push_back(*z);
+    } else if (auto s = format::parse_hex_suffix(name, kSnapshotPrefix)) {
+      snapshots_.push_back(*s);
+    }
+  }
+  if (removed_temp) {
+    if (auto r = fs_.sync_dir(dir_); !r) return r;
+  }
+  std::sort(seg_zxids.begin(), seg_zxids.end());
+  std::sort(snapshots_.begin(), snapshots_.end());
+
+  // Epoch file.
+  const std::string epath = dir_ + "/" + std::string(kEpochFile);
+  if (std::find(names->begin(), names->end(), std::string(kEpochFile)) != names->end()) {
+    auto f = fs_.open(epath, OpenMode::read_write);
+    if (!f) return std::unexpected(f.error());
+    std::array<std::byte, format::kEpochFileBytes> buf{};
+    auto n = (*f)->read_at(0, buf);
+    if (!n) return std::unexpected(n.error());
+    if (*n != buf.size()) {
+      return fail(errc::corrupt, epath + ": " + std::to_string(*n) + " bytes, expected " +
+                                     std::to_string(buf.size()));
+    }
+    format::EpochRecord e;
+    if (auto st = format::decode(std::span<const std::byte, format::kEpochFileBytes>(buf), e);
+        st != format::HeaderStatus::ok) {
+      return std::unexpected(header_error(st, epath, "epoch file"));
+    }
+    if (e.cluster_id != opt_.cluster_id) {
+      return std::unexpected(cluster_error(epath, e.cluster_id, opt_.cluster_id));
+    }
+    epochs_ = Epochs{e.accepted, e.current};
+  }
+  const bool epoch_file_missing =
+      std::find(names->begin(), names->end(), std::string(kEpochFile)) == names->end();
+
+  for (std::uint64_t z : seg_zxids) {
+    Segment s;
+    s.first_zxid = z;
+    s.path = seg_path(z);
+    segments_.push_back(std::move(s));
+  }
+  std::uint64_t prev = 0;
+  for (std::size_t i = 0; i < segments_.size(); ++i) {
+    const bool last = i + 1 == segments_.size();
+    if (auto r = recover_segment(i, last, prev); !r) return r;
+    if (report_.corruption_cut && !last) {
+      // Everything after the cut goes, newest first, each removal durable before the next, so a
+      // crash in between leaves a prefix.
+      while (segments_.size() > i + 1) {
+        const std::string path = segments_.back().path;
+        segments_.pop_back();
+        if (auto r = remove_file(path); !r) return r;
+        ++report_.segments_dropped;
+      }
+      break;
+    }
+  }
+  // An empty segment at the end (created, then a crash before its first record was durable)
+  // is removed, so that every segment's first record has the zxid in its name.
+  while (!segments_.empty() && segments_.back().index.empty()) {
+    const std::string path = segments_.back().path;
+    segments_.pop_back();
+    if (auto r = remove_file(path); !r) return r;
+    ++report_.empty_segments_removed;
+  }
+  if (epoch_file_missing) {
+    // Written only once everything else checked out. Also proves now, rather than at the first
+    // acknowledgement, that the directory takes new files (read-only or full disk).
+    if (auto r = write_epochs(epochs_); !r) return r;
+  }
+  report_.segments = segments_.size();
+  for (const Segment& s : segments_) report_.records += s.index.size();
+  report_.first_zxid = first_zxid();
+  last_zxid_ = segments_.empty() ? 0 : segments_.back().index.back().zxid;
+  report_.last_zxid = last_zxid_;
+  durable_zxid_ = last_zxid_;
+  return {};
+}
+
+// Scans segment i, builds its index and applies the recovery policy (FORMAT.md, "Recovery").
+Result<void> Log::recover_segment(std::size_t i, bool last, std::uint64_t& prev_zxid) {
+  Segment& s = segments_[i];
+  auto f = fs_.open(s.path, OpenMode::read_write);
+  if (!f) return std::unexpected(f.error());
+  s.file = std::move(*f);
+  auto size = s.file->size();
+  if (!size) return std::unexpected(size.error());
+  std::vector<std::byte> data(*size);
+  auto n = s.file->read_at(0, data);
+  if (!n) return std::unexpected(n.error());
+  data.resize(*n);
+  if (data.size() < kSegmentHeaderBytes) {
+    return fail(errc::not_a_log, s.path + ": " + std::to_string(data.size()) +
+                                     " bytes, shorter than a segment header");
+  }
+  format::SegmentHeader h;
+  if (auto st = format::decode(std::span<const std::byte, kSegmentHeaderBytes>(
+                                   data.data(), kSegmentHeaderBytes), h);
+      st != format::HeaderStatus::ok) {
+    return std::unexpected(header_error(st, s.path, "log segment"));
+  }
+  if (h.cluster_id != opt_.cluster_id) {
+    return std::unexpected(cluster_error(s.path, h.cluster_id, opt_.cluster_id));
+  }
+  if (h.first_zxid != s.first_zxid) {
+    return fail(errc::corrupt, s.path + ": header says first zxid " + hex16(h.first_zxid));
+  }
+  const std::uint64_t size_bytes = data.size();
+  std::uint64_t off = kSegmentHeaderBytes;
+  std::string bad;  // empty: clean end at `off`
+  while (true) {
+    if (off + kRecordHeaderBytes > size_bytes) {
+      if (!format::all_zero(data.data() + off, size_bytes - off)) bad = "partial record header";
+      break;
+    }
+    format::RecordHeader rh;
+    const auto st = format::decode_record_header(data.data() + off, rh);
+    if (st == format::RecordStatus::end) break;
+    if (st == format::RecordStatus::bad_header) {
+      bad = "record header checksum mismatch";
+      break;
+    }
+    if (rh.length > format::kMaxRecordBytes ||
+        off + kRecordHeaderBytes + rh.length > size_bytes) {
+      bad = "record length " + std::to_string(rh.length) + " runs past the end of the segment";
+      break;
+    }
+    const std::byte* payload = data.data() + off + kRecordHeaderBytes;
+    if (crc32c(payload, rh.length) != rh.payload_crc) {
+      bad = "payload checksum mismatch (zxid " + hex16(rh.zxid) + ")";
+      break;
+    }
+    if (rh.zxid <= prev_zxid) {
+      bad = "zxid " + hex16(rh.zxid) + " not above the previous " + hex16(prev_zxid);
+      break;
+    }
+    if (s.index.empty() && rh.zxid != s.first_zxid) {
+      bad = "first record has zxid " + hex16(rh.zxid) + ", the name says " + hex16(s.first_zxid);
+      break;
+    }
+    s.index.push_back(Loc{rh.zxid, off, rh.length});
+    prev_zxid = rh.zxid;
+    off += kRecordHeaderBytes + rh.length;
+  }
+  s.end = off;
+  // Where the last non-zero byte at or after `off` is, if any.
+  std::uint64_t last_nonzero = off;
+  bool junk = false;
+  for (std::uint64_t p = size_bytes; p > off; --p) {
+    if (data[p - 1] != std::byte{0}) {
+      last_nonzero = p - 1;
+      junk = true;
+      break;
+    }
+  }
+  if (bad.empty() && !junk) {
+    if (last && h.tail_window_bytes != tail_window_bytes()) roll_on_next_append_ = true;
+    return {};
+  }
+  if (bad.empty()) bad = "non-zero bytes after the last record";
+  const std::uint64_t window = h.tail_window_bytes;
+  const bool torn = last && (window == 0 || last_nonzero < off + window);
+  if (!torn && opt_.recovery == RecoveryMode::cut_torn_tail) {
+    return fail(errc::corrupt,
+                at(s.path, off) + ": " + bad +
+                    (last ? ", with data " + std::to_string(last_nonzero - off) +
+                                " bytes further, beyond the tail window of " +
+                                std::to_string(window) + " bytes"
+                          : " in a segment that is not the last") +
+                    "; records after it may have been acknowledged. Restart with "
+                    "RecoveryMode::truncate_at_corruption to cut here and refetch from peers");
+  }
+  if (torn) {
+    report_.torn_tail_cut = true;
+  } else {
+    report_.corruption_cut = true;
+  }
+  report_.cut_file = s.path;
+  report_.cut_offset = off;
+  report_.cut_reason = bad;
+  if (auto r = zero_tail(s, off); !r) return r;
+  // New records go to a fresh segment: this one's header may describe another tail window.
+  roll_on_next_append_ = true;
+  return {};
+}
+
+// Makes [offset, segment end) zero again (and preallocated), durably.
+Result<void> Log::zero_tail(Segment& s, std::uint64_t offset) {
+  auto size = s.file->size();
+  if (!size) return std::unexpected(size.error());
+  if (auto r = s.file->truncate(offset); !r) return r;
+  const std::uint64_t len = std::max(*size, opt_.segment_bytes);
+  if (len > offset) {
+    if (auto r = s.file->allocate(offset, len - offset); !r) return r;
+  }
+  if (auto r = s.file->sync_data(); !r) return r;
+  s.end = offset;
+  return {};
+}
+
+Result<void> Log::check_poison() const {
+  if (poison_) {
+    return fail(errc::poisoned, "refusing writes after: " + poison_->to_string());
+  }
+  return {};
+}
+
+Error Log::poison(Error e) {
+  if (!poison_) poison_ = e;
+  return e;
+}
+
+Result<void> Log::append(std::uint64_t zxid, std::span<const std::byte> payload) {
+  if (auto r = check_poison(); !r) return r;
+  if (zxid <= last_zxid_) {
+    return fail(errc::invalid_argument,
+                "zxid " + hex16(zxid) + " is not above the last appended " + hex16(last_zxid_));
+  }
+  if (payload.size() > opt_.max_record_bytes) {
+    return fail(errc::invalid_argument, "record of " + std::to_string(payload.size()) +
+                                            " bytes passes max_record_bytes " +
+                                            std::to_string(opt_.max_record_bytes));
+  }
+  const std::uint64_t rec = kRecordHeaderBytes + payload.size();
+  if (segments_.empty() || roll_on_next_append_ ||
+      segments_.back().end + rec > opt_.segment_bytes) {
+    Segment s;
+    s.first_zxid = zxid;
+    s.path = seg_path(zxid);
+    s.end = kSegmentHeaderBytes;
+    segments_.push_back(std::move(s));
+    roll_on_next_append_ = false;
+  }
+  Segment& seg = segments_.back();
+  if (queued_.empty() || queued_.back().segment != &seg ||
+      queued_.back().bytes.size() + rec > opt_.max_batch_bytes ||
+      queued_.back().records >= opt_.max_batch_records) {
+    Batch b;
+    b.id = next_batch_id_++;
+    b.segment = &seg;
+    b.offset = seg.end;
+    if (!spare_buffers_.empty()) {
+      b.bytes = std::move(spare_buffers_.back());
+      spare_buffers_.pop_back();
+      b.bytes.clear();
+    }
+    queued_.push_back(std::move(b));
+  }
+  Batch& b = queued_.back();
+  const std::size_t at_byte = b.bytes.size();
+  b.bytes.resize(at_byte + rec);
+  format::encode_record_header(zxid, payload, b.bytes.data() + at_byte);
+  if (!payload.empty()) {
+    std::memcpy(b.bytes.data() + at_byte + kRecordHeaderBytes, payload.data(), payload.size());
+  }
+  b.last_zxid = zxid;
+  ++b.records;
+  seg.index.push_back(Loc{zxid, seg.end, static_cast<std::uint32_t>(payload.size())});
+  seg.end += rec;
+  last_zxid_ = zxid;
+  return {};
+}
+
+Result<void> Log::create_segment(Segment& s) {
+  const std::string tmp = s.path + std::string(kTempSuffix);
+  auto made = [&]() -> Result<void> {
+    auto f = fs_.open(tmp, OpenMode::create_truncate);
+    if (!f) return std::unexpected(f.error());
+    format::SegmentHeader h;
+    h.cluster_id = opt_.cluster_id;
+    h.first_zxid = s.first_zxid;
+    h.segment_bytes = opt_.segment_bytes;
+    h.tail_window_bytes = tail_window_bytes();
+    std::array<std::byte, kSegmentHeaderBytes> head{};
+    format::encode(h, head);
+    if (auto r = (*f)->allocate(0, opt_.segment_bytes); !r) return r;
+    if (auto r = (*f)->write_at(0, head); !r) return r;
+    if (auto r = (*f)->sync_data(); !r) return r;
+    if (auto r = fs_.rename(tmp, s.path); !r) return r;
+    if (auto r = fs_.sync_dir(dir_); !r) return r;
+    auto g = fs_.open(s.path, OpenMode::read_write);
+    if (!g) return std::unexpected(g.error());
+    s.file = std::move(*g);
+    return {};
+  }();
+  if (!made) {
+    (void)fs_.remove(tmp);  // best effort; open() removes leftovers anyway
+    return std::unexpected(poison(made.error()));
+  }
+  return {};
+}
+
+Result<void> Log::submit() {
+  if (auto r = check_poison(); !r) return r;
+  while (!queued_.empty()) {
+    Batch& b = queued_.front();
+    if (!b.segment->file) {
+      // A new segment starts only once everything before it is durable, so that only the last
+      // segment can ever hold a torn tail (FORMAT.md).
+      if (auto r = drain(); !r) return r;
+      if (opt_.sync == SyncMode::none) {
+        // sync=none still syncs a segment once it is complete (FORMAT.md).
+        for (std::size_t k = 1; k < segments_.size(); ++k) {
+          if (&segments_[k] != b.segment) continue;
+          if (File* prev = segments_[k - 1].file.get()) {
+            if (auto r = prev->sync_data(); !r) return std::unexpected(poison(r.error()));
+          }
+          break;
+        }
+      }
+      if (auto r = create_segment(*b.segment); !r) return r;
+    }
+    while (writer_->in_flight() >= writer_->capacity()) {
+      if (auto r = poll(true); !r) return std::unexpected(r.error());
+      if (auto r = check_poison(); !r) return r;
+    }
+    inflight_.push_back(std::move(queued_.front()));
+    queued_.pop_front();
+    Batch& f = inflight_.back();
+    WriteRequest req{f.segment->file.get(), f.offset, f.bytes, opt_.sync == SyncMode::fdatasync,
+                     f.id};
+    if (auto r = writer_->submit(req); !r) {
+      inflight_.pop_back();
+      return std::unexpected(poison(r.error()));
+    }
+  }
+  return {};
+}
+
+Result<std::uint64_t> Log::poll(bool wait) {
+  completions_.clear();
+  if (auto r = writer_->reap(wait && !inflight_.empty(), completions_); !r) {
+    return std::unexpected(poison(r.error()));
+  }
+  for (WriteCompletion& c : completions_) {
+    auto it = std::find_if(inflight_.begin(), inflight_.end(),
+                           [&](const Batch& b) { return b.id == c.id; });
+    if (it == inflight_.end()) continue;  // cannot happen: ids are unique
+    if (!c.result) {
+      poison(c.result.error());
+    } else {
+      it->done = true;
+    }
+  }
+  // Durability advances only over a prefix of batches that all succeeded.
+  while (!poison_ && !inflight_.empty() && inflight_.front().done) {
+    durable_zxid_ = inflight_.front().last_zxid;
+    spare_buffers_.push_back(std::move(inflight_.front().bytes));
+    inflight_.pop_front();
+  }
+  if (poison_) {
+    // Drop finished batches (their buffers are free); the others are still in the kernel.
+    if (writer_->in_flight() == 0) inflight_.clear();
+  }
+  return durable_zxid_;
+}
+
+// Waits for every batch in flight. After a failure it still waits for the writer, so that no
+// buffer is freed while the kernel may read it.
+Result<void> Log::drain() {
+  while (writer_->in_flight() > 0 || (!poison_ && !inflight_.empty())) {
+    if (auto r = poll(true); !r) return std::unexpected(r.error());
+  }
+  if (poison_) {
+    inflight_.clear();
+    return check_poison();
+  }
+  return {};
+}
+
+Result<std::uint64_t> Log::flush() {
+  const bool was_poisoned = poisoned();
+  auto submitted = submit();
+  auto drained = drain();
+  // The call that meets the failure reports it as it is; later calls say "poisoned".
+  if (!was_poisoned && poison_) return std::unexpected(*poison_);
+  if (!submitted) return std::unexpected(submitted.error());
+  if (!drained) return std::unexpected(drained.error());
+  return durable_zxid_;
+}
+
+std::optional<Log::Position> Log::locate(std::uint64_t zxid) const {
+  auto seg = std::upper_bound(segments_.begin(), segments_.end(), zxid,
+                              [](std::uint64_t z, const Segment& s) { return z < s.first_zxid; });
+  if (seg == segments_.begin()) return std::nullopt;
+  --seg;
+  auto it = std::lower_bound(seg->index.begin(), seg->index.end(), zxid,
+                             [](const Loc& l, std::uint64_t z) { return l.zxid < z; });
+  if (it == seg->index.end() || it->zxid != zxid) return std::nullopt;
+  return Position{seg->path, it->offset, it->length};
+}
+
+Result<std::vector<Record>> Log::read(std::uint64_t from, std::uint64_t to,
+                                      std::size_t max_bytes) {
+  std::vector<Record> out;
+  to = std::min(to, durable_zxid_);
+  if (from > to) return out;
+  auto seg = std::upper_bound(segments_.begin(), segments_.end(), from,
+                              [](std::uint64_t z, const Segment& s) { return z < s.first_zxid; });
+  if (seg != segments_.begin()) --seg;
+  std::size_t bytes = 0;
+  std::vector<std::byte> buf;
+  for (; seg != segments_.end(); ++seg) {
+    auto first = std::lower_bound(seg->index.begin(), seg->index.end(), from,
+                                  [](const Loc& l, std::uint64_t z) { return l.zxid < z; });
+    auto last = first;
+    std::size_t span_bytes = 0;
+    while (last != seg->index.end() && last->zxid <= to &&
+           (bytes + span_bytes == 0 || bytes + span_bytes + last->length <= max_bytes)) {
+      span_bytes += last->length;
+      ++last;
+    }
+    if (first == last) {
+      if (first != seg->index.end()) break;  // passed `to` or the byte budget
+      continue;
+    }
+    // One read for the run of records in this segment.
+    const std::uint64_t begin = first->offset;
+    const auto& back = *(last - 1);
+    const std::uint64_t end = back.offset + kRecordHeaderBytes + back.length;
+    buf.resize(end - begin);
+    auto n = seg->file->read_at(begin, buf);
+    if (!n) return std::unexpected(n.error());
+    if (*n != buf.size()) {
+      return fail(errc::corrupt, at(seg->path, begin + *n) + ": file ends inside a record");
+    }
+    for (auto it = first; it != last; ++it) {
+      const std::byte* p = buf.data() + (it->offset - begin);
+      format::RecordHeader rh;
+      if (format::decode_record_header(p, rh) != format::RecordStatus::ok ||
+          rh.zxid != it->zxid || rh.length != it->length ||
+          crc32c(p + kRecordHeaderBytes, rh.length) != rh.payload_crc) {
+        return fail(errc::corrupt,
+                    at(seg->path, it->offset) + ": record zxid " + hex16(it->zxid) +
+                        " fails its checksum on read");
+      }
+      Record r;
+      r.zxid = rh.zxid;
+      r.payload.assign(p + kRecordHeaderBytes, p + kRecordHeaderBytes + rh.length);
+      out.push_back(std::move(r));
+    }
+    bytes += span_bytes;
+    if (last != seg->index.end()) break;
+  }
+  return out;
+}
+
+Result<void> Log::truncate(std::uint64_t zxid) {
+  if (auto r = flush(); !r) return std::unexpected(r.error());
+  // Segments wholly above zxid go first, newest first, each removal durable before the next, so
+  // a crash in between leaves a prefix of the log.
+  while (!segments_.empty() && segments_.back().first_zxid > zxid) {
+    Segment& s = segments_.back();
+    const std::string path = s.path;
+    s.file.reset();
+    segments_.pop_back();
+    if (auto r = remove_file(path); !r) return std::unexpected(poison(r.error()));
+  }
+  if (!segments_.empty()) {
+    Segment& s = segments_.back();
+    auto it = std::upper_bound(s.index.begin(), s.index.end(), zxid,
+                               [](std::uint64_t z, const Loc& l) { return z < l.zxid; });
+    if (it != s.index.end()) {
+      if (auto r = zero_tail(s, it->offset); !r) return std::unexpected(poison(r.error()));
+      s.index.erase(it, s.index.end());
+    }
+  }
+  last_zxid_ = segments_.empty() ? 0 : segments_.back().index.back().zxid;
+  durable_zxid_ = std::min(durable_zxid_, last_zxid_);
+  return {};
+}
+
+Result<void> Log::write_atomically(const std::string& name, std::span<const std::byte> head,
+                                   std::span<const std::byte> body) {
+  const std::string path = dir_ + "/" + name;
+  const std::string tmp = path + std::string(kTempSuffix);
+  auto r = [&]() -> Result<void> {
+    auto f = fs_.open(tmp, OpenMode::create_truncate);
+    if (!f) return std::unexpected(f.error());
+    if (auto w = (*f)->write_at(0, head); !w) return w;
+    if (!body.empty()) {
+      if (auto w = (*f)->write_at(head.size(), body); !w) return w;
+    }
+    if (auto w = (*f)->sync_data(); !w) return w;
+    if (auto w = fs_.rename(tmp, path); !w) return w;
+    return fs_.sync_dir(dir_);
+  }();
+  if (!r) (void)fs_.remove(tmp);
+  return r;
+}
+
+Result<void> Log::write_epochs(Epochs e) {
+  if (e.current > e.accepted) {
+    return fail(errc::invalid_argument, "currentEpoch " + std::to_string(e.current) +
+                                            " above acceptedEpoch " + std::to_string(e.accepted));
+  }
+  std::array<std::byte, format::kEpochFileBytes> buf{};
+  format::encode(format::EpochRecord{opt_.cluster_id, e.accepted, e.current}, buf);
+  if (auto r = write_atomically(std::string(kEpochFile), buf, {}); !r) return r;
+  epochs_ = e;
+  return {};
+}
+
+Result<void> Log::save_snapshot(std::uint64_t zxid, std::span<const std::byte> data) {
+  if (data.size() > format::kMaxSnapshotBytes) {
+    return fail(errc::invalid_argument, "snapshot of " + std::to_string(data.size()) + " bytes");
+  }
+  format::SnapshotHeader h{opt_.cluster_id, zxid, data.size(), crc32c(data.data(), data.size())};
+  std::array<std::byte, format::kSnapshotHeaderBytes> head{};
+  format::encode(h, head);
+  const std::string name = std::string(kSnapshotPrefix) + hex16(zxid);
+  if (auto r = write_atomically(name, head, data); !r) return r;
+  if (std::find(snapshots_.begin(), snapshots_.end(), zxid) == snapshots_.end()) {
+    snapshots_.push_back(zxid);
+    std::sort(snapshots_.begin(), snapshots_.end());
+  }
+  return {};
+}
+
+Result<std::optional<Snapshot>> Log::latest_snapshot() {
+  if (snapshots_.empty()) return std::optional<Snapshot>{};
+  const std::uint64_t zxid = snapshots_.back();
+  const std::string path = snap_path(zxid);
+  auto f = fs_.open(path, OpenMode::read_write);
+  if (!f) return std::unexpected(f.error());
+  std::array<std::byte, format::kSnapshotHeaderBytes> head{};
+  auto n = (*f)->read_at(0, head);
+  if (!n) return std::unexpected(n.error());
+  if (*n != head.size()) return fail(errc::corrupt, path + ": shorter than a snapshot header");
+  format::SnapshotHeader h;
+  if (auto st = format::decode(std::span<const std::byte, format::kSnapshotHeaderBytes>(head), h);
+      st != format::HeaderStatus::ok) {
+    return std::unexpected(header_error(st, path, "snapshot"));
+  }
+  if (h.cluster_id != opt_.cluster_id) {
+    return std::unexpected(cluster_error(path, h.cluster_id, opt_.cluster_id));
+  }
+  if (h.zxid != zxid || h.length > format::kMaxSnapshotBytes) {
+    return fail(errc::corrupt, path + ": header does not match the file name");
+  }
+  Snapshot s;
+  s.zxid = h.zxid;
+  s.data.resize(h.length);
+  auto m = (*f)->read_at(format::kSnapshotHeaderBytes, s.data);
+  if (!m) return std::unexpected(m.error());
+  if (*m != h.length || crc32c(s.data.data(), s.data.size()) != h.payload_crc) {
+    return fail(errc::corrupt, path + ": snapshot body fails its checksum");
+  }
+  return std::optional<Snapshot>(std::move(s));
+}
+
+Result<PurgeReport> Log::purge() {
+  PurgeReport rep;
+  if (snapshots_.empty()) return rep;
+  const std::uint64_t snap = snapshots_.back();
+  // Oldest first: a crash in between leaves a suffix, still covered by the snapshot.
+  while (segments_.size() > 1) {
+    Segment& s = segments_.front();
+    if (!s.file || s.index.empty()) break;
+    const std::uint64_t last = s.index.back().zxid;
+    if (last > snap || last > durable_zxid_) break;
+    const std::string path = s.path;
+    s.file.reset();
+    segments_.pop_front();
+    if (auto r = remove_file(path); !r) return std::unexpected(r.error());
+    ++rep.segments_removed;
+  }
+  const std::size_t keep = std::max<std::size_t>(opt_.keep_snapshots, 1);
+  while (snapshots_.size() > keep) {
+    if (auto r = remove_file(snap_path(snapshots_.front())); !r) return std::unexpected(r.error());
+    snapshots_.erase(snapshots_.begin());
+    ++rep.snapshots_removed;
+  }
+  return rep;
+}
+
+}  // namespace fastzab::log

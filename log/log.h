@@ -1,0 +1,225 @@
+// The durable log: segmented, CRC-checked, group-committed. It stores opaque records keyed by a
+// strictly increasing 64-bit zxid, plus the epoch file and snapshots of one directory. See
+// FORMAT.md for the bytes and the recovery rules, README.md for how the engine uses it.
+//
+// Group commit: append() only queues. submit() starts writing everything queued, one write (and
+// one fdatasync) per batch; poll() reaps completions and returns "durable up to zxid Z"; flush()
+// is submit() plus waiting for all of it. After any failed write or sync the log is poisoned:
+// every later append/submit/flush/truncate fails with errc::poisoned, and durable_zxid() never
+// moves again, so nothing unsynced is ever reported durable.
+//
+// Not thread-safe: one thread (the runtime's log core) owns a Log.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "log/errc.h"
+#include "log/file.h"
+#include "log/format.h"
+#include "log/writer.h"
+
+namespace fastzab::log {
+
+enum class SyncMode : std::uint8_t {
+  fdatasync,  // default: a batch is durable once its fdatasync returned
+  none,       // no fdatasync per batch (durability from replicas only); "durable" = written to
+              // the OS. Segments are still synced when the log moves to the next one.
+};
+
+// What open() does with a record that fails its checks (FORMAT.md, "Recovery").
+enum class RecoveryMode : std::uint8_t {
+  // Default. A bad record in the tail window of the last segment is a torn write and is cut; a
+  // bad record anywhere else is corruption and open() fails with errc::corrupt naming the file
+  // and offset. Acknowledged records are never dropped.
+  cut_torn_tail,
+  // The operator's choice after such a failure: cut the log at the first bad record wherever it
+  // is (later segments too). Records after it may have been acknowledged, so the node must not
+  // vote before it has fetched them from its peers. RecoveryReport says what was cut.
+  truncate_at_corruption,
+};
+
+enum class WriterKind : std::uint8_t { sync, io_uring };
+
+struct Options {
+  std::uint64_t cluster_id = 0;
+  std::uint64_t segment_bytes = 64ull << 20;   // preallocated size of each segment file
+  std::uint32_t max_record_bytes = 4u << 20;   // largest payload append() accepts
+  std::size_t max_batch_bytes = 1u << 20;      // a batch is cut when the next record would pass it
+  std::size_t max_batch_records = 4096;
+  std::size_t max_inflight_batches = 4;        // io_uring writer only
+  SyncMode sync = SyncMode::fdatasync;
+  RecoveryMode recovery = RecoveryMode::cut_torn_tail;
+  WriterKind writer = WriterKind::sync;
+  std::size_t keep_snapshots = 2;              // purge() keeps this many newest snapshots
+  FileSystem* fs = nullptr;                    // nullptr: posix_fs()
+};
+
+struct Record {
+  std::uint64_t zxid = 0;
+  std::vector<std::byte> payload;
+};
+
+struct Epochs {
+  std::uint64_t accepted = 0;
+  std::uint64_t current = 0;
+  friend bool operator==(const Epochs&, const Epochs&) = default;
+};
+
+struct Snapshot {
+  std::uint64_t zxid = 0;
+  std::vector<std::byte> data;
+};
+
+// What open() found and did.
+struct RecoveryReport {
+  std::size_t segments = 0;
+  std::uint64_t records = 0;
+  std::uint64_t first_zxid = 0;  // 0: the log is empty
+  std::uint64_t last_zxid = 0;
+  bool torn_tail_cut = false;       // a torn tail was cut (normal after a crash)
+  bool corruption_cut = false;      // truncate_at_corruption dropped data after a bad record
+  std::string cut_file;             // where the cut happened
+  std::uint64_t cut_offset = 0;
+  std::string cut_reason;           // what was wrong there
+  std::size_t segments_dropped = 0; // later segments removed by truncate_at_corruption
+  std::size_t empty_segments_removed = 0;
+  std::size_t temp_files_removed = 0;
+};
+
+struct PurgeReport {
+  std::size_t segments_removed = 0;
+  std::size_t snapshots_removed = 0;
+};
+
+class Log {
+ public:
+  // Opens (creating if needed) the log in `dir` and recovers it. Errors: the directory cannot be
+  // created or written (io_error naming it), a file of the wrong kind, version or cluster
+  // (naming the file), corruption before the tail (file and offset).
+  static Result<std::unique_ptr<Log>> open(const std::string& dir, const Options& options);
+  ~Log();
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+
+  // Queues a record. zxid must be above last_zxid(); payload at most max_record_bytes.
+  Result<void> append(std::uint64_t zxid, std::span<const std::byte> payload);
+  // Starts writing everything queued (waits for room when max_inflight_batches are in flight).
+  Result<void> submit();
+  // Reaps finished batches; with `wait`, waits for at least one if any is in flight. Returns
+  // durable_zxid().
+  Result<std::uint64_t> poll(bool wait);
+  // submit() and wait for everything: returns the zxid durable up to (all appended records).
+  Result<std::uint64_t> flush();
+
+  std::uint64_t last_zxid() const noexcept { return last_zxid_; }      // last appended
+  std::uint64_t durable_zxid() const noexcept { return durable_zxid_; }
+  std::uint64_t first_zxid() const noexcept;                           // 0 when empty
+  bool poisoned() const noexcept { return poison_.has_value(); }
+  std::size_t queued_batches() const noexcept { return queued_.size(); }
+  std::size_t inflight_batches() const noexcept { return inflight_.size(); }
+  std::size_t segment_count() const noexcept { return segments_.size(); }
+  const char* writer_name() const noexcept;
+
+  // Records with from <= zxid <= to that are durable, in order, at most max_bytes of payload
+  // (but at least one record when one is in range). Every record's checksums are verified.
+  Result<std::vector<Record>> read(std::uint64_t from, std::uint64_t to,
+                                   std::size_t max_bytes = SIZE_MAX);
+  // Where a record lives (the index): segment file and offset of its header.
+  struct Position {
+    std::string file;
+    std::uint64_t offset = 0;
+    std::uint32_t length = 0;
+  };
+  std::optional<Position> locate(std::uint64_t zxid) const;
+
+  // Drops every record > zxid, durably (flushes first). last_zxid() becomes the last record
+  // kept (0 when none is).
+  Result<void> truncate(std::uint64_t zxid);
+
+  // acceptedEpoch / currentEpoch, replaced atomically (temp, fsync, rename, fsync dir). A failed
+  // write leaves the previous file in place and does not poison the log.
+  Result<void> write_epochs(Epochs epochs);
+  Epochs epochs() const noexcept { return epochs_; }
+
+  // Writes a snapshot of the application's state at `zxid` atomically, with a CRC.
+  Result<void> save_snapshot(std::uint64_t zxid, std::span<const std::byte> data);
+  // The newest snapshot, verified; nullopt when there is none.
+  Result<std::optional<Snapshot>> latest_snapshot();
+  std::vector<std::uint64_t> snapshot_zxids() const { return snapshots_; }
+  // Removes all but the newest keep_snapshots snapshots and every durable segment whose records
+  // are all <= the newest snapshot's zxid (never the segment being written).
+  Result<PurgeReport> purge();
+
+  const RecoveryReport& recovery() const noexcept { return report_; }
+  const std::string& dir() const noexcept { return dir_; }
+  // The tail window this log writes into its segment headers (FORMAT.md).
+  std::uint64_t tail_window_bytes() const noexcept;
+
+ private:
+  struct Loc {
+    std::uint64_t zxid;
+    std::uint64_t offset;
+    std::uint32_t length;
+  };
+  struct Segment {
+    std::uint64_t first_zxid = 0;
+    std::string path;
+    std::unique_ptr<File> file;  // null until created on disk
+    std::uint64_t end = 0;       // bytes used, queued records included
+    std::vector<Loc> index;
+  };
+  struct Batch {
+    std::uint64_t id = 0;
+    Segment* segment = nullptr;
+    std::uint64_t offset = 0;
+    std::vector<std::byte> bytes;
+    std::uint64_t last_zxid = 0;
+    std::size_t records = 0;
+    bool done = false;
+  };
+
+  Log(std::string dir, const Options& options, FileSystem& fs, std::unique_ptr<Writer> writer);
+  Result<void> recover();
+  Result<void> recover_segment(std::size_t i, bool last, std::uint64_t& prev_zxid);
+  Result<void> zero_tail(Segment& s, std::uint64_t offset);
+  Result<void> create_segment(Segment& s);
+  Result<void> remove_file(const std::string& path);
+  Result<void> drain();
+  Result<void> check_poison() const;
+  Error poison(Error e);
+  Result<void> write_atomically(const std::string& name, std::span<const std::byte> head,
+                                std::span<const std::byte> body);
+  std::string seg_path(std::uint64_t zxid) const;
+  std::string snap_path(std::uint64_t zxid) const;
+
+  std::string dir_;
+  Options opt_;
+  FileSystem& fs_;
+  std::unique_ptr<Writer> writer_;
+  std::deque<Segment> segments_;
+  std::deque<Batch> queued_;
+  std::deque<Batch> inflight_;
+  std::vector<std::vector<std::byte>> spare_buffers_;
+  std::vector<WriteCompletion> completions_;
+  std::uint64_t next_batch_id_ = 1;
+  std::uint64_t last_zxid_ = 0;
+  std::uint64_t durable_zxid_ = 0;
+  bool roll_on_next_append_ = false;
+  std::optional<Error> poison_;
+  Epochs epochs_;
+  std::vector<std::uint64_t> snapshots_;  // ascending
+  RecoveryReport report_;
+};
+
+const char* to_string(SyncMode m) noexcept;
+const char* to_string(RecoveryMode m) noexcept;
+const char* to_string(WriterKind w) noexcept;
+
+}  // namespace fastzab::log
