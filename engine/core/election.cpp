@@ -11,10 +11,12 @@ namespace fastzab::core {
 
 namespace {
 // Vote.equals (reference §2.8): LOOKING votes compare fully; established members may report
-// different zxids and rounds for the same leader, so they compare by (leader, peerEpoch).
-bool same_vote(const Vote& a, PeerState a_state, const Vote& b, PeerState b_state) {
-  if (a_state == PeerState::looking || b_state == PeerState::looking) return a == b;
-  return a.leader == b.leader && a.peer_epoch == b.peer_epoch;
+// different zxids and rounds for the same leader, so they compare by (leader, peerEpoch), or by
+// leader alone when exactly one of them speaks the version-0 format (it has no peerEpoch).
+bool same_vote(const RecordedVote& a, const RecordedVote& b) {
+  if (a.state == PeerState::looking || b.state == PeerState::looking) return a.vote == b.vote;
+  if ((a.version == 0) != (b.version == 0)) return a.vote.leader == b.vote.leader;
+  return a.vote.leader == b.vote.leader && a.vote.peer_epoch == b.vote.peer_epoch;
 }
 }  // namespace
 
@@ -34,10 +36,10 @@ bool Node::Impl::beats(const Vote& candidate, const Vote& current) const {
 }
 
 MemberSet Node::Impl::agreeing(const std::vector<std::optional<RecordedVote>>& votes,
-                               const Vote& ref, PeerState ref_state) const {
+                               const RecordedVote& ref) const {
   MemberSet set;
   for (std::size_t i = 0; i < votes.size(); ++i) {
-    if (votes[i] && is_voter(i) && same_vote(votes[i]->vote, votes[i]->state, ref, ref_state)) {
+    if (votes[i] && is_voter(i) && same_vote(*votes[i], ref)) {
       set.set(i);
     }
   }
@@ -105,7 +107,7 @@ void Node::Impl::broadcast_notification() {
   FASTZAB_ASSERT(state == PeerState::looking);
   proposal.round = round;
   // My own notification reaches me through the loopback (QCM:690-692).
-  recvset[self] = RecordedVote{proposal, PeerState::looking};
+  recvset[self] = RecordedVote{proposal, PeerState::looking, kNotificationVersion};
   for (std::size_t i = 0; i < sessions.size(); ++i) {
     if (i != self && is_voter(i)) send_notification(i, PeerState::looking, proposal);
   }
@@ -123,21 +125,28 @@ void Node::Impl::broadcast_notification() {
 void Node::Impl::on_notification(std::size_t from, const Notification& n) {
   // Replies (WorkerReceiver, reference §2.7) happen whatever the election loop does with it.
   if (!is_voter(from)) {
+    // An observer asks; a voter answers with what it believes (an observer does not answer an
+    // observer: neither vote counts, and the two would answer each other forever).
+    if (!is_voter(self)) return;
     if (state == PeerState::looking) send_notification(from, PeerState::looking, proposal);
     else send_notification(from, state, current_vote);
     return;
   }
   if (state != PeerState::looking) {
     if (n.state == PeerState::looking) {
+      if ((state == PeerState::following || state == PeerState::observing) &&
+          from == leader_index && n.round > current_vote.round) {
+        // My leader started a newer election: it has left its role, so this session ends.
+        start_election();
+        return;
+      }
       send_notification(from, state, current_vote);
-    } else if ((state == PeerState::following || state == PeerState::observing) &&
-               from == leader_index && n.state == PeerState::looking && n.round > current_vote.round) {
-      // My leader started a newer election: it has left its role, so this leader session ends.
-      start_election();
     }
     return;
   }
-  if (n.state == PeerState::looking && n.round < round) {
+  if (n.state == PeerState::looking && n.round < round && is_voter(self)) {
+    // Bring a voter of an older round forward. An observer does not: the voter answers a
+    // non-voter with its own vote, so the two would ping-pong forever.
     send_notification(from, PeerState::looking, proposal);
   }
   quiet_ticks = 0;
@@ -182,9 +191,10 @@ void Node::Impl::handle_looking(std::size_t from, const Notification& n) {
     broadcast_notification();
     if (state != PeerState::looking) return;
   }
-  recvset[from] = RecordedVote{theirs, PeerState::looking};
-  const Vote ref{proposal.leader, proposal.zxid, round, proposal.peer_epoch};
-  if (!finalizing && cfg.cluster.verifier().is_quorum(agreeing(recvset, ref, PeerState::looking))) {
+  recvset[from] = RecordedVote{theirs, PeerState::looking, n.version};
+  const RecordedVote ref{Vote{proposal.leader, proposal.zxid, round, proposal.peer_epoch},
+                         PeerState::looking, kNotificationVersion};
+  if (!finalizing && cfg.cluster.verifier().is_quorum(agreeing(recvset, ref))) {
     finalizing = true;
     finalize_deadline = now + cfg.finalize_wait_ticks;
   }
@@ -192,17 +202,18 @@ void Node::Impl::handle_looking(std::size_t from, const Notification& n) {
 
 void Node::Impl::handle_established(std::size_t from, const Notification& n) {
   const Vote theirs{n.leader, n.zxid, n.round, n.peer_epoch};
+  const RecordedVote recorded{theirs, n.state, n.version};
   const auto& verifier = cfg.cluster.verifier();
   if (n.round == round) {
-    recvset[from] = RecordedVote{theirs, n.state};
-    if (verifier.is_quorum(agreeing(recvset, theirs, n.state)) &&
+    recvset[from] = recorded;
+    if (verifier.is_quorum(agreeing(recvset, recorded)) &&
         check_leader(recvset, n.leader, n.round)) {
       decide(theirs);
       return;
     }
   }
-  outofelection[from] = RecordedVote{theirs, n.state};
-  if (verifier.is_quorum(agreeing(outofelection, theirs, n.state)) &&
+  outofelection[from] = recorded;
+  if (verifier.is_quorum(agreeing(outofelection, recorded)) &&
       check_leader(outofelection, n.leader, n.round)) {
     round = n.round;
     decide(theirs);

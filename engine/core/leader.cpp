@@ -131,8 +131,12 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
       l.peer_current = info->current_epoch;
       if (info->current_epoch != -1) {
         // A learner ahead of the leader cannot be synced by it (reference §4.3 step 5).
-        const bool ahead = info->current_epoch > summary_epoch.value ||
-                           (info->current_epoch == summary_epoch.value && p.zxid > summary_zxid);
+        // Once established, the leader's own history is the reference (ZooKeeper keeps the
+        // summary taken at the start and drops such a learner once, needlessly).
+        const Epoch ref_epoch = phase == ZabPhase::broadcast ? current_epoch : summary_epoch;
+        const Zxid ref_zxid = phase == ZabPhase::broadcast ? history.last() : summary_zxid;
+        const bool ahead = info->current_epoch > ref_epoch.value ||
+                           (info->current_epoch == ref_epoch.value && p.zxid > ref_zxid);
         if (ahead) {
           drop_learner(from);
           return;

@@ -135,9 +135,9 @@ void Node::Impl::on_session_up(const input::SessionUp& s) {
   if (state == PeerState::looking) {
     // A new connection may have lost what was in flight: tell the peer our proposal again
     // (ZooKeeper re-sends the last message on a new connection, QCM:1253-1260).
-    if (is_voter(*peer) || !is_voter(self)) {
-      send_notification(*peer, PeerState::looking, proposal);
-    }
+    // Votes go to voters only (an observer's vote never counts; ZooKeeper's observers notify
+    // only voters), which also keeps two LOOKING observers from talking forever.
+    if (is_voter(*peer)) send_notification(*peer, PeerState::looking, proposal);
   } else if ((state == PeerState::following || state == PeerState::observing) &&
              *peer == leader_index && leader_session.value == 0) {
     leader_session = s.session;

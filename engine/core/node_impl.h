@@ -20,6 +20,7 @@ namespace fastzab::core {
 struct RecordedVote {
   Vote vote;
   PeerState state = PeerState::looking;
+  std::int32_t version = 2;  // notification format version (0 = a pre-3.4.6 peer)
 };
 
 // What the leader knows about one learner (ZooKeeper's LearnerHandler).
@@ -88,8 +89,8 @@ struct Node::Impl {
   void send_notification(std::size_t peer, PeerState state, const Vote& v);
   Vote initial_vote() const;
   bool beats(const Vote& candidate, const Vote& current) const;
-  MemberSet agreeing(const std::vector<std::optional<RecordedVote>>& votes, const Vote& ref,
-                     PeerState ref_state) const;
+  MemberSet agreeing(const std::vector<std::optional<RecordedVote>>& votes,
+                     const RecordedVote& ref) const;
   bool check_leader(const std::vector<std::optional<RecordedVote>>& votes, ServerId leader,
                     std::int64_t round) const;
   void handle_looking(std::size_t from, const Notification& n);
