@@ -109,7 +109,7 @@ TEST(FleOutOfElection, S7_7_FLEOutOfElectionTest_MixedFormatVersionsCompareByLea
   e.fake_notify(3, 1, PeerState::following, 2, z(1, 5), 7, Epoch{0}, /*version=*/0);
   e.settle();
   if (e.state(1) == PeerState::looking) {
-    GTEST_SKIP() << "core bug: election.cpp same_vote() compares (leader, peerEpoch) for two "
+    FAIL() << "regression of a fixed core bug: election.cpp same_vote() compares (leader, peerEpoch) for two "
                     "established votes regardless of format version; reference §2.8 compares "
                     "only the leader when exactly one vote is version 0 (RecordedVote does not "
                     "keep the version)";

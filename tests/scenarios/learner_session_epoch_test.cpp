@@ -182,7 +182,7 @@ TEST(LearnerSessionEpoch, I20_LeaderStartingANewElectionEndsTheSession) {
   e.fake_notify(1, 2, PeerState::looking, 1, z(1, 1), 5, Epoch{2});
   e.settle();
   if (e.state(2) == PeerState::following) {
-    GTEST_SKIP() << "core bug: election.cpp on_notification(), when not LOOKING, tests "
+    FAIL() << "regression of a fixed core bug: election.cpp on_notification(), when not LOOKING, tests "
                     "`n.state == looking` (reply) before the `from == leader_index && n.state == "
                     "looking && n.round > current_vote.round` branch, so that branch is dead and "
                     "a follower keeps waiting (up to initLimit/syncLimit ticks) on a leader that "
