@@ -367,11 +367,16 @@ Result<void> Log::zero_tail(Segment& s, std::uint64_t offset) {
   return {};
 }
 
-Result<void> Log::check_poison() const {
-  if (poison_) {
-    return fail(errc::poisoned, "refusing writes after: " + poison_->to_string());
-  }
-  return {};
+Result<void> Log::poisoned_error() const {
+  return fail(errc::poisoned, "refusing writes after: " + poison_->to_string());
+}
+
+void Log::Buffer::grow(std::size_t need) {
+  const std::size_t cap = std::max<std::size_t>({need, 2 * cap_, 4096});
+  auto p = std::make_unique_for_overwrite<std::byte[]>(cap);
+  if (size_ > 0) std::memcpy(p.get(), data_.get(), size_);
+  data_ = std::move(p);
+  cap_ = cap;
 }
 
 Error Log::poison(Error e) {
@@ -416,12 +421,9 @@ Result<void> Log::append(std::uint64_t zxid, std::span<const std::byte> payload)
     queued_.push_back(std::move(b));
   }
   Batch& b = queued_.back();
-  const std::size_t at_byte = b.bytes.size();
-  b.bytes.resize(at_byte + rec);
-  format::encode_record_header(zxid, payload, b.bytes.data() + at_byte);
-  if (!payload.empty()) {
-    std::memcpy(b.bytes.data() + at_byte + kRecordHeaderBytes, payload.data(), payload.size());
-  }
+  std::byte* out = b.bytes.extend(rec);
+  format::encode_record_header(zxid, payload, out);
+  if (!payload.empty()) std::memcpy(out + kRecordHeaderBytes, payload.data(), payload.size());
   b.last_zxid = zxid;
   ++b.records;
   seg.index.push_back(Loc{zxid, seg.end, static_cast<std::uint32_t>(payload.size())});
@@ -662,6 +664,12 @@ Result<void> Log::write_epochs(Epochs e) {
   if (e.current > e.accepted) {
     return fail(errc::invalid_argument, "currentEpoch " + std::to_string(e.current) +
                                             " above acceptedEpoch " + std::to_string(e.accepted));
+  }
+  // Durable effects complete in issue order (the simulator's disk model, which the core was
+  // checked against, assumes it; tests/log/differential_test.cpp checks it): records appended
+  // before this call are made durable before the new epochs can be.
+  if (!queued_.empty() || !inflight_.empty()) {
+    if (auto r = flush(); !r) return std::unexpected(r.error());
   }
   std::array<std::byte, format::kEpochFileBytes> buf{};
   format::encode(format::EpochRecord{opt_.cluster_id, e.accepted, e.current}, buf);

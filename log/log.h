@@ -143,8 +143,10 @@ class Log {
   // kept (0 when none is).
   Result<void> truncate(std::uint64_t zxid);
 
-  // acceptedEpoch / currentEpoch, replaced atomically (temp, fsync, rename, fsync dir). A failed
-  // write leaves the previous file in place and does not poison the log.
+  // acceptedEpoch / currentEpoch, replaced atomically (temp, fsync, rename, fsync dir). Records
+  // appended before the call are flushed first (durable effects complete in issue order), and
+  // a failure there is the flush's (poisoning). A failed epoch-file write leaves the previous
+  // file in place and does not poison the log.
   Result<void> write_epochs(Epochs epochs);
   Epochs epochs() const noexcept { return epochs_; }
 
@@ -175,11 +177,33 @@ class Log {
     std::uint64_t end = 0;       // bytes used, queued records included
     std::vector<Loc> index;
   };
+  // A batch's bytes: grows without zero-filling (every byte is written by append() before it is
+  // read), and is recycled through spare_buffers_ so the steady state allocates nothing.
+  class Buffer {
+   public:
+    std::size_t size() const noexcept { return size_; }
+    const std::byte* data() const noexcept { return data_.get(); }
+    void clear() noexcept { size_ = 0; }
+    // Extends by n bytes and returns where they start (contents unspecified).
+    std::byte* extend(std::size_t n) {
+      if (size_ + n > cap_) grow(size_ + n);
+      std::byte* p = data_.get() + size_;
+      size_ += n;
+      return p;
+    }
+    operator std::span<const std::byte>() const noexcept { return {data_.get(), size_}; }
+
+   private:
+    void grow(std::size_t need);
+    std::unique_ptr<std::byte[]> data_;
+    std::size_t size_ = 0;
+    std::size_t cap_ = 0;
+  };
   struct Batch {
     std::uint64_t id = 0;
     Segment* segment = nullptr;
     std::uint64_t offset = 0;
-    std::vector<std::byte> bytes;
+    Buffer bytes;
     std::uint64_t last_zxid = 0;
     std::size_t records = 0;
     bool done = false;
@@ -192,7 +216,11 @@ class Log {
   Result<void> create_segment(Segment& s);
   Result<void> remove_file(const std::string& path);
   Result<void> drain();
-  Result<void> check_poison() const;
+  Result<void> check_poison() const {
+    if (poison_) [[unlikely]] return poisoned_error();
+    return {};
+  }
+  Result<void> poisoned_error() const;
   Error poison(Error e);
   Result<void> write_atomically(const std::string& name, std::span<const std::byte> head,
                                 std::span<const std::byte> body);
@@ -206,7 +234,7 @@ class Log {
   std::deque<Segment> segments_;
   std::deque<Batch> queued_;
   std::deque<Batch> inflight_;
-  std::vector<std::vector<std::byte>> spare_buffers_;
+  std::vector<Buffer> spare_buffers_;
   std::vector<WriteCompletion> completions_;
   std::uint64_t next_batch_id_ = 1;
   std::uint64_t last_zxid_ = 0;

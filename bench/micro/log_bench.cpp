@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <map>
@@ -126,49 +127,66 @@ void raw_args(benchmark::internal::Benchmark* b) {
 BENCHMARK(BM_Raw)->Apply(raw_args)->UseRealTime();
 BENCHMARK(BM_Log)->Apply(log_args)->UseRealTime();
 
-// Prints the usual console output, then the table of ratios.
+// Prints the usual console output, then the table of ratios. With --benchmark_repetitions=N
+// each row gives the median of the N repetitions and their spread (min-max), for the log and for
+// the raw bound, and the ratio of the medians.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
-      if (r.error_occurred) continue;
+      if (r.error_occurred || r.run_type != Run::RT_Iteration) continue;
       auto it = r.counters.find("items_per_second");
       if (it == r.counters.end()) continue;
-      rate_[r.benchmark_name()] = it->second.value;
-      latency_us_[r.benchmark_name()] = r.GetAdjustedRealTime();  // in the run's time unit
-      unit_[r.benchmark_name()] = benchmark::GetTimeUnitString(r.time_unit);
-      order_.push_back(r.benchmark_name());
+      const std::string name = r.run_name.str();
+      if (!rate_.count(name)) order_.push_back(name);
+      rate_[name].push_back(it->second.value);
+      latency_[name].push_back(r.GetAdjustedRealTime());  // in the run's time unit
+      unit_[name] = benchmark::GetTimeUnitString(r.time_unit);
     }
   }
   void Finalize() override {
     ConsoleReporter::Finalize();
-    std::printf("\n%-6s %5s %6s %-9s %14s %14s %7s %14s\n", "size", "batch", "sync", "writer",
-                "log rec/s", "raw rec/s", "ratio", "batch latency");
+    std::printf("\n%-6s %5s %6s %-9s %14s %21s %14s %21s %7s %14s\n", "size", "batch", "sync",
+                "writer", "log rec/s", "(min-max)", "raw rec/s", "(min-max)", "ratio",
+                "batch latency");
     double checksum = 0;
     for (const std::string& name : order_) {
       if (name.rfind("BM_Log/", 0) != 0) continue;
       const std::size_t u = name.rfind("/uring:");
       if (u == std::string::npos) continue;
       std::string raw = "BM_Raw/" + name.substr(7, u - 7);
-      if (raw.find("/real_time") == std::string::npos && name.find("/real_time") != std::string::npos) {
+      if (raw.find("/real_time") == std::string::npos &&
+          name.find("/real_time") != std::string::npos) {
         raw += "/real_time";
       }
       long size = 0, batch = 0, sync = 0, uring = 0;
       std::sscanf(name.c_str(), "BM_Log/size:%ld/batch:%ld/sync:%ld/uring:%ld", &size, &batch,
                   &sync, &uring);
-      const double lr = rate_[name];
-      const double rr = rate_.count(raw) ? rate_[raw] : 0;
-      checksum += lr;
-      std::printf("%-6ld %5ld %6s %-9s %14.0f %14.0f %7.2f %11.1f %s\n", size, batch,
-                  sync ? "fdsync" : "none", uring ? "io_uring" : "sync", lr, rr,
-                  rr > 0 ? lr / rr : 0.0, latency_us_[name], unit_[name].c_str());
+      const Stats l = stats(rate_[name]);
+      const Stats r = rate_.count(raw) ? stats(rate_[raw]) : Stats{};
+      checksum += l.median;
+      std::printf("%-6ld %5ld %6s %-9s %14.0f %10.0f-%-10.0f %14.0f %10.0f-%-10.0f %7.2f %11.1f %s\n",
+                  size, batch, sync ? "fdsync" : "none", uring ? "io_uring" : "sync", l.median,
+                  l.min, l.max, r.median, r.min, r.max, r.median > 0 ? l.median / r.median : 0.0,
+                  stats(latency_[name]).median, unit_[name].c_str());
     }
-    std::printf("rows: log vs raw bound in this run; checksum %.0f\n", checksum);
+    std::printf("rows: log vs raw bound in this run (median of repetitions); checksum %.0f\n",
+                checksum);
   }
 
  private:
-  std::map<std::string, double> rate_, latency_us_;
+  struct Stats {
+    double median = 0, min = 0, max = 0;
+  };
+  static Stats stats(std::vector<double> v) {
+    if (v.empty()) return {};
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    const double med = n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    return {med, v.front(), v.back()};
+  }
+  std::map<std::string, std::vector<double>> rate_, latency_;
   std::map<std::string, std::string> unit_;
   std::vector<std::string> order_;
 };
