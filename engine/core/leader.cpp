@@ -161,8 +161,7 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
         l.newleader_acked = true;
         if (!l.observer) newleader_acks.set(from);
         if (phase == ZabPhase::broadcast) {
-          if (l.observer) inform_observer(from);
-          else send_packet(from, PacketType::commit, commit, nullptr);
+          announce_commit(from);
           send_packet(from, PacketType::uptodate, kLostZxid, nullptr);
           l.uptodate_sent = true;
         } else {
@@ -259,11 +258,7 @@ void Node::Impl::establish() {
   for (std::size_t i = 0; i < learners.size(); ++i) {
     LearnerRecord& l = learners[i];
     if (!l.active || !l.synced) continue;
-    if (l.observer) {
-      inform_observer(i);
-    } else {
-      send_packet(i, PacketType::commit, commit, nullptr);
-    }
+    announce_commit(i);
     if (l.newleader_acked) {
       send_packet(i, PacketType::uptodate, kLostZxid, nullptr);
       l.uptodate_sent = true;
@@ -271,10 +266,15 @@ void Node::Impl::establish() {
   }
 }
 
-// Observers get committed entries only (INFORM). One synced beyond this leader's commit point
-// already holds the entries and needs only the commit point.
-void Node::Impl::inform_observer(std::size_t peer) {
+// Followers hold every proposal and need only the commit point (COMMIT). Observers get
+// committed entries only (INFORM); one synced beyond this leader's commit point already holds
+// the entries and needs only the commit point.
+void Node::Impl::announce_commit(std::size_t peer) {
   LearnerRecord& l = learners[peer];
+  if (!l.observer) {
+    send_packet(peer, PacketType::commit, commit, nullptr);
+    return;
+  }
   if (l.sent < history.base()) {
     // What it lacks is no longer in memory (never expected: eviction keeps it). Resync.
     ++counters.protocol_errors;
@@ -308,13 +308,7 @@ void Node::Impl::try_commit() {
   // Entries commit in zxid order (I7); acks are cumulative, so everything <= z has a quorum.
   commit = z;
   for (std::size_t i = 0; i < learners.size(); ++i) {
-    LearnerRecord& l = learners[i];
-    if (!l.active || !l.synced) continue;
-    if (l.observer) {
-      inform_observer(i);
-    } else {
-      send_packet(i, PacketType::commit, commit, nullptr);
-    }
+    if (learners[i].active && learners[i].synced) announce_commit(i);
   }
   deliver_up_to(commit);
 }

@@ -107,7 +107,7 @@ struct Node::Impl {
   void check_established();
   void establish();
   void try_commit();
-  void inform_observer(std::size_t peer);
+  void announce_commit(std::size_t peer);
   void drop_learner(std::size_t peer);
   void leader_propose(std::span<const ClientProposal> proposals);
   bool leader_self_ready() const noexcept;
