@@ -82,6 +82,20 @@ TEST(FleOutOfElection, S7_7_FLEOutOfElectionTest_CheckLeaderNeedsTheLeadersOwnLe
   EXPECT_EQ(e.node(1).leader(), ServerId{5});
 }
 
+TEST(FleOutOfElection, S7_7_CheckLeaderNeedsTheLeadersVoteToSayLeading) {
+  // The leader's own vote is there but does not say LEADING (it is no longer leading): a quorum
+  // of FOLLOWING votes for it must not be enough (checkLeader tests the state, not presence).
+  Spec spec = Spec::majority(5);
+  spec.fake({2, 3, 4, 5});
+  Ensemble e(spec);
+  e.start(1);
+  for (Sid f : {2, 3, 4, 5}) e.fake_notify(f, 1, PeerState::following, 5, z(1, 3), 4, Epoch{1});
+  e.settle();
+  EXPECT_EQ(e.state(1), PeerState::looking) << e.transcript().dump();
+  e.tick(30);
+  EXPECT_EQ(e.transcript().count("n1 FOLLOWING"), 0u) << e.transcript().dump();
+}
+
 TEST(FleOutOfElection, S7_7_FLEOutOfElectionTest_LeaderAloneIsNotAQuorum) {
   Spec spec = Spec::majority(5);
   spec.fake({2, 3, 4, 5});
