@@ -18,10 +18,18 @@ class DurabilityTracker {
   void reset(Zxid durable) {
     ops_.clear();
     completed_ = durable;
+    pending_truncates_ = 0;
+    pending_snapshots_ = 0;
   }
   void issued_append(Zxid last) { ops_.push_back(Op{Op::append, last}); }
-  void issued_truncate(Zxid to) { ops_.push_back(Op{Op::truncate, to}); }
-  void issued_snapshot(Zxid at) { ops_.push_back(Op{Op::snapshot, at}); }
+  void issued_truncate(Zxid to) {
+    ops_.push_back(Op{Op::truncate, to});
+    ++pending_truncates_;
+  }
+  void issued_snapshot(Zxid at) {
+    ops_.push_back(Op{Op::snapshot, at});
+    ++pending_snapshots_;
+  }
 
   // The append whose last entry is `last` completed, and with it everything issued before it.
   // Returns false (and changes nothing) when no such append is outstanding: a host error.
@@ -30,6 +38,9 @@ class DurabilityTracker {
 
   // The log as it is now is durable through this zxid (kNoZxid: nothing is).
   Zxid durable() const noexcept {
+    // The common case (only appends pending) is O(1); truncates and snapshots are rare.
+    if (pending_snapshots_ > 0) return kNoZxid;
+    if (pending_truncates_ == 0) return completed_;
     Zxid v = completed_;
     for (const Op& op : ops_) {
       if (op.kind == Op::truncate && op.zxid < v) v = op.zxid;
@@ -53,7 +64,9 @@ class DurabilityTracker {
       ops_.pop_front();
       if (op.kind == Op::truncate) {
         if (op.zxid < completed_) completed_ = op.zxid;
+        --pending_truncates_;
       } else {
+        if (op.kind == Op::snapshot) --pending_snapshots_;
         completed_ = op.zxid;
       }
     }
@@ -61,6 +74,8 @@ class DurabilityTracker {
   }
   Ring<Op> ops_;
   Zxid completed_ = kNoZxid;
+  std::size_t pending_truncates_ = 0;
+  std::size_t pending_snapshots_ = 0;
 };
 
 }  // namespace fastzab::core
