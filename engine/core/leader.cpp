@@ -128,7 +128,6 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
       l.ackepoch_received = true;
       l.peer_last = p.zxid;
       l.peer_applied = info->applied;
-      l.peer_current = info->current_epoch;
       if (info->current_epoch != -1) {
         // A learner ahead of the leader cannot be synced by it (reference §4.3 step 5).
         // Once established, the leader's own history is the reference (ZooKeeper keeps the

@@ -114,7 +114,7 @@ void Node::Impl::on_message(const input::Message& m) {
     learner_packet(frame->packet);
   } else {
     // A quorum packet for a role this node does not hold (e.g. FOLLOWERINFO while LOOKING).
-    ++counters.ignored_notifications;
+    ++counters.ignored_packets;
   }
 }
 

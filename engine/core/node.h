@@ -61,6 +61,7 @@ struct NodeCounters {
   std::uint64_t decode_errors = 0;
   std::uint64_t stale_session_frames = 0;
   std::uint64_t ignored_notifications = 0;
+  std::uint64_t ignored_packets = 0;  // quorum packets for a role this node does not hold
   std::uint64_t protocol_errors = 0;
   std::uint64_t elections_started = 0;
   std::uint64_t learners_dropped = 0;

@@ -33,7 +33,6 @@ struct LearnerRecord {
   bool ackepoch_received = false;
   Zxid peer_last = kNoZxid;     // from ACKEPOCH
   Zxid peer_applied = kNoZxid;  // from ACKEPOCH (fastzab extension)
-  std::int64_t peer_current = -1;
   bool synced = false;          // sync packets and NEWLEADER queued; receives live traffic
   bool newleader_acked = false;
   bool uptodate_sent = false;
