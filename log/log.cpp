@@ -208,11 +208,17 @@ Result<void> Log::recover() {
     s.path = seg_path(z);
     segments_.push_back(std::move(s));
   }
+  // Segments written in sync=none (tail window 0) were not synced before the next one started, so
+  // a crash can tear any of the trailing run of them, not just the last (FORMAT.md, "Recovery").
+  std::size_t unsynced_from = segments_.size();
+  while (unsynced_from > 0 && peek_tail_window(segments_[unsynced_from - 1].path) == 0) {
+    --unsynced_from;
+  }
   std::uint64_t prev = 0;
   for (std::size_t i = 0; i < segments_.size(); ++i) {
     const bool last = i + 1 == segments_.size();
-    if (auto r = recover_segment(i, last, prev); !r) return r;
-    if (report_.corruption_cut && !last) {
+    if (auto r = recover_segment(i, last, last || i >= unsynced_from, prev); !r) return r;
+    if ((report_.corruption_cut || report_.torn_tail_cut) && !last) {
       // Everything after the cut goes, newest first, each removal durable before the next, so a
       // crash in between leaves a prefix.
       while (segments_.size() > i + 1) {
@@ -232,6 +238,13 @@ Result<void> Log::recover() {
     if (auto r = remove_file(path); !r) return r;
     ++report_.empty_segments_removed;
   }
+  if (opt_.sync == SyncMode::fdatasync) {
+    // Records acknowledged from now on must not sit behind unsynced sync=none data that a crash
+    // could tear (recovery would have to cut them with it).
+    for (std::size_t i = unsynced_from; i < segments_.size(); ++i) {
+      if (auto r = segments_[i].file->sync_data(); !r) return r;
+    }
+  }
   if (epoch_file_missing) {
     // Written only once everything else checked out. Also proves now, rather than at the first
     // acknowledgement, that the directory takes new files (read-only or full disk).
@@ -246,8 +259,27 @@ Result<void> Log::recover() {
   return {};
 }
 
+// The tail window in a segment's header; nullopt if the header cannot be read or is not valid
+// (recover_segment() then reports why).
+std::optional<std::uint64_t> Log::peek_tail_window(const std::string& path) {
+  auto f = fs_.open(path, OpenMode::read_write);
+  if (!f) return std::nullopt;
+  std::array<std::byte, kSegmentHeaderBytes> head{};
+  auto n = (*f)->read_at(0, head);
+  if (!n || *n != head.size()) return std::nullopt;
+  format::SegmentHeader h;
+  if (format::decode(std::span<const std::byte, kSegmentHeaderBytes>(head), h) !=
+      format::HeaderStatus::ok) {
+    return std::nullopt;
+  }
+  return h.tail_window_bytes;
+}
+
 // Scans segment i, builds its index and applies the recovery policy (FORMAT.md, "Recovery").
-Result<void> Log::recover_segment(std::size_t i, bool last, std::uint64_t& prev_zxid) {
+// `may_be_torn`: a crash may have left unsynced writes anywhere in this segment's tail (it is the
+// last, or it and every later segment were written in sync=none).
+Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
+                                  std::uint64_t& prev_zxid) {
   Segment& s = segments_[i];
   auto f = fs_.open(s.path, OpenMode::read_write);
   if (!f) return std::unexpected(f.error());
@@ -328,14 +360,14 @@ Result<void> Log::recover_segment(std::size_t i, bool last, std::uint64_t& prev_
   }
   if (bad.empty()) bad = "non-zero bytes after the last record";
   const std::uint64_t window = h.tail_window_bytes;
-  const bool torn = last && (window == 0 || last_nonzero < off + window);
+  const bool torn = may_be_torn && (window == 0 || last_nonzero < off + window);
   if (!torn && opt_.recovery == RecoveryMode::cut_torn_tail) {
     return fail(errc::corrupt,
                 at(s.path, off) + ": " + bad +
-                    (last ? ", with data " + std::to_string(last_nonzero - off) +
-                                " bytes further, beyond the tail window of " +
-                                std::to_string(window) + " bytes"
-                          : " in a segment that is not the last") +
+                    (may_be_torn ? ", with data " + std::to_string(last_nonzero - off) +
+                                       " bytes further, beyond the tail window of " +
+                                       std::to_string(window) + " bytes"
+                                 : " in a segment that is not the last") +
                     "; records after it may have been acknowledged. Restart with "
                     "RecoveryMode::truncate_at_corruption to cut here and refetch from peers");
   }
@@ -468,17 +500,9 @@ Result<void> Log::submit() {
     if (!b.segment->file) {
       // A new segment starts only once everything before it is durable, so that only the last
       // segment can ever hold a torn tail (FORMAT.md).
+      // In sync=none nothing waits for the disk: the previous segment is not synced, and
+      // recovery treats the trailing run of sync=none segments as possibly torn (FORMAT.md).
       if (auto r = drain(); !r) return r;
-      if (opt_.sync == SyncMode::none) {
-        // sync=none still syncs a segment once it is complete (FORMAT.md).
-        for (std::size_t k = 1; k < segments_.size(); ++k) {
-          if (&segments_[k] != b.segment) continue;
-          if (File* prev = segments_[k - 1].file.get()) {
-            if (auto r = prev->sync_data(); !r) return std::unexpected(poison(r.error()));
-          }
-          break;
-        }
-      }
       if (auto r = create_segment(*b.segment); !r) return r;
     }
     while (writer_->in_flight() >= writer_->capacity()) {

@@ -88,7 +88,7 @@ struct RecoveryReport {
   std::string cut_file;             // where the cut happened
   std::uint64_t cut_offset = 0;
   std::string cut_reason;           // what was wrong there
-  std::size_t segments_dropped = 0; // later segments removed by truncate_at_corruption
+  std::size_t segments_dropped = 0; // later segments removed behind a cut
   std::size_t empty_segments_removed = 0;
   std::size_t temp_files_removed = 0;
 };
@@ -211,7 +211,9 @@ class Log {
 
   Log(std::string dir, const Options& options, FileSystem& fs, std::unique_ptr<Writer> writer);
   Result<void> recover();
-  Result<void> recover_segment(std::size_t i, bool last, std::uint64_t& prev_zxid);
+  std::optional<std::uint64_t> peek_tail_window(const std::string& path);
+  Result<void> recover_segment(std::size_t i, bool last, bool may_be_torn,
+                               std::uint64_t& prev_zxid);
   Result<void> zero_tail(Segment& s, std::uint64_t offset);
   Result<void> create_segment(Segment& s);
   Result<void> remove_file(const std::string& path);

@@ -351,6 +351,103 @@ TEST(Recovery, TornTailIsCutAndAcknowledgedRecordsSurviveSeeds) {
   EXPECT_GT(cuts, 50);  // the seeds do exercise torn tails
 }
 
+// sync=none: a rollover does not wait for the previous segment, so a crash may tear any of the
+// trailing sync=none segments. Recovery must still leave a gapless prefix 1..last (never a hole)
+// and open without calling it corruption.
+TEST(Recovery, SyncNoneCrashLeavesAGaplessPrefixAcrossSegmentsSeeds) {
+  int cuts_before_last = 0;
+  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+    FaultFs fs(seed);
+    auto o = small_options(&fs);
+    o.sync = SyncMode::none;
+    std::mt19937_64 rng(seed);
+    std::uint64_t z = 0;
+    {
+      auto log = must_open(kDir, o);
+      const int flushes = 1 + static_cast<int>(rng() % 8);
+      for (int f = 0; f < flushes; ++f) {
+        const std::uint64_t n = 1 + rng() % 40;
+        append_range(*log, z + 1, z + n);
+        z += n;
+        auto d = log->flush();
+        ASSERT_TRUE(d) << d.error().to_string();
+        ASSERT_EQ(*d, z);  // sync=none reports written records as durable
+      }
+    }
+    fs.crash(seed % 3 == 0   ? CrashMode::drop_unsynced
+             : seed % 3 == 1 ? CrashMode::prefix_and_tear
+                             : CrashMode::random_subset);
+    auto log = Log::open(kDir, o);
+    ASSERT_TRUE(log) << "seed " << seed << ": " << log.error().to_string();
+    const RecoveryReport& rep = (*log)->recovery();
+    EXPECT_FALSE(rep.corruption_cut);
+    if (rep.segments_dropped > 0) ++cuts_before_last;
+    auto recs = (*log)->read(1, UINT64_MAX);
+    ASSERT_TRUE(recs) << recs.error().to_string();
+    ASSERT_LE((*log)->last_zxid(), z);
+    ASSERT_EQ(recs->size(), (*log)->last_zxid()) << "seed " << seed << ": a hole";
+    for (std::size_t i = 0; i < recs->size(); ++i) {
+      ASSERT_EQ((*recs)[i].zxid, i + 1);
+      ASSERT_EQ((*recs)[i].payload, payload_for(i + 1));
+    }
+    const std::uint64_t last = (*log)->last_zxid();
+    append_range(**log, last + 1, last + 5);
+    ASSERT_TRUE((*log)->flush());
+    log->reset();
+    auto again = must_open(kDir, o);
+    ASSERT_EQ(again->last_zxid(), last + 5) << "seed " << seed;
+  }
+  EXPECT_GT(cuts_before_last, 30);  // the seeds do tear segments before the last one
+}
+
+// The rollover in sync=none makes the new segment (header sync, directory sync) and nothing
+// else: the previous segment is not synced.
+TEST(Log, SyncNoneRolloverDoesNotSyncThePreviousSegment) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  o.sync = SyncMode::none;
+  auto log = must_open(kDir, o);
+  append_range(*log, 1, 1);
+  ASSERT_TRUE(log->flush());
+  const auto s = fs.syncs;
+  const auto segs = log->segment_count();
+  append_range(*log, 2, 200);
+  ASSERT_TRUE(log->flush());
+  const auto made = log->segment_count() - segs;
+  ASSERT_GT(made, 3u);
+  EXPECT_EQ(fs.syncs - s, made);  // one header sync per new segment
+}
+
+// Records acknowledged under sync=fdatasync must survive even when the log was written in
+// sync=none before: open() syncs the earlier segments before anything new is acknowledged.
+TEST(Recovery, FdatasyncAfterSyncNoneKeepsAcknowledgedRecordsSeeds) {
+  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+    FaultFs fs(seed);
+    auto o = small_options(&fs);
+    o.sync = SyncMode::none;
+    {
+      auto log = must_open(kDir, o);
+      append_range(*log, 1, 120);  // several segments
+      ASSERT_TRUE(log->flush());
+    }
+    o.sync = SyncMode::fdatasync;
+    std::uint64_t acked = 0;
+    {
+      auto log = must_open(kDir, o);
+      append_range(*log, 121, 140);
+      auto d = log->flush();
+      ASSERT_TRUE(d) << d.error().to_string();
+      acked = *d;
+    }
+    ASSERT_EQ(acked, 140u);
+    fs.crash(seed % 2 ? CrashMode::random_subset : CrashMode::drop_unsynced);
+    auto log = Log::open(kDir, o);
+    ASSERT_TRUE(log) << "seed " << seed << ": " << log.error().to_string();
+    EXPECT_EQ((*log)->last_zxid(), 140u) << "seed " << seed;
+    expect_records(**log, 140);
+  }
+}
+
 TEST(Recovery, CorruptionInAnEarlierSegmentFailsOpenNamingFileAndOffset) {
   FaultFs fs(1);
   auto o = small_options(&fs);
