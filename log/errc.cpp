@@ -1,6 +1,8 @@
 #include "log/errc.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace fastzab::log {
@@ -40,6 +42,11 @@ std::unexpected<Error> fail_errno(int err, std::string detail) {
   detail += std::strerror(err);
   detail += ")";
   return std::unexpected(Error{code, err, std::move(detail)});
+}
+
+void assertion_failed(const char* file, int line, const char* expr) noexcept {
+  std::fprintf(stderr, "fastzab log: assertion failed at %s:%d: %s\n", file, line, expr);
+  std::abort();
 }
 
 }  // namespace fastzab::log

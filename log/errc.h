@@ -40,4 +40,10 @@ std::unexpected<Error> fail(errc code, std::string detail);
 // Maps errno to io_error or no_space, and appends strerror to the detail.
 std::unexpected<Error> fail_errno(int err, std::string detail);
 
+// Invariants of the log's own bookkeeping (never of bytes read: those are errors). Checked in
+// every build: prints where and what, then aborts.
+[[noreturn]] void assertion_failed(const char* file, int line, const char* expr) noexcept;
+#define FASTZAB_LOG_ASSERT(expr) \
+  ((expr) ? static_cast<void>(0) : ::fastzab::log::assertion_failed(__FILE__, __LINE__, #expr))
+
 }  // namespace fastzab::log

@@ -110,9 +110,15 @@ std::string Log::snap_path(std::uint64_t zxid) const {
 
 std::uint64_t Log::first_zxid() const noexcept {
   for (const Segment& s : segments_) {
-    if (!s.index.empty()) return s.index.front().zxid;
+    if (s.records > 0) return s.first_zxid;
   }
   return 0;
+}
+
+std::uint64_t Log::record_count() const noexcept {
+  std::uint64_t n = 0;
+  for (const Segment& s : segments_) n += s.records;
+  return n;
 }
 
 Result<std::unique_ptr<Log>> Log::open(const std::string& dir, const Options& o) {
@@ -232,7 +238,7 @@ Result<void> Log::recover() {
   }
   // An empty segment at the end (created, then a crash before its first record was durable)
   // is removed, so that every segment's first record has the zxid in its name.
-  while (!segments_.empty() && segments_.back().index.empty()) {
+  while (!segments_.empty() && segments_.back().records == 0) {
     const std::string path = segments_.back().path;
     segments_.pop_back();
     if (auto r = remove_file(path); !r) return r;
@@ -251,9 +257,9 @@ Result<void> Log::recover() {
     if (auto r = write_epochs(epochs_); !r) return r;
   }
   report_.segments = segments_.size();
-  for (const Segment& s : segments_) report_.records += s.index.size();
+  for (const Segment& s : segments_) report_.records += s.records;
   report_.first_zxid = first_zxid();
-  last_zxid_ = segments_.empty() ? 0 : segments_.back().index.back().zxid;
+  last_zxid_ = segments_.empty() ? 0 : segments_.back().last_zxid;
   report_.last_zxid = last_zxid_;
   durable_zxid_ = last_zxid_;
   return {};
@@ -335,15 +341,16 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
       bad = "zxid " + hex16(rh.zxid) + " not above the previous " + hex16(prev_zxid);
       break;
     }
-    if (s.index.empty() && rh.zxid != s.first_zxid) {
+    if (s.records == 0 && rh.zxid != s.first_zxid) {
       bad = "first record has zxid " + hex16(rh.zxid) + ", the name says " + hex16(s.first_zxid);
       break;
     }
-    s.index.push_back(Loc{rh.zxid, off, rh.length});
+    note_record(s, rh.zxid, off);
     prev_zxid = rh.zxid;
     off += kRecordHeaderBytes + rh.length;
   }
   s.end = off;
+  s.durable_end = off;
   // Where the last non-zero byte at or after `off` is, if any.
   std::uint64_t last_nonzero = off;
   bool junk = false;
@@ -396,6 +403,90 @@ Result<void> Log::zero_tail(Segment& s, std::uint64_t offset) {
   }
   if (auto r = s.file->sync_data(); !r) return r;
   s.end = offset;
+  s.durable_end = offset;
+  return {};
+}
+
+namespace {
+// Not part of the format: how far apart sparse index entries are, and how much a scan reads at
+// once.
+constexpr std::uint64_t kIndexIntervalBytes = 4096;
+constexpr std::size_t kScanChunkBytes = 64 * 1024;
+}  // namespace
+
+void Log::note_record(Segment& s, std::uint64_t zxid, std::uint64_t offset) {
+  if (s.records == 0 || offset >= s.next_index_at) {
+    s.index.push_back(Loc{zxid, offset, s.records});
+    s.next_index_at = offset + kIndexIntervalBytes;
+  }
+  ++s.records;
+  s.last_zxid = zxid;
+}
+
+// The last index entry with zxid <= `zxid` (the first entry when there is none).
+const Log::Loc& Log::index_at_or_before(const Segment& s, std::uint64_t zxid) {
+  FASTZAB_LOG_ASSERT(!s.index.empty());
+  auto it = std::upper_bound(s.index.begin(), s.index.end(), zxid,
+                             [](std::uint64_t z, const Loc& l) { return z < l.zxid; });
+  return it == s.index.begin() ? *it : *(it - 1);
+}
+
+// The segment that would hold `zxid` (the last one starting at or below it), or null.
+Log::Segment* Log::segment_for(std::uint64_t zxid) {
+  auto seg = std::upper_bound(segments_.begin(), segments_.end(), zxid,
+                              [](std::uint64_t z, const Segment& s) { return z < s.first_zxid; });
+  if (seg == segments_.begin()) return nullptr;
+  return &*(seg - 1);
+}
+
+// Reads the durable records of `s` from the index entry `from` on, in order, a chunk at a time,
+// and calls visit(const Scanned&) -> bool (false: stop). Every header is verified, and with
+// `payloads` every payload too. A record that fails is corruption (it was durable).
+template <typename Visit>
+Result<void> Log::scan(Segment& s, const Loc& from, bool payloads, Visit&& visit) {
+  const std::uint64_t limit = s.durable_end;
+  std::uint64_t off = from.offset;
+  std::uint64_t buf_begin = off;
+  std::size_t buf_len = 0;
+  // Makes [at, at + need) readable in scan_buf_ (reading ahead up to a chunk).
+  auto fill = [&](std::uint64_t at_offset, std::uint64_t need) -> Result<void> {
+    if (at_offset >= buf_begin && at_offset + need <= buf_begin + buf_len) return {};
+    const std::uint64_t want = std::min<std::uint64_t>(std::max<std::uint64_t>(need, kScanChunkBytes),
+                                                       limit - at_offset);
+    scan_buf_.resize(static_cast<std::size_t>(want));
+    auto n = s.file->read_at(at_offset, scan_buf_);
+    if (!n) return std::unexpected(n.error());
+    if (*n < need) {
+      return fail(errc::corrupt, at(s.path, at_offset + *n) + ": file ends inside a record");
+    }
+    buf_begin = at_offset;
+    buf_len = *n;
+    return {};
+  };
+  while (off < limit) {
+    if (off + kRecordHeaderBytes > limit) {
+      return fail(errc::corrupt, at(s.path, off) + ": a partial record header where durable "
+                                                   "records should be");
+    }
+    if (auto r = fill(off, kRecordHeaderBytes); !r) return r;
+    format::RecordHeader rh;
+    const std::byte* p = scan_buf_.data() + (off - buf_begin);
+    if (format::decode_record_header(p, rh) != format::RecordStatus::ok ||
+        off + kRecordHeaderBytes + rh.length > limit) {
+      return fail(errc::corrupt, at(s.path, off) + ": record header fails its checksum on read");
+    }
+    const std::byte* payload = nullptr;
+    if (payloads) {
+      if (auto r = fill(off, kRecordHeaderBytes + rh.length); !r) return r;
+      payload = scan_buf_.data() + (off - buf_begin) + kRecordHeaderBytes;
+      if (crc32c(payload, rh.length) != rh.payload_crc) {
+        return fail(errc::corrupt, at(s.path, off) + ": record zxid " + hex16(rh.zxid) +
+                                       " fails its checksum on read");
+      }
+    }
+    if (!visit(Scanned{rh.zxid, off, rh.length, payload})) return {};
+    off += kRecordHeaderBytes + rh.length;
+  }
   return {};
 }
 
@@ -458,7 +549,7 @@ Result<void> Log::append(std::uint64_t zxid, std::span<const std::byte> payload)
   if (!payload.empty()) std::memcpy(out + kRecordHeaderBytes, payload.data(), payload.size());
   b.last_zxid = zxid;
   ++b.records;
-  seg.index.push_back(Loc{zxid, seg.end, static_cast<std::uint32_t>(payload.size())});
+  note_record(seg, zxid, seg.end);
   seg.end += rec;
   last_zxid_ = zxid;
   return {};
@@ -540,6 +631,7 @@ Result<std::uint64_t> Log::poll(bool wait) {
   // Durability advances only over a prefix of batches that all succeeded.
   while (!poison_ && !inflight_.empty() && inflight_.front().done) {
     durable_zxid_ = inflight_.front().last_zxid;
+    inflight_.front().segment->durable_end = inflight_.front().offset + inflight_.front().bytes.size();
     spare_buffers_.push_back(std::move(inflight_.front().bytes));
     inflight_.pop_front();
   }
@@ -574,15 +666,17 @@ Result<std::uint64_t> Log::flush() {
   return durable_zxid_;
 }
 
-std::optional<Log::Position> Log::locate(std::uint64_t zxid) const {
-  auto seg = std::upper_bound(segments_.begin(), segments_.end(), zxid,
-                              [](std::uint64_t z, const Segment& s) { return z < s.first_zxid; });
-  if (seg == segments_.begin()) return std::nullopt;
-  --seg;
-  auto it = std::lower_bound(seg->index.begin(), seg->index.end(), zxid,
-                             [](const Loc& l, std::uint64_t z) { return l.zxid < z; });
-  if (it == seg->index.end() || it->zxid != zxid) return std::nullopt;
-  return Position{seg->path, it->offset, it->length};
+Result<std::optional<Log::Position>> Log::locate(std::uint64_t zxid) {
+  std::optional<Position> found;
+  if (zxid > durable_zxid_) return found;
+  Segment* seg = segment_for(zxid);
+  if (seg == nullptr || seg->records == 0 || !seg->file) return found;
+  auto r = scan(*seg, index_at_or_before(*seg, zxid), false, [&](const Scanned& rec) {
+    if (rec.zxid == zxid) found = Position{seg->path, rec.offset, rec.length};
+    return rec.zxid < zxid;
+  });
+  if (!r) return std::unexpected(r.error());
+  return found;
 }
 
 Result<std::vector<Record>> Log::read(std::uint64_t from, std::uint64_t to,
@@ -594,48 +688,23 @@ Result<std::vector<Record>> Log::read(std::uint64_t from, std::uint64_t to,
                               [](std::uint64_t z, const Segment& s) { return z < s.first_zxid; });
   if (seg != segments_.begin()) --seg;
   std::size_t bytes = 0;
-  std::vector<std::byte> buf;
-  for (; seg != segments_.end(); ++seg) {
-    auto first = std::lower_bound(seg->index.begin(), seg->index.end(), from,
-                                  [](const Loc& l, std::uint64_t z) { return l.zxid < z; });
-    auto last = first;
-    std::size_t span_bytes = 0;
-    while (last != seg->index.end() && last->zxid <= to &&
-           (bytes + span_bytes == 0 || bytes + span_bytes + last->length <= max_bytes)) {
-      span_bytes += last->length;
-      ++last;
-    }
-    if (first == last) {
-      if (first != seg->index.end()) break;  // passed `to` or the byte budget
-      continue;
-    }
-    // One read for the run of records in this segment.
-    const std::uint64_t begin = first->offset;
-    const auto& back = *(last - 1);
-    const std::uint64_t end = back.offset + kRecordHeaderBytes + back.length;
-    buf.resize(end - begin);
-    auto n = seg->file->read_at(begin, buf);
-    if (!n) return std::unexpected(n.error());
-    if (*n != buf.size()) {
-      return fail(errc::corrupt, at(seg->path, begin + *n) + ": file ends inside a record");
-    }
-    for (auto it = first; it != last; ++it) {
-      const std::byte* p = buf.data() + (it->offset - begin);
-      format::RecordHeader rh;
-      if (format::decode_record_header(p, rh) != format::RecordStatus::ok ||
-          rh.zxid != it->zxid || rh.length != it->length ||
-          crc32c(p + kRecordHeaderBytes, rh.length) != rh.payload_crc) {
-        return fail(errc::corrupt,
-                    at(seg->path, it->offset) + ": record zxid " + hex16(it->zxid) +
-                        " fails its checksum on read");
+  bool done = false;
+  for (; seg != segments_.end() && !done; ++seg) {
+    if (seg->records == 0 || !seg->file) continue;
+    auto r = scan(*seg, index_at_or_before(*seg, from), true, [&](const Scanned& rec) {
+      if (rec.zxid < from) return true;
+      if (rec.zxid > to || (!out.empty() && bytes + rec.length > max_bytes)) {
+        done = true;
+        return false;
       }
-      Record r;
-      r.zxid = rh.zxid;
-      r.payload.assign(p + kRecordHeaderBytes, p + kRecordHeaderBytes + rh.length);
-      out.push_back(std::move(r));
-    }
-    bytes += span_bytes;
-    if (last != seg->index.end()) break;
+      Record x;
+      x.zxid = rec.zxid;
+      x.payload.assign(rec.payload, rec.payload + rec.length);
+      out.push_back(std::move(x));
+      bytes += rec.length;
+      return true;
+    });
+    if (!r) return std::unexpected(r.error());
   }
   return out;
 }
@@ -653,14 +722,29 @@ Result<void> Log::truncate(std::uint64_t zxid) {
   }
   if (!segments_.empty()) {
     Segment& s = segments_.back();
-    auto it = std::upper_bound(s.index.begin(), s.index.end(), zxid,
-                               [](std::uint64_t z, const Loc& l) { return z < l.zxid; });
-    if (it != s.index.end()) {
-      if (auto r = zero_tail(s, it->offset); !r) return std::unexpected(poison(r.error()));
-      s.index.erase(it, s.index.end());
+    if (s.last_zxid > zxid) {
+      // The first record above zxid, and the count and last zxid of those kept.
+      const Loc& from = index_at_or_before(s, zxid);
+      std::uint64_t cut = 0, kept = from.ordinal, kept_last = 0;
+      auto r = scan(s, from, false, [&](const Scanned& rec) {
+        if (rec.zxid > zxid) {
+          cut = rec.offset;
+          return false;
+        }
+        ++kept;
+        kept_last = rec.zxid;
+        return true;
+      });
+      if (!r) return std::unexpected(poison(r.error()));
+      FASTZAB_LOG_ASSERT(cut >= kSegmentHeaderBytes);  // s.first_zxid <= zxid < s.last_zxid
+      if (auto z = zero_tail(s, cut); !z) return std::unexpected(poison(z.error()));
+      while (!s.index.empty() && s.index.back().offset >= cut) s.index.pop_back();
+      s.records = kept;
+      s.last_zxid = kept_last;
+      s.next_index_at = s.index.empty() ? 0 : s.index.back().offset + kIndexIntervalBytes;
     }
   }
-  last_zxid_ = segments_.empty() ? 0 : segments_.back().index.back().zxid;
+  last_zxid_ = segments_.empty() ? 0 : segments_.back().last_zxid;
   durable_zxid_ = std::min(durable_zxid_, last_zxid_);
   return {};
 }
@@ -757,8 +841,8 @@ Result<PurgeReport> Log::purge() {
   // Oldest first: a crash in between leaves a suffix, still covered by the snapshot.
   while (segments_.size() > 1) {
     Segment& s = segments_.front();
-    if (!s.file || s.index.empty()) break;
-    const std::uint64_t last = s.index.back().zxid;
+    if (!s.file || s.records == 0) break;
+    const std::uint64_t last = s.last_zxid;
     if (last > snap || last > durable_zxid_) break;
     const std::string path = s.path;
     s.file.reset();

@@ -48,6 +48,19 @@ void append_range(Log& log, std::uint64_t from, std::uint64_t to) {
   }
 }
 
+Log::Position must_locate(Log& log, std::uint64_t zxid) {
+  auto p = log.locate(zxid);
+  if (!p) {
+    ADD_FAILURE() << p.error().to_string();
+    return {};
+  }
+  if (!*p) {
+    ADD_FAILURE() << "no durable record " << zxid;
+    return {};
+  }
+  return **p;
+}
+
 // Every record 1..n is there, in order, with its payload.
 void expect_records(Log& log, std::uint64_t n) {
   auto recs = log.read(1, UINT64_MAX);
@@ -256,10 +269,12 @@ TEST(Log, ReadRangeAndByteBudgetAndIndex) {
   ASSERT_TRUE(r);
   EXPECT_TRUE(r->empty());
   auto pos = log->locate(37);
-  ASSERT_TRUE(pos);
-  EXPECT_NE(pos->file.find("/log/log."), std::string::npos);
-  EXPECT_EQ(pos->length, payload_for(37).size());
-  EXPECT_FALSE(log->locate(61));
+  ASSERT_TRUE(pos && *pos);
+  EXPECT_NE((*pos)->file.find("/log/log."), std::string::npos);
+  EXPECT_EQ((*pos)->length, payload_for(37).size());
+  auto none = log->locate(61);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(*none);
   // Not yet durable records are not served.
   append_range(*log, 61, 62);
   r = log->read(60, 62);
@@ -267,13 +282,84 @@ TEST(Log, ReadRangeAndByteBudgetAndIndex) {
   EXPECT_EQ(r->size(), 1u);
 }
 
+// The sparse index (an entry per 4 KiB of segment, then a scan of record headers) against a
+// model: random appends (some records larger than a scan chunk), reads of random ranges and
+// byte budgets, locate, truncates into the middle of segments, and reopens.
+TEST(Log, SparseIndexAgreesWithAModelOnRandomOperations) {
+  for (std::uint64_t seed = 1; seed <= 40; ++seed) {
+    FaultFs fs(seed);
+    Options o = small_options(&fs);
+    o.segment_bytes = 1 << 20;
+    o.max_record_bytes = 200 * 1024;
+    o.max_batch_bytes = 64 * 1024;
+    std::mt19937_64 rng(seed);
+    std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> model;
+    std::uint64_t z = 0;
+    auto log = must_open(kDir, o);
+    for (int op = 0; op < 150; ++op) {
+      const auto kind = rng() % 10;
+      if (kind < 5) {
+        const std::uint64_t n = 1 + rng() % 200;
+        for (std::uint64_t i = 0; i < n; ++i) {
+          z += 1 + rng() % 3;  // zxids increase, not always by one
+          const std::size_t max_len = rng() % 50 == 0 ? 150 * 1024 : 120;
+          auto p = payload_for(z, max_len);
+          ASSERT_TRUE(log->append(z, p));
+          model.emplace_back(z, std::move(p));
+        }
+        ASSERT_TRUE(log->flush());
+      } else if (kind < 8 && !model.empty()) {
+        const std::uint64_t from = rng() % (z + 2), to = from + rng() % 400;
+        const std::size_t budget = rng() % 2 ? SIZE_MAX : rng() % 20000;
+        auto got = log->read(from, to, budget);
+        ASSERT_TRUE(got) << got.error().to_string();
+        std::vector<std::pair<std::uint64_t, std::vector<std::byte>>> want;
+        std::size_t bytes = 0;
+        for (const auto& [mz, mp] : model) {
+          if (mz < from || mz > to) continue;
+          if (!want.empty() && bytes + mp.size() > budget) break;
+          want.emplace_back(mz, mp);
+          bytes += mp.size();
+        }
+        ASSERT_EQ(got->size(), want.size()) << "seed " << seed << " read " << from << ".." << to;
+        for (std::size_t i = 0; i < want.size(); ++i) {
+          ASSERT_EQ((*got)[i].zxid, want[i].first);
+          ASSERT_EQ((*got)[i].payload, want[i].second);
+        }
+        const std::uint64_t probe = rng() % (z + 2);
+        auto pos = log->locate(probe);
+        ASSERT_TRUE(pos) << pos.error().to_string();
+        auto it = std::find_if(model.begin(), model.end(),
+                               [&](const auto& e) { return e.first == probe; });
+        ASSERT_EQ(pos->has_value(), it != model.end()) << "seed " << seed << " zxid " << probe;
+        if (*pos) {
+          EXPECT_EQ((*pos)->length, it->second.size());
+        }
+      } else if (kind == 8 && !model.empty()) {
+        const std::uint64_t keep = rng() % (z + 1);
+        ASSERT_TRUE(log->truncate(keep));
+        while (!model.empty() && model.back().first > keep) model.pop_back();
+        z = std::max(keep, model.empty() ? 0 : model.back().first);
+        ASSERT_EQ(log->last_zxid(), model.empty() ? 0 : model.back().first);
+      } else {
+        log.reset();
+        log = must_open(kDir, o);
+        ASSERT_EQ(log->last_zxid(), model.empty() ? 0 : model.back().first) << "seed " << seed;
+        ASSERT_EQ(log->recovery().records, model.size());
+      }
+      ASSERT_EQ(log->record_count(), model.size()) << "seed " << seed << " op " << op;
+    }
+  }
+}
+
 TEST(Log, ReadDetectsCorruptionOfIndexedRecord) {
   FaultFs fs(1);
   auto log = must_open(kDir, small_options(&fs));
   append_range(*log, 1, 10);
   ASSERT_TRUE(log->flush());
-  auto pos = log->locate(4);
-  ASSERT_TRUE(pos && pos->length > 0);
+  auto found = log->locate(4);
+  ASSERT_TRUE(found && *found && (*found)->length > 0);
+  const auto pos = *found;
   fs.flip_bit(pos->file, pos->offset + format::kRecordHeaderBytes, 3);
   auto r = log->read(1, 10);
   ASSERT_FALSE(r);
@@ -458,7 +544,7 @@ TEST(Recovery, CorruptionInAnEarlierSegmentFailsOpenNamingFileAndOffset) {
   }
   auto pos = [&] {
     auto log = must_open(kDir, o);
-    return *log->locate(3);
+    return must_locate(*log, 3);
   }();
   fs.flip_bit(pos.file, pos.offset + 10, 0);
   auto r = Log::open(kDir, o);
@@ -495,8 +581,8 @@ TEST(Recovery, CorruptionInLastSegmentBeyondTheTailWindowFailsOpen) {
     ASSERT_EQ(log->segment_count(), 1u);
   }
   auto log0 = must_open(kDir, o);
-  auto early = *log0->locate(2);
-  auto late = *log0->locate(100);
+  auto early = must_locate(*log0, 2);
+  auto late = must_locate(*log0, 100);
   log0.reset();
   ASSERT_GT(late.offset, early.offset + window);
   fs.flip_bit(early.file, early.offset + 30, 5);
@@ -519,7 +605,7 @@ TEST(Recovery, BadRecordWithinTheTailWindowIsTreatedAsTorn) {
     ASSERT_TRUE(log->flush());
   }
   auto log0 = must_open(kDir, o);
-  auto last = *log0->locate(50);
+  auto last = must_locate(*log0, 50);
   log0.reset();
   fs.flip_bit(last.file, last.offset + 9, 1);
   auto log = must_open(kDir, o);
@@ -537,7 +623,7 @@ TEST(Recovery, JunkAfterACleanEndIsCutInTheWindowAndCorruptBeyondIt) {
     auto log = must_open(kDir, o);
     append_range(*log, 1, 10);
     ASSERT_TRUE(log->flush());
-    auto p = *log->locate(10);
+    auto p = must_locate(*log, 10);
     file = p.file;
     end = p.offset + format::kRecordHeaderBytes + p.length;
     window = log->tail_window_bytes();
@@ -916,7 +1002,7 @@ TEST_P(RealFiles, WritesToAReadOnlyFileDescriptorPoison) {
   auto log = must_open(tmp.path(), options());
   ASSERT_TRUE(log->append(1, payload_for(1)));
   ASSERT_TRUE(log->flush());
-  auto pos = *log->locate(1);
+  auto pos = must_locate(*log, 1);
   // Swap the segment's descriptor for a read-only one behind the log's back.
   const int fd = ::open(pos.file.c_str(), O_RDONLY);
   ASSERT_GE(fd, 0);
