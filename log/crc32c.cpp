@@ -37,12 +37,10 @@ std::uint32_t crc32c_extend_portable(std::uint32_t crc, const void* data, std::s
 #if defined(FASTZAB_CRC_X86)
 __attribute__((target("sse4.2")))
 std::uint32_t crc32c_extend_sse42(std::uint32_t crc, const void* data, std::size_t n) noexcept {
+  // Unaligned 8-byte loads cost nothing extra on x86; an alignment prologue of byte steps
+  // (3 cycles each, serial) cost more than it saved for the short records a log mostly holds.
   const auto* p = static_cast<const unsigned char*>(data);
   std::uint64_t c = ~crc;
-  while (n > 0 && (reinterpret_cast<std::uintptr_t>(p) & 7u) != 0) {
-    c = _mm_crc32_u8(static_cast<std::uint32_t>(c), *p++);
-    --n;
-  }
   while (n >= 8) {
     std::uint64_t w;
     std::memcpy(&w, p, 8);
@@ -50,11 +48,23 @@ std::uint32_t crc32c_extend_sse42(std::uint32_t crc, const void* data, std::size
     p += 8;
     n -= 8;
   }
-  while (n > 0) {
-    c = _mm_crc32_u8(static_cast<std::uint32_t>(c), *p++);
-    --n;
+  auto c32 = static_cast<std::uint32_t>(c);
+  if (n >= 4) {
+    std::uint32_t w;
+    std::memcpy(&w, p, 4);
+    c32 = _mm_crc32_u32(c32, w);
+    p += 4;
+    n -= 4;
   }
-  return ~static_cast<std::uint32_t>(c);
+  if (n >= 2) {
+    std::uint16_t w;
+    std::memcpy(&w, p, 2);
+    c32 = _mm_crc32_u16(c32, w);
+    p += 2;
+    n -= 2;
+  }
+  if (n > 0) c32 = _mm_crc32_u8(c32, *p);
+  return ~c32;
 }
 bool crc32c_has_sse42() noexcept { return __builtin_cpu_supports("sse4.2"); }
 #else
