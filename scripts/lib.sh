@@ -8,7 +8,7 @@ FZ_BUILD_DIR="build"
 
 # Debian 12 packages the build and the test suites need. clang and libclang-rt-14-dev build the
 # libFuzzer targets; libbenchmark-dev the micro-benchmarks.
-FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev clang libclang-rt-14-dev)
+FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev libsodium-dev clang libclang-rt-14-dev)
 
 fz_log() { printf '==> %s\n' "$*"; }
 fz_die() {

@@ -1,0 +1,1195 @@
+// The io_uring TCP transport (style practice 13). One ring per Transport, owned by the polling
+// thread. Per poll iteration: prepare (re-arm, dial, expire handshakes, one send per peer with
+// queued bytes), ONE submit (which also waits, as the poll mode says), then reap completions in
+// batches. Receives are multishot recvs into a provided-buffer ring; a buffer that a delivered
+// frame points into stays out of the ring until the next poll(), every other buffer goes back
+// at once. Accepts are one multishot accept; wake() is an eventfd read kept armed in the ring.
+//
+// A connection leaves the ring's reach in two steps: close_conn() detaches it from its peer at
+// once (so nothing more is delivered or sent for its session) and cancels its operations; the
+// fd is closed and the slot reused only when the last of them has completed, because until then
+// the kernel may still use its buffers.
+#include <liburing.h>
+#include <sodium.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <limits>
+#include <thread>
+
+#include "net/check.h"
+#include "net/frame_assembler.h"
+#include "net/sockets.h"
+#include "net/transport.h"
+#include "net/wire.h"
+
+namespace fastzab::net {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Session ids are unique in the process, across transports, so a stale id can never match.
+std::atomic<SessionId> g_next_session{1};
+
+constexpr unsigned kSqEntries = 256;
+constexpr unsigned kCqEntries = 4096;
+constexpr unsigned kReapBatch = 64;  // also bounds the buffers one poll() can pin
+constexpr std::size_t kMaxPendingHandshakes = 64;
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+constexpr std::uint16_t kBufferGroup = 0;
+constexpr std::size_t kMaxSendBytesPerSqe = std::size_t{1} << 30;
+constexpr std::uint32_t kMaxFrameBytesLimit = std::uint32_t{1} << 30;
+constexpr std::uint32_t kMaxRecvBuffers = 1u << 15;  // buffer ids are 16 bits
+constexpr std::size_t kNoPeer = std::numeric_limits<std::size_t>::max();
+
+enum class OpKind : std::uint8_t { accept = 1, wake, connect, recv, send, ignore };
+
+// user_data: kind in the top byte, then the connection slot (24 bits) and its generation.
+constexpr std::uint64_t pack(OpKind kind, std::uint32_t slot, std::uint32_t generation) {
+  return (std::uint64_t{static_cast<std::uint8_t>(kind)} << 56) |
+         (std::uint64_t{slot & 0xFFFFFFu} << 32) | generation;
+}
+constexpr OpKind kind_of(std::uint64_t data) { return static_cast<OpKind>(data >> 56); }
+constexpr std::uint32_t slot_of(std::uint64_t data) {
+  return static_cast<std::uint32_t>((data >> 32) & 0xFFFFFFu);
+}
+constexpr std::uint32_t generation_of(std::uint64_t data) {
+  return static_cast<std::uint32_t>(data & 0xFFFFFFFFu);
+}
+
+enum class Role : std::uint8_t { dialer, acceptor };
+enum class ConnState : std::uint8_t {
+  connecting,        // dialer: connect in flight
+  awaiting_reply,    // dialer: HELLO sent, waiting for the acceptor's hello + MAC
+  awaiting_hello,    // acceptor: waiting for the dialer's HELLO
+  awaiting_confirm,  // acceptor: reply sent, waiting for the dialer's MAC
+  established,       // a live session: frames flow
+  closing,           // detached; waiting for its operations to complete
+};
+
+bool in_handshake(ConnState s) {
+  return s == ConnState::connecting || s == ConnState::awaiting_reply ||
+         s == ConnState::awaiting_hello || s == ConnState::awaiting_confirm;
+}
+
+std::size_t handshake_message_bytes(ConnState s) {
+  switch (s) {
+    case ConnState::awaiting_reply: return wire::kReplyBytes;
+    case ConnState::awaiting_hello: return wire::kHelloBytes;
+    case ConnState::awaiting_confirm: return wire::kConfirmBytes;
+    default: return 0;
+  }
+}
+
+struct Conn {
+  Conn(std::uint32_t slot_index, std::uint32_t max_frame_bytes, SpillPool& pool)
+      : slot(slot_index), assembler(max_frame_bytes, pool) {}
+
+  std::uint32_t slot;
+  std::uint32_t generation = 0;
+  int fd = -1;
+  Role role = Role::acceptor;
+  ConnState state = ConnState::closing;
+  std::size_t peer_index = kNoPeer;  // dialer: from the start; acceptor: once the HELLO checks out
+  SessionId session = kNoSession;
+  Clock::time_point deadline{};      // for the handshake
+  std::uint32_t ops_in_flight = 0;
+  bool recv_armed = false;
+  bool send_in_flight = false;
+  std::array<unsigned char, wire::kReplyBytes> handshake_in{};
+  std::size_t handshake_have = 0;
+  wire::HelloBytes dialer_hello{};
+  wire::HelloBytes acceptor_hello{};
+  FrameAssembler assembler;
+  std::vector<std::byte> queued;   // frames (and handshake messages) not yet handed to the kernel
+  std::vector<std::byte> sending;  // the batch of the send in flight
+  std::size_t send_offset = 0;
+};
+
+struct Peer {
+  std::uint64_t id = 0;
+  std::string name;  // host:port
+  SocketAddress address;
+  bool we_dial = false;  // the larger id dials
+  std::int64_t conn_slot = -1;  // dialer: the connection in any state; acceptor: the live one
+  SessionId session = kNoSession;
+  std::chrono::milliseconds backoff{};
+  Clock::time_point next_dial{};
+  bool dialed_before = false;
+};
+
+struct PendingDown {
+  std::uint64_t peer;
+  SessionId session;
+  std::string reason;
+};
+
+class UringTransport final : public Transport {
+ public:
+  explicit UringTransport(TransportConfig config) : config_(std::move(config)) {}
+  ~UringTransport() override;
+
+  Result<void> init();
+
+  std::uint16_t listen_port() const override { return port_; }
+  bool send(std::uint64_t peer, SessionId session, std::span<const std::byte> frame) override;
+  void close_session(std::uint64_t peer, SessionId session) override;
+  Result<std::size_t> poll(std::chrono::microseconds timeout, EventSink on_event) override;
+  void wake() override;
+  const Counters& counters() const override { return counters_; }
+  std::string_view describe() const override { return description_; }
+
+ private:
+  // Set-up.
+  Result<void> setup_ring();
+  Result<void> setup_buffers();
+  Result<void> start();
+
+  // Submission helpers.
+  io_uring_sqe* sqe();
+  void arm_accept();
+  void arm_wake();
+  void arm_recv(Conn& c);
+  void start_send(Conn& c);
+  void prep_send(Conn& c);
+  void dial(Peer& p, Clock::time_point now);
+
+  // One iteration.
+  Clock::time_point prepare(Clock::time_point now);
+  Result<void> submit_and_wait(Clock::time_point now, Clock::time_point wait_until);
+  void reap();
+  void handle(const io_uring_cqe& cqe);
+  void on_accept(const io_uring_cqe& cqe);
+  void on_connect(Conn& c, int res);
+  void on_recv(Conn& c, const io_uring_cqe& cqe);
+  void on_send(Conn& c, int res);
+  bool on_bytes(Conn& c, std::span<const std::byte> bytes);
+  bool deliver_frames(Conn& c, std::span<const std::byte> bytes);
+  void on_handshake_message(Conn& c);
+  void acceptor_on_hello(Conn& c);
+  void acceptor_on_confirm(Conn& c);
+  void dialer_on_reply(Conn& c);
+  void establish(Conn& c);
+
+  // Closing.
+  void close_conn(Conn& c, std::string reason);
+  void refuse(Conn& c, const std::string& reason);
+  void drop_garbage(Conn& c, const std::string& reason);
+  void finish_if_done(Conn& c);
+  void free_conn(Conn& c);
+  void schedule_redial(Peer& p, Clock::time_point now);
+
+  // Events.
+  void emit(const Event& e);
+  void flush_downs();
+  void log(const std::string& line);
+
+  // Buffers.
+  std::byte* buffer(std::uint16_t id) {
+    return buffers_.get() + std::size_t{id} * config_.recv_buffer_bytes;
+  }
+  void recycle(std::uint16_t id);
+  void publish_buffers();
+
+  Conn& new_conn(int fd, Role role);
+  Conn* conn_of(std::int64_t slot) {
+    return slot < 0 ? nullptr : conns_[static_cast<std::size_t>(slot)].get();
+  }
+  Peer* find_peer(std::uint64_t id);
+  std::string conn_name(const Conn& c) const;
+  void queue_bytes(Conn& c, std::span<const unsigned char> bytes);
+  void check_owner() const;
+
+  TransportConfig config_;
+  std::uint16_t port_ = 0;
+  int listen_fd_ = -1;
+  int wake_fd_ = -1;
+  std::uint64_t wake_value_ = 0;  // the eventfd read's target
+
+  io_uring ring_{};
+  bool ring_ready_ = false;
+  bool ring_disabled_ = false;  // created R_DISABLED: enabled by the polling thread
+  bool defer_taskrun_ = false;
+  bool started_ = false;
+  bool accept_armed_ = false;
+  Clock::time_point accept_retry_at_{};
+  bool wake_armed_ = false;
+  std::string description_;
+  std::thread::id owner_;
+
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  std::size_t buf_ring_bytes_ = 0;
+  std::unique_ptr<std::byte[]> buffers_;
+  int buf_mask_ = 0;
+  int buffers_to_publish_ = 0;
+  std::vector<std::uint16_t> pinned_;   // ids a delivered frame points into
+  std::vector<std::uint32_t> starved_;  // slots whose recv ended with ENOBUFS
+
+  std::vector<std::unique_ptr<Conn>> conns_;
+  std::vector<std::uint32_t> free_slots_;
+  std::size_t pending_handshakes_ = 0;
+  std::vector<Peer> peers_;
+  SpillPool spill_pool_;
+  Counters counters_;
+
+  // Valid during poll().
+  const EventSink* sink_ = nullptr;
+  std::size_t events_ = 0;
+  bool woken_ = false;
+  std::vector<PendingDown> pending_downs_;
+  std::deque<std::string> reasons_;  // backing for Event::reason until the next poll()
+};
+
+// ---------------------------------------------------------------------------------------------
+// Set-up and tear-down.
+
+Result<void> validate(const TransportConfig& c) {
+  if (c.max_frame_bytes == 0 || c.max_frame_bytes > kMaxFrameBytesLimit) {
+    return fail(errc::invalid_config, "max_frame_bytes must be in 1.." +
+                                          std::to_string(kMaxFrameBytesLimit));
+  }
+  if (c.max_queued_bytes < std::uint64_t{c.max_frame_bytes} + wire::kFrameHeaderBytes) {
+    return fail(errc::invalid_config, "max_queued_bytes must hold at least one largest frame");
+  }
+  if (c.reconnect_min.count() <= 0 || c.reconnect_max < c.reconnect_min) {
+    return fail(errc::invalid_config, "need 0 < reconnect_min <= reconnect_max");
+  }
+  if (c.handshake_timeout.count() <= 0) {
+    return fail(errc::invalid_config, "handshake_timeout must be positive");
+  }
+  if (c.recv_buffer_count == 0 || c.recv_buffer_count > kMaxRecvBuffers ||
+      (c.recv_buffer_count & (c.recv_buffer_count - 1)) != 0) {
+    return fail(errc::invalid_config, "recv_buffer_count must be a power of two up to " +
+                                          std::to_string(kMaxRecvBuffers));
+  }
+  if (c.recv_buffer_bytes < 64) return fail(errc::invalid_config, "recv_buffer_bytes below 64");
+  for (std::size_t i = 0; i < c.peers.size(); ++i) {
+    if (c.peers[i].id == c.self_id) {
+      return fail(errc::invalid_config,
+                  "the peer list holds our own id " + std::to_string(c.self_id));
+    }
+    for (std::size_t j = i + 1; j < c.peers.size(); ++j) {
+      if (c.peers[i].id == c.peers[j].id) {
+        return fail(errc::invalid_config,
+                    "the peer list holds id " + std::to_string(c.peers[i].id) + " twice");
+      }
+    }
+  }
+  return {};
+}
+
+Result<void> UringTransport::init() {
+  if (auto ok = validate(config_); !ok) return ok;
+  if (sodium_init() < 0) return fail(errc::crypto_error, "sodium_init failed");
+
+  const std::string listen_name = endpoint_name(config_.listen_host, config_.listen_port);
+  auto listen_address = resolve(config_.listen_host, config_.listen_port, true);
+  if (!listen_address) return std::unexpected(listen_address.error());
+  auto fd = listen_on(*listen_address, listen_name);
+  if (!fd) return std::unexpected(fd.error());
+  listen_fd_ = *fd;
+  auto port = bound_port(listen_fd_, listen_name);
+  if (!port) return std::unexpected(port.error());
+  port_ = *port;
+
+  peers_.reserve(config_.peers.size());
+  for (const PeerAddress& a : config_.peers) {
+    Peer p;
+    p.id = a.id;
+    p.name = endpoint_name(a.host, a.port);
+    p.we_dial = config_.self_id > a.id;
+    p.backoff = config_.reconnect_min;
+    if (p.we_dial) {
+      auto address = resolve(a.host, a.port, false);
+      if (!address) return std::unexpected(address.error());
+      p.address = *address;
+    }
+    peers_.push_back(std::move(p));
+  }
+
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
+  if (wake_fd_ < 0) return fail_errno(errc::socket_error, errno, "eventfd for wake()");
+
+  if (auto ok = setup_ring(); !ok) return ok;
+  if (auto ok = setup_buffers(); !ok) return ok;
+  pinned_.reserve(config_.recv_buffer_count);
+  starved_.reserve(16);
+  return {};
+}
+
+Result<void> UringTransport::setup_ring() {
+  // Preferred: one issuer and task work run only when we ask for completions, so the kernel never
+  // interrupts the polling thread. R_DISABLED defers binding the issuer to the first poll(), so
+  // open() may run on another thread than the one that polls.
+  io_uring_params params{};
+  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN |
+                 IORING_SETUP_R_DISABLED;
+  params.cq_entries = kCqEntries;
+  int rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+  std::string fallback;
+  if (rc == 0) {
+    ring_disabled_ = true;
+    defer_taskrun_ = true;
+  } else {
+    fallback = std::string(" (kernel refused SINGLE_ISSUER|DEFER_TASKRUN: ") +
+               std::strerror(-rc) + ")";
+    params = io_uring_params{};
+    params.flags = IORING_SETUP_CQSIZE;
+    params.cq_entries = kCqEntries;
+    rc = io_uring_queue_init_params(kSqEntries, &ring_, &params);
+  }
+  if (rc < 0) {
+    return fail_errno(errc::unsupported, -rc,
+                      std::string("io_uring_queue_init failed") +
+                          (rc == -ENOSYS ? ": the kernel has no io_uring"
+                           : rc == -EPERM ? ": io_uring is disabled (sysctl "
+                                            "kernel.io_uring_disabled or seccomp)"
+                                          : ""));
+  }
+  ring_ready_ = true;
+  if ((params.features & IORING_FEAT_NODROP) == 0) {
+    return fail(errc::unsupported, "io_uring without IORING_FEAT_NODROP (needs Linux 5.5+)");
+  }
+  description_ = std::string("io_uring: ") +
+                 (defer_taskrun_ ? "SINGLE_ISSUER|DEFER_TASKRUN" : "plain set-up" + fallback) +
+                 ", " + std::to_string(config_.recv_buffer_count) + " x " +
+                 std::to_string(config_.recv_buffer_bytes) +
+                 " B provided-buffer ring, multishot accept and recv, one send per peer per "
+                 "flush" +
+                 ((params.features & IORING_FEAT_EXT_ARG) != 0 ? ", timed waits in one enter"
+                                                               : ", timed waits via timeout SQE");
+  return {};
+}
+
+Result<void> UringTransport::setup_buffers() {
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  const std::size_t ring_bytes = config_.recv_buffer_count * sizeof(io_uring_buf);
+  buf_ring_bytes_ = (ring_bytes + page - 1) / page * page;
+  void* memory =
+      ::mmap(nullptr, buf_ring_bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) {
+    return fail_errno(errc::socket_error, errno, "mmap of the provided-buffer ring");
+  }
+  buf_ring_ = static_cast<io_uring_buf_ring*>(memory);
+  io_uring_buf_reg reg{};
+  reg.ring_addr = reinterpret_cast<std::uintptr_t>(buf_ring_);
+  reg.ring_entries = config_.recv_buffer_count;
+  reg.bgid = kBufferGroup;
+  const int rc = io_uring_register_buf_ring(&ring_, &reg, 0);
+  if (rc < 0) {
+    return fail_errno(errc::unsupported, -rc,
+                      "io_uring_register_buf_ring failed: provided-buffer rings need Linux 5.19+");
+  }
+  io_uring_buf_ring_init(buf_ring_);
+  buf_mask_ = io_uring_buf_ring_mask(config_.recv_buffer_count);
+  buffers_ = std::make_unique_for_overwrite<std::byte[]>(std::size_t{config_.recv_buffer_count} *
+                                                         config_.recv_buffer_bytes);
+  for (std::uint32_t id = 0; id < config_.recv_buffer_count; ++id) {
+    recycle(static_cast<std::uint16_t>(id));
+  }
+  publish_buffers();
+  return {};
+}
+
+UringTransport::~UringTransport() {
+  if (ring_ready_ && started_) {
+    // Cancel everything and wait for the completions, so that no operation can still write into
+    // memory freed below (the wake read's target, send batches, receive buffers).
+    if (io_uring_sqe* s = io_uring_get_sqe(&ring_)) {
+      io_uring_prep_cancel64(s, 0, IORING_ASYNC_CANCEL_ANY | IORING_ASYNC_CANCEL_ALL);
+      io_uring_sqe_set_data64(s, pack(OpKind::ignore, 0, 0));
+    }
+    auto busy = [this] {
+      if (accept_armed_ || wake_armed_) return true;
+      for (const auto& c : conns_) {
+        if (c->ops_in_flight > 0) return true;
+      }
+      return false;
+    };
+    const auto give_up = Clock::now() + std::chrono::seconds(1);
+    while (busy() && Clock::now() < give_up) {
+      __kernel_timespec ts{0, 10'000'000};
+      io_uring_cqe* cqe = nullptr;
+      const int rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+      if (rc < 0 && rc != -ETIME && rc != -EINTR) break;  // e.g. another thread (-EEXIST)
+      io_uring_cqe* batch[kReapBatch];
+      const unsigned n = io_uring_peek_batch_cqe(&ring_, batch, kReapBatch);
+      for (unsigned i = 0; i < n; ++i) {
+        const std::uint64_t data = batch[i]->user_data;
+        const bool more = (batch[i]->flags & IORING_CQE_F_MORE) != 0;
+        switch (kind_of(data)) {
+          case OpKind::accept: accept_armed_ = accept_armed_ && more; break;
+          case OpKind::wake: wake_armed_ = false; break;
+          case OpKind::connect:
+          case OpKind::send:
+          case OpKind::recv:
+            if (!more) --conns_[slot_of(data)]->ops_in_flight;
+            break;
+          default: break;
+        }
+      }
+      io_uring_cq_advance(&ring_, n);
+    }
+  }
+  if (ring_ready_) io_uring_queue_exit(&ring_);
+  for (const auto& c : conns_) {
+    if (c->fd >= 0) ::close(c->fd);
+  }
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+  if (buf_ring_ != nullptr) ::munmap(buf_ring_, buf_ring_bytes_);
+}
+
+Result<void> UringTransport::start() {
+  if (ring_disabled_) {
+    // liburing 2.3 declares io_uring_enable_rings() but its library does not export it (nor the
+    // raw io_uring_register()), hence the system call itself.
+    const long rc =
+        ::syscall(__NR_io_uring_register, ring_.ring_fd, IORING_REGISTER_ENABLE_RINGS, nullptr, 0);
+    if (rc != 0) return fail_errno(errc::ring_error, errno, "enabling the io_uring");
+    ring_disabled_ = false;
+  }
+  owner_ = std::this_thread::get_id();
+  // Saves the ring fd lookup on every enter; registered per thread, hence here. Optional.
+  static_cast<void>(io_uring_register_ring_fd(&ring_));
+  started_ = true;
+  return {};
+}
+
+void UringTransport::check_owner() const {
+  FZ_NET_CHECK(!started_ || owner_ == std::this_thread::get_id());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The public calls.
+
+Peer* UringTransport::find_peer(std::uint64_t id) {
+  for (Peer& p : peers_) {
+    if (p.id == id) return &p;
+  }
+  return nullptr;
+}
+
+bool UringTransport::send(std::uint64_t peer, SessionId session, std::span<const std::byte> frame) {
+  check_owner();
+  Peer* p = find_peer(peer);
+  if (p == nullptr || session == kNoSession || p->session != session) return false;
+  if (frame.empty() || frame.size() > config_.max_frame_bytes) return false;
+  Conn* c = conn_of(p->conn_slot);
+  FZ_NET_CHECK(c != nullptr && c->state == ConnState::established && c->session == session);
+  const std::uint64_t waiting = c->queued.size() + (c->sending.size() - c->send_offset);
+  if (waiting + wire::kFrameHeaderBytes + frame.size() > config_.max_queued_bytes) {
+    close_conn(*c, "send queue over " + std::to_string(config_.max_queued_bytes) +
+                       " bytes: the peer does not read");
+    return false;
+  }
+  std::array<std::byte, wire::kFrameHeaderBytes> header;
+  wire::store_u32_le(static_cast<std::uint32_t>(frame.size()), header.data());
+  c->queued.insert(c->queued.end(), header.begin(), header.end());
+  c->queued.insert(c->queued.end(), frame.begin(), frame.end());
+  ++counters_.frames_sent;
+  counters_.bytes_sent += frame.size();
+  return true;
+}
+
+void UringTransport::close_session(std::uint64_t peer, SessionId session) {
+  check_owner();
+  Peer* p = find_peer(peer);
+  if (p == nullptr || session == kNoSession || p->session != session) return;
+  Conn* c = conn_of(p->conn_slot);
+  FZ_NET_CHECK(c != nullptr);
+  close_conn(*c, "closed by this server");
+}
+
+void UringTransport::wake() {
+  const std::uint64_t one = 1;
+  // Cannot block: the counter would have to reach 2^64-2 first.
+  static_cast<void>(::write(wake_fd_, &one, sizeof one));
+}
+
+Result<std::size_t> UringTransport::poll(std::chrono::microseconds timeout, EventSink on_event) {
+  FZ_NET_CHECK(sink_ == nullptr);  // not re-entrant: no poll() from inside a callback
+  if (!started_) {
+    if (auto ok = start(); !ok) return std::unexpected(ok.error());
+  }
+  check_owner();
+  sink_ = &on_event;
+  events_ = 0;
+  woken_ = false;
+
+  // What the previous poll() handed out is dead now.
+  for (const std::uint16_t id : pinned_) recycle(id);
+  pinned_.clear();
+  publish_buffers();
+  spill_pool_.reclaim();
+  reasons_.clear();
+  flush_downs();
+
+  const Clock::time_point begin = Clock::now();
+  // Bounded so that the deadline cannot overflow; a caller wanting longer simply polls again.
+  const Clock::time_point deadline =
+      begin + std::min<std::chrono::microseconds>(timeout, std::chrono::hours(1));
+  const Clock::time_point spin_until = begin + config_.adaptive_spin;
+  Result<void> outcome;
+  Clock::time_point now = begin;
+  while (true) {
+    const Clock::time_point next_timer = prepare(now);
+    Clock::time_point wait_until = now;  // no wait
+    if (events_ == 0 && !woken_) {
+      const Clock::time_point target = std::min(deadline, next_timer);
+      switch (config_.poll_mode) {
+        case PollMode::busy: break;
+        case PollMode::adaptive:
+          if (now >= spin_until) wait_until = target;
+          break;
+        case PollMode::blocking: wait_until = target; break;
+      }
+    }
+    outcome = submit_and_wait(now, wait_until);
+    if (!outcome) break;
+    reap();
+    now = Clock::now();
+    if (events_ > 0 || woken_ || now >= deadline) break;
+  }
+  flush_downs();
+  sink_ = nullptr;
+  if (!outcome) return std::unexpected(outcome.error());
+  return events_;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Submission.
+
+io_uring_sqe* UringTransport::sqe() {
+  io_uring_sqe* s = io_uring_get_sqe(&ring_);
+  if (s != nullptr) return s;
+  // The SQ is full (more than kSqEntries operations prepared in one iteration): submit what is
+  // there. Rare, so the one-submit-per-iteration rule holds in steady state.
+  const int rc = io_uring_submit(&ring_);
+  FZ_NET_CHECK(rc >= 0 || rc == -EBUSY || rc == -EAGAIN);
+  s = io_uring_get_sqe(&ring_);
+  FZ_NET_CHECK(s != nullptr);
+  return s;
+}
+
+void UringTransport::arm_accept() {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_multishot_accept(s, listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+  io_uring_sqe_set_data64(s, pack(OpKind::accept, 0, 0));
+  accept_armed_ = true;
+}
+
+void UringTransport::arm_wake() {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_read(s, wake_fd_, &wake_value_, sizeof wake_value_, 0);
+  io_uring_sqe_set_data64(s, pack(OpKind::wake, 0, 0));
+  wake_armed_ = true;
+}
+
+void UringTransport::arm_recv(Conn& c) {
+  io_uring_sqe* s = sqe();
+  io_uring_prep_recv_multishot(s, c.fd, nullptr, 0, 0);
+  s->flags |= IOSQE_BUFFER_SELECT;
+  s->buf_group = kBufferGroup;
+  io_uring_sqe_set_data64(s, pack(OpKind::recv, c.slot, c.generation));
+  ++c.ops_in_flight;
+  c.recv_armed = true;
+}
+
+void UringTransport::start_send(Conn& c) {
+  // Double buffering: the batch in flight is `sending`; send() keeps appending to `queued`. Both
+  // keep their capacity, so steady traffic allocates nothing.
+  std::swap(c.queued, c.sending);
+  c.queued.clear();
+  c.send_offset = 0;
+  prep_send(c);
+}
+
+void UringTransport::prep_send(Conn& c) {
+  const std::size_t rest = std::min(c.sending.size() - c.send_offset, kMaxSendBytesPerSqe);
+  io_uring_sqe* s = sqe();
+  io_uring_prep_send(s, c.fd, c.sending.data() + c.send_offset, rest, MSG_NOSIGNAL);
+  io_uring_sqe_set_data64(s, pack(OpKind::send, c.slot, c.generation));
+  ++c.ops_in_flight;
+  c.send_in_flight = true;
+}
+
+void UringTransport::dial(Peer& p, Clock::time_point now) {
+  const int fd = ::socket(p.address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    log("fastzab-net: cannot dial server " + std::to_string(p.id) + " at " + p.name +
+        ": socket: " + std::strerror(errno));
+    schedule_redial(p, now);
+    return;
+  }
+  set_no_delay(fd);
+  Conn& c = new_conn(fd, Role::dialer);
+  c.state = ConnState::connecting;
+  c.peer_index = static_cast<std::size_t>(&p - peers_.data());
+  c.deadline = now + config_.handshake_timeout;
+  p.conn_slot = c.slot;
+  if (p.dialed_before) ++counters_.reconnect_attempts;
+  p.dialed_before = true;
+  io_uring_sqe* s = sqe();
+  io_uring_prep_connect(s, fd, p.address.get(), p.address.length);
+  io_uring_sqe_set_data64(s, pack(OpKind::connect, c.slot, c.generation));
+  ++c.ops_in_flight;
+}
+
+Conn& UringTransport::new_conn(int fd, Role role) {
+  std::uint32_t slot = 0;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<std::uint32_t>(conns_.size());
+    FZ_NET_CHECK(slot < 0xFFFFFFu);
+    conns_.push_back(std::make_unique<Conn>(slot, config_.max_frame_bytes, spill_pool_));
+  }
+  Conn& c = *conns_[slot];
+  c.fd = fd;
+  c.role = role;
+  c.peer_index = kNoPeer;
+  c.session = kNoSession;
+  c.handshake_have = 0;
+  c.send_offset = 0;
+  ++pending_handshakes_;
+  return c;
+}
+
+Clock::time_point UringTransport::prepare(Clock::time_point now) {
+  Clock::time_point next_timer = Clock::time_point::max();
+  if (!accept_armed_) {
+    if (now >= accept_retry_at_) {
+      arm_accept();
+    } else {
+      next_timer = accept_retry_at_;
+    }
+  }
+  if (!wake_armed_) arm_wake();
+  for (const std::uint32_t slot : starved_) {
+    Conn& c = *conns_[slot];
+    if (c.state != ConnState::closing && !c.recv_armed) arm_recv(c);
+  }
+  starved_.clear();
+
+  for (Peer& p : peers_) {
+    if (!p.we_dial || p.conn_slot >= 0) continue;
+    if (now >= p.next_dial) {
+      dial(p, now);
+    } else {
+      next_timer = std::min(next_timer, p.next_dial);
+    }
+  }
+  for (const auto& owned : conns_) {
+    Conn& c = *owned;
+    if (in_handshake(c.state)) {
+      if (now >= c.deadline) {
+        if (c.state == ConnState::connecting) {
+          // An unreachable peer is not refusing anything: retried with back-off, not logged.
+          close_conn(c, "connect timed out");
+        } else {
+          refuse(c, "handshake not finished within " +
+                        std::to_string(config_.handshake_timeout.count()) + " ms");
+        }
+        continue;
+      }
+      next_timer = std::min(next_timer, c.deadline);
+    }
+    if (c.state != ConnState::closing && c.state != ConnState::connecting && !c.send_in_flight &&
+        !c.queued.empty()) {
+      start_send(c);
+    }
+  }
+  return next_timer;
+}
+
+Result<void> UringTransport::submit_and_wait(Clock::time_point now, Clock::time_point wait_until) {
+  int rc = 0;
+  if (wait_until > now) {
+    const auto wait = std::chrono::duration_cast<std::chrono::nanoseconds>(wait_until - now);
+    __kernel_timespec ts{};
+    ts.tv_sec = wait.count() / 1'000'000'000;
+    ts.tv_nsec = wait.count() % 1'000'000'000;
+    io_uring_cqe* cqe = nullptr;
+    rc = io_uring_submit_and_wait_timeout(&ring_, &cqe, 1, &ts, nullptr);
+  } else if (defer_taskrun_) {
+    // With DEFER_TASKRUN completions are only produced when we enter asking for events.
+    rc = io_uring_submit_and_get_events(&ring_);
+  } else {
+    rc = io_uring_submit(&ring_);  // no syscall when there is nothing to submit
+  }
+  if (rc >= 0 || rc == -ETIME || rc == -EINTR || rc == -EAGAIN || rc == -EBUSY) return {};
+  return fail_errno(errc::ring_error, -rc, "io_uring_enter");
+}
+
+void UringTransport::reap() {
+  io_uring_cqe* batch[kReapBatch];
+  while (true) {
+    const unsigned n = io_uring_peek_batch_cqe(&ring_, batch, kReapBatch);
+    if (n == 0) break;
+    for (unsigned i = 0; i < n; ++i) handle(*batch[i]);
+    io_uring_cq_advance(&ring_, n);
+    publish_buffers();
+    flush_downs();
+    // Each batch may pin up to kReapBatch buffers until the next poll(): stop once there are
+    // events to return, and leave the rest in the CQ for the next call.
+    if (events_ > 0) break;
+  }
+}
+
+void UringTransport::handle(const io_uring_cqe& cqe) {
+  const std::uint64_t data = cqe.user_data;
+  switch (kind_of(data)) {
+    case OpKind::accept: on_accept(cqe); return;
+    case OpKind::wake:
+      wake_armed_ = false;
+      woken_ = true;
+      return;
+    case OpKind::connect:
+    case OpKind::recv:
+    case OpKind::send: break;
+    default: return;  // cancels, and liburing's own timeout SQEs (LIBURING_UDATA_TIMEOUT)
+  }
+  const std::uint32_t slot = slot_of(data);
+  FZ_NET_CHECK(slot < conns_.size());
+  Conn& c = *conns_[slot];
+  FZ_NET_CHECK(c.generation == generation_of(data) && c.fd >= 0);
+  switch (kind_of(data)) {
+    case OpKind::connect:
+      --c.ops_in_flight;
+      if (c.state != ConnState::closing) on_connect(c, cqe.res);
+      break;
+    case OpKind::recv: on_recv(c, cqe); break;
+    case OpKind::send:
+      --c.ops_in_flight;
+      c.send_in_flight = false;
+      if (c.state != ConnState::closing) on_send(c, cqe.res);
+      break;
+    default: break;
+  }
+  finish_if_done(c);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Completions.
+
+void UringTransport::on_accept(const io_uring_cqe& cqe) {
+  if ((cqe.flags & IORING_CQE_F_MORE) == 0) accept_armed_ = false;  // re-armed next iteration
+  if (cqe.res < 0) {
+    if (cqe.res != -ECANCELED) {
+      // E.g. EMFILE: accepting again at once would fail again, in a loop.
+      log("fastzab-net: accept on " + endpoint_name(config_.listen_host, port_) +
+          " failed: " + std::strerror(-cqe.res) + "; retrying in 100 ms");
+      accept_retry_at_ = Clock::now() + kAcceptRetryDelay;
+    }
+    return;
+  }
+  const int fd = cqe.res;
+  if (pending_handshakes_ >= kMaxPendingHandshakes) {
+    ++counters_.handshakes_refused;
+    log("fastzab-net: refused connection from " + remote_name(fd) + ": " +
+        std::to_string(kMaxPendingHandshakes) + " handshakes already pending");
+    ::close(fd);
+    return;
+  }
+  set_no_delay(fd);
+  Conn& c = new_conn(fd, Role::acceptor);
+  c.state = ConnState::awaiting_hello;
+  c.deadline = Clock::now() + config_.handshake_timeout;
+  arm_recv(c);
+}
+
+void UringTransport::on_connect(Conn& c, int res) {
+  if (res < 0) {
+    // The peer is down or not listening yet: normal during start-up, so not logged.
+    close_conn(c, std::string("connect failed: ") + std::strerror(-res));
+    return;
+  }
+  const Peer& p = peers_[c.peer_index];
+  wire::Hello hello;
+  hello.kind = wire::HelloKind::dialer;
+  hello.cluster_id = config_.cluster_id;
+  hello.sender_id = config_.self_id;
+  hello.target_id = p.id;
+  randombytes_buf(hello.nonce.data(), hello.nonce.size());
+  c.dialer_hello = wire::encode_hello(hello);
+  queue_bytes(c, c.dialer_hello);
+  c.state = ConnState::awaiting_reply;
+  arm_recv(c);
+}
+
+void UringTransport::on_recv(Conn& c, const io_uring_cqe& cqe) {
+  const bool more = (cqe.flags & IORING_CQE_F_MORE) != 0;
+  const int res = cqe.res;
+  if (res > 0) {
+    FZ_NET_CHECK((cqe.flags & IORING_CQE_F_BUFFER) != 0);
+    const auto id = static_cast<std::uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
+    bool pin = false;
+    if (c.state != ConnState::closing) {
+      pin = on_bytes(c, std::span<const std::byte>(buffer(id), static_cast<std::size_t>(res)));
+    }
+    if (pin) {
+      pinned_.push_back(id);
+    } else {
+      recycle(id);
+    }
+  } else if (c.state != ConnState::closing) {
+    if (res == 0) {
+      if (c.state == ConnState::established) {
+        close_conn(c, c.assembler.mid_frame() ? "the peer closed the connection mid-frame"
+                                              : "the peer closed the connection");
+      } else {
+        // The other side gave up on the handshake; it says why in its own log.
+        close_conn(c, "the peer closed the connection during the handshake");
+      }
+    } else if (res == -ENOBUFS) {
+      starved_.push_back(c.slot);  // re-armed once buffers are back in the ring
+    } else if (res != -ECANCELED) {
+      close_conn(c, std::string("recv failed: ") + std::strerror(-res));
+    }
+  }
+  // Counted down only now: a callback above may have closed the connection, which must not be
+  // freed while its bytes are being handled.
+  if (!more) {
+    --c.ops_in_flight;
+    c.recv_armed = false;
+    // The kernel may end a multishot recv on its own (e.g. CQ pressure): re-arm it.
+    if (res > 0 && c.state != ConnState::closing) arm_recv(c);
+  }
+}
+
+void UringTransport::on_send(Conn& c, int res) {
+  if (res < 0) {
+    if (res == -EAGAIN || res == -EINTR) {
+      prep_send(c);
+    } else {
+      close_conn(c, std::string("send failed: ") + std::strerror(-res));
+    }
+    return;
+  }
+  c.send_offset += static_cast<std::size_t>(res);
+  if (c.send_offset < c.sending.size()) {
+    prep_send(c);  // a short write: the rest goes out with the next submit
+    return;
+  }
+  c.sending.clear();
+  c.send_offset = 0;
+  if (!c.queued.empty()) start_send(c);
+}
+
+// Returns true when a delivered frame points into `bytes` (the receive buffer must be pinned).
+bool UringTransport::on_bytes(Conn& c, std::span<const std::byte> bytes) {
+  std::size_t at = 0;
+  while (at < bytes.size() && in_handshake(c.state)) {
+    const std::size_t need = handshake_message_bytes(c.state);
+    FZ_NET_CHECK(need > 0);  // nothing arrives before connect completes
+    const std::size_t take = std::min(need - c.handshake_have, bytes.size() - at);
+    std::memcpy(c.handshake_in.data() + c.handshake_have, bytes.data() + at, take);
+    c.handshake_have += take;
+    at += take;
+    if (c.handshake_have == need) {
+      c.handshake_have = 0;
+      on_handshake_message(c);
+    }
+  }
+  if (c.state != ConnState::established || at == bytes.size()) return false;
+  return deliver_frames(c, bytes.subspan(at));
+}
+
+bool UringTransport::deliver_frames(Conn& c, std::span<const std::byte> bytes) {
+  bool pin = false;
+  const SessionId session = c.session;
+  const std::uint64_t peer = peers_[c.peer_index].id;
+  const auto status =
+      c.assembler.feed(bytes, [&](std::span<const std::byte> frame, FrameAssembler::Source from) {
+        // A callback may close this session: nothing of it is delivered after that.
+        if (c.state != ConnState::established || c.session != session) return;
+        if (from == FrameAssembler::Source::chunk) pin = true;
+        ++counters_.frames_received;
+        counters_.bytes_received += frame.size();
+        emit(Event{Event::Kind::frame, peer, session, frame, {}});
+      });
+  if (c.state != ConnState::established) return pin;
+  switch (status) {
+    case FrameAssembler::Status::ok: break;
+    case FrameAssembler::Status::zero_length:
+      drop_garbage(c, "a frame header with length 0");
+      break;
+    case FrameAssembler::Status::oversized: {
+      ++counters_.frames_oversized;
+      const std::string reason = "a frame of " +
+                                 std::to_string(c.assembler.last_claimed_length()) +
+                                 " bytes, over max_frame_bytes " +
+                                 std::to_string(config_.max_frame_bytes);
+      log("fastzab-net: dropped session with server " + std::to_string(peer) + " (" +
+          conn_name(c) + "): " + reason);
+      close_conn(c, reason);
+      break;
+    }
+  }
+  return pin;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The handshake (README.md, "Handshake").
+
+void UringTransport::on_handshake_message(Conn& c) {
+  switch (c.state) {
+    case ConnState::awaiting_hello: acceptor_on_hello(c); break;
+    case ConnState::awaiting_confirm: acceptor_on_confirm(c); break;
+    case ConnState::awaiting_reply: dialer_on_reply(c); break;
+    default: FZ_NET_CHECK(false);
+  }
+}
+
+void UringTransport::acceptor_on_hello(Conn& c) {
+  std::copy_n(c.handshake_in.begin(), wire::kHelloBytes, c.dialer_hello.begin());
+  const auto hello = wire::decode_hello(std::span<const unsigned char, wire::kHelloBytes>(
+      c.dialer_hello.data(), wire::kHelloBytes));
+  if (!hello) return drop_garbage(c, wire::describe(hello.error()));
+  if (hello->kind != wire::HelloKind::dialer) {
+    return drop_garbage(c, "an acceptor's hello where a dialer's was due");
+  }
+  if (hello->version != wire::kVersion) {
+    return refuse(c, "unsupported version " + std::to_string(hello->version) + " (ours " +
+                         std::to_string(wire::kVersion) + ")");
+  }
+  if (hello->cluster_id != config_.cluster_id) {
+    return refuse(c, "wrong cluster id " + std::to_string(hello->cluster_id) + " (ours " +
+                         std::to_string(config_.cluster_id) + ")");
+  }
+  const std::uint64_t dialer = hello->sender_id;
+  if (dialer == config_.self_id) return refuse(c, "it claims our own id " + std::to_string(dialer));
+  Peer* p = find_peer(dialer);
+  if (p == nullptr) return refuse(c, "unknown server id " + std::to_string(dialer));
+  if (hello->target_id != config_.self_id) {
+    return refuse(c, "server " + std::to_string(dialer) + " wants server " +
+                         std::to_string(hello->target_id) + ", we are " +
+                         std::to_string(config_.self_id));
+  }
+  if (dialer < config_.self_id) {
+    return refuse(c, "server " + std::to_string(dialer) + " has a smaller id than ours (" +
+                         std::to_string(config_.self_id) + "): only the larger id dials");
+  }
+  c.peer_index = static_cast<std::size_t>(p - peers_.data());
+
+  wire::Hello reply;
+  reply.kind = wire::HelloKind::acceptor;
+  reply.cluster_id = config_.cluster_id;
+  reply.sender_id = config_.self_id;
+  reply.target_id = dialer;
+  randombytes_buf(reply.nonce.data(), reply.nonce.size());
+  c.acceptor_hello = wire::encode_hello(reply);
+  const wire::Mac mac = wire::acceptor_mac(config_.secret, c.dialer_hello, c.acceptor_hello);
+  queue_bytes(c, c.acceptor_hello);
+  queue_bytes(c, mac);
+  c.state = ConnState::awaiting_confirm;
+}
+
+void UringTransport::acceptor_on_confirm(Conn& c) {
+  const std::span<const unsigned char, wire::kMacBytes> mac(c.handshake_in.data(),
+                                                            wire::kMacBytes);
+  if (!wire::verify_dialer_mac(config_.secret, c.dialer_hello, c.acceptor_hello, mac)) {
+    return refuse(c, "bad authenticator from server " +
+                         std::to_string(peers_[c.peer_index].id) + " (a different cluster secret?)");
+  }
+  Peer& p = peers_[c.peer_index];
+  if (Conn* old = conn_of(p.conn_slot)) {
+    // One connection per pair: the newest authenticated one wins (the peer restarted).
+    close_conn(*old, "replaced by a new connection from the peer (it restarted?)");
+  }
+  establish(c);
+}
+
+void UringTransport::dialer_on_reply(Conn& c) {
+  const Peer& p = peers_[c.peer_index];
+  std::copy_n(c.handshake_in.begin(), wire::kHelloBytes, c.acceptor_hello.begin());
+  const auto hello = wire::decode_hello(std::span<const unsigned char, wire::kHelloBytes>(
+      c.acceptor_hello.data(), wire::kHelloBytes));
+  if (!hello) return drop_garbage(c, wire::describe(hello.error()));
+  if (hello->kind != wire::HelloKind::acceptor) {
+    return drop_garbage(c, "a dialer's hello where the acceptor's reply was due");
+  }
+  if (hello->version != wire::kVersion) {
+    return refuse(c, "unsupported version " + std::to_string(hello->version) + " (ours " +
+                         std::to_string(wire::kVersion) + ")");
+  }
+  if (hello->cluster_id != config_.cluster_id) {
+    return refuse(c, "wrong cluster id " + std::to_string(hello->cluster_id) + " (ours " +
+                         std::to_string(config_.cluster_id) + ")");
+  }
+  if (hello->sender_id != p.id || hello->target_id != config_.self_id) {
+    return refuse(c, "the answer is from server " + std::to_string(hello->sender_id) + " to " +
+                         std::to_string(hello->target_id) + ", expected " +
+                         std::to_string(p.id) + " to " + std::to_string(config_.self_id));
+  }
+  const std::span<const unsigned char, wire::kMacBytes> mac(
+      c.handshake_in.data() + wire::kHelloBytes, wire::kMacBytes);
+  if (!wire::verify_acceptor_mac(config_.secret, c.dialer_hello, c.acceptor_hello, mac)) {
+    return refuse(c, "bad authenticator from server " + std::to_string(p.id) +
+                         " (a different cluster secret?)");
+  }
+  queue_bytes(c, wire::dialer_mac(config_.secret, c.dialer_hello, c.acceptor_hello));
+  establish(c);
+}
+
+void UringTransport::establish(Conn& c) {
+  Peer& p = peers_[c.peer_index];
+  c.state = ConnState::established;
+  c.session = g_next_session.fetch_add(1, std::memory_order_relaxed);
+  c.assembler.reset();
+  --pending_handshakes_;
+  p.conn_slot = c.slot;
+  p.session = c.session;
+  p.backoff = config_.reconnect_min;
+  ++counters_.sessions_up;
+  emit(Event{Event::Kind::session_up, p.id, c.session, {}, {}});
+}
+
+void UringTransport::queue_bytes(Conn& c, std::span<const unsigned char> bytes) {
+  const auto* first = reinterpret_cast<const std::byte*>(bytes.data());
+  c.queued.insert(c.queued.end(), first, first + bytes.size());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Closing.
+
+std::string UringTransport::conn_name(const Conn& c) const {
+  if (c.role == Role::dialer) return peers_[c.peer_index].name;
+  return remote_name(c.fd);
+}
+
+void UringTransport::refuse(Conn& c, const std::string& reason) {
+  ++counters_.handshakes_refused;
+  if (c.role == Role::acceptor) {
+    log("fastzab-net: refused connection from " + conn_name(c) + ": " + reason);
+  } else {
+    log("fastzab-net: refused connection to server " + std::to_string(peers_[c.peer_index].id) +
+        " at " + conn_name(c) + ": " + reason);
+  }
+  close_conn(c, reason);
+}
+
+void UringTransport::drop_garbage(Conn& c, const std::string& reason) {
+  ++counters_.connections_dropped_garbage;
+  log("fastzab-net: dropped connection " + std::string(c.role == Role::acceptor ? "from " : "to ") +
+      conn_name(c) + ": " + reason);
+  close_conn(c, reason);
+}
+
+void UringTransport::close_conn(Conn& c, std::string reason) {
+  if (c.state == ConnState::closing) return;
+  const bool was_established = c.state == ConnState::established;
+  if (!was_established) --pending_handshakes_;
+  if (c.peer_index != kNoPeer) {
+    Peer& p = peers_[c.peer_index];
+    if (p.conn_slot == c.slot) {
+      p.conn_slot = -1;
+      p.session = kNoSession;
+      if (p.we_dial) schedule_redial(p, Clock::now());
+    }
+  }
+  if (was_established) {
+    ++counters_.sessions_down;
+    pending_downs_.push_back(
+        PendingDown{peers_[c.peer_index].id, c.session, std::move(reason)});
+  }
+  c.state = ConnState::closing;
+  c.queued.clear();
+  // The assembler is reset in free_conn(), not here: a callback inside its feed() may be what
+  // closes the connection.
+  if (c.ops_in_flight > 0) {
+    io_uring_sqe* s = sqe();
+    io_uring_prep_cancel_fd(s, c.fd, IORING_ASYNC_CANCEL_ALL);
+    io_uring_sqe_set_data64(s, pack(OpKind::ignore, 0, 0));
+  }
+  finish_if_done(c);
+}
+
+void UringTransport::finish_if_done(Conn& c) {
+  if (c.state == ConnState::closing && c.ops_in_flight == 0 && c.fd >= 0) free_conn(c);
+}
+
+void UringTransport::free_conn(Conn& c) {
+  ::close(c.fd);
+  c.fd = -1;
+  ++c.generation;
+  c.sending.clear();
+  c.queued.clear();
+  c.send_offset = 0;
+  c.recv_armed = false;
+  c.send_in_flight = false;
+  c.assembler.reset();
+  free_slots_.push_back(c.slot);
+}
+
+void UringTransport::schedule_redial(Peer& p, Clock::time_point now) {
+  // Jittered in [backoff/2, backoff] so that servers restarted together do not dial in lockstep.
+  const auto full = std::chrono::duration_cast<std::chrono::microseconds>(p.backoff).count();
+  const auto half = full / 2;
+  const auto jitter = static_cast<std::int64_t>(
+      randombytes_uniform(static_cast<std::uint32_t>(std::max<std::int64_t>(full - half, 1))));
+  p.next_dial = now + std::chrono::microseconds(half + jitter);
+  p.backoff = std::min(p.backoff * 2, config_.reconnect_max);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Events, logging, buffers.
+
+void UringTransport::emit(const Event& e) {
+  flush_downs();  // a session's down always precedes anything that follows it
+  (*sink_)(e);
+  ++events_;
+}
+
+void UringTransport::flush_downs() {
+  if (sink_ == nullptr) return;  // outside poll(): they wait for the next one
+  // Index loop: a callback may close another session and append to the list.
+  for (std::size_t i = 0; i < pending_downs_.size(); ++i) {
+    reasons_.push_back(std::move(pending_downs_[i].reason));
+    const Event e{Event::Kind::session_down, pending_downs_[i].peer, pending_downs_[i].session,
+                  {}, reasons_.back()};
+    (*sink_)(e);
+    ++events_;
+  }
+  pending_downs_.clear();
+}
+
+void UringTransport::log(const std::string& line) {
+  if (config_.log_line) {
+    config_.log_line(line);
+  } else {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  }
+}
+
+void UringTransport::recycle(std::uint16_t id) {
+  io_uring_buf_ring_add(buf_ring_, buffer(id), config_.recv_buffer_bytes, id, buf_mask_,
+                        buffers_to_publish_);
+  ++buffers_to_publish_;
+}
+
+void UringTransport::publish_buffers() {
+  if (buffers_to_publish_ == 0) return;
+  io_uring_buf_ring_advance(buf_ring_, buffers_to_publish_);
+  buffers_to_publish_ = 0;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Transport>> Transport::open(TransportConfig config) {
+  auto transport = std::make_unique<UringTransport>(std::move(config));
+  if (auto ok = transport->init(); !ok) return std::unexpected(ok.error());
+  return std::unique_ptr<Transport>(std::move(transport));
+}
+
+}  // namespace fastzab::net
