@@ -7,8 +7,10 @@ FZ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FZ_BUILD_DIR="build"
 
 # Debian 12 packages the build and the test suites need. clang and libclang-rt-14-dev build the
-# libFuzzer targets; libbenchmark-dev the micro-benchmarks.
-FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev libsodium-dev clang libclang-rt-14-dev)
+# libFuzzer targets; libbenchmark-dev the micro-benchmarks; libcli11-dev (CLI11) parses the
+# commands' command lines; nlohmann-json3-dev reads and writes JSON.
+FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev libsodium-dev clang libclang-rt-14-dev
+             libcli11-dev nlohmann-json3-dev)
 
 fz_log() { printf '==> %s\n' "$*"; }
 fz_die() {

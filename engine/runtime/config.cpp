@@ -1,0 +1,661 @@
+// zoo.cfg parsing. One pass over the lines checks each line on its own (syntax, ranges,
+// duplicates); a second step checks what spans lines (required keys, addresses, groups and
+// weights against the server list) and builds the core's ClusterConfig, whose own checks then
+// apply too. The first problem found is the error, so that an operator reads one line.
+#include "engine/runtime/config.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <map>
+#include <optional>
+#include <utility>
+
+namespace fastzab::runtime {
+
+const char* to_string(Transport t) noexcept { return t == Transport::uring ? "uring" : "dpdk"; }
+const char* to_string(PollMode p) noexcept {
+  switch (p) {
+    case PollMode::busy: return "busy";
+    case PollMode::adaptive: return "adaptive";
+    case PollMode::blocking: return "blocking";
+  }
+  return "?";
+}
+const char* to_string(SyncMode s) noexcept {
+  return s == SyncMode::fdatasync ? "fdatasync" : "none";
+}
+
+namespace {
+
+constexpr std::uint64_t kInt32Max = std::numeric_limits<std::int32_t>::max();
+constexpr std::uint64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
+constexpr std::uint64_t kUint64Max = std::numeric_limits<std::uint64_t>::max();
+constexpr std::string_view kWhitespace = " \t\r\n\f\v";
+constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
+
+// The keys this parser reads. Prefixed keys are listed with their prefix.
+constexpr std::array<std::string_view, 11> kPlainKeys = {
+    "tickTime", "initLimit", "syncLimit", "dataDir", "clientPort", "transport",
+    "poll",     "sync",      "groups",    "secretFile", "clusterId"};
+constexpr std::array<std::string_view, 3> kPrefixes = {"server", "group", "weight"};
+
+// ZooKeeper settings a ZooKeeper zoo.cfg may hold that fastzab does not use. They get a warning
+// that says so rather than "unknown key"; a few get a pointer to what fastzab does instead.
+struct ZooKeeperOnlyKey {
+  std::string_view key;
+  std::string_view hint;
+};
+constexpr std::array<ZooKeeperOnlyKey, 22> kZooKeeperOnlyKeys = {{
+    {"dataLogDir", "fastzab keeps its log in dataDir"},
+    {"forceSync", "use sync=fdatasync|none"},
+    {"peerType", "the :observer suffix of the server.N line decides"},
+    {"clientPortAddress", ""},
+    {"secureClientPort", ""},
+    {"maxClientCnxns", ""},
+    {"minSessionTimeout", ""},
+    {"maxSessionTimeout", ""},
+    {"snapCount", ""},
+    {"preAllocSize", ""},
+    {"globalOutstandingLimit", ""},
+    {"autopurge.snapRetainCount", ""},
+    {"autopurge.purgeInterval", ""},
+    {"4lw.commands.whitelist", ""},
+    {"admin.enableServer", ""},
+    {"admin.serverPort", ""},
+    {"standaloneEnabled", ""},
+    {"reconfigEnabled", ""},
+    {"dynamicConfigFile", ""},
+    {"electionAlg", ""},
+    {"quorumListenOnAllIPs", ""},
+    {"metricsProvider.className", ""},
+}};
+
+std::string_view trim(std::string_view s) {
+  const std::size_t first = s.find_first_not_of(kWhitespace);
+  if (first == std::string_view::npos) return {};
+  const std::size_t last = s.find_last_not_of(kWhitespace);
+  return s.substr(first, last - first + 1);
+}
+
+std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+// Edit distance with adjacent transpositions (a typo's usual shapes).
+std::size_t typo_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// Whether `written` looks like a misspelling of `known`: the same but for case, or one edit
+// away (two for long names, where two slips are as likely as one in a short name).
+bool looks_like(std::string_view written, std::string_view known) {
+  const std::string w = lower(written);
+  const std::string k = lower(known);
+  return typo_distance(w, k) <= (k.size() >= 8 ? 2u : 1u);
+}
+
+std::optional<std::string> suggestion_for(std::string_view key) {
+  for (std::string_view known : kPlainKeys) {
+    if (looks_like(key, known)) return std::string(known);
+  }
+  const std::size_t dot = key.find('.');
+  const std::string_view head = key.substr(0, dot);
+  const std::string tail = dot == std::string_view::npos ? ".N" : std::string(key.substr(dot));
+  for (std::string_view prefix : kPrefixes) {
+    if (looks_like(head, prefix)) return std::string(prefix) + tail;
+  }
+  return std::nullopt;
+}
+
+struct GroupLine {
+  std::size_t line;
+  std::string key;
+  std::int32_t group;
+  std::vector<std::int64_t> ids;
+};
+
+struct WeightLine {
+  std::size_t line;
+  std::string key;
+  std::int64_t id;
+  std::int64_t weight;
+};
+
+class Parser {
+ public:
+  explicit Parser(std::string_view source) { config_.source = std::string(source); }
+
+  Result<ServerConfig> run(std::string_view text) {
+    std::size_t line = 0;
+    for (std::size_t pos = 0; pos <= text.size();) {
+      ++line;
+      const std::size_t eol = std::min(text.find('\n', pos), text.size());
+      // trim() also drops the '\r' of a file written with CRLF line ends.
+      if (auto r = parse_line(line, trim(text.substr(pos, eol - pos))); !r) {
+        return std::unexpected(r.error());
+      }
+      pos = eol + 1;
+    }
+    if (auto r = finish(); !r) return std::unexpected(r.error());
+    return std::move(config_);
+  }
+
+ private:
+  // ---- messages ----
+  std::unexpected<Error> at(std::size_t line, std::string_view key, std::string_view what) const {
+    return std::unexpected(Error{config_.source + ":" + std::to_string(line) + ": " +
+                                 std::string(key) + ": " + std::string(what)});
+  }
+  std::unexpected<Error> whole(std::string_view key, std::string_view what) const {
+    return std::unexpected(
+        Error{config_.source + ": " + std::string(key) + ": " + std::string(what)});
+  }
+  void warn(std::size_t line, std::string_view key, std::string_view what) {
+    config_.warnings.push_back(config_.source + ":" + std::to_string(line) + ": " +
+                               std::string(key) + ": " + std::string(what));
+  }
+
+  // ---- values ----
+  // A whole number in [lo, hi]: decimal digits only (no sign, no spaces, no suffix). `noun`
+  // prefixes the value in a range error ("port 70000 is out of range 1..65535").
+  Result<std::uint64_t> number(std::size_t line, std::string_view key, std::string_view value,
+                               std::uint64_t lo, std::uint64_t hi,
+                               std::string_view noun = {}) const {
+    std::uint64_t v = 0;
+    const char* end = value.data() + value.size();
+    const auto [ptr, ec] = std::from_chars(value.data(), end, v);
+    const std::string range = std::to_string(lo) + ".." + std::to_string(hi);
+    const std::string named = noun.empty() ? std::string(value) : std::string(noun) + " " +
+                                                                      std::string(value);
+    if (ec == std::errc::result_out_of_range && ptr == end) {
+      return at(line, key, named + " is out of range " + range);
+    }
+    if (ec != std::errc() || ptr != end || value.empty()) {
+      std::string what = quoted(value) + " is not a whole number";
+      if (value.find('#') != std::string_view::npos) {
+        what += " (a '#' starts a comment only at the start of a line)";
+      }
+      return at(line, key, what);
+    }
+    if (v < lo || v > hi) return at(line, key, named + " is out of range " + range);
+    return v;
+  }
+
+  Result<std::int64_t> server_id(std::size_t line, std::string_view key,
+                                 std::string_view text) const {
+    auto v = number(line, key, text, 1, kInt64Max, "server id");
+    if (!v) return std::unexpected(v.error());
+    return static_cast<std::int64_t>(*v);
+  }
+
+  Result<std::uint16_t> port(std::size_t line, std::string_view key,
+                             std::string_view text) const {
+    auto v = number(line, key, text, 1, 65535, "port");
+    if (!v) return std::unexpected(v.error());
+    return static_cast<std::uint16_t>(*v);
+  }
+
+  template <class E, std::size_t N>
+  Result<E> choice(std::size_t line, std::string_view key, std::string_view value,
+                   const std::array<std::pair<std::string_view, E>, N>& options) const {
+    std::string names;
+    for (const auto& [name, e] : options) {
+      if (name == value) return e;
+      names += names.empty() ? "" : ", ";
+      names += name;
+    }
+    return at(line, key, quoted(value) + " is not one of " + names);
+  }
+
+  // ---- one line ----
+  Result<void> parse_line(std::size_t line, std::string_view text) {
+    if (text.empty() || text.front() == '#') return {};
+    const std::size_t eq = text.find('=');
+    if (eq == std::string_view::npos) return at(line, text, "expected key=value");
+    const std::string_view key = trim(text.substr(0, eq));
+    const std::string_view value = trim(text.substr(eq + 1));
+    if (key.empty()) return at(line, quoted(text), "expected key=value, the key is empty");
+    if (key.find_first_of(kWhitespace) != std::string_view::npos) {
+      return at(line, quoted(key), "a key cannot contain whitespace");
+    }
+    const std::size_t dot = key.find('.');
+    const std::string_view head = key.substr(0, dot);
+    const bool prefixed = dot != std::string_view::npos &&
+                          std::find(kPrefixes.begin(), kPrefixes.end(), head) != kPrefixes.end();
+    const bool known =
+        prefixed || std::find(kPlainKeys.begin(), kPlainKeys.end(), key) != kPlainKeys.end();
+    if (!known) {
+      warn_unknown(line, key);
+      return {};
+    }
+    if (auto [it, fresh] = first_line_.try_emplace(std::string(key), line); !fresh) {
+      return at(line, key, "duplicate key (first set on line " + std::to_string(it->second) + ")");
+    }
+    if (value.empty()) return at(line, key, "empty value");
+    if (prefixed) {
+      const std::string_view suffix = key.substr(dot + 1);
+      if (head == "server") return parse_server(line, key, suffix, value);
+      if (head == "group") return parse_group(line, key, suffix, value);
+      return parse_weight(line, key, suffix, value);
+    }
+    return parse_plain(line, key, value);
+  }
+
+  void warn_unknown(std::size_t line, std::string_view key) {
+    for (const ZooKeeperOnlyKey& zk : kZooKeeperOnlyKeys) {
+      if (zk.key != key) continue;
+      std::string what = "a ZooKeeper setting fastzab does not use; ignored";
+      if (!zk.hint.empty()) what += " (" + std::string(zk.hint) + ")";
+      warn(line, key, what);
+      return;
+    }
+    std::string what = "unknown key; ignored";
+    if (auto s = suggestion_for(key)) what += " (did you mean " + *s + "?)";
+    warn(line, key, what);
+  }
+
+  Result<void> parse_plain(std::size_t line, std::string_view key, std::string_view value) {
+    auto set_u32 = [&](std::uint32_t& out, std::uint64_t lo, std::uint64_t hi) -> Result<void> {
+      auto v = number(line, key, value, lo, hi);
+      if (!v) return std::unexpected(v.error());
+      out = static_cast<std::uint32_t>(*v);
+      return {};
+    };
+    if (key == "tickTime") return set_u32(config_.tick_time_ms, 1, kInt32Max);
+    if (key == "initLimit") return set_u32(config_.init_limit_ticks, 1, kInt32Max);
+    if (key == "syncLimit") return set_u32(config_.sync_limit_ticks, 1, kInt32Max);
+    if (key == "groups") return set_u32(config_.groups, 1, kMaxGroups);
+    if (key == "dataDir") {
+      config_.data_dir = std::string(value);
+      return {};
+    }
+    if (key == "secretFile") {
+      config_.secret_file = std::string(value);
+      config_.secret_file_line = line;
+      return {};
+    }
+    if (key == "clientPort") {
+      auto p = port(line, key, value);
+      if (!p) return std::unexpected(p.error());
+      config_.client_port = *p;
+      return {};
+    }
+    if (key == "clusterId") {
+      auto v = number(line, key, value, 1, kUint64Max);
+      if (!v) return std::unexpected(v.error());
+      config_.cluster_id = *v;
+      return {};
+    }
+    if (key == "transport") {
+      constexpr std::array<std::pair<std::string_view, Transport>, 2> kOptions = {
+          {{"uring", Transport::uring}, {"dpdk", Transport::dpdk}}};
+      auto t = choice(line, key, value, kOptions);
+      if (!t) return std::unexpected(t.error());
+      config_.transport = *t;
+      return {};
+    }
+    if (key == "poll") {
+      constexpr std::array<std::pair<std::string_view, PollMode>, 3> kOptions = {
+          {{"busy", PollMode::busy}, {"adaptive", PollMode::adaptive},
+           {"blocking", PollMode::blocking}}};
+      auto p = choice(line, key, value, kOptions);
+      if (!p) return std::unexpected(p.error());
+      config_.poll = *p;
+      return {};
+    }
+    // The last of kPlainKeys: sync.
+    constexpr std::array<std::pair<std::string_view, SyncMode>, 2> kOptions = {
+        {{"fdatasync", SyncMode::fdatasync}, {"none", SyncMode::none}}};
+    auto s = choice(line, key, value, kOptions);
+    if (!s) return std::unexpected(s.error());
+    config_.sync = *s;
+    return {};
+  }
+
+  // server.N=host:quorumPort:electionPort[:participant|:observer]; host may be [IPv6].
+  Result<void> parse_server(std::size_t line, std::string_view key, std::string_view suffix,
+                            std::string_view value) {
+    auto id = server_id(line, key, suffix);
+    if (!id) return std::unexpected(id.error());
+    for (const ServerEntry& s : config_.servers) {
+      if (s.id.value == *id) {
+        return at(line, key, "duplicate server id " + std::to_string(*id) + " (first on line " +
+                                 std::to_string(s.line) + ")");
+      }
+    }
+    if (value.find(';') != std::string_view::npos) {
+      return at(line, key, "a client address after ';' (ZooKeeper's dynamic form) is not "
+                           "supported; use clientPort");
+    }
+    const std::string malformed = "expected " + std::string(kServerForm) + ", got " + quoted(value);
+    ServerEntry entry;
+    entry.id = core::ServerId{*id};
+    entry.line = line;
+    std::string_view rest;
+    if (value.front() == '[') {
+      const std::size_t close = value.find(']');
+      if (close == std::string_view::npos) return at(line, key, malformed);
+      entry.host = std::string(value.substr(1, close - 1));
+      rest = value.substr(close + 1);
+      if (rest.empty() || rest.front() != ':') return at(line, key, malformed);
+      rest.remove_prefix(1);
+    } else {
+      const std::size_t colon = value.find(':');
+      if (colon == std::string_view::npos) return at(line, key, malformed);
+      entry.host = std::string(value.substr(0, colon));
+      rest = value.substr(colon + 1);
+    }
+    if (entry.host.empty()) {
+      return at(line, key, "the host is empty (write an IPv6 address in brackets: [::1])");
+    }
+    if (entry.host.find_first_of(kWhitespace) != std::string::npos) {
+      return at(line, key, "the host " + quoted(entry.host) + " contains whitespace");
+    }
+    std::vector<std::string_view> fields;
+    while (true) {
+      const std::size_t colon = rest.find(':');
+      fields.push_back(trim(rest.substr(0, colon)));
+      if (colon == std::string_view::npos) break;
+      rest = rest.substr(colon + 1);
+    }
+    if (fields.size() < 2 || fields.size() > 3) return at(line, key, malformed);
+    auto quorum = port(line, key, fields[0]);
+    if (!quorum) return std::unexpected(quorum.error());
+    auto election = port(line, key, fields[1]);
+    if (!election) return std::unexpected(election.error());
+    if (*quorum == *election) {
+      return at(line, key, "the quorum port and the election port are both " +
+                               std::to_string(*quorum));
+    }
+    entry.quorum_port = *quorum;
+    entry.election_port = *election;
+    if (fields.size() == 3) {
+      if (fields[2] == "observer") {
+        entry.observer = true;
+      } else if (fields[2] != "participant") {
+        return at(line, key, "role " + quoted(fields[2]) + " is neither participant nor observer");
+      }
+    }
+    config_.servers.push_back(std::move(entry));
+    return {};
+  }
+
+  // group.G=id:id:...
+  Result<void> parse_group(std::size_t line, std::string_view key, std::string_view suffix,
+                           std::string_view value) {
+    auto group = number(line, key, suffix, 0, kInt32Max, "group id");
+    if (!group) return std::unexpected(group.error());
+    GroupLine g{line, std::string(key), static_cast<std::int32_t>(*group), {}};
+    for (const GroupLine& other : groups_) {
+      if (other.group == g.group) {
+        return at(line, key, "duplicate group id " + std::to_string(g.group) + " (first on line " +
+                                 std::to_string(other.line) + ")");
+      }
+    }
+    std::string_view rest = value;
+    while (true) {
+      const std::size_t colon = rest.find(':');
+      const std::string_view field = trim(rest.substr(0, colon));
+      if (field.empty()) return at(line, key, "empty server id in " + quoted(value));
+      auto id = server_id(line, key, field);
+      if (!id) return std::unexpected(id.error());
+      if (std::find(g.ids.begin(), g.ids.end(), *id) != g.ids.end()) {
+        return at(line, key, "server " + std::to_string(*id) + " is listed twice");
+      }
+      g.ids.push_back(*id);
+      if (colon == std::string_view::npos) break;
+      rest = rest.substr(colon + 1);
+    }
+    groups_.push_back(std::move(g));
+    return {};
+  }
+
+  // weight.N=W
+  Result<void> parse_weight(std::size_t line, std::string_view key, std::string_view suffix,
+                            std::string_view value) {
+    auto id = server_id(line, key, suffix);
+    if (!id) return std::unexpected(id.error());
+    for (const WeightLine& other : weights_) {
+      if (other.id == *id) {
+        return at(line, key, "duplicate weight for server " + std::to_string(*id) +
+                                 " (first on line " + std::to_string(other.line) + ")");
+      }
+    }
+    auto weight = number(line, key, value, 0, kInt64Max, "weight");
+    if (!weight) return std::unexpected(weight.error());
+    weights_.push_back(WeightLine{line, std::string(key), *id, static_cast<std::int64_t>(*weight)});
+    return {};
+  }
+
+  // ---- across lines ----
+  Result<void> finish() {
+    for (std::string_view required : {"dataDir", "clientPort", "clusterId"}) {
+      if (!first_line_.contains(std::string(required))) {
+        return whole(required, "required key is missing");
+      }
+    }
+    if (auto r = check_servers(); !r) return r;
+    if (auto r = check_hierarchy(); !r) return r;
+    if (auto r = build_cluster(); !r) return r;
+    if (config_.servers.size() > 1 && config_.secret_file.empty()) {
+      return whole("secretFile", "required when more than one server is listed (" +
+                                     std::to_string(config_.servers.size()) + " are)");
+    }
+    return {};
+  }
+
+  Result<void> check_servers() {
+    auto& servers = config_.servers;
+    if (servers.empty()) {
+      return whole("server.N", "no server is listed; at least one participant is needed");
+    }
+    if (std::none_of(servers.begin(), servers.end(),
+                     [](const ServerEntry& s) { return !s.observer; })) {
+      return whole("server.N", "every server is an observer; at least one participant is needed");
+    }
+    // Addresses are compared as written (no name resolution here); reported at the later line.
+    std::map<std::pair<std::string, std::uint16_t>, const ServerEntry*> used;
+    for (const ServerEntry& s : servers) {  // still in file order
+      for (std::uint16_t p : {s.quorum_port, s.election_port}) {
+        auto [it, fresh] = used.try_emplace({s.host, p}, &s);
+        if (!fresh) {
+          const ServerEntry& first = *it->second;
+          return at(s.line, "server." + std::to_string(s.id.value),
+                    "address " + s.host + ":" + std::to_string(p) + " is already used by server." +
+                        std::to_string(first.id.value) + " (line " + std::to_string(first.line) +
+                        ")");
+        }
+      }
+    }
+    std::sort(servers.begin(), servers.end(),
+              [](const ServerEntry& a, const ServerEntry& b) { return a.id < b.id; });
+    return {};
+  }
+
+  const ServerEntry* find_server(std::int64_t id) const {
+    for (const ServerEntry& s : config_.servers) {
+      if (s.id.value == id) return &s;
+    }
+    return nullptr;
+  }
+
+  std::string not_listed(std::int64_t id) const {
+    return "server " + std::to_string(id) + " is not listed in a server.N line";
+  }
+
+  // group.G and weight.N lines against the server list.
+  Result<void> check_hierarchy() {
+    std::map<std::int64_t, const GroupLine*> group_of;
+    for (const GroupLine& g : groups_) {
+      for (std::int64_t id : g.ids) {
+        const ServerEntry* s = find_server(id);
+        if (s == nullptr) return at(g.line, g.key, not_listed(id));
+        if (s->observer) {
+          return at(g.line, g.key, "server " + std::to_string(id) +
+                                       " is an observer; observers belong to no group");
+        }
+        if (auto [it, fresh] = group_of.try_emplace(id, &g); !fresh) {
+          return at(g.line, g.key, "server " + std::to_string(id) + " is already in " +
+                                       it->second->key + " (line " +
+                                       std::to_string(it->second->line) + ")");
+        }
+      }
+    }
+    for (const WeightLine& w : weights_) {
+      const ServerEntry* s = find_server(w.id);
+      if (s == nullptr) return at(w.line, w.key, not_listed(w.id));
+      if (s->observer) {
+        return at(w.line, w.key, "server " + std::to_string(w.id) +
+                                     " is an observer; observers carry no weight");
+      }
+      if (groups_.empty()) {
+        return at(w.line, w.key, "weights apply to hierarchical quorums only, and there is no "
+                                 "group.G line");
+      }
+    }
+    if (groups_.empty()) return {};
+    for (const ServerEntry& s : config_.servers) {
+      if (!s.observer && !group_of.contains(s.id.value)) {
+        return at(s.line, "server." + std::to_string(s.id.value),
+                  "participant " + std::to_string(s.id.value) +
+                      " is in no group; with group.G lines every participant must be in one");
+      }
+    }
+    return {};
+  }
+
+  Result<void> build_cluster() {
+    const bool hierarchical = !groups_.empty();
+    std::vector<core::Member> members;
+    members.reserve(config_.servers.size());
+    for (const ServerEntry& s : config_.servers) {
+      core::Member m;
+      m.id = s.id;
+      m.observer = s.observer;
+      if (hierarchical && !s.observer) {
+        for (const GroupLine& g : groups_) {
+          if (std::find(g.ids.begin(), g.ids.end(), s.id.value) != g.ids.end()) m.group = g.group;
+        }
+        for (const WeightLine& w : weights_) {
+          if (w.id == s.id.value) m.weight = w.weight;
+        }
+      }
+      members.push_back(m);
+    }
+    auto cluster = core::ClusterConfig::make(
+        std::move(members),
+        hierarchical ? core::QuorumVerifier::Kind::hierarchical : core::QuorumVerifier::Kind::majority);
+    if (!cluster) {
+      // What the checks above leave to the core: more than kMaxMembers servers, every group of
+      // weight zero, a group's weight overflowing.
+      return whole(hierarchical ? "group.G" : "server.N", core::to_string(cluster.error()));
+    }
+    config_.cluster = std::move(*cluster);
+    return {};
+  }
+
+  ServerConfig config_;
+  std::map<std::string, std::size_t> first_line_;  // known keys as written -> first line
+  std::vector<GroupLine> groups_;
+  std::vector<WeightLine> weights_;
+};
+
+// The whole file, or why not. Refuses anything larger than `limit` bytes.
+Result<std::string> read_file(const std::string& path, std::size_t limit, std::string_view what) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    return std::unexpected(Error{std::string(what) + "cannot read " + path + ": " +
+                                 std::strerror(errno)});
+  }
+  std::string text;
+  std::array<char, 8192> chunk;
+  while (true) {
+    const std::size_t n = std::fread(chunk.data(), 1, chunk.size(), f);
+    text.append(chunk.data(), n);
+    if (text.size() > limit) {
+      std::fclose(f);
+      return std::unexpected(Error{std::string(what) + path + " is larger than " +
+                                   std::to_string(limit) + " bytes"});
+    }
+    if (n < chunk.size()) break;
+  }
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed) {
+    return std::unexpected(Error{std::string(what) + "cannot read " + path + ": " +
+                                 std::strerror(err)});
+  }
+  return text;
+}
+
+// A configuration file of a few KiB is normal; this only stops a wrong path (a disk image).
+constexpr std::size_t kMaxConfigFileBytes = 1u << 20;
+
+}  // namespace
+
+Result<ServerConfig> parse_config(std::string_view text, std::string_view source_name) {
+  return Parser(source_name).run(text);
+}
+
+Result<ServerConfig> load_config(const std::string& path) {
+  auto text = read_file(path, kMaxConfigFileBytes, "");
+  if (!text) return std::unexpected(text.error());
+  auto config = parse_config(*text, path);
+  if (!config || config->secret_file.empty()) return config;
+
+  const std::string where =
+      path + ":" + std::to_string(config->secret_file_line) + ": secretFile: ";
+  auto secret = read_file(config->secret_file, kMaxSecretFileBytes, where);
+  if (!secret) return std::unexpected(secret.error());
+  config->secret = std::string(trim(*secret));
+  if (config->secret.size() < kMinSecretBytes) {
+    return std::unexpected(Error{where + config->secret_file + " holds " +
+                                 std::to_string(config->secret.size()) +
+                                 " bytes (whitespace trimmed); at least " +
+                                 std::to_string(kMinSecretBytes) + " are needed"});
+  }
+  struct stat st{};
+  if (::stat(config->secret_file.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+    config->warnings.push_back(where + config->secret_file +
+                               " is readable or writable by other users (chmod 600 it)");
+  }
+  return config;
+}
+
+Result<std::size_t> validate_for(const ServerConfig& config, core::ServerId id) {
+  std::string ids;
+  for (std::size_t i = 0; i < config.servers.size(); ++i) {
+    if (config.servers[i].id == id) return i;
+    ids += (i == 0 ? "" : ", ") + std::to_string(config.servers[i].id.value);
+  }
+  return std::unexpected(Error{config.source + ": --id " + std::to_string(id.value) +
+                               " is not in the server list (ids: " + ids + ")"});
+}
+
+}  // namespace fastzab::runtime

@@ -1,0 +1,94 @@
+// A server's configuration, read from a ZooKeeper-style `zoo.cfg`: `key=value` lines, `#`
+// comments on their own lines, blank lines, whitespace around keys and values ignored. The
+// ZooKeeper keys keep their ZooKeeper meaning; fastzab adds a few of its own. Every key, its
+// default and its range are in README.md ("Configuration"); engine/cmd/examples/zoo.cfg is a
+// commented example.
+//
+// Errors are one line each, "<source>:<line>: <key>: <what>" (or "<source>: <key>: <what>" for
+// a key that is missing or a check across lines). Unknown keys are warnings, as in ZooKeeper.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/core/quorum.h"
+#include "engine/core/types.h"
+#include "engine/runtime/error.h"
+
+namespace fastzab::runtime {
+
+// The network transport between servers. `dpdk` is accepted here so that a configuration can
+// name it; start-up refuses it when the build has no DPDK support.
+enum class Transport : std::uint8_t { uring, dpdk };
+// How a reactor waits for work: spin, spin then sleep, or sleep in the kernel.
+enum class PollMode : std::uint8_t { busy, adaptive, blocking };
+// Whether a log batch is fdatasync'ed before it counts as durable (log::SyncMode).
+enum class SyncMode : std::uint8_t { fdatasync, none };
+
+const char* to_string(Transport t) noexcept;
+const char* to_string(PollMode p) noexcept;
+const char* to_string(SyncMode s) noexcept;
+
+// One `server.N=host:quorumPort:electionPort[:participant|:observer]` line.
+struct ServerEntry {
+  core::ServerId id;
+  std::string host;  // as written (an IPv6 address without its brackets); not resolved here
+  // fastzab keeps ONE connection per pair of servers for election and ZAB traffic alike, on the
+  // quorum port. The election port is parsed and checked (so a ZooKeeper file reads unchanged
+  // and no two servers share an address) but nothing listens on it.
+  std::uint16_t quorum_port = 0;
+  std::uint16_t election_port = 0;
+  bool observer = false;
+  std::size_t line = 0;  // where it was configured, for later messages
+};
+
+struct ServerConfig {
+  std::string source;                  // the name errors and warnings cite
+
+  // ZooKeeper keys.
+  std::uint32_t tick_time_ms = 2000;   // tickTime
+  std::uint32_t init_limit_ticks = 10; // initLimit
+  std::uint32_t sync_limit_ticks = 5;  // syncLimit
+  std::string data_dir;                // dataDir (required)
+  std::uint16_t client_port = 0;       // clientPort (required)
+  // server.N lines, ascending by id. servers[i] is member i of `cluster`.
+  std::vector<ServerEntry> servers;
+  // The core's membership and quorum system (majority, or hierarchical when group.G lines are
+  // present, with weight.N lines).
+  core::ClusterConfig cluster;
+
+  // fastzab keys.
+  Transport transport = Transport::uring;
+  PollMode poll = PollMode::blocking;
+  SyncMode sync = SyncMode::fdatasync;
+  std::uint32_t groups = 1;            // replication groups per node, 1..kMaxGroups
+  std::uint64_t cluster_id = 0;        // clusterId (required, non-zero): written in every log file
+  std::string secret_file;             // secretFile (required with more than one server)
+  std::size_t secret_file_line = 0;
+  std::string secret;                  // the file's content, whitespace trimmed (load_config)
+
+  // One line each: "<source>:<line>: <key>: <what>".
+  std::vector<std::string> warnings;
+};
+
+inline constexpr std::uint32_t kMaxGroups = 64;
+inline constexpr std::size_t kMinSecretBytes = 32;
+// A secret file is a key, not a document: anything larger is a mistake (a wrong path).
+inline constexpr std::size_t kMaxSecretFileBytes = 64u << 10;
+
+// Parses a configuration's text. `source_name` is what messages call it (a file name). Does not
+// touch the file system: `secret` stays empty (load_config reads it).
+Result<ServerConfig> parse_config(std::string_view text, std::string_view source_name);
+
+// Reads and parses the file at `path`, then reads the secret file it names (a relative path is
+// taken from the working directory, as ZooKeeper does for its paths) and checks its length.
+Result<ServerConfig> load_config(const std::string& path);
+
+// Checks that `id` (the server's own id, from the command line) is one of the configured
+// servers; returns its index in `servers` and `cluster`.
+Result<std::size_t> validate_for(const ServerConfig& config, core::ServerId id);
+
+}  // namespace fastzab::runtime

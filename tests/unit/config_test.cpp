@@ -1,0 +1,495 @@
+// zoo.cfg parsing (engine/runtime/config.h): a full example, every default, one test per error
+// with its message (exact text for many, the source:line prefix for all), warnings for unknown
+// and misspelled keys, hierarchical quorums, load_config's secret file, validate_for.
+#include "engine/runtime/config.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace fastzab::runtime {
+namespace {
+
+using core::MemberSet;
+using core::ServerId;
+
+// Seven lines, so that a line appended with with() is line 8.
+constexpr std::string_view kBase =
+    "dataDir=/var/lib/fastzab\n"              // 1
+    "clientPort=2181\n"                       // 2
+    "clusterId=7\n"                           // 3
+    "secretFile=/etc/fastzab/secret\n"        // 4
+    "server.1=127.0.0.1:2888:3888\n"          // 5
+    "server.2=127.0.0.1:2889:3889\n"          // 6
+    "server.3=127.0.0.1:2890:3890\n";         // 7
+constexpr int kNext = 8;
+
+std::string with(std::string_view extra) { return std::string(kBase) + std::string(extra) + "\n"; }
+
+Result<ServerConfig> parse(std::string_view text) { return parse_config(text, "zoo.cfg"); }
+
+// The error message, or a note that there was none.
+std::string error_of(std::string_view text) {
+  auto c = parse(text);
+  return c ? "(parsed without error)" : c.error().message;
+}
+
+std::string at_line(int line) { return "zoo.cfg:" + std::to_string(line) + ": "; }
+
+ServerConfig parse_ok(std::string_view text) {
+  auto c = parse(text);
+  EXPECT_TRUE(c.has_value()) << (c ? "" : c.error().message);
+  return c ? *c : ServerConfig{};
+}
+
+MemberSet set_of(std::initializer_list<std::size_t> indices) {
+  MemberSet s;
+  for (std::size_t i : indices) s.set(i);
+  return s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Valid configurations
+
+TEST(ConfigTest, FullExampleParses) {
+  const ServerConfig c = parse_ok(
+      "# a comment\n"
+      "\n"
+      "   tickTime = 500  \n"
+      "initLimit=20\n"
+      "syncLimit=4\n"
+      "dataDir=/data/fz\n"
+      "clientPort=12181\n"
+      "server.3=10.0.0.3:2888:3888:participant\n"
+      "server.1=10.0.0.1:2888:3888\n"
+      "server.2=[fe80::2]:2888:3888\n"
+      "server.10=10.0.0.4:2888:3888:observer\n"
+      "transport=dpdk\n"
+      "poll=busy\n"
+      "sync=none\n"
+      "groups=8\n"
+      "secretFile=/etc/fz/secret\n"
+      "clusterId=18446744073709551615\n");
+  EXPECT_EQ(c.source, "zoo.cfg");
+  EXPECT_EQ(c.tick_time_ms, 500u);
+  EXPECT_EQ(c.init_limit_ticks, 20u);
+  EXPECT_EQ(c.sync_limit_ticks, 4u);
+  EXPECT_EQ(c.data_dir, "/data/fz");
+  EXPECT_EQ(c.client_port, 12181);
+  EXPECT_EQ(c.transport, Transport::dpdk);
+  EXPECT_EQ(c.poll, PollMode::busy);
+  EXPECT_EQ(c.sync, SyncMode::none);
+  EXPECT_EQ(c.groups, 8u);
+  EXPECT_EQ(c.secret_file, "/etc/fz/secret");
+  EXPECT_EQ(c.secret_file_line, 16u);
+  EXPECT_TRUE(c.secret.empty());  // parse_config reads no file
+  EXPECT_EQ(c.cluster_id, 18446744073709551615ull);
+  EXPECT_TRUE(c.warnings.empty());
+
+  // Sorted by id, whatever the file order.
+  ASSERT_EQ(c.servers.size(), 4u);
+  EXPECT_EQ(c.servers[0].id, ServerId{1});
+  EXPECT_EQ(c.servers[0].host, "10.0.0.1");
+  EXPECT_EQ(c.servers[0].line, 9u);
+  EXPECT_EQ(c.servers[1].host, "fe80::2");
+  EXPECT_EQ(c.servers[2].id, ServerId{3});
+  EXPECT_EQ(c.servers[2].quorum_port, 2888);
+  EXPECT_EQ(c.servers[2].election_port, 3888);
+  EXPECT_FALSE(c.servers[2].observer);
+  EXPECT_EQ(c.servers[3].id, ServerId{10});
+  EXPECT_TRUE(c.servers[3].observer);
+
+  // The core's view: the same members in the same order, majority over the three voters.
+  ASSERT_EQ(c.cluster.size(), 4u);
+  for (std::size_t i = 0; i < 4; ++i) EXPECT_EQ(c.cluster.members()[i].id, c.servers[i].id);
+  EXPECT_EQ(c.cluster.verifier().kind(), core::QuorumVerifier::Kind::majority);
+  EXPECT_FALSE(c.cluster.is_voter(ServerId{10}));
+  EXPECT_TRUE(c.cluster.verifier().is_quorum(set_of({0, 1})));
+  EXPECT_FALSE(c.cluster.verifier().is_quorum(set_of({0, 3})));
+}
+
+TEST(ConfigTest, EveryDefault) {
+  const ServerConfig c = parse_ok(
+      "dataDir=/d\n"
+      "clientPort=2181\n"
+      "clusterId=1\n"
+      "server.1=localhost:2888:3888\n");
+  EXPECT_EQ(c.tick_time_ms, 2000u);
+  EXPECT_EQ(c.init_limit_ticks, 10u);
+  EXPECT_EQ(c.sync_limit_ticks, 5u);
+  EXPECT_EQ(c.transport, Transport::uring);
+  EXPECT_EQ(c.poll, PollMode::blocking);
+  EXPECT_EQ(c.sync, SyncMode::fdatasync);
+  EXPECT_EQ(c.groups, 1u);
+  // One server: no secret needed.
+  EXPECT_TRUE(c.secret_file.empty());
+  ASSERT_EQ(c.servers.size(), 1u);
+  EXPECT_FALSE(c.servers[0].observer);
+  EXPECT_EQ(c.cluster.verifier().kind(), core::QuorumVerifier::Kind::majority);
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(ConfigTest, WindowsLineEndsAndNoFinalNewline) {
+  const ServerConfig c = parse_ok(
+      "dataDir=/d\r\nclientPort=2181\r\nclusterId=1\r\nserver.1=h:1:2");
+  EXPECT_EQ(c.data_dir, "/d");
+  EXPECT_EQ(c.servers[0].election_port, 2);
+}
+
+TEST(ConfigTest, ValuesMayContainEqualsSigns) {
+  const ServerConfig c = parse_ok("dataDir=/a=b/c\nclientPort=1\nclusterId=1\nserver.1=h:1:2\n");
+  EXPECT_EQ(c.data_dir, "/a=b/c");
+}
+
+TEST(ConfigTest, EnumNames) {
+  EXPECT_STREQ(to_string(Transport::uring), "uring");
+  EXPECT_STREQ(to_string(Transport::dpdk), "dpdk");
+  EXPECT_STREQ(to_string(PollMode::busy), "busy");
+  EXPECT_STREQ(to_string(PollMode::adaptive), "adaptive");
+  EXPECT_STREQ(to_string(PollMode::blocking), "blocking");
+  EXPECT_STREQ(to_string(SyncMode::fdatasync), "fdatasync");
+  EXPECT_STREQ(to_string(SyncMode::none), "none");
+}
+
+TEST(ConfigTest, ExampleFileParsesWithoutWarnings) {
+  std::ifstream in(FASTZAB_EXAMPLE_ZOO_CFG);
+  ASSERT_TRUE(in) << FASTZAB_EXAMPLE_ZOO_CFG;
+  std::stringstream text;
+  text << in.rdbuf();
+  const ServerConfig c = parse_ok(text.str());
+  EXPECT_TRUE(c.warnings.empty());
+  ASSERT_EQ(c.servers.size(), 3u);
+  for (const ServerEntry& s : c.servers) EXPECT_EQ(s.host, "127.0.0.1");
+  EXPECT_FALSE(c.secret_file.empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hierarchical quorums
+
+TEST(ConfigTest, HierarchicalNineServersInThreeGroups) {
+  std::string text =
+      "dataDir=/d\nclientPort=2181\nclusterId=1\nsecretFile=/s\n"
+      "group.1=1:2:3\n"
+      "group.2=4:5:6\n"
+      "group.3=7:8:9\n"
+      "weight.9=0\n";
+  for (int i = 1; i <= 10; ++i) {
+    text += "server." + std::to_string(i) + "=h" + std::to_string(i) + ":2888:3888" +
+            (i == 10 ? ":observer" : "") + "\n";
+  }
+  const ServerConfig c = parse_ok(text);
+  const core::QuorumVerifier& v = c.cluster.verifier();
+  EXPECT_EQ(v.kind(), core::QuorumVerifier::Kind::hierarchical);
+  EXPECT_EQ(c.cluster.members()[0].group, 1);
+  EXPECT_EQ(c.cluster.members()[8].weight, 0);
+  EXPECT_EQ(c.cluster.members()[9].group, -1);
+  // Two of three in two of three groups: four servers are a quorum.
+  EXPECT_TRUE(v.is_quorum(set_of({0, 1, 3, 4})));
+  EXPECT_FALSE(v.is_quorum(set_of({0, 1, 2, 3})));
+  // Server 9 weighs nothing: 7 and 9 do not cover group 3, 7 and 8 do.
+  EXPECT_FALSE(v.is_quorum(set_of({0, 1, 6, 8})));
+  EXPECT_TRUE(v.is_quorum(set_of({0, 1, 6, 7})));
+  EXPECT_FALSE(c.cluster.is_voter(ServerId{10}));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors, one per check. Each names source:line and the key.
+
+struct LineError {
+  const char* name;
+  std::string extra;     // appended to kBase as line 8
+  std::string message;   // the whole expected message
+};
+
+TEST(ConfigErrorTest, EachLineErrorHasItsExactMessage) {
+  const std::string l = at_line(kNext);
+  const LineError cases[] = {
+      {"trailing junk", "tickTime=2000ms", l + "tickTime: '2000ms' is not a whole number"},
+      {"comment after value", "tickTime=2000 # ms",
+       l + "tickTime: '2000 # ms' is not a whole number (a '#' starts a comment only at the "
+           "start of a line)"},
+      {"sign", "initLimit=-1", l + "initLimit: '-1' is not a whole number"},
+      {"plus sign", "initLimit=+1", l + "initLimit: '+1' is not a whole number"},
+      {"tick zero", "tickTime=0", l + "tickTime: 0 is out of range 1..2147483647"},
+      {"init zero", "initLimit=0", l + "initLimit: 0 is out of range 1..2147483647"},
+      {"sync zero", "syncLimit=0", l + "syncLimit: 0 is out of range 1..2147483647"},
+      {"overflow", "syncLimit=99999999999999999999999",
+       l + "syncLimit: 99999999999999999999999 is out of range 1..2147483647"},
+      {"empty value", "tickTime=", l + "tickTime: empty value"},
+      {"duplicate key", "clientPort=2182", l + "clientPort: duplicate key (first set on line 2)"},
+      {"duplicate server key", "server.3=h:1:2", l + "server.3: duplicate key (first set on line 7)"},
+      {"duplicate server id", "server.03=h:1:2",
+       l + "server.03: duplicate server id 3 (first on line 7)"},
+      {"port out of range", "server.4=h:70000:3891",
+       l + "server.4: port 70000 is out of range 1..65535"},
+      {"election port zero", "server.4=h:2891:0", l + "server.4: port 0 is out of range 1..65535"},
+      {"port not a number", "server.4=h:28x:3891", l + "server.4: '28x' is not a whole number"},
+      {"same ports", "server.4=h:2891:2891",
+       l + "server.4: the quorum port and the election port are both 2891"},
+      {"duplicate address", "server.4=127.0.0.1:2888:3999",
+       l + "server.4: address 127.0.0.1:2888 is already used by server.1 (line 5)"},
+      {"duplicate election address", "server.4=127.0.0.1:3999:3890",
+       l + "server.4: address 127.0.0.1:3890 is already used by server.3 (line 7)"},
+      {"too few fields", "server.4=h:2891",
+       l + "server.4: expected host:quorumPort:electionPort[:participant|:observer], got "
+           "'h:2891'"},
+      {"too many fields", "server.4=h:1:2:observer:x",
+       l + "server.4: expected host:quorumPort:electionPort[:participant|:observer], got "
+           "'h:1:2:observer:x'"},
+      {"bad role", "server.4=h:1:2:voter",
+       l + "server.4: role 'voter' is neither participant nor observer"},
+      {"unbracketed ipv6", "server.4=::1:2891:3891",
+       l + "server.4: the host is empty (write an IPv6 address in brackets: [::1])"},
+      {"unclosed bracket", "server.4=[::1:2891:3891",
+       l + "server.4: expected host:quorumPort:electionPort[:participant|:observer], got "
+           "'[::1:2891:3891'"},
+      {"client port suffix", "server.4=h:2891:3891;2181",
+       l + "server.4: a client address after ';' (ZooKeeper's dynamic form) is not supported; "
+           "use clientPort"},
+      {"server id zero", "server.0=h:1:2",
+       l + "server.0: server id 0 is out of range 1..9223372036854775807"},
+      {"server id too big", "server.9223372036854775808=h:1:2",
+       l + "server.9223372036854775808: server id 9223372036854775808 is out of range "
+           "1..9223372036854775807"},
+      {"server id not a number", "server.x=h:1:2", l + "server.x: 'x' is not a whole number"},
+      {"transport", "transport=tcp", l + "transport: 'tcp' is not one of uring, dpdk"},
+      {"poll", "poll=spin", l + "poll: 'spin' is not one of busy, adaptive, blocking"},
+      {"sync", "sync=fsync", l + "sync: 'fsync' is not one of fdatasync, none"},
+      {"groups zero", "groups=0", l + "groups: 0 is out of range 1..64"},
+      {"groups too many", "groups=65", l + "groups: 65 is out of range 1..64"},
+      {"no equals sign", "tickTime 2000", l + "tickTime 2000: expected key=value"},
+      {"empty key", "=5", l + "'=5': expected key=value, the key is empty"},
+      {"key with space", "tick Time=5", l + "'tick Time': a key cannot contain whitespace"},
+      {"group member not a server", "group.1=1:2:3:9",
+       l + "group.1: server 9 is not listed in a server.N line"},
+      {"group member not a number", "group.1=1:2:x", l + "group.1: 'x' is not a whole number"},
+      {"group member empty", "group.1=1::2", l + "group.1: empty server id in '1::2'"},
+      {"group member twice", "group.1=1:2:1", l + "group.1: server 1 is listed twice"},
+      {"group id not a number", "group.a=1:2:3", l + "group.a: 'a' is not a whole number"},
+      {"weight not a server", "weight.9=1", l + "weight.9: server 9 is not listed in a server.N line"},
+      {"weight negative", "weight.1=-1", l + "weight.1: '-1' is not a whole number"},
+      {"weight without groups", "weight.1=2",
+       l + "weight.1: weights apply to hierarchical quorums only, and there is no group.G line"},
+  };
+  for (const LineError& c : cases) {
+    EXPECT_EQ(error_of(with(c.extra)), c.message) << c.name;
+  }
+}
+
+TEST(ConfigErrorTest, TheExampleFromTheBrief) {
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=1\nclusterId=1\nsecretFile=/s\n"
+                     "server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:70000:5\n"),
+            "zoo.cfg:7: server.3: port 70000 is out of range 1..65535");
+}
+
+TEST(ConfigErrorTest, ClusterIdZero) {
+  EXPECT_EQ(error_of("clusterId=0\n"),
+            "zoo.cfg:1: clusterId: 0 is out of range 1..18446744073709551615");
+}
+
+TEST(ConfigErrorTest, RequiredKeys) {
+  EXPECT_EQ(error_of("clientPort=1\nclusterId=1\nserver.1=h:1:2\n"),
+            "zoo.cfg: dataDir: required key is missing");
+  EXPECT_EQ(error_of("dataDir=/d\nclusterId=1\nserver.1=h:1:2\n"),
+            "zoo.cfg: clientPort: required key is missing");
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=1\nserver.1=h:1:2\n"),
+            "zoo.cfg: clusterId: required key is missing");
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=1\nclusterId=1\nserver.1=h:1:2\nserver.2=h:3:4\n"),
+            "zoo.cfg: secretFile: required when more than one server is listed (2 are)");
+  // An observer counts: it connects to the others too.
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=1\nclusterId=1\nserver.1=h:1:2\n"
+                     "server.2=h:3:4:observer\n"),
+            "zoo.cfg: secretFile: required when more than one server is listed (2 are)");
+}
+
+TEST(ConfigErrorTest, FewerThanOneVoter) {
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=1\nclusterId=1\n"),
+            "zoo.cfg: server.N: no server is listed; at least one participant is needed");
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=1\nclusterId=1\nserver.1=h:1:2:observer\n"),
+            "zoo.cfg: server.N: every server is an observer; at least one participant is "
+            "needed");
+}
+
+TEST(ConfigErrorTest, HierarchyErrorsNameTheirLine) {
+  // Groups may come before the servers they name; errors still cite the group's line.
+  EXPECT_EQ(error_of("group.1=1:2\n" + with("server.4=h:1:2:observer\ngroup.2=3:4")),
+            "zoo.cfg:10: group.2: server 4 is an observer; observers belong to no group");
+  EXPECT_EQ(error_of(with("group.1=1:2\ngroup.2=2:3")),
+            "zoo.cfg:9: group.2: server 2 is already in group.1 (line 8)");
+  EXPECT_EQ(error_of(with("group.1=1:2\ngroup.01=3")),
+            "zoo.cfg:9: group.01: duplicate group id 1 (first on line 8)");
+  // Every participant in a group: reported at the server's line.
+  EXPECT_EQ(error_of(with("group.1=1:2")),
+            "zoo.cfg:7: server.3: participant 3 is in no group; with group.G lines every "
+            "participant must be in one");
+  EXPECT_EQ(error_of(with("server.4=h:1:2:observer\ngroup.1=1:2:3\nweight.4=1")),
+            "zoo.cfg:10: weight.4: server 4 is an observer; observers carry no weight");
+  EXPECT_EQ(error_of(with("group.1=1:2:3\nweight.2=1\nweight.02=1")),
+            "zoo.cfg:10: weight.02: duplicate weight for server 2 (first on line 9)");
+  // The core's own checks: every group weighs nothing, a group's weight overflows.
+  EXPECT_EQ(error_of(with("group.1=1:2:3\nweight.1=0\nweight.2=0\nweight.3=0")),
+            "zoo.cfg: group.G: configuration has no voting member that can form a quorum");
+  EXPECT_EQ(error_of(with("group.1=1:2:3\nweight.1=9223372036854775807\n"
+                          "weight.2=9223372036854775807")),
+            "zoo.cfg: group.G: hierarchical configuration: a group's total weight overflows "
+            "int64");
+}
+
+TEST(ConfigErrorTest, TooManyServers) {
+  std::string text = "dataDir=/d\nclientPort=1\nclusterId=1\nsecretFile=/s\n";
+  for (int i = 1; i <= 65; ++i) text += "server." + std::to_string(i) + "=h:" +
+                                        std::to_string(2 * i) + ":" +
+                                        std::to_string(2 * i + 1) + "\n";
+  EXPECT_EQ(error_of(text), "zoo.cfg: server.N: configuration has more than 64 members");
+}
+
+// Whatever the check, a line error starts with "<source>:<line>: <key>: ".
+TEST(ConfigErrorTest, LineErrorsCiteSourceLineAndKey) {
+  const char* lines[] = {
+      "tickTime=x", "initLimit=0", "syncLimit=1.5", "clientPort=2182", "server.4=h:1",
+      "group.1=7", "weight.7=1", "transport=", "poll=x", "sync=x", "groups=x", "secretFile=",
+      "dataDir=/again", "clusterId=x"};
+  for (const char* extra : lines) {
+    const std::string key(std::string_view(extra).substr(0, std::string_view(extra).find('=')));
+    const std::string message = error_of(with(extra));
+    EXPECT_EQ(message.rfind(at_line(kNext) + key + ": ", 0), 0u) << extra << " -> " << message;
+  }
+  // With another source name.
+  auto c = parse_config("tickTime=x\n", "/etc/fastzab/zoo.cfg");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().message, "/etc/fastzab/zoo.cfg:1: tickTime: 'x' is not a whole number");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Warnings
+
+TEST(ConfigWarningTest, UnknownKeysAreIgnoredWithAWarning) {
+  const ServerConfig c = parse_ok(with(
+      "fancyFeature=on\n"              // 8
+      "tickTim=100\n"                  // 9
+      "ticktime=100\n"                 // 10
+      "sever.4=h:1:2\n"                // 11
+      "maxClientCnxns=60\n"            // 12
+      "dataLogDir=/logs\n"             // 13
+      "secretfile=/x\n"                // 14
+      "fancyFeature=off"));            // 15: unknown keys may repeat
+  ASSERT_EQ(c.warnings.size(), 8u);
+  EXPECT_EQ(c.warnings[0], "zoo.cfg:8: fancyFeature: unknown key; ignored");
+  EXPECT_EQ(c.warnings[1], "zoo.cfg:9: tickTim: unknown key; ignored (did you mean tickTime?)");
+  EXPECT_EQ(c.warnings[2], "zoo.cfg:10: ticktime: unknown key; ignored (did you mean tickTime?)");
+  EXPECT_EQ(c.warnings[3], "zoo.cfg:11: sever.4: unknown key; ignored (did you mean server.4?)");
+  EXPECT_EQ(c.warnings[4],
+            "zoo.cfg:12: maxClientCnxns: a ZooKeeper setting fastzab does not use; ignored");
+  EXPECT_EQ(c.warnings[5], "zoo.cfg:13: dataLogDir: a ZooKeeper setting fastzab does not use; "
+                           "ignored (fastzab keeps its log in dataDir)");
+  EXPECT_EQ(c.warnings[6],
+            "zoo.cfg:14: secretfile: unknown key; ignored (did you mean secretFile?)");
+  EXPECT_EQ(c.warnings[7], "zoo.cfg:15: fancyFeature: unknown key; ignored");
+  EXPECT_EQ(c.tick_time_ms, 2000u);  // the misspelt tickTime changed nothing
+  EXPECT_EQ(c.servers.size(), 3u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// validate_for
+
+TEST(ConfigTest, ValidateForFindsTheServer) {
+  const ServerConfig c = parse_ok(with("server.10=h:1:2:observer"));
+  auto i = validate_for(c, ServerId{3});
+  ASSERT_TRUE(i.has_value());
+  EXPECT_EQ(*i, 2u);
+  EXPECT_EQ(validate_for(c, ServerId{10}).value(), 3u);
+  auto missing = validate_for(c, ServerId{9});
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().message,
+            "zoo.cfg: --id 9 is not in the server list (ids: 1, 2, 3, 10)");
+}
+
+// ---------------------------------------------------------------------------------------------
+// load_config: files
+
+class LoadConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/fastzab_config_test.XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    for (const std::string& f : files_) std::remove(f.c_str());
+    ::rmdir(dir_.c_str());
+  }
+  std::string write(const std::string& name, const std::string& content, mode_t mode = 0600) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path, std::ios::binary) << content;
+    ::chmod(path.c_str(), mode);
+    files_.push_back(path);
+    return path;
+  }
+  std::string config_with_secret(const std::string& secret_path) {
+    return write("zoo.cfg", "dataDir=/d\nclientPort=1\nclusterId=1\n"
+                            "server.1=h:1:2\nserver.2=h:3:4\nsecretFile=" + secret_path + "\n");
+  }
+
+  std::string dir_;
+  std::vector<std::string> files_;
+};
+
+TEST_F(LoadConfigTest, ReadsTheSecretTrimmed) {
+  const std::string key(40, 'k');
+  const std::string cfg = config_with_secret(write("secret", "\n  " + key + "\n"));
+  auto c = load_config(cfg);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  EXPECT_EQ(c->secret, key);
+  EXPECT_EQ(c->source, cfg);
+  EXPECT_TRUE(c->warnings.empty());
+}
+
+TEST_F(LoadConfigTest, ShortSecretIsAnErrorAtItsLine) {
+  const std::string secret = write("secret", std::string(31, 'k') + "\n\n");
+  const std::string cfg = config_with_secret(secret);
+  auto c = load_config(cfg);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().message, cfg + ":6: secretFile: " + secret +
+                                   " holds 31 bytes (whitespace trimmed); at least 32 are needed");
+}
+
+TEST_F(LoadConfigTest, MissingSecretFile) {
+  const std::string cfg = config_with_secret(dir_ + "/nope");
+  auto c = load_config(cfg);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().message,
+            cfg + ":6: secretFile: cannot read " + dir_ + "/nope: No such file or directory");
+}
+
+TEST_F(LoadConfigTest, SecretReadableByOthersIsAWarning) {
+  const std::string secret = write("secret", std::string(32, 'k'), 0644);
+  const std::string cfg = config_with_secret(secret);
+  auto c = load_config(cfg);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  ASSERT_EQ(c->warnings.size(), 1u);
+  EXPECT_EQ(c->warnings[0], cfg + ":6: secretFile: " + secret +
+                                " is readable or writable by other users (chmod 600 it)");
+}
+
+TEST_F(LoadConfigTest, MissingConfigFile) {
+  auto c = load_config(dir_ + "/absent.cfg");
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().message, "cannot read " + dir_ + "/absent.cfg: No such file or directory");
+}
+
+TEST_F(LoadConfigTest, ParseErrorsNameTheFile) {
+  const std::string cfg = write("zoo.cfg", "tickTime=fast\n");
+  auto c = load_config(cfg);
+  ASSERT_FALSE(c.has_value());
+  EXPECT_EQ(c.error().message, cfg + ":1: tickTime: 'fast' is not a whole number");
+}
+
+}  // namespace
+}  // namespace fastzab::runtime
