@@ -1,0 +1,364 @@
+#include "engine/runtime/replica.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <exception>
+#include <utility>
+
+#include "engine/core/codec.h"
+#include "engine/core/invariant.h"
+
+namespace fastzab::runtime {
+namespace {
+
+using core::OutputKind;
+using core::Zxid;
+
+std::string hex(std::uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%016" PRIx64, v);
+  return buf;
+}
+
+Error log_error(const char* what, const log::Error& e) {
+  return Error{std::string(what) + ": " + e.to_string()};
+}
+
+std::uint64_t as_log_zxid(Zxid z) {
+  FASTZAB_ASSERT(z.value > 0);
+  return static_cast<std::uint64_t>(z.value);
+}
+
+}  // namespace
+
+Replica::Replica(ReplicaOptions options, StateMachine& app, ReplicaHooks hooks)
+    : opt_(std::move(options)), app_(app), hooks_(std::move(hooks)) {}
+
+Replica::~Replica() = default;
+
+Result<std::unique_ptr<Replica>> Replica::open(ReplicaOptions options, StateMachine& app,
+                                               ReplicaHooks hooks) {
+  std::unique_ptr<Replica> r(new Replica(std::move(options), app, std::move(hooks)));
+  if (auto s = r->start(); !s) return std::unexpected(s.error());
+  return r;
+}
+
+Result<void> Replica::start() {
+  auto opened = log::Log::open(opt_.log_dir, opt_.log);
+  if (!opened) return std::unexpected(log_error("cannot open the log", opened.error()));
+  log_ = std::move(*opened);
+
+  core::DurableState state;
+  const log::Epochs ep = log_->epochs();
+  state.accepted_epoch = core::Epoch{static_cast<std::int64_t>(ep.accepted)};
+  state.current_epoch = core::Epoch{static_cast<std::int64_t>(ep.current)};
+  auto snap = log_->latest_snapshot();
+  if (!snap) return std::unexpected(log_error("cannot read the newest snapshot", snap.error()));
+  if (*snap) {
+    app_.restore((*snap)->zxid, (*snap)->data);
+    state.log_base = Zxid{static_cast<std::int64_t>((*snap)->zxid)};
+    state.applied_zxid = state.log_base;
+    applied_zxid_ = (*snap)->zxid;
+  }
+  auto tail = log_->read(static_cast<std::uint64_t>(state.log_base.value) + 1, UINT64_MAX);
+  if (!tail) return std::unexpected(log_error("cannot read the log", tail.error()));
+  state.tail.reserve(tail->size());
+  for (log::Record& rec : *tail) {
+    state.tail.push_back(core::LoggedEntry{Zxid{static_cast<std::int64_t>(rec.zxid)},
+                                           std::move(rec.payload)});
+  }
+  if (const auto to = core::drop_unacknowledged_tail(state)) {
+    // Entries of an epoch this node never acknowledged (reference §4.1): gone before anyone
+    // can be told about them.
+    if (auto t = log_->truncate(static_cast<std::uint64_t>(std::max<std::int64_t>(to->value, 0)));
+        !t) {
+      return std::unexpected(log_error("cannot drop the unacknowledged log tail", t.error()));
+    }
+  }
+  try {
+    node_.emplace(opt_.node, std::move(state));
+  } catch (const std::exception& e) {
+    return std::unexpected(Error{std::string("the durable state is not one a node may start "
+                                             "from: ") + e.what()});
+  }
+  gate_.reset(node_->last_logged(), node_->accepted_epoch(), node_->current_epoch());
+
+  auto t = net::Transport::open(opt_.transport);
+  if (!t) return std::unexpected(Error{"cannot open the transport: " + t.error().to_string()});
+  transport_ = std::move(*t);
+  next_tick_ = std::chrono::steady_clock::now() + opt_.tick;
+  return {};
+}
+
+void Replica::propose(std::uint64_t tag, std::span<const std::byte> bytes) {
+  // ClientProposal only views its bytes: keep them in one arena (reused, so no allocation per
+  // proposal once it has grown) and make the views when the batch goes to the core.
+  queued_.push_back(QueuedProposal{tag, proposal_arena_.size(), bytes.size()});
+  proposal_arena_.insert(proposal_arena_.end(), bytes.begin(), bytes.end());
+}
+
+void Replica::wake() { transport_->wake(); }
+
+void Replica::emit(core::ServerId peer, core::SessionId session, core::Bytes frame) {
+  if (transport_->send(static_cast<std::uint64_t>(peer.value), session.value, frame)) {
+    ++counters_.frames_out;
+  } else {
+    ++counters_.frames_dropped;
+  }
+}
+
+void Replica::step(const core::Input& input) {
+  if (fatal_) return;
+  outs_.clear();
+  node_->step(input, outs_);
+  for (const core::Output& o : outs_.items) {
+    if (auto r = carry_out(o); !r) {
+      fatal_ = r.error();
+      return;
+    }
+  }
+}
+
+Result<void> Replica::carry_out(const core::Output& o) {
+  const auto send = [this](core::ServerId peer, core::SessionId s, core::Bytes frame) {
+    emit(peer, s, frame);
+  };
+  gate_.on_output(outs_, o, send);  // sends, and tracks appends, truncates and snapshots
+  const core::Bytes bytes = outs_.bytes(o);
+  switch (o.kind) {
+    case OutputKind::send:
+    case OutputKind::send_after_durable:
+      return {};
+    case OutputKind::close_session:
+      transport_->close_session(static_cast<std::uint64_t>(o.peer.value), o.session.value);
+      return {};
+    case OutputKind::append: {
+      auto batch = core::decode_batch(bytes);
+      FASTZAB_ASSERT(batch && batch->size() == o.count);  // the core's own encoding
+      Zxid z = o.zxid;
+      for (core::Bytes entry : *batch) {
+        if (auto a = log_->append(as_log_zxid(z), entry); !a) {
+          return std::unexpected(log_error("log append failed", a.error()));
+        }
+        z = z.next();
+      }
+      counters_.appended += o.count;
+      pending_appends_.push_back(o.zxid.value + static_cast<std::int64_t>(o.count) - 1);
+      return {};
+    }
+    case OutputKind::truncate: {
+      // truncate() first makes every earlier append durable (durable effects complete in
+      // issue order), so those completions are due now.
+      if (auto t = log_->truncate(static_cast<std::uint64_t>(std::max<std::int64_t>(o.zxid.value, 0)));
+          !t) {
+        return std::unexpected(log_error("log truncate failed", t.error()));
+      }
+      if (!pending_appends_.empty()) {
+        completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});
+        pending_appends_.clear();
+      }
+      return {};
+    }
+    case OutputKind::persist_epochs: {
+      if (auto w = log_->write_epochs(log::Epochs{static_cast<std::uint64_t>(o.accepted.value),
+                                                  static_cast<std::uint64_t>(o.current.value)});
+          !w) {
+        return std::unexpected(log_error("writing the epoch file failed", w.error()));
+      }
+      if (!pending_appends_.empty()) {
+        completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});
+        pending_appends_.clear();
+      }
+      completions_.push_back(core::input::EpochsDurable{o.accepted, o.current});
+      return {};
+    }
+    case OutputKind::install_snapshot: {
+      const auto at = as_log_zxid(o.zxid);
+      // Durable first, then the log above it goes: a crash in between restarts from the
+      // snapshot with the old tail after it, a state the core accepts (it syncs it again).
+      if (auto s = log_->save_snapshot(at, bytes); !s) {
+        return std::unexpected(log_error("saving a received snapshot failed", s.error()));
+      }
+      if (auto t = log_->truncate(at); !t) {
+        return std::unexpected(log_error("log truncate after a snapshot failed", t.error()));
+      }
+      app_.restore(at, bytes);
+      applied_zxid_ = at;
+      applied_since_snapshot_ = 0;
+      ++counters_.snapshots_installed;
+      if (!pending_appends_.empty()) {
+        completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});
+        pending_appends_.clear();
+      }
+      completions_.push_back(core::input::SnapshotInstalled{o.zxid});
+      return {};
+    }
+    case OutputKind::send_snapshot: {
+      if (static_cast<std::uint64_t>(o.zxid.value) != applied_zxid_) {
+        // The core asks for the state at its applied zxid, which is the application's.
+        return std::unexpected(Error{"send_snapshot at " + hex(static_cast<std::uint64_t>(o.zxid.value)) +
+                                     " but the application is at " + hex(applied_zxid_)});
+      }
+      const std::vector<std::byte> state = app_.snapshot();
+      snap_outs_.clear();
+      core::encode_packet(core::PacketType::snap, o.zxid, core::Bytes(state), snap_outs_.arena);
+      core::Output so;
+      so.kind = OutputKind::send;
+      so.peer = o.peer;
+      so.session = o.session;
+      so.offset = 0;
+      so.length = snap_outs_.arena.size();
+      snap_outs_.items.push_back(so);
+      gate_.on_output(snap_outs_, snap_outs_.items.back(), send);
+      ++counters_.snapshots_sent;
+      return {};
+    }
+    case OutputKind::deliver: {
+      auto batch = core::decode_batch(bytes);
+      FASTZAB_ASSERT(batch && batch->size() == o.count);
+      Zxid z = o.zxid;
+      for (core::Bytes entry : *batch) {
+        const auto zx = as_log_zxid(z);
+        FASTZAB_ASSERT_OP(zx, >, applied_zxid_);
+        app_.apply(zx, entry);
+        applied_zxid_ = zx;
+        z = z.next();
+      }
+      counters_.delivered += o.count;
+      applied_since_snapshot_ += o.count;
+      if (hooks_.delivered) {
+        hooks_.delivered(as_log_zxid(o.zxid), applied_zxid_);
+      }
+      return {};
+    }
+    case OutputKind::role_change:
+      if (hooks_.role_changed) {
+        hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
+                            o.accepted.value, o.established);
+      }
+      return {};
+    case OutputKind::proposal_accepted:
+      if (hooks_.accepted) hooks_.accepted(o.tag, as_log_zxid(o.zxid));
+      return {};
+    case OutputKind::proposal_rejected:
+      if (hooks_.rejected) hooks_.rejected(o.tag, o.reason);
+      return {};
+  }
+  return {};
+}
+
+// Completions queued while carrying out outputs, reported in issue order. Each may produce
+// outputs that queue more.
+Result<void> Replica::drain_completions() {
+  const auto send = [this](core::ServerId peer, core::SessionId s, core::Bytes frame) {
+    emit(peer, s, frame);
+  };
+  while (!completions_.empty() && !fatal_) {
+    const core::Input in = std::move(completions_.front());
+    completions_.pop_front();
+    if (const auto* d = std::get_if<core::input::LogDurable>(&in)) {
+      gate_.on_log_durable(d->zxid, send);
+    } else if (const auto* e = std::get_if<core::input::EpochsDurable>(&in)) {
+      gate_.on_epochs_durable(e->accepted, e->current, send);
+    } else if (const auto* s = std::get_if<core::input::SnapshotInstalled>(&in)) {
+      gate_.on_snapshot_installed(s->zxid, send);
+    }
+    step(in);
+  }
+  if (fatal_) return std::unexpected(*fatal_);
+  return {};
+}
+
+// Submits what the core appended and reports what became durable.
+Result<void> Replica::report_durable() {
+  if (auto s = log_->submit(); !s) return std::unexpected(log_error("log write failed", s.error()));
+  if (log_->queued_batches() > 0 || log_->inflight_batches() > 0) ++counters_.log_batches;
+  auto d = log_->poll(false);
+  if (!d) return std::unexpected(log_error("log write or sync failed", d.error()));
+  std::int64_t last = 0;
+  while (!pending_appends_.empty() &&
+         static_cast<std::uint64_t>(pending_appends_.front()) <= *d) {
+    last = pending_appends_.front();
+    pending_appends_.pop_front();
+  }
+  if (last != 0) completions_.push_back(core::input::LogDurable{Zxid{last}});
+  return {};
+}
+
+Result<void> Replica::maybe_snapshot() {
+  if (opt_.snapshot_every == 0 || applied_since_snapshot_ < opt_.snapshot_every) return {};
+  if (applied_zxid_ == 0 || applied_zxid_ > log_->durable_zxid()) return {};
+  const std::vector<std::byte> state = app_.snapshot();
+  if (auto s = log_->save_snapshot(applied_zxid_, state); !s) {
+    return std::unexpected(log_error("taking a snapshot failed", s.error()));
+  }
+  if (auto p = log_->purge(); !p) {
+    return std::unexpected(log_error("purging the log failed", p.error()));
+  }
+  applied_since_snapshot_ = 0;
+  ++counters_.snapshots_taken;
+  return {};
+}
+
+Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
+  if (fatal_) return std::unexpected(*fatal_);
+  ++counters_.turns;
+  using clock = std::chrono::steady_clock;
+  // Wait no longer than the next tick, and not at all while work is pending (proposals, or log
+  // batches whose completion we must notice: the log's ring is not the transport's).
+  auto now = clock::now();
+  auto wait = std::min<std::chrono::microseconds>(
+      max_wait, std::chrono::duration_cast<std::chrono::microseconds>(
+                    std::max(next_tick_ - now, clock::duration::zero())));
+  if (!queued_.empty()) wait = std::chrono::microseconds(0);
+  if (log_->inflight_batches() > 0) wait = std::min(wait, std::chrono::microseconds(50));
+
+  auto polled = transport_->poll(wait, [this](const net::Event& e) {
+    const core::ServerId peer{static_cast<std::int64_t>(e.peer)};
+    const core::SessionId session{e.session};
+    switch (e.kind) {
+      case net::Event::Kind::session_up:
+        step(core::input::SessionUp{peer, session});
+        break;
+      case net::Event::Kind::session_down:
+        step(core::input::SessionDown{peer, session});
+        break;
+      case net::Event::Kind::frame:
+        ++counters_.frames_in;
+        step(core::input::Message{peer, session, e.frame});
+        break;
+    }
+  });
+  if (!polled) return std::unexpected(Error{"transport: " + polled.error().to_string()});
+  if (fatal_) return std::unexpected(*fatal_);
+
+  if (!queued_.empty()) {
+    proposals_.clear();
+    for (const QueuedProposal& q : queued_) {
+      proposals_.push_back(core::ClientProposal{
+          q.tag, core::Bytes(proposal_arena_).subspan(q.offset, q.length)});
+    }
+    step(core::input::ClientProposals{proposals_});
+    proposals_.clear();
+    queued_.clear();
+    proposal_arena_.clear();
+  }
+  now = clock::now();
+  if (now >= next_tick_) {
+    step(core::input::Tick{});
+    next_tick_ += opt_.tick;
+    if (next_tick_ < now) next_tick_ = now + opt_.tick;  // fell behind: do not burst ticks
+  }
+  // Log completions feed the core, which may append and send more: loop until quiet.
+  for (int round = 0; round < 64; ++round) {
+    if (auto r = drain_completions(); !r) return r;
+    if (auto r = report_durable(); !r) return r;
+    if (completions_.empty()) break;
+  }
+  if (auto r = maybe_snapshot(); !r) return r;
+  if (fatal_) return std::unexpected(*fatal_);
+  return {};
+}
+
+}  // namespace fastzab::runtime

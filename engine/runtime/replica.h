@@ -1,0 +1,151 @@
+// One replication group on one core: the host of the pure core. It owns the core's Node, the
+// group's Log and Transport, and runs the loop of style practice 12: receive a burst of frames,
+// step the core, carry out its outputs in order (log writes, sends behind the SendGate, delivery
+// to the application), submit the log batch, report log completions back, flush the sends.
+//
+// Everything here runs on the thread that calls run_once() (the group's core). Other threads
+// talk to it through the embedding layer's SPSC rings, never directly.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "engine/core/io.h"
+#include "engine/core/node.h"
+#include "engine/core/send_gate.h"
+#include "engine/runtime/error.h"
+#include "log/log.h"
+#include "net/transport.h"
+
+namespace fastzab::runtime {
+
+// The application's replicated state machine. Called on the group's thread, in zxid order; keep
+// each call short (it delays the group's next turn).
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // A committed entry. Called exactly once per zxid, in order, never for an entry <= the zxid
+  // of the last restore().
+  virtual void apply(std::uint64_t zxid, std::span<const std::byte> entry) = 0;
+  // The state including every entry applied so far (a leader sends it to a learner that is too
+  // far behind for a DIFF).
+  virtual std::vector<std::byte> snapshot() = 0;
+  // Replaces the state by a snapshot taken at `zxid` (at start-up, or when this node is caught
+  // up by SNAP).
+  virtual void restore(std::uint64_t zxid, std::span<const std::byte> snapshot) = 0;
+};
+
+// What the host learns that the embedding layer and the server want to hear about. Each may be
+// empty. Called on the group's thread.
+struct ReplicaHooks {
+  // A proposal submitted with `tag` got `zxid` (it commits when delivered) or was refused.
+  std::function<void(std::uint64_t tag, std::uint64_t zxid)> accepted;
+  std::function<void(std::uint64_t tag, core::RejectReason reason)> rejected;
+  // Entries [first, last] were applied.
+  std::function<void(std::uint64_t first, std::uint64_t last)> delivered;
+  std::function<void(core::PeerState role, std::uint64_t leader, std::int64_t epoch,
+                     bool established)>
+      role_changed;
+};
+
+struct ReplicaOptions {
+  core::NodeConfig node;               // cluster, self, limits in ticks
+  std::chrono::microseconds tick{std::chrono::milliseconds(50)};
+  std::string log_dir;
+  log::Options log;                    // cluster_id, sync mode, writer
+  net::TransportConfig transport;      // self, peers, secret, poll mode
+  // A local snapshot (and a purge of the log below it) after this many applied entries; 0: never.
+  std::uint64_t snapshot_every = 0;
+};
+
+struct ReplicaCounters {
+  std::uint64_t turns = 0;
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t frames_dropped = 0;  // to a session that was already gone
+  std::uint64_t appended = 0;
+  std::uint64_t delivered = 0;
+  std::uint64_t log_batches = 0;
+  std::uint64_t snapshots_sent = 0;
+  std::uint64_t snapshots_installed = 0;
+  std::uint64_t snapshots_taken = 0;
+};
+
+class Replica {
+ public:
+  // Opens and recovers the log, restores the application from the newest snapshot, applies the
+  // core's recovery rule to the log tail, builds the core and opens the transport. Errors are
+  // one line naming what failed (a corrupt log names its file and offset).
+  static Result<std::unique_ptr<Replica>> open(ReplicaOptions options, StateMachine& app,
+                                               ReplicaHooks hooks = {});
+  ~Replica();
+  Replica(const Replica&) = delete;
+  Replica& operator=(const Replica&) = delete;
+
+  // Queues a client proposal; it reaches the core at the next turn. The result comes through
+  // ReplicaHooks::accepted / rejected with the same tag.
+  void propose(std::uint64_t tag, std::span<const std::byte> bytes);
+
+  // One turn of the loop. Waits at most `max_wait` for network events when there is nothing to
+  // do. An error (a failed log write or sync: the log is poisoned) means the group must stop:
+  // nothing more may be acknowledged, and a restart recovers.
+  Result<void> run_once(std::chrono::microseconds max_wait);
+
+  // Thread-safe: makes a waiting run_once() return early (after propose() from another thread
+  // the embedding layer calls this).
+  void wake();
+
+  const core::Node& node() const noexcept { return *node_; }
+  const ReplicaCounters& counters() const noexcept { return counters_; }
+  const net::Counters& transport_counters() const noexcept { return transport_->counters(); }
+  std::uint16_t listen_port() const noexcept { return transport_->listen_port(); }
+  const log::Log& log() const noexcept { return *log_; }
+  std::string_view transport_description() const { return transport_->describe(); }
+
+ private:
+  Replica(ReplicaOptions options, StateMachine& app, ReplicaHooks hooks);
+  Result<void> start();
+  void step(const core::Input& input);
+  Result<void> carry_out(const core::Output& o);
+  Result<void> report_durable();
+  Result<void> drain_completions();
+  Result<void> maybe_snapshot();
+  void emit(core::ServerId peer, core::SessionId session, core::Bytes frame);
+
+  ReplicaOptions opt_;
+  StateMachine& app_;
+  ReplicaHooks hooks_;
+  std::unique_ptr<log::Log> log_;
+  std::unique_ptr<net::Transport> transport_;
+  std::optional<core::Node> node_;
+  core::SendGate gate_;
+  core::Outputs outs_;
+  core::Outputs snap_outs_;
+  struct QueuedProposal {
+    std::uint64_t tag;
+    std::size_t offset;
+    std::size_t length;
+  };
+  std::vector<QueuedProposal> queued_;
+  core::ByteBuffer proposal_arena_;
+  std::vector<core::ClientProposal> proposals_;  // views into proposal_arena_, for one step
+  // Appends handed to the log and not yet reported durable: the last zxid of each append output.
+  std::deque<std::int64_t> pending_appends_;
+  // Completions to report after the current outputs are carried out, in issue order.
+  std::deque<core::Input> completions_;
+  std::chrono::steady_clock::time_point next_tick_;
+  std::uint64_t applied_zxid_ = 0;
+  std::uint64_t applied_since_snapshot_ = 0;
+  std::optional<Error> fatal_;
+  ReplicaCounters counters_;
+};
+
+}  // namespace fastzab::runtime

@@ -1,0 +1,302 @@
+// Suite `runtime`: the Replica (engine/runtime/replica.h) with everything real: the core, the
+// io_uring TCP transport on 127.0.0.1 with ephemeral ports, and logs in temporary directories.
+// Three (or more) replicas run in this one thread, each given a short turn in rotation, so a
+// test needs no locks and stays bounded: every wait has a deadline and fails the test past it.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "engine/runtime/replica.h"
+
+namespace fastzab::runtime {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<std::byte> bytes_of(const std::string& s) {
+  std::vector<std::byte> b(s.size());
+  std::memcpy(b.data(), s.data(), s.size());
+  return b;
+}
+
+// The application: the list of applied entries. Its snapshot is that list, encoded.
+class ListMachine final : public StateMachine {
+ public:
+  struct Entry {
+    std::uint64_t zxid;
+    std::string value;
+    bool operator==(const Entry&) const = default;
+  };
+  std::vector<Entry> entries;
+  std::uint64_t restored_at = 0;
+  int restores = 0;
+
+  void apply(std::uint64_t zxid, std::span<const std::byte> e) override {
+    entries.push_back(Entry{zxid, std::string(reinterpret_cast<const char*>(e.data()), e.size())});
+  }
+  std::vector<std::byte> snapshot() override {
+    std::string s;
+    for (const Entry& e : entries) {
+      s += std::to_string(e.zxid) + " " + std::to_string(e.value.size()) + " " + e.value;
+    }
+    return bytes_of(s);
+  }
+  void restore(std::uint64_t zxid, std::span<const std::byte> snap) override {
+    entries.clear();
+    const std::string s(reinterpret_cast<const char*>(snap.data()), snap.size());
+    std::size_t pos = 0;
+    while (pos < s.size()) {
+      std::size_t sp1 = s.find(' ', pos), sp2 = s.find(' ', sp1 + 1);
+      ASSERT_NE(sp2, std::string::npos);
+      const std::uint64_t z = std::stoull(s.substr(pos, sp1 - pos));
+      const std::size_t n = std::stoul(s.substr(sp1 + 1, sp2 - sp1 - 1));
+      entries.push_back(Entry{z, s.substr(sp2 + 1, n)});
+      pos = sp2 + 1 + n;
+    }
+    restored_at = zxid;
+    ++restores;
+  }
+};
+
+struct Server {
+  std::uint64_t id = 0;
+  std::uint16_t port = 0;
+  std::string dir;
+  ListMachine app;
+  std::unique_ptr<Replica> replica;
+  std::map<std::uint64_t, std::uint64_t> accepted;  // tag -> zxid
+  int rejected = 0;
+};
+
+class Cluster {
+ public:
+  explicit Cluster(std::size_t n, std::size_t history_window = 1024) : history_(history_window) {
+    char tmpl[] = "/tmp/fastzab-replica-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    // Ports: let the kernel pick for the first start, then keep them for restarts.
+    for (std::size_t i = 0; i < n; ++i) {
+      auto s = std::make_unique<Server>();
+      s->id = i + 1;
+      s->dir = root_ + "/s" + std::to_string(i + 1);
+      servers_.push_back(std::move(s));
+    }
+    reserve_ports();
+    for (std::size_t i = 0; i < n; ++i) start(i);
+  }
+  ~Cluster() {
+    for (auto& s : servers_) s->replica.reset();
+    std::filesystem::remove_all(root_);
+  }
+
+  Server& at(std::size_t i) { return *servers_[i]; }
+  std::size_t size() const { return servers_.size(); }
+
+  void start(std::size_t i) {
+    Server& s = *servers_[i];
+    ReplicaOptions o;
+    std::vector<core::Member> members;
+    for (auto& m : servers_) members.push_back(core::Member{core::ServerId{static_cast<std::int64_t>(m->id)}});
+    auto cluster = core::ClusterConfig::make(members, core::QuorumVerifier::Kind::majority);
+    ASSERT_TRUE(cluster);
+    o.node.cluster = *cluster;
+    o.node.self = core::ServerId{static_cast<std::int64_t>(s.id)};
+    o.node.history_window = history_;
+    o.tick = 20ms;
+    o.log_dir = s.dir;
+    o.log.cluster_id = 77;
+    o.transport.self_id = s.id;
+    o.transport.cluster_id = 77;
+    o.transport.secret.fill(0x42);
+    o.transport.listen_port = s.port;
+    o.transport.poll_mode = net::PollMode::blocking;
+    o.transport.reconnect_min = 5ms;
+    o.transport.reconnect_max = 100ms;
+    for (auto& m : servers_) {
+      if (m->id != s.id) o.transport.peers.push_back(net::PeerAddress{m->id, "127.0.0.1", m->port});
+    }
+    s.app = ListMachine{};
+    ReplicaHooks hooks;
+    Server* sp = &s;
+    hooks.accepted = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->accepted[tag] = zxid; };
+    hooks.rejected = [sp](std::uint64_t, core::RejectReason) { ++sp->rejected; };
+    auto r = Replica::open(std::move(o), s.app, std::move(hooks));
+    ASSERT_TRUE(r) << r.error().message;
+    s.replica = std::move(*r);
+  }
+  void stop(std::size_t i) { servers_[i]->replica.reset(); }
+
+  // Gives every running replica turns until `done()` or the deadline; false on timeout.
+  template <class F>
+  bool run_until(F&& done, std::chrono::milliseconds limit = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      for (auto& s : servers_) {
+        if (!s->replica) continue;
+        auto r = s->replica->run_once(200us);
+        EXPECT_TRUE(r) << "server " << s->id << ": " << r.error().message;
+        if (!r) return false;
+      }
+      if (done()) return true;
+    }
+    return false;
+  }
+
+  // The index of the established leader whose followers are all in broadcast, if any.
+  std::optional<std::size_t> leader() {
+    std::optional<std::size_t> l;
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      auto& s = servers_[i];
+      if (!s->replica) continue;
+      const auto& n = s->replica->node();
+      if (n.state() == core::PeerState::leading && n.phase() == core::ZabPhase::broadcast) l = i;
+    }
+    if (!l) return l;
+    const auto lid = static_cast<std::int64_t>(servers_[*l]->id);
+    for (auto& s : servers_) {
+      if (!s->replica) continue;
+      const auto& n = s->replica->node();
+      if (n.phase() != core::ZabPhase::broadcast || n.leader().value != lid) return std::nullopt;
+    }
+    return l;
+  }
+
+ private:
+  void reserve_ports() {
+    // Bind each transport once to learn an ephemeral port, then reuse it: peers need to know
+    // every port before any replica starts.
+    for (auto& s : servers_) {
+      net::TransportConfig c;
+      c.self_id = s->id;
+      c.cluster_id = 77;
+      auto t = net::Transport::open(c);
+      ASSERT_TRUE(t) << t.error().to_string();
+      s->port = (*t)->listen_port();
+    }
+  }
+
+  std::size_t history_;
+  std::string root_;
+  std::vector<std::unique_ptr<Server>> servers_;
+};
+
+std::uint64_t g_tag = 0;
+
+// Proposes `n` entries at the leader and runs until every running server applied them.
+void write_and_wait(Cluster& c, std::size_t leader, int n, const std::string& prefix) {
+  Server& l = c.at(leader);
+  const std::size_t before = l.app.entries.size();
+  for (int i = 0; i < n; ++i) {
+    l.replica->propose(++g_tag, bytes_of(prefix + std::to_string(i)));
+  }
+  ASSERT_TRUE(c.run_until([&] {
+    for (std::size_t i = 0; i < c.size(); ++i) {
+      if (c.at(i).replica && c.at(i).app.entries.size() < before + static_cast<std::size_t>(n)) {
+        return false;
+      }
+    }
+    return true;
+  })) << "entries were not applied everywhere in time";
+}
+
+TEST(Replica, ThreeServersElectALeaderCommitInOrderAndAgree) {
+  Cluster c(3);
+  std::optional<std::size_t> l;
+  ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); })) << "no leader";
+  write_and_wait(c, *l, 500, "v");
+  const auto& want = c.at(*l).app.entries;
+  ASSERT_EQ(want.size(), 500u);
+  for (int i = 0; i < 500; ++i) EXPECT_EQ(want[static_cast<std::size_t>(i)].value, "v" + std::to_string(i));
+  for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(c.at(i).app.entries, want) << "server " << i + 1;
+  // Every proposal was accepted at the zxid it was applied at.
+  std::size_t k = 0;
+  for (const auto& [tag, zxid] : c.at(*l).accepted) {
+    ASSERT_LT(k, want.size());
+    EXPECT_EQ(zxid, want[k++].zxid);
+  }
+  EXPECT_EQ(k, 500u);
+  // And the logs hold them durably.
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_GE(c.at(i).replica->log().durable_zxid(), want.back().zxid);
+  }
+}
+
+TEST(Replica, AFollowerProposalIsRejectedAsNotLeader) {
+  Cluster c(3);
+  std::optional<std::size_t> l;
+  ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); }));
+  const std::size_t f = (*l + 1) % 3;
+  c.at(f).replica->propose(++g_tag, bytes_of("x"));
+  ASSERT_TRUE(c.run_until([&] { return c.at(f).rejected == 1; }));
+}
+
+TEST(Replica, LeaderLossElectsANewLeaderAndKeepsEveryAcknowledgedWrite) {
+  Cluster c(3);
+  std::optional<std::size_t> l;
+  ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); }));
+  write_and_wait(c, *l, 200, "a");
+  const auto acked = c.at(*l).app.entries;
+  const std::size_t old = *l;
+  c.stop(old);
+  std::optional<std::size_t> nl;
+  ASSERT_TRUE(c.run_until([&] { return (nl = c.leader()).has_value(); })) << "no new leader";
+  ASSERT_NE(*nl, old);
+  write_and_wait(c, *nl, 100, "b");
+  for (std::size_t i = 0; i < 3; ++i) {
+    if (i == old) continue;
+    const auto& e = c.at(i).app.entries;
+    ASSERT_EQ(e.size(), 300u);
+    EXPECT_TRUE(std::equal(acked.begin(), acked.end(), e.begin())) << "server " << i + 1;
+  }
+  // The old leader restarts, recovers its log and catches up.
+  c.start(old);
+  ASSERT_TRUE(c.run_until([&] {
+    return c.leader().has_value() && c.at(old).app.entries.size() == 300u;
+  })) << "the old leader did not catch up";
+  EXPECT_EQ(c.at(old).app.entries, c.at(*nl).app.entries);
+}
+
+TEST(Replica, AFarBehindServerCatchesUpBySnapshot) {
+  Cluster c(3, /*history_window=*/64);
+  std::optional<std::size_t> l;
+  ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); }));
+  const std::size_t lagging = (*l + 1) % 3;
+  c.stop(lagging);
+  write_and_wait(c, *l, 400, "s");
+  c.start(lagging);
+  ASSERT_TRUE(c.run_until([&] { return c.at(lagging).app.entries.size() == 400u; }));
+  EXPECT_EQ(c.at(lagging).app.entries, c.at(*l).app.entries);
+  EXPECT_GE(c.at(lagging).replica->counters().snapshots_installed, 1u);
+  EXPECT_GE(c.at(lagging).app.restores, 1);
+}
+
+TEST(Replica, RestartOfEveryServerRecoversTheCommittedHistory) {
+  Cluster c(3);
+  std::optional<std::size_t> l;
+  ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); }));
+  write_and_wait(c, *l, 300, "r");
+  const auto want = c.at(*l).app.entries;
+  for (std::size_t i = 0; i < 3; ++i) c.stop(i);
+  for (std::size_t i = 0; i < 3; ++i) c.start(i);
+  ASSERT_TRUE(c.run_until([&] {
+    if (!c.leader()) return false;
+    for (std::size_t i = 0; i < 3; ++i) {
+      if (c.at(i).app.entries.size() < want.size()) return false;
+    }
+    return true;
+  }));
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(std::equal(want.begin(), want.end(), c.at(i).app.entries.begin()))
+        << "server " << i + 1;
+  }
+}
+
+}  // namespace
+}  // namespace fastzab::runtime
