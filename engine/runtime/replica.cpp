@@ -30,7 +30,36 @@ std::uint64_t as_log_zxid(Zxid z) {
   return static_cast<std::uint64_t>(z.value);
 }
 
+// Frames of the runtime itself, sharing the quorum session with the core's (whose FrameKind
+// values are 1 and 2): a follower forwards a client's write to the leader and hears back.
+//   forward_request: 0x03, u64 tag (the follower's), value
+//   forward_reply:   0x04, u64 tag, u64 zxid (0 unless committed), u8 code (0 = committed,
+//                    else a WriteFailure)
+constexpr std::byte kForwardRequest{0x03};
+constexpr std::byte kForwardReply{0x04};
+
+void put_u64(core::ByteBuffer& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
+}
+std::uint64_t get_u64(const std::byte* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint64_t>(p[i]);
+  return v;
+}
+
+constexpr std::uint64_t kInternalTag = std::uint64_t{1} << 63;
+
 }  // namespace
+
+const char* to_string(WriteFailure f) noexcept {
+  switch (f) {
+    case WriteFailure::no_leader: return "no_leader";
+    case WriteFailure::too_large: return "too_large";
+    case WriteFailure::rejected: return "rejected";
+    case WriteFailure::unknown_outcome: return "unknown_outcome";
+  }
+  return "unknown";
+}
 
 Replica::Replica(ReplicaOptions options, StateMachine& app, ReplicaHooks hooks)
     : opt_(std::move(options)), app_(app), hooks_(std::move(hooks)) {}
@@ -89,6 +118,100 @@ Result<void> Replica::start() {
   transport_ = std::move(*t);
   next_tick_ = std::chrono::steady_clock::now() + opt_.tick;
   return {};
+}
+
+void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes) {
+  const std::uint64_t itag = next_itag_++;
+  const core::Node& n = *node_;
+  if (n.state() == core::PeerState::leading) {
+    writes_[itag] = Write{false, false, false, tag, {}, {}};
+    propose(itag, bytes);
+    return;
+  }
+  const auto leader = n.leader();
+  const auto live = live_sessions_.find(leader.value);
+  if ((n.state() != core::PeerState::following && n.state() != core::PeerState::observing) ||
+      n.phase() != core::ZabPhase::broadcast || live == live_sessions_.end()) {
+    if (hooks_.failed) hooks_.failed(tag, WriteFailure::no_leader);
+    return;
+  }
+  core::ByteBuffer frame;
+  frame.reserve(9 + bytes.size());
+  frame.push_back(kForwardRequest);
+  put_u64(frame, itag);
+  frame.insert(frame.end(), bytes.begin(), bytes.end());
+  writes_[itag] = Write{true, false, false, tag, leader, core::SessionId{live->second}};
+  emit(leader, core::SessionId{live->second}, frame);
+}
+
+void Replica::send_forward_reply(core::ServerId peer, core::SessionId session, std::uint64_t tag,
+                                 std::uint64_t zxid, std::uint8_t code) {
+  core::ByteBuffer frame;
+  frame.push_back(kForwardReply);
+  put_u64(frame, tag);
+  put_u64(frame, zxid);
+  frame.push_back(static_cast<std::byte>(code));
+  emit(peer, session, frame);
+}
+
+// The end of an internal write: committed (code 0) or failed.
+void Replica::finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t code) {
+  auto it = writes_.find(itag);
+  if (it == writes_.end()) return;
+  const Write w = it->second;
+  writes_.erase(it);
+  if (w.from_peer) {
+    send_forward_reply(w.peer, w.session, w.user_tag, zxid, code);
+  } else if (code == 0) {
+    if (hooks_.committed) hooks_.committed(w.user_tag, zxid);
+  } else if (hooks_.failed) {
+    hooks_.failed(w.user_tag, static_cast<WriteFailure>(code));
+  }
+}
+
+void Replica::fail_all_writes(WriteFailure why, bool forwarded_only) {
+  std::vector<std::uint64_t> tags;
+  for (const auto& [itag, w] : writes_) {
+    if (w.committed) continue;  // it will be applied here whatever happens to the leader
+    if (!forwarded_only || w.forwarded_out) tags.push_back(itag);
+  }
+  for (std::uint64_t t : tags) finish_write(t, 0, static_cast<std::uint8_t>(why));
+  std::erase_if(awaiting_apply_, [&](const auto& a) { return !writes_.contains(a.second); });
+}
+
+// Handles the runtime's own frames; false when the frame is the core's.
+bool Replica::on_runtime_frame(core::ServerId peer, core::SessionId session, core::Bytes frame) {
+  if (frame.empty()) return false;
+  if (frame[0] == kForwardRequest && frame.size() >= 9) {
+    const std::uint64_t their_tag = get_u64(frame.data() + 1);
+    if (node_->state() != core::PeerState::leading) {
+      send_forward_reply(peer, session, their_tag, 0,
+                         static_cast<std::uint8_t>(WriteFailure::no_leader));
+      return true;
+    }
+    const std::uint64_t itag = next_itag_++;
+    writes_[itag] = Write{false, true, false, their_tag, peer, session};
+    propose(itag, frame.subspan(9));
+    return true;
+  }
+  if (frame[0] == kForwardReply && frame.size() == 18) {
+    const std::uint64_t itag = get_u64(frame.data() + 1);
+    const std::uint64_t zxid = get_u64(frame.data() + 9);
+    const auto code = static_cast<std::uint8_t>(frame[17]);
+    auto it = writes_.find(itag);
+    if (it == writes_.end() || !it->second.forwarded_out) return true;
+    if (code != 0 || zxid == 0 || code > 4) {
+      finish_write(itag, 0, code == 0 || code > 4 ? 4 : code);
+    } else if (zxid <= applied_zxid_) {
+      finish_write(itag, zxid, 0);
+    } else {
+      it->second.forwarded_out = false;  // now waits for the local apply
+      it->second.committed = true;
+      awaiting_apply_.emplace_back(zxid, itag);
+    }
+    return true;
+  }
+  return false;
 }
 
 void Replica::propose(std::uint64_t tag, std::span<const std::byte> bytes) {
@@ -230,19 +353,40 @@ Result<void> Replica::carry_out(const core::Output& o) {
       if (hooks_.delivered) {
         hooks_.delivered(as_log_zxid(o.zxid), applied_zxid_);
       }
+      while (!awaiting_apply_.empty() && awaiting_apply_.front().first <= applied_zxid_) {
+        const auto [zx, itag] = awaiting_apply_.front();
+        awaiting_apply_.pop_front();
+        finish_write(itag, zx, 0);
+      }
       return {};
     }
     case OutputKind::role_change:
+      if (o.role != core::PeerState::leading || !o.established) {
+        // Proposals of a leadership that ended may or may not commit under the next leader.
+        fail_all_writes(WriteFailure::unknown_outcome, false);
+      }
       if (hooks_.role_changed) {
         hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
                             o.accepted.value, o.established);
       }
       return {};
     case OutputKind::proposal_accepted:
-      if (hooks_.accepted) hooks_.accepted(o.tag, as_log_zxid(o.zxid));
+      if (o.tag & kInternalTag) {
+        awaiting_apply_.emplace_back(as_log_zxid(o.zxid), o.tag);
+      } else if (hooks_.accepted) {
+        hooks_.accepted(o.tag, as_log_zxid(o.zxid));
+      }
       return {};
     case OutputKind::proposal_rejected:
-      if (hooks_.rejected) hooks_.rejected(o.tag, o.reason);
+      if (o.tag & kInternalTag) {
+        const WriteFailure why = o.reason == core::RejectReason::too_large ? WriteFailure::too_large
+                                 : o.reason == core::RejectReason::zxid_exhausted
+                                     ? WriteFailure::rejected
+                                     : WriteFailure::no_leader;
+        finish_write(o.tag, 0, static_cast<std::uint8_t>(why));
+      } else if (hooks_.rejected) {
+        hooks_.rejected(o.tag, o.reason);
+      }
       return {};
   }
   return {};
@@ -319,14 +463,28 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
     const core::SessionId session{e.session};
     switch (e.kind) {
       case net::Event::Kind::session_up:
+        live_sessions_[peer.value] = session.value;
         step(core::input::SessionUp{peer, session});
         break;
-      case net::Event::Kind::session_down:
+      case net::Event::Kind::session_down: {
+        auto it = live_sessions_.find(peer.value);
+        if (it != live_sessions_.end() && it->second == session.value) live_sessions_.erase(it);
+        // Writes forwarded on this session will hear nothing more.
+        std::vector<std::uint64_t> lost;
+        for (const auto& [itag, w] : writes_) {
+          if (w.forwarded_out && w.session == session && w.peer == peer) lost.push_back(itag);
+        }
+        for (std::uint64_t t : lost) {
+          finish_write(t, 0, static_cast<std::uint8_t>(WriteFailure::unknown_outcome));
+        }
         step(core::input::SessionDown{peer, session});
         break;
+      }
       case net::Event::Kind::frame:
         ++counters_.frames_in;
-        step(core::input::Message{peer, session, e.frame});
+        if (!on_runtime_frame(peer, session, e.frame)) {
+          step(core::input::Message{peer, session, e.frame});
+        }
         break;
     }
   });

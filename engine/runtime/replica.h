@@ -16,6 +16,8 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/core/io.h"
@@ -43,9 +45,22 @@ class StateMachine {
   virtual void restore(std::uint64_t zxid, std::span<const std::byte> snapshot) = 0;
 };
 
+// Why a submitted write did not (or may not) commit.
+enum class WriteFailure : std::uint8_t {
+  no_leader = 1,        // no established leader reachable from here: nothing was proposed
+  too_large = 2,        // refused: larger than an entry may be
+  rejected = 3,         // refused by the leader (e.g. zxid space exhausted): nothing was proposed
+  unknown_outcome = 4,  // proposed, but leadership or the connection to the leader was lost
+                        // before it committed: it may still commit
+};
+const char* to_string(WriteFailure f) noexcept;
+
 // What the host learns that the embedding layer and the server want to hear about. Each may be
 // empty. Called on the group's thread.
 struct ReplicaHooks {
+  // A write submitted with submit(tag, ...) committed at `zxid` and this server applied it.
+  std::function<void(std::uint64_t tag, std::uint64_t zxid)> committed;
+  std::function<void(std::uint64_t tag, WriteFailure why)> failed;
   // A proposal submitted with `tag` got `zxid` (it commits when delivered) or was refused.
   std::function<void(std::uint64_t tag, std::uint64_t zxid)> accepted;
   std::function<void(std::uint64_t tag, core::RejectReason reason)> rejected;
@@ -91,8 +106,13 @@ class Replica {
   Replica& operator=(const Replica&) = delete;
 
   // Queues a client proposal; it reaches the core at the next turn. The result comes through
-  // ReplicaHooks::accepted / rejected with the same tag.
+  // ReplicaHooks::accepted / rejected with the same tag (which must be below 2^63).
   void propose(std::uint64_t tag, std::span<const std::byte> bytes);
+
+  // A write from a client of this server, wherever the leader is: proposed here when this
+  // server leads, forwarded to the leader over the quorum session when it follows. Ends in
+  // exactly one of ReplicaHooks::committed (once this server applied it) or failed.
+  void submit(std::uint64_t tag, std::span<const std::byte> bytes);
 
   // One turn of the loop. Waits at most `max_wait` for network events when there is nothing to
   // do. An error (a failed log write or sync: the log is poisoned) means the group must stop:
@@ -119,6 +139,11 @@ class Replica {
   Result<void> drain_completions();
   Result<void> maybe_snapshot();
   void emit(core::ServerId peer, core::SessionId session, core::Bytes frame);
+  bool on_runtime_frame(core::ServerId peer, core::SessionId session, core::Bytes frame);
+  void send_forward_reply(core::ServerId peer, core::SessionId session, std::uint64_t tag,
+                          std::uint64_t zxid, std::uint8_t code);
+  void finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t code);
+  void fail_all_writes(WriteFailure why, bool forwarded_only);
 
   ReplicaOptions opt_;
   StateMachine& app_;
@@ -137,6 +162,20 @@ class Replica {
   std::vector<QueuedProposal> queued_;
   core::ByteBuffer proposal_arena_;
   std::vector<core::ClientProposal> proposals_;  // views into proposal_arena_, for one step
+  // Writes (submit() here, or forwarded from a follower) by internal tag (bit 63 set).
+  struct Write {
+    bool forwarded_out = false;  // we follow: sent to the leader, waiting for its reply
+    bool from_peer = false;      // we lead: a follower's, reply to it
+    bool committed = false;      // the leader said it committed: only the local apply is due
+    std::uint64_t user_tag = 0;  // submit()'s tag, or the follower's internal tag
+    core::ServerId peer;
+    core::SessionId session;
+  };
+  std::unordered_map<std::uint64_t, Write> writes_;
+  std::uint64_t next_itag_ = std::uint64_t{1} << 63;
+  // Accepted writes waiting to be applied here: (zxid, internal tag), ascending zxid.
+  std::deque<std::pair<std::uint64_t, std::uint64_t>> awaiting_apply_;
+  std::unordered_map<std::int64_t, std::uint64_t> live_sessions_;  // peer -> session
   // Appends handed to the log and not yet reported durable: the last zxid of each append output.
   std::deque<std::int64_t> pending_appends_;
   // Completions to report after the current outputs are carried out, in issue order.

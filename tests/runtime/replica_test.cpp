@@ -74,6 +74,8 @@ struct Server {
   std::unique_ptr<Replica> replica;
   std::map<std::uint64_t, std::uint64_t> accepted;  // tag -> zxid
   int rejected = 0;
+  std::map<std::uint64_t, std::uint64_t> committed;  // submit() tag -> zxid
+  std::map<std::uint64_t, WriteFailure> failed;
 };
 
 class Cluster {
@@ -127,6 +129,8 @@ class Cluster {
     Server* sp = &s;
     hooks.accepted = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->accepted[tag] = zxid; };
     hooks.rejected = [sp](std::uint64_t, core::RejectReason) { ++sp->rejected; };
+    hooks.committed = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->committed[tag] = zxid; };
+    hooks.failed = [sp](std::uint64_t tag, WriteFailure why) { sp->failed[tag] = why; };
     auto r = Replica::open(std::move(o), s.app, std::move(hooks));
     ASSERT_TRUE(r) << r.error().message;
     s.replica = std::move(*r);
@@ -235,6 +239,42 @@ TEST(Replica, AFollowerProposalIsRejectedAsNotLeader) {
   const std::size_t f = (*l + 1) % 3;
   c.at(f).replica->propose(++g_tag, bytes_of("x"));
   ASSERT_TRUE(c.run_until([&] { return c.at(f).rejected == 1; }));
+}
+
+// submit() at the leader proposes; at a follower it forwards to the leader; either way the
+// write ends as committed only once the submitting server applied it.
+TEST(Replica, SubmitCommitsThroughTheLeaderAndThroughAFollower) {
+  Cluster c(3);
+  std::optional<std::size_t> l;
+  ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); }));
+  const std::size_t f = (*l + 1) % 3;
+  for (int i = 0; i < 50; ++i) {
+    c.at(*l).replica->submit(1000 + static_cast<std::uint64_t>(i), bytes_of("L" + std::to_string(i)));
+    c.at(f).replica->submit(2000 + static_cast<std::uint64_t>(i), bytes_of("F" + std::to_string(i)));
+  }
+  ASSERT_TRUE(c.run_until([&] {
+    return c.at(*l).committed.size() == 50 && c.at(f).committed.size() == 50;
+  })) << "leader committed " << c.at(*l).committed.size() << ", follower "
+      << c.at(f).committed.size() << ", follower failed " << c.at(f).failed.size();
+  EXPECT_TRUE(c.at(f).failed.empty());
+  // Each committed zxid holds that write's value, on the server that reported it.
+  for (Server* s : {&c.at(*l), &c.at(f)}) {
+    for (const auto& [tag, zxid] : s->committed) {
+      const std::string want = (tag >= 2000 ? "F" : "L") + std::to_string(tag % 1000);
+      auto it = std::find_if(s->app.entries.begin(), s->app.entries.end(),
+                             [&](const ListMachine::Entry& e) { return e.zxid == zxid; });
+      ASSERT_NE(it, s->app.entries.end());
+      EXPECT_EQ(it->value, want);
+    }
+  }
+  // With no leader reachable, a follower's write fails at once as no_leader.
+  const std::size_t other = (*l + 2) % 3;
+  c.stop(*l);
+  c.stop(other);
+  ASSERT_TRUE(c.run_until([&] { return c.at(f).replica->node().state() == core::PeerState::looking; }));
+  c.at(f).replica->submit(3000, bytes_of("x"));
+  ASSERT_EQ(c.at(f).failed.count(3000), 1u);
+  EXPECT_EQ(c.at(f).failed[3000], WriteFailure::no_leader);
 }
 
 TEST(Replica, LeaderLossElectsANewLeaderAndKeepsEveryAcknowledgedWrite) {

@@ -1,0 +1,74 @@
+// The client port's protocol (README.md, "Client port"). A connection is one of two kinds, told
+// apart by its first four bytes:
+//
+//  * ZooKeeper's four-letter words `ruok`, `srvr`, `mntr`: the server answers in plain text and
+//    closes, so `echo mntr | nc host port` works as with ZooKeeper.
+//  * Otherwise a stream of frames, both ways: u32 little-endian body length (1..kMaxBodyBytes),
+//    then the body: u8 type, u64 little-endian request id, then the type's fields:
+//
+//      type  name       fields after the id
+//      0x01  write      value bytes (the rest of the body)
+//      0x02  status     none
+//      0x81  write_ok   u64 zxid the write committed at
+//      0x82  status_ok  JSON text (the rest): id, role, leader, epoch, last_zxid, committed_zxid
+//      0xE1  error      u8 error code, then UTF-8 text (the rest)
+//
+//    Requests may be pipelined; each reply carries its request's id. Four bytes that decode as a
+//    length can never be a four-letter word: those are above kMaxBodyBytes.
+//
+// Every decoder here is bounds-checked: bytes from the network are untrusted.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+namespace fastzab::runtime::client {
+
+enum class Type : std::uint8_t {
+  write = 0x01,
+  status = 0x02,
+  write_ok = 0x81,
+  status_ok = 0x82,
+  error = 0xE1,
+};
+
+enum class ErrorCode : std::uint8_t {
+  no_leader = 1,     // no established leader right now: retry later
+  too_large = 2,     // the value passes the largest entry
+  bad_request = 3,   // an unknown type or malformed body (the connection is closed after it)
+  unavailable = 4,   // the server is stopping, or its queue to the core is full: retry
+  rejected = 5,      // the leader refused the write (e.g. zxid space exhausted): retry
+};
+const char* to_string(ErrorCode c) noexcept;
+
+inline constexpr std::uint32_t kMaxValueBytes = 1u << 20;
+inline constexpr std::uint32_t kHeaderBytes = 1 + 8;  // type + request id
+inline constexpr std::uint32_t kMaxBodyBytes = kHeaderBytes + kMaxValueBytes + 16;
+static_assert(kMaxBodyBytes < 0x206b6f72u, "a length must never read as a four-letter word");
+
+struct Message {
+  Type type = Type::write;
+  std::uint64_t id = 0;
+  std::uint64_t zxid = 0;                  // write_ok
+  ErrorCode code = ErrorCode::bad_request; // error
+  std::span<const std::byte> body;         // write: value; status_ok: JSON; error: text
+};
+
+// Appends one frame (length prefix included) to `out`.
+void encode(const Message& m, std::vector<std::byte>& out);
+
+enum class Decoded : std::uint8_t {
+  message,    // `m` and `consumed` are set
+  need_more,  // the input holds less than one frame
+  bad,        // not the protocol: drop the connection
+};
+// Decodes the first frame of `in`. `m.body` views into `in`.
+Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed);
+
+// The four-letter word the connection starts with, or empty if `first4` is not one we answer.
+std::string_view four_letter_word(std::span<const std::byte> first4) noexcept;
+
+}  // namespace fastzab::runtime::client
