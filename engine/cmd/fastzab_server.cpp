@@ -1,0 +1,626 @@
+// fastzab-server --config FILE --id N: one server of a cluster.
+//
+// Two threads. The group thread owns the Replica (core, log, transport) and runs its loop; the
+// client thread owns the client port (epoll, plain sockets) and talks to the group thread only
+// through two SPSC rings (writes in, results out), the Replica's wake() and an eventfd back.
+// Status for `srvr`, `mntr` and the status request is published by the group thread in relaxed
+// atomics after each turn.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sodium.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/runtime/client_protocol.h"
+#include "engine/runtime/config.h"
+#include "engine/runtime/replica.h"
+#include "engine/runtime/spsc_ring.h"
+
+namespace {
+
+using namespace fastzab;
+using runtime::client::Decoded;
+using runtime::client::ErrorCode;
+using runtime::client::Message;
+using runtime::client::Type;
+using Clock = std::chrono::steady_clock;
+
+std::atomic<bool> g_stop{false};
+int g_stop_fd = -1;
+
+void on_signal(int) {
+  g_stop.store(true);
+  const std::uint64_t one = 1;
+  if (g_stop_fd >= 0) (void)!::write(g_stop_fd, &one, sizeof one);
+}
+
+std::string hex(std::uint64_t v) {
+  char b[24];
+  std::snprintf(b, sizeof b, "0x%016" PRIx64, v);
+  return b;
+}
+
+// The server's application: it replicates opaque values; its state is how many it applied and a
+// digest of them (FNV-1a), so a snapshot is 24 bytes and two servers' states compare cheaply.
+class CountingMachine final : public runtime::StateMachine {
+ public:
+  void apply(std::uint64_t zxid, std::span<const std::byte> entry) override {
+    for (std::byte b : entry) digest_ = (digest_ ^ static_cast<std::uint8_t>(b)) * 1099511628211ull;
+    ++count_;
+    last_ = zxid;
+  }
+  std::vector<std::byte> snapshot() override {
+    std::vector<std::byte> out(24);
+    std::memcpy(out.data(), &count_, 8);
+    std::memcpy(out.data() + 8, &digest_, 8);
+    std::memcpy(out.data() + 16, &last_, 8);
+    return out;
+  }
+  void restore(std::uint64_t zxid, std::span<const std::byte> s) override {
+    count_ = 0;
+    digest_ = 14695981039346656037ull;
+    last_ = zxid;
+    if (s.size() == 24) {
+      std::memcpy(&count_, s.data(), 8);
+      std::memcpy(&digest_, s.data() + 8, 8);
+    }
+  }
+  std::uint64_t count() const { return count_; }
+
+ private:
+  std::uint64_t count_ = 0;
+  std::uint64_t digest_ = 14695981039346656037ull;
+  std::uint64_t last_ = 0;
+};
+
+struct WriteRequest {
+  std::uint64_t tag = 0;
+  std::vector<std::byte> value;
+};
+struct WriteResult {
+  std::uint64_t tag = 0;
+  std::uint64_t zxid = 0;
+  std::uint8_t failure = 0;  // 0: committed; else runtime::WriteFailure
+};
+
+// What the group thread publishes for the client thread.
+struct Status {
+  std::atomic<int> role{0};  // core::PeerState
+  std::atomic<std::int64_t> leader{0};
+  std::atomic<std::int64_t> epoch{0};
+  std::atomic<std::uint64_t> last_zxid{0};
+  std::atomic<std::uint64_t> committed_zxid{0};
+  std::atomic<std::uint64_t> commits{0};
+  std::atomic<std::uint64_t> frames_in{0}, frames_out{0};
+  std::atomic<std::uint64_t> sessions_up{0}, handshakes_refused{0}, dropped_garbage{0},
+      frames_oversized{0};
+  std::atomic<bool> ready{false};
+  std::atomic<bool> failed{false};
+};
+
+const char* mode_name(int role) {
+  switch (static_cast<core::PeerState>(role)) {
+    case core::PeerState::leading: return "leader";
+    case core::PeerState::following: return "follower";
+    case core::PeerState::observing: return "observer";
+    case core::PeerState::looking: return "looking";
+  }
+  return "looking";
+}
+
+constexpr std::size_t kRing = 8192;
+
+struct Shared {
+  runtime::SpscRing<WriteRequest, kRing> writes;
+  runtime::SpscRing<WriteResult, kRing> results;
+  int results_fd = -1;  // eventfd: results are waiting
+  Status status;
+  std::atomic<runtime::Replica*> replica{nullptr};
+  std::atomic<bool> client_done{false};  // the client thread no longer touches `replica`
+  std::string error;
+};
+
+void group_thread(runtime::ReplicaOptions opt, Shared& sh) {
+  CountingMachine app;
+  bool pushed = false;
+  runtime::ReplicaHooks hooks;
+  hooks.committed = [&](std::uint64_t tag, std::uint64_t zxid) {
+    while (!sh.results.try_push(WriteResult{tag, zxid, 0})) std::this_thread::yield();
+    pushed = true;
+  };
+  hooks.failed = [&](std::uint64_t tag, runtime::WriteFailure why) {
+    while (!sh.results.try_push(WriteResult{tag, 0, static_cast<std::uint8_t>(why)})) {
+      std::this_thread::yield();
+    }
+    pushed = true;
+  };
+  auto opened = runtime::Replica::open(std::move(opt), app, std::move(hooks));
+  if (!opened) {
+    sh.error = opened.error().message;
+    sh.status.failed.store(true);
+    on_signal(0);
+    return;
+  }
+  std::unique_ptr<runtime::Replica> r = std::move(*opened);
+  sh.replica.store(r.get());
+  std::fprintf(stderr, "fastzab-server: transport %s\n", std::string(r->transport_description()).c_str());
+  sh.status.ready.store(true);
+  while (!g_stop.load(std::memory_order_relaxed)) {
+    sh.writes.pop_batch(kRing, [&](WriteRequest&& w) { r->submit(w.tag, w.value); });
+    auto turn = r->run_once(std::chrono::milliseconds(5));
+    if (!turn) {
+      sh.error = turn.error().message;
+      sh.status.failed.store(true);
+      on_signal(0);
+      break;
+    }
+    const core::Node& n = r->node();
+    Status& st = sh.status;
+    st.role.store(static_cast<int>(n.state()), std::memory_order_relaxed);
+    st.leader.store(n.leader().value, std::memory_order_relaxed);
+    st.epoch.store(n.current_epoch().value, std::memory_order_relaxed);
+    st.last_zxid.store(static_cast<std::uint64_t>(std::max<std::int64_t>(n.last_logged().value, 0)),
+                       std::memory_order_relaxed);
+    st.committed_zxid.store(static_cast<std::uint64_t>(std::max<std::int64_t>(n.committed().value, 0)),
+                            std::memory_order_relaxed);
+    st.commits.store(r->counters().delivered, std::memory_order_relaxed);
+    st.frames_in.store(r->counters().frames_in, std::memory_order_relaxed);
+    st.frames_out.store(r->counters().frames_out, std::memory_order_relaxed);
+    const net::Counters& nc = r->transport_counters();
+    st.sessions_up.store(nc.sessions_up, std::memory_order_relaxed);
+    st.handshakes_refused.store(nc.handshakes_refused, std::memory_order_relaxed);
+    st.dropped_garbage.store(nc.connections_dropped_garbage, std::memory_order_relaxed);
+    st.frames_oversized.store(nc.frames_oversized, std::memory_order_relaxed);
+    if (pushed) {
+      const std::uint64_t one = 1;
+      (void)!::write(sh.results_fd, &one, sizeof one);
+      pushed = false;
+    }
+  }
+  // The client thread may be calling wake() until it is done.
+  while (!sh.client_done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  sh.replica.store(nullptr);
+  r.reset();  // on this thread: the transport's ring belongs to it
+}
+
+// ---------------------------------------------------------------- client port
+
+struct Conn {
+  int fd = -1;
+  std::vector<std::byte> in;
+  std::vector<std::byte> out;
+  bool decided = false;  // binary protocol or four-letter word chosen
+  bool close_after_write = false;
+};
+
+struct Pending {
+  int fd;
+  std::uint64_t id;
+  Clock::time_point start;
+};
+
+class ClientPort {
+ public:
+  ClientPort(Shared& sh, std::uint64_t self_id) : sh_(sh), self_id_(self_id) {}
+
+  bool open(std::uint16_t port, std::string& err) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    const int on = 1;
+    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_ANY);
+    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(listen_fd_, 128) != 0) {
+      err = "clientPort " + std::to_string(port) + ": " + std::strerror(errno);
+      return false;
+    }
+    ep_ = ::epoll_create1(EPOLL_CLOEXEC);
+    add(listen_fd_, EPOLLIN);
+    add(sh_.results_fd, EPOLLIN);
+    add(g_stop_fd, EPOLLIN);
+    return true;
+  }
+
+  void run() {
+    epoll_event evs[64];
+    while (!g_stop.load()) {
+      const int n = ::epoll_wait(ep_, evs, 64, 100);
+      for (int i = 0; i < n; ++i) {
+        const int fd = evs[i].data.fd;
+        if (fd == listen_fd_) {
+          accept_all();
+        } else if (fd == sh_.results_fd) {
+          std::uint64_t v;
+          (void)!::read(sh_.results_fd, &v, sizeof v);
+          drain_results();
+        } else if (fd == g_stop_fd) {
+          return;
+        } else {
+          if (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(fd);
+          if (conns_.count(fd) && (evs[i].events & EPOLLOUT)) flush(fd);
+        }
+      }
+      drain_results();  // results pushed between the eventfd read and now
+    }
+  }
+
+ private:
+  void add(int fd, std::uint32_t events) {
+    epoll_event e{};
+    e.events = events;
+    e.data.fd = fd;
+    ::epoll_ctl(ep_, EPOLL_CTL_ADD, fd, &e);
+  }
+
+  void accept_all() {
+    while (true) {
+      const int fd = ::accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) return;
+      const int on = 1;
+      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+      conns_[fd].fd = fd;
+      add(fd, EPOLLIN);
+    }
+  }
+
+  void close_conn(int fd) {
+    ::epoll_ctl(ep_, EPOLL_CTL_DEL, fd, nullptr);
+    ::close(fd);
+    conns_.erase(fd);
+  }
+
+  void on_readable(int fd) {
+    Conn& c = conns_[fd];
+    std::byte buf[65536];
+    while (true) {
+      const ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n > 0) {
+        c.in.insert(c.in.end(), buf, buf + n);
+        if (c.in.size() > 4 * runtime::client::kMaxBodyBytes) break;
+        continue;
+      }
+      if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) {
+        close_conn(fd);
+        return;
+      }
+      break;
+    }
+    handle_input(c);
+  }
+
+  void handle_input(Conn& c) {
+    if (!c.decided) {
+      if (c.in.size() < 4) return;
+      const std::string_view word = runtime::client::four_letter_word(std::span(c.in).first(4));
+      if (!word.empty()) {
+        const std::string text = four_letter_answer(word);
+        c.out.insert(c.out.end(), reinterpret_cast<const std::byte*>(text.data()),
+                     reinterpret_cast<const std::byte*>(text.data()) + text.size());
+        c.in.clear();
+        c.close_after_write = true;
+        c.decided = true;
+        flush(c.fd);
+        return;
+      }
+      c.decided = true;
+    }
+    std::size_t off = 0;
+    while (!c.close_after_write) {
+      Message m;
+      std::size_t used = 0;
+      const Decoded d = runtime::client::decode(std::span(c.in).subspan(off), m, used);
+      if (d == Decoded::need_more) break;
+      if (d == Decoded::bad || (m.type != Type::write && m.type != Type::status)) {
+        ++bad_frames_;
+        reply_error(c, m.id, ErrorCode::bad_request, "not a fastzab client frame");
+        c.close_after_write = true;
+        break;
+      }
+      off += used;
+      if (m.type == Type::status) {
+        const std::string json = status_json();
+        Message r;
+        r.type = Type::status_ok;
+        r.id = m.id;
+        r.body = std::as_bytes(std::span(json));
+        runtime::client::encode(r, c.out);
+      } else {
+        const std::uint64_t tag = ++next_tag_;
+        WriteRequest w{tag, std::vector<std::byte>(m.body.begin(), m.body.end())};
+        if (!sh_.writes.try_push(std::move(w))) {
+          reply_error(c, m.id, ErrorCode::unavailable, "the server's queue is full");
+        } else {
+          pending_[tag] = Pending{c.fd, m.id, Clock::now()};
+          if (runtime::Replica* r = sh_.replica.load()) r->wake();
+        }
+      }
+    }
+    c.in.erase(c.in.begin(), c.in.begin() + static_cast<std::ptrdiff_t>(off));
+    flush(c.fd);
+  }
+
+  void reply_error(Conn& c, std::uint64_t id, ErrorCode code, const std::string& text) {
+    Message r;
+    r.type = Type::error;
+    r.id = id;
+    r.code = code;
+    r.body = std::as_bytes(std::span(text));
+    runtime::client::encode(r, c.out);
+  }
+
+  void drain_results() {
+    sh_.results.pop_batch(kRing, [&](WriteResult&& res) {
+      auto it = pending_.find(res.tag);
+      if (it == pending_.end()) return;
+      const Pending p = it->second;
+      pending_.erase(it);
+      auto ci = conns_.find(p.fd);
+      if (ci == conns_.end()) return;  // the client went away
+      if (res.failure == 0) {
+        record_latency(Clock::now() - p.start);
+        Message r;
+        r.type = Type::write_ok;
+        r.id = p.id;
+        r.zxid = res.zxid;
+        runtime::client::encode(r, ci->second.out);
+      } else {
+        const auto why = static_cast<runtime::WriteFailure>(res.failure);
+        const ErrorCode code = why == runtime::WriteFailure::no_leader ? ErrorCode::no_leader
+                               : why == runtime::WriteFailure::too_large ? ErrorCode::too_large
+                               : why == runtime::WriteFailure::rejected  ? ErrorCode::rejected
+                                                                         : ErrorCode::unavailable;
+        reply_error(ci->second, p.id, code, runtime::to_string(why));
+      }
+      flush(p.fd);
+    });
+  }
+
+  void flush(int fd) {
+    auto it = conns_.find(fd);
+    if (it == conns_.end()) return;
+    Conn& c = it->second;
+    while (!c.out.empty()) {
+      const ssize_t n = ::send(fd, c.out.data(), c.out.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        c.out.erase(c.out.begin(), c.out.begin() + n);
+        continue;
+      }
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        epoll_event e{};
+        e.events = EPOLLIN | EPOLLOUT;
+        e.data.fd = fd;
+        ::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &e);
+        return;
+      }
+      close_conn(fd);
+      return;
+    }
+    if (c.close_after_write) {
+      close_conn(fd);
+      return;
+    }
+    epoll_event e{};
+    e.events = EPOLLIN;
+    e.data.fd = fd;
+    ::epoll_ctl(ep_, EPOLL_CTL_MOD, fd, &e);
+  }
+
+  void record_latency(Clock::duration d) {
+    const auto us = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+    if (latencies_.size() < kLatencySamples) {
+      latencies_.push_back(us);
+    } else {
+      latencies_[latency_next_++ % kLatencySamples] = us;
+    }
+    ++writes_ok_;
+  }
+  std::uint64_t percentile(double q) const {
+    if (latencies_.empty()) return 0;
+    std::vector<std::uint64_t> v = latencies_;
+    const auto k = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1));
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+    return v[k];
+  }
+
+  std::string status_json() const {
+    const Status& s = sh_.status;
+    char b[512];
+    std::snprintf(b, sizeof b,
+                  "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"leader\":%" PRId64 ",\"epoch\":%" PRId64
+                  ",\"last_zxid\":\"%s\",\"committed_zxid\":\"%s\"}",
+                  self_id_, mode_name(s.role.load()), std::max<std::int64_t>(s.leader.load(), 0),
+                  std::max<std::int64_t>(s.epoch.load(), 0), hex(s.last_zxid.load()).c_str(),
+                  hex(s.committed_zxid.load()).c_str());
+    return b;
+  }
+
+  std::string four_letter_answer(std::string_view w) const {
+    const Status& s = sh_.status;
+    if (w == "ruok") return "imok";
+    if (w == "srvr") {
+      return "Zookeeper version: fastzab 0.1.0\nLatency min/avg/max: 0/" +
+             std::to_string(percentile(0.5)) + "/" + std::to_string(percentile(1.0)) +
+             "\nReceived: " + std::to_string(s.frames_in.load()) +
+             "\nSent: " + std::to_string(s.frames_out.load()) +
+             "\nConnections: " + std::to_string(conns_.size()) +
+             "\nOutstanding: " + std::to_string(pending_.size()) +
+             "\nZxid: " + hex(s.last_zxid.load()) + "\nMode: " + mode_name(s.role.load()) +
+             "\nNode count: " + std::to_string(s.commits.load()) + "\n";
+    }
+    std::string m;
+    auto line = [&](const char* k, const std::string& v) { m += std::string(k) + "\t" + v + "\n"; };
+    line("zk_version", "fastzab 0.1.0");
+    line("zk_server_state", mode_name(s.role.load()));
+    line("zk_server_id", std::to_string(self_id_));
+    line("zk_epoch", std::to_string(std::max<std::int64_t>(s.epoch.load(), 0)));
+    line("zk_last_zxid", hex(s.last_zxid.load()));
+    line("zk_committed_zxid", hex(s.committed_zxid.load()));
+    line("zk_commits", std::to_string(s.commits.load()));
+    line("zk_client_writes_ok", std::to_string(writes_ok_));
+    line("zk_outstanding_requests", std::to_string(pending_.size()));
+    line("zk_num_alive_connections", std::to_string(conns_.size()));
+    line("zk_latency_p50_us", std::to_string(percentile(0.50)));
+    line("zk_latency_p99_us", std::to_string(percentile(0.99)));
+    line("zk_latency_max_us", std::to_string(percentile(1.0)));
+    line("zk_client_bad_frames", std::to_string(bad_frames_));
+    line("zk_quorum_frames_in", std::to_string(s.frames_in.load()));
+    line("zk_quorum_frames_out", std::to_string(s.frames_out.load()));
+    line("zk_quorum_sessions_up", std::to_string(s.sessions_up.load()));
+    line("zk_quorum_handshakes_refused", std::to_string(s.handshakes_refused.load()));
+    line("zk_frames_dropped_garbage", std::to_string(s.dropped_garbage.load()));
+    line("zk_quorum_frames_oversized", std::to_string(s.frames_oversized.load()));
+    return m;
+  }
+
+  static constexpr std::size_t kLatencySamples = 65536;
+  Shared& sh_;
+  std::uint64_t self_id_;
+  int listen_fd_ = -1;
+  int ep_ = -1;
+  std::unordered_map<int, Conn> conns_;
+  std::unordered_map<std::uint64_t, Pending> pending_;
+  std::uint64_t next_tag_ = 0;
+  std::uint64_t bad_frames_ = 0;
+  std::uint64_t writes_ok_ = 0;
+  std::vector<std::uint64_t> latencies_;
+  std::size_t latency_next_ = 0;
+};
+
+net::PollMode poll_mode(runtime::PollMode p) {
+  switch (p) {
+    case runtime::PollMode::busy: return net::PollMode::busy;
+    case runtime::PollMode::adaptive: return net::PollMode::adaptive;
+    case runtime::PollMode::blocking: return net::PollMode::blocking;
+  }
+  return net::PollMode::blocking;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"fastzab-server: one server of a fastzab cluster (ZAB over io_uring)"};
+  std::string config_path;
+  std::uint64_t id = 0;
+  cli.add_option("--config", config_path, "zoo.cfg-style configuration file")->required();
+  cli.add_option("--id", id, "this server's id (a server.N line of the file)")->required();
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return cli.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "fastzab-server: %s\n", e.what());
+    return 2;
+  }
+  auto cfg = runtime::load_config(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "fastzab-server: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  for (const std::string& w : cfg->warnings) std::fprintf(stderr, "fastzab-server: warning: %s\n", w.c_str());
+  auto index = runtime::validate_for(*cfg, core::ServerId{static_cast<std::int64_t>(id)});
+  if (!index) {
+    std::fprintf(stderr, "fastzab-server: %s\n", index.error().message.c_str());
+    return 2;
+  }
+  if (cfg->transport == runtime::Transport::dpdk) {
+    std::fprintf(stderr, "fastzab-server: %s: transport=dpdk: this build has no DPDK transport; "
+                 "use transport=uring\n", config_path.c_str());
+    return 2;
+  }
+  if (cfg->groups != 1) {
+    std::fprintf(stderr, "fastzab-server: %s: groups=%u: only groups=1 is implemented so far\n",
+                 config_path.c_str(), cfg->groups);
+    return 2;
+  }
+  if (sodium_init() < 0) {
+    std::fprintf(stderr, "fastzab-server: libsodium failed to initialise\n");
+    return 1;
+  }
+
+  runtime::ReplicaOptions opt;
+  opt.node.cluster = cfg->cluster;
+  opt.node.self = core::ServerId{static_cast<std::int64_t>(id)};
+  opt.node.init_limit_ticks = static_cast<std::int32_t>(cfg->init_limit_ticks);
+  opt.node.sync_limit_ticks = static_cast<std::int32_t>(cfg->sync_limit_ticks);
+  opt.tick = std::chrono::milliseconds(cfg->tick_time_ms);
+  opt.log_dir = cfg->data_dir;
+  opt.log.cluster_id = cfg->cluster_id;
+  opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;
+  opt.log.writer = log::WriterKind::io_uring;
+  opt.snapshot_every = 100000;
+  const runtime::ServerEntry& me = cfg->servers[*index];
+  opt.transport.self_id = id;
+  opt.transport.cluster_id = cfg->cluster_id;
+  // The key is a hash of the whole secret file, so every byte of it counts.
+  crypto_generichash(opt.transport.secret.data(), opt.transport.secret.size(),
+                     reinterpret_cast<const unsigned char*>(cfg->secret.data()), cfg->secret.size(),
+                     nullptr, 0);
+  opt.transport.listen_host = me.host;
+  opt.transport.listen_port = me.quorum_port;
+  opt.transport.poll_mode = poll_mode(cfg->poll);
+  for (const runtime::ServerEntry& s : cfg->servers) {
+    if (s.id.value == me.id.value) continue;
+    opt.transport.peers.push_back(net::PeerAddress{static_cast<std::uint64_t>(s.id.value), s.host, s.quorum_port});
+  }
+
+  g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  struct sigaction sa{};
+  sa.sa_handler = on_signal;
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto shared = std::make_unique<Shared>();
+  shared->results_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  ClientPort port(*shared, id);
+  std::string err;
+  if (!port.open(cfg->client_port, err)) {
+    std::fprintf(stderr, "fastzab-server: %s\n", err.c_str());
+    return 2;
+  }
+  std::thread group(group_thread, std::move(opt), std::ref(*shared));
+  while (!shared->status.ready.load() && !shared->status.failed.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  if (shared->status.failed.load()) {
+    shared->client_done.store(true);
+    group.join();
+    std::fprintf(stderr, "fastzab-server: %s\n", shared->error.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "fastzab-server: id %" PRIu64 " ready: clientPort %u, quorum %s:%u\n", id,
+               static_cast<unsigned>(cfg->client_port), me.host.c_str(),
+               static_cast<unsigned>(me.quorum_port));
+  port.run();
+  g_stop.store(true);
+  if (runtime::Replica* r = shared->replica.load()) r->wake();
+  shared->client_done.store(true);
+  group.join();
+  if (shared->status.failed.load()) {
+    std::fprintf(stderr, "fastzab-server: stopping: %s\n", shared->error.c_str());
+    return 1;
+  }
+  return 0;
+}
