@@ -1,16 +1,14 @@
 // fastzab-server --config FILE --id N: one server of a cluster.
 //
-// Two threads. The group thread owns the Replica (core, log, transport) and runs its loop; the
-// client thread owns the client port (epoll, plain sockets) and talks to the group thread only
-// through two SPSC rings (writes in, results out), the Replica's wake() and an eventfd back.
-// Status for `srvr`, `mntr` and the status request is published by the group thread in relaxed
-// atomics after each turn.
+// An embedder of fastzab::Node (engine/include/fastzab/fastzab.h) like any other: the Node's
+// group thread runs the replication group; this program's main thread is the Node's application
+// thread and serves the client port (epoll, plain sockets), handing writes to the Node and
+// taking results from it through the Node's SPSC rings and event fd.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
-#include <sodium.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -30,10 +28,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "engine/include/fastzab/fastzab.h"
 #include "engine/runtime/client_protocol.h"
 #include "engine/runtime/config.h"
-#include "engine/runtime/replica.h"
-#include "engine/runtime/spsc_ring.h"
 
 namespace {
 
@@ -61,7 +58,7 @@ std::string hex(std::uint64_t v) {
 
 // The server's application: it replicates opaque values; its state is how many it applied and a
 // digest of them (FNV-1a), so a snapshot is 24 bytes and two servers' states compare cheaply.
-class CountingMachine final : public runtime::StateMachine {
+class CountingMachine final : public fastzab::StateMachine {
  public:
   void apply(std::uint64_t zxid, std::span<const std::byte> entry) override {
     for (std::byte b : entry) digest_ = (digest_ ^ static_cast<std::uint8_t>(b)) * 1099511628211ull;
@@ -92,115 +89,8 @@ class CountingMachine final : public runtime::StateMachine {
   std::uint64_t last_ = 0;
 };
 
-struct WriteRequest {
-  std::uint64_t tag = 0;
-  std::vector<std::byte> value;
-};
-struct WriteResult {
-  std::uint64_t tag = 0;
-  std::uint64_t zxid = 0;
-  std::uint8_t failure = 0;  // 0: committed; else runtime::WriteFailure
-};
-
-// What the group thread publishes for the client thread.
-struct Status {
-  std::atomic<int> role{0};  // core::PeerState
-  std::atomic<std::int64_t> leader{0};
-  std::atomic<std::int64_t> epoch{0};
-  std::atomic<std::uint64_t> last_zxid{0};
-  std::atomic<std::uint64_t> committed_zxid{0};
-  std::atomic<std::uint64_t> commits{0};
-  std::atomic<std::uint64_t> frames_in{0}, frames_out{0};
-  std::atomic<std::uint64_t> sessions_up{0}, handshakes_refused{0}, dropped_garbage{0},
-      frames_oversized{0};
-  std::atomic<bool> ready{false};
-  std::atomic<bool> failed{false};
-};
-
-const char* mode_name(int role) {
-  switch (static_cast<core::PeerState>(role)) {
-    case core::PeerState::leading: return "leader";
-    case core::PeerState::following: return "follower";
-    case core::PeerState::observing: return "observer";
-    case core::PeerState::looking: return "looking";
-  }
-  return "looking";
-}
-
-constexpr std::size_t kRing = 8192;
-
-struct Shared {
-  runtime::SpscRing<WriteRequest, kRing> writes;
-  runtime::SpscRing<WriteResult, kRing> results;
-  int results_fd = -1;  // eventfd: results are waiting
-  Status status;
-  std::atomic<runtime::Replica*> replica{nullptr};
-  std::atomic<bool> client_done{false};  // the client thread no longer touches `replica`
-  std::string error;
-};
-
-void group_thread(runtime::ReplicaOptions opt, Shared& sh) {
-  CountingMachine app;
-  bool pushed = false;
-  runtime::ReplicaHooks hooks;
-  hooks.committed = [&](std::uint64_t tag, std::uint64_t zxid) {
-    while (!sh.results.try_push(WriteResult{tag, zxid, 0})) std::this_thread::yield();
-    pushed = true;
-  };
-  hooks.failed = [&](std::uint64_t tag, runtime::WriteFailure why) {
-    while (!sh.results.try_push(WriteResult{tag, 0, static_cast<std::uint8_t>(why)})) {
-      std::this_thread::yield();
-    }
-    pushed = true;
-  };
-  auto opened = runtime::Replica::open(std::move(opt), app, std::move(hooks));
-  if (!opened) {
-    sh.error = opened.error().message;
-    sh.status.failed.store(true);
-    on_signal(0);
-    return;
-  }
-  std::unique_ptr<runtime::Replica> r = std::move(*opened);
-  sh.replica.store(r.get());
-  std::fprintf(stderr, "fastzab-server: transport %s\n", std::string(r->transport_description()).c_str());
-  sh.status.ready.store(true);
-  while (!g_stop.load(std::memory_order_relaxed)) {
-    sh.writes.pop_batch(kRing, [&](WriteRequest&& w) { r->submit(w.tag, w.value); });
-    auto turn = r->run_once(std::chrono::milliseconds(5));
-    if (!turn) {
-      sh.error = turn.error().message;
-      sh.status.failed.store(true);
-      on_signal(0);
-      break;
-    }
-    const core::Node& n = r->node();
-    Status& st = sh.status;
-    st.role.store(static_cast<int>(n.state()), std::memory_order_relaxed);
-    st.leader.store(n.leader().value, std::memory_order_relaxed);
-    st.epoch.store(n.current_epoch().value, std::memory_order_relaxed);
-    st.last_zxid.store(static_cast<std::uint64_t>(std::max<std::int64_t>(n.last_logged().value, 0)),
-                       std::memory_order_relaxed);
-    st.committed_zxid.store(static_cast<std::uint64_t>(std::max<std::int64_t>(n.committed().value, 0)),
-                            std::memory_order_relaxed);
-    st.commits.store(r->counters().delivered, std::memory_order_relaxed);
-    st.frames_in.store(r->counters().frames_in, std::memory_order_relaxed);
-    st.frames_out.store(r->counters().frames_out, std::memory_order_relaxed);
-    const net::Counters& nc = r->transport_counters();
-    st.sessions_up.store(nc.sessions_up, std::memory_order_relaxed);
-    st.handshakes_refused.store(nc.handshakes_refused, std::memory_order_relaxed);
-    st.dropped_garbage.store(nc.connections_dropped_garbage, std::memory_order_relaxed);
-    st.frames_oversized.store(nc.frames_oversized, std::memory_order_relaxed);
-    if (pushed) {
-      const std::uint64_t one = 1;
-      (void)!::write(sh.results_fd, &one, sizeof one);
-      pushed = false;
-    }
-  }
-  // The client thread may be calling wake() until it is done.
-  while (!sh.client_done.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  sh.replica.store(nullptr);
-  r.reset();  // on this thread: the transport's ring belongs to it
-}
+const char* mode_name(Role r) { return r == Role::leader ? "leader" : r == Role::follower ? "follower"
+                                   : r == Role::observer ? "observer" : "looking"; }
 
 // ---------------------------------------------------------------- client port
 
@@ -220,7 +110,7 @@ struct Pending {
 
 class ClientPort {
  public:
-  ClientPort(Shared& sh, std::uint64_t self_id) : sh_(sh), self_id_(self_id) {}
+  ClientPort(Node& node, std::uint64_t self_id) : node_(node), self_id_(self_id) {}
 
   bool open(std::uint16_t port, std::string& err) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -237,7 +127,7 @@ class ClientPort {
     }
     ep_ = ::epoll_create1(EPOLL_CLOEXEC);
     add(listen_fd_, EPOLLIN);
-    add(sh_.results_fd, EPOLLIN);
+    add(node_.event_fd(), EPOLLIN);
     add(g_stop_fd, EPOLLIN);
     return true;
   }
@@ -250,10 +140,11 @@ class ClientPort {
         const int fd = evs[i].data.fd;
         if (fd == listen_fd_) {
           accept_all();
-        } else if (fd == sh_.results_fd) {
+        } else if (fd == node_.event_fd()) {
           std::uint64_t v;
-          (void)!::read(sh_.results_fd, &v, sizeof v);
+          (void)!::read(node_.event_fd(), &v, sizeof v);
           drain_results();
+          if (node_.failed()) return;  // main() reports why
         } else if (fd == g_stop_fd) {
           return;
         } else {
@@ -347,12 +238,10 @@ class ClientPort {
         runtime::client::encode(r, c.out);
       } else {
         const std::uint64_t tag = ++next_tag_;
-        WriteRequest w{tag, std::vector<std::byte>(m.body.begin(), m.body.end())};
-        if (!sh_.writes.try_push(std::move(w))) {
+        if (!node_.propose(tag, m.body)) {
           reply_error(c, m.id, ErrorCode::unavailable, "the server's queue is full");
         } else {
           pending_[tag] = Pending{c.fd, m.id, Clock::now()};
-          if (runtime::Replica* r = sh_.replica.load()) r->wake();
         }
       }
     }
@@ -370,27 +259,31 @@ class ClientPort {
   }
 
   void drain_results() {
-    sh_.results.pop_batch(kRing, [&](WriteResult&& res) {
-      auto it = pending_.find(res.tag);
+    node_.poll([&](const Event& e) {
+      if (e.kind == Event::Kind::role_changed) {
+        std::fprintf(stderr, "fastzab-server: %s, leader %" PRIu64 ", epoch %" PRId64 "%s\n",
+                     mode_name(e.role), e.leader, e.epoch, e.established ? ", established" : "");
+        return;
+      }
+      auto it = pending_.find(e.tag);
       if (it == pending_.end()) return;
       const Pending p = it->second;
       pending_.erase(it);
       auto ci = conns_.find(p.fd);
       if (ci == conns_.end()) return;  // the client went away
-      if (res.failure == 0) {
+      if (e.kind == Event::Kind::write_committed) {
         record_latency(Clock::now() - p.start);
         Message r;
         r.type = Type::write_ok;
         r.id = p.id;
-        r.zxid = res.zxid;
+        r.zxid = e.zxid;
         runtime::client::encode(r, ci->second.out);
       } else {
-        const auto why = static_cast<runtime::WriteFailure>(res.failure);
-        const ErrorCode code = why == runtime::WriteFailure::no_leader ? ErrorCode::no_leader
-                               : why == runtime::WriteFailure::too_large ? ErrorCode::too_large
-                               : why == runtime::WriteFailure::rejected  ? ErrorCode::rejected
-                                                                         : ErrorCode::unavailable;
-        reply_error(ci->second, p.id, code, runtime::to_string(why));
+        const ErrorCode code = e.error == WriteError::no_leader   ? ErrorCode::no_leader
+                               : e.error == WriteError::too_large ? ErrorCode::too_large
+                               : e.error == WriteError::rejected  ? ErrorCode::rejected
+                                                                  : ErrorCode::unavailable;
+        reply_error(ci->second, p.id, code, to_string(e.error));
       }
       flush(p.fd);
     });
@@ -445,39 +338,38 @@ class ClientPort {
   }
 
   std::string status_json() const {
-    const Status& s = sh_.status;
+    const NodeStatus st = node_.status();
     char b[512];
     std::snprintf(b, sizeof b,
-                  "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"leader\":%" PRId64 ",\"epoch\":%" PRId64
+                  "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"leader\":%" PRIu64 ",\"epoch\":%" PRId64
                   ",\"last_zxid\":\"%s\",\"committed_zxid\":\"%s\"}",
-                  self_id_, mode_name(s.role.load()), std::max<std::int64_t>(s.leader.load(), 0),
-                  std::max<std::int64_t>(s.epoch.load(), 0), hex(s.last_zxid.load()).c_str(),
-                  hex(s.committed_zxid.load()).c_str());
+                  self_id_, mode_name(st.role), st.leader, st.epoch, hex(st.last_zxid).c_str(),
+                  hex(st.committed_zxid).c_str());
     return b;
   }
 
   std::string four_letter_answer(std::string_view w) const {
-    const Status& s = sh_.status;
+    const NodeStatus st = node_.status();
     if (w == "ruok") return "imok";
     if (w == "srvr") {
       return "Zookeeper version: fastzab 0.1.0\nLatency min/avg/max: 0/" +
              std::to_string(percentile(0.5)) + "/" + std::to_string(percentile(1.0)) +
-             "\nReceived: " + std::to_string(s.frames_in.load()) +
-             "\nSent: " + std::to_string(s.frames_out.load()) +
+             "\nReceived: " + std::to_string(st.quorum_frames_in) +
+             "\nSent: " + std::to_string(st.quorum_frames_out) +
              "\nConnections: " + std::to_string(conns_.size()) +
              "\nOutstanding: " + std::to_string(pending_.size()) +
-             "\nZxid: " + hex(s.last_zxid.load()) + "\nMode: " + mode_name(s.role.load()) +
-             "\nNode count: " + std::to_string(s.commits.load()) + "\n";
+             "\nZxid: " + hex(st.last_zxid) + "\nMode: " + mode_name(st.role) +
+             "\nNode count: " + std::to_string(st.applied) + "\n";
     }
     std::string m;
     auto line = [&](const char* k, const std::string& v) { m += std::string(k) + "\t" + v + "\n"; };
     line("zk_version", "fastzab 0.1.0");
-    line("zk_server_state", mode_name(s.role.load()));
+    line("zk_server_state", mode_name(st.role));
     line("zk_server_id", std::to_string(self_id_));
-    line("zk_epoch", std::to_string(std::max<std::int64_t>(s.epoch.load(), 0)));
-    line("zk_last_zxid", hex(s.last_zxid.load()));
-    line("zk_committed_zxid", hex(s.committed_zxid.load()));
-    line("zk_commits", std::to_string(s.commits.load()));
+    line("zk_epoch", std::to_string(st.epoch));
+    line("zk_last_zxid", hex(st.last_zxid));
+    line("zk_committed_zxid", hex(st.committed_zxid));
+    line("zk_commits", std::to_string(st.applied));
     line("zk_client_writes_ok", std::to_string(writes_ok_));
     line("zk_outstanding_requests", std::to_string(pending_.size()));
     line("zk_num_alive_connections", std::to_string(conns_.size()));
@@ -485,17 +377,17 @@ class ClientPort {
     line("zk_latency_p99_us", std::to_string(percentile(0.99)));
     line("zk_latency_max_us", std::to_string(percentile(1.0)));
     line("zk_client_bad_frames", std::to_string(bad_frames_));
-    line("zk_quorum_frames_in", std::to_string(s.frames_in.load()));
-    line("zk_quorum_frames_out", std::to_string(s.frames_out.load()));
-    line("zk_quorum_sessions_up", std::to_string(s.sessions_up.load()));
-    line("zk_quorum_handshakes_refused", std::to_string(s.handshakes_refused.load()));
-    line("zk_frames_dropped_garbage", std::to_string(s.dropped_garbage.load()));
-    line("zk_quorum_frames_oversized", std::to_string(s.frames_oversized.load()));
+    line("zk_quorum_frames_in", std::to_string(st.quorum_frames_in));
+    line("zk_quorum_frames_out", std::to_string(st.quorum_frames_out));
+    line("zk_quorum_sessions_up", std::to_string(st.quorum_sessions_up));
+    line("zk_quorum_handshakes_refused", std::to_string(st.handshakes_refused));
+    line("zk_frames_dropped_garbage", std::to_string(st.connections_dropped_garbage));
+    line("zk_quorum_frames_oversized", std::to_string(st.frames_oversized));
     return m;
   }
 
   static constexpr std::size_t kLatencySamples = 65536;
-  Shared& sh_;
+  Node& node_;
   std::uint64_t self_id_;
   int listen_fd_ = -1;
   int ep_ = -1;
@@ -507,15 +399,6 @@ class ClientPort {
   std::vector<std::uint64_t> latencies_;
   std::size_t latency_next_ = 0;
 };
-
-net::PollMode poll_mode(runtime::PollMode p) {
-  switch (p) {
-    case runtime::PollMode::busy: return net::PollMode::busy;
-    case runtime::PollMode::adaptive: return net::PollMode::adaptive;
-    case runtime::PollMode::blocking: return net::PollMode::blocking;
-  }
-  return net::PollMode::blocking;
-}
 
 }  // namespace
 
@@ -533,58 +416,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fastzab-server: %s\n", e.what());
     return 2;
   }
-  auto cfg = runtime::load_config(config_path);
-  if (!cfg) {
-    std::fprintf(stderr, "fastzab-server: %s\n", cfg.error().message.c_str());
-    return 2;
-  }
-  for (const std::string& w : cfg->warnings) std::fprintf(stderr, "fastzab-server: warning: %s\n", w.c_str());
-  auto index = runtime::validate_for(*cfg, core::ServerId{static_cast<std::int64_t>(id)});
-  if (!index) {
-    std::fprintf(stderr, "fastzab-server: %s\n", index.error().message.c_str());
-    return 2;
-  }
-  if (cfg->transport == runtime::Transport::dpdk) {
-    std::fprintf(stderr, "fastzab-server: %s: transport=dpdk: this build has no DPDK transport; "
-                 "use transport=uring\n", config_path.c_str());
-    return 2;
-  }
-  if (cfg->groups != 1) {
-    std::fprintf(stderr, "fastzab-server: %s: groups=%u: only groups=1 is implemented so far\n",
-                 config_path.c_str(), cfg->groups);
-    return 2;
-  }
-  if (sodium_init() < 0) {
-    std::fprintf(stderr, "fastzab-server: libsodium failed to initialise\n");
-    return 1;
-  }
-
-  runtime::ReplicaOptions opt;
-  opt.node.cluster = cfg->cluster;
-  opt.node.self = core::ServerId{static_cast<std::int64_t>(id)};
-  opt.node.init_limit_ticks = static_cast<std::int32_t>(cfg->init_limit_ticks);
-  opt.node.sync_limit_ticks = static_cast<std::int32_t>(cfg->sync_limit_ticks);
-  opt.tick = std::chrono::milliseconds(cfg->tick_time_ms);
-  opt.log_dir = cfg->data_dir;
-  opt.log.cluster_id = cfg->cluster_id;
-  opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;
-  opt.log.writer = log::WriterKind::io_uring;
-  opt.snapshot_every = 100000;
-  const runtime::ServerEntry& me = cfg->servers[*index];
-  opt.transport.self_id = id;
-  opt.transport.cluster_id = cfg->cluster_id;
-  // The key is a hash of the whole secret file, so every byte of it counts.
-  crypto_generichash(opt.transport.secret.data(), opt.transport.secret.size(),
-                     reinterpret_cast<const unsigned char*>(cfg->secret.data()), cfg->secret.size(),
-                     nullptr, 0);
-  opt.transport.listen_host = me.host;
-  opt.transport.listen_port = me.quorum_port;
-  opt.transport.poll_mode = poll_mode(cfg->poll);
-  for (const runtime::ServerEntry& s : cfg->servers) {
-    if (s.id.value == me.id.value) continue;
-    opt.transport.peers.push_back(net::PeerAddress{static_cast<std::uint64_t>(s.id.value), s.host, s.quorum_port});
-  }
-
   g_stop_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   struct sigaction sa{};
   sa.sa_handler = on_signal;
@@ -592,34 +423,49 @@ int main(int argc, char** argv) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  auto shared = std::make_unique<Shared>();
-  shared->results_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  ClientPort port(*shared, id);
+  // The client port number: read here too, so that a taken port is an error before the node
+  // starts (the Node reads the same file).
+  auto cfg = runtime::load_config(config_path);
+  if (!cfg) {
+    std::fprintf(stderr, "fastzab-server: %s\n", cfg.error().message.c_str());
+    return 2;
+  }
+  for (const std::string& w : cfg->warnings) {
+    std::fprintf(stderr, "fastzab-server: warning: %s\n", w.c_str());
+  }
+  auto index = runtime::validate_for(*cfg, core::ServerId{static_cast<std::int64_t>(id)});
+  if (!index) {
+    std::fprintf(stderr, "fastzab-server: %s\n", index.error().message.c_str());
+    return 2;
+  }
+  CountingMachine app;
+  NodeOptions options;
+  options.config_file = config_path;
+  options.id = id;
+  auto node = Node::start(options, app);
+  if (!node) {
+    std::fprintf(stderr, "fastzab-server: %s\n", node.error().c_str());
+    // Start-up refusals of the configuration are usage errors; the rest (log, port) are not.
+    return node.error().find("transport=dpdk") != std::string::npos ||
+                   node.error().find("groups=") != std::string::npos
+               ? 2
+               : 1;
+  }
+  ClientPort port(**node, id);
   std::string err;
   if (!port.open(cfg->client_port, err)) {
     std::fprintf(stderr, "fastzab-server: %s\n", err.c_str());
-    return 2;
-  }
-  std::thread group(group_thread, std::move(opt), std::ref(*shared));
-  while (!shared->status.ready.load() && !shared->status.failed.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (shared->status.failed.load()) {
-    shared->client_done.store(true);
-    group.join();
-    std::fprintf(stderr, "fastzab-server: %s\n", shared->error.c_str());
     return 1;
   }
+  const runtime::ServerEntry& me = cfg->servers[*index];
   std::fprintf(stderr, "fastzab-server: id %" PRIu64 " ready: clientPort %u, quorum %s:%u\n", id,
                static_cast<unsigned>(cfg->client_port), me.host.c_str(),
                static_cast<unsigned>(me.quorum_port));
   port.run();
-  g_stop.store(true);
-  if (runtime::Replica* r = shared->replica.load()) r->wake();
-  shared->client_done.store(true);
-  group.join();
-  if (shared->status.failed.load()) {
-    std::fprintf(stderr, "fastzab-server: stopping: %s\n", shared->error.c_str());
+  (*node)->stop();
+  const std::string failure = (*node)->failure();
+  if (!failure.empty()) {
+    std::fprintf(stderr, "fastzab-server: stopping: %s\n", failure.c_str());
     return 1;
   }
   return 0;

@@ -1,0 +1,122 @@
+// fastzab's embedding API: run a cluster member inside your process and replicate your state
+// machine with ZAB. Include this header and link fastzab_runtime (see README.md, "Embedding").
+//
+// Threads. A Node runs its replication group on a thread of its own (the group thread), which
+// calls your StateMachine. Your application talks to it from ONE thread of its choice (the first
+// to call propose() or poll()), through two bounded lock-free single-producer single-consumer
+// rings: writes in, results and notifications out. Nothing on that path takes a lock.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace fastzab {
+
+// Your replicated state. Called on the group thread, one call at a time, in zxid order.
+class StateMachine {
+ public:
+  virtual ~StateMachine() = default;
+  // A committed entry; every server applies the same entries in the same order.
+  virtual void apply(std::uint64_t zxid, std::span<const std::byte> entry) = 0;
+  // Your state including every entry applied so far. Sent to a server too far behind to catch up
+  // from the log, and saved locally so the log can be purged below it.
+  virtual std::vector<std::byte> snapshot() = 0;
+  // Replace your state by `snapshot`, taken at `zxid` (at start-up from the newest local
+  // snapshot, or when this server is caught up by a snapshot from the leader).
+  virtual void restore(std::uint64_t zxid, std::span<const std::byte> snapshot) = 0;
+};
+
+enum class Role : std::uint8_t { looking, follower, leader, observer };
+const char* to_string(Role r) noexcept;
+
+enum class WriteError : std::uint8_t {
+  none = 0,
+  no_leader,        // no established leader reachable now: not proposed, retry later
+  too_large,        // larger than an entry may be
+  rejected,         // the leader refused it (zxid space of its epoch exhausted): retry
+  unknown_outcome,  // proposed, then leadership was lost before it committed: it may commit
+  stopped,          // the node stopped before an answer
+};
+const char* to_string(WriteError e) noexcept;
+
+// What poll() hands back.
+struct Event {
+  enum class Kind : std::uint8_t { write_committed, write_failed, role_changed };
+  Kind kind = Kind::write_committed;
+  std::uint64_t tag = 0;   // writes: the tag given to propose()
+  std::uint64_t zxid = 0;  // write_committed: where it committed (this server applied it)
+  WriteError error = WriteError::none;
+  Role role = Role::looking;  // role_changed
+  std::uint64_t leader = 0;   // role_changed: the leader's server id (0: none)
+  std::int64_t epoch = 0;     // role_changed
+  bool established = false;   // role_changed: the leader finished synchronizing its followers
+};
+
+struct NodeOptions {
+  std::string config_file;  // a zoo.cfg (engine/runtime/README.md lists the keys)
+  std::uint64_t id = 0;     // this server's id: one of the file's server.N lines
+  // A snapshot (and a purge of the log below it) after this many applied entries; 0: never.
+  std::uint64_t snapshot_every = 100000;
+};
+
+// Published by the group thread after each turn; read from any thread.
+struct NodeStatus {
+  Role role = Role::looking;
+  std::uint64_t leader = 0;
+  std::int64_t epoch = 0;
+  std::uint64_t last_zxid = 0;       // last logged
+  std::uint64_t committed_zxid = 0;
+  std::uint64_t applied = 0;         // entries applied since start
+  std::uint64_t quorum_frames_in = 0, quorum_frames_out = 0, quorum_sessions_up = 0;
+  std::uint64_t handshakes_refused = 0, connections_dropped_garbage = 0, frames_oversized = 0;
+};
+
+class Node {
+ public:
+  // Reads the config, opens and recovers the log (restoring `app` from the newest snapshot),
+  // opens the transport and starts the group thread. `app` must outlive the Node. Errors are
+  // one line naming what is wrong (a config line, a corrupt log file and offset, a taken port).
+  static std::expected<std::unique_ptr<Node>, std::string> start(const NodeOptions& options,
+                                                                  StateMachine& app);
+  ~Node();  // stop()s
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Queues a write; its outcome arrives through poll() with the same tag (exactly one
+  // write_committed or write_failed). Returns false, queuing nothing, when the ring to the group
+  // thread is full: poll() and try again. Followers forward writes to the leader.
+  bool propose(std::uint64_t tag, std::span<const std::byte> entry);
+
+  // Calls `on_event` for each waiting event (write outcomes, role changes), in order; returns
+  // how many. Never blocks.
+  std::size_t poll(const std::function<void(const Event&)>& on_event);
+  // Blocks until an event waits or `timeout` passes; true if one waits.
+  bool wait(std::chrono::microseconds timeout);
+  // Readable (an eventfd) while events wait: for applications with their own epoll loop. Read
+  // it (8 bytes) to rearm it, then poll().
+  int event_fd() const noexcept;
+
+  NodeStatus status() const;
+  // Stops the group thread (the log is left consistent; a restart recovers it). Pending writes
+  // end as write_failed/stopped at the next poll(). Idempotent.
+  void stop();
+  // True once the group thread stopped on its own (a failed log write or sync: the node must be
+  // stopped and restarted; recovery keeps every acknowledged write). failure() says why.
+  bool failed() const noexcept;
+  std::string failure() const;
+
+  struct Impl;
+
+ private:
+  explicit Node(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace fastzab
