@@ -316,15 +316,21 @@ std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
 }
 
 bool Node::wait(std::chrono::microseconds timeout) {
-  if (!impl_->events.empty_approx()) return true;
-  pollfd p{impl_->event_fd, POLLIN, 0};
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count();
-  const int rc = ::poll(&p, 1, static_cast<int>(std::max<std::int64_t>(ms, timeout.count() > 0 ? 1 : 0)));
-  if (rc > 0) {
-    std::uint64_t v;
-    (void)!::read(impl_->event_fd, &v, sizeof v);
+  // The eventfd may hold a wake-up for events an earlier poll() already took: keep waiting
+  // until an event is really there or the time is up.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (impl_->events.empty_approx()) {
+    const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{impl_->event_fd, POLLIN, 0};
+    const auto ms = (left.count() + 999) / 1000;  // round up: never spin on a 0 ms poll
+    if (::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(ms, 1 << 30))) > 0) {
+      std::uint64_t v;
+      (void)!::read(impl_->event_fd, &v, sizeof v);
+    }
   }
-  return !impl_->events.empty_approx();
+  return true;
 }
 
 int Node::event_fd() const noexcept { return impl_->event_fd; }

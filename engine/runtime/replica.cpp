@@ -367,7 +367,7 @@ Result<void> Replica::carry_out(const core::Output& o) {
       }
       if (hooks_.role_changed) {
         hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
-                            o.accepted.value, o.established);
+                            std::max<std::int64_t>(o.accepted.value, 0), o.established);
       }
       return {};
     case OutputKind::proposal_accepted:

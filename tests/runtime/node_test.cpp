@@ -1,0 +1,263 @@
+// Suite `runtime`: the embedding API (fastzab::Node) as an application uses it, three nodes in
+// this process, each with its own zoo.cfg, replicating the example's key-value map
+// (engine/cmd/examples/kv_map.h). Real threads, io_uring transport on loopback, real logs.
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fastzab/fastzab.h>
+
+#include "engine/cmd/examples/kv_map.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+class Cluster {
+ public:
+  explicit Cluster(int n) : n_(n) {
+    char tmpl[] = "/tmp/fastzab-node-XXXXXX";
+    root_ = ::mkdtemp(tmpl);
+    std::ofstream(root_ + "/secret") << "a secret of more than thirty-two bytes, shared by all";
+    std::filesystem::permissions(root_ + "/secret", std::filesystem::perms::owner_read |
+                                                        std::filesystem::perms::owner_write);
+    std::string servers;
+    for (int i = 1; i <= n; ++i) {
+      servers += "server." + std::to_string(i) + "=127.0.0.1:" + std::to_string(free_port()) + ":" +
+                 std::to_string(free_port()) + "\n";
+    }
+    for (int i = 1; i <= n; ++i) {
+      std::ofstream(cfg(i)) << "tickTime=20\ninitLimit=10\nsyncLimit=5\n"
+                            << "dataDir=" << root_ << "/data" << i << "\n"
+                            << "clientPort=" << free_port() << "\nclusterId=99\n"
+                            << "secretFile=" << root_ << "/secret\npoll=blocking\n"
+                            << servers;
+      maps_.push_back(std::make_unique<kv_example::KvMap>());
+      nodes_.emplace_back();
+    }
+  }
+  ~Cluster() {
+    for (auto& n : nodes_) n.reset();
+    std::filesystem::remove_all(root_);
+  }
+  std::string cfg(int i) const { return root_ + "/s" + std::to_string(i) + ".cfg"; }
+
+  void start(int i) {
+    maps_[i - 1] = std::make_unique<kv_example::KvMap>();
+    fastzab::NodeOptions o;
+    o.config_file = cfg(i);
+    o.id = static_cast<std::uint64_t>(i);
+    auto node = fastzab::Node::start(o, *maps_[i - 1]);
+    ASSERT_TRUE(node) << node.error();
+    nodes_[i - 1] = std::move(*node);
+  }
+  void stop(int i) { nodes_[i - 1].reset(); }
+  fastzab::Node& node(int i) { return *nodes_[i - 1]; }
+  kv_example::KvMap& map(int i) { return *maps_[i - 1]; }
+  int size() const { return n_; }
+
+  // The leader once every running node reports the same leader in an established epoch.
+  int leader(std::chrono::milliseconds limit = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int leader = 0;
+      bool agree = true;
+      for (int i = 1; i <= n_; ++i) {
+        if (!nodes_[i - 1]) continue;
+        const auto s = nodes_[i - 1]->status();
+        if (s.role == fastzab::Role::leader) leader = i;
+        if (s.role == fastzab::Role::looking) agree = false;
+      }
+      if (leader != 0 && agree) {
+        for (int i = 1; i <= n_; ++i) {
+          if (nodes_[i - 1] && nodes_[i - 1]->status().leader != static_cast<std::uint64_t>(leader)) {
+            agree = false;
+          }
+        }
+        if (agree) return leader;
+      }
+      std::this_thread::sleep_for(5ms);
+    }
+    return 0;
+  }
+
+ private:
+  int n_;
+  std::string root_;
+  std::vector<std::unique_ptr<kv_example::KvMap>> maps_;
+  std::vector<std::unique_ptr<fastzab::Node>> nodes_;
+};
+
+// Proposes key<i> = value<i> for i in [from, to) at node `at`, retrying writes that fail before
+// they were proposed (no_leader while a follower syncs); returns the committed zxids by key.
+std::map<std::string, std::uint64_t> write(Cluster& c, int at, int from, int to,
+                                           const std::string& prefix) {
+  std::map<std::string, std::uint64_t> committed;
+  std::map<std::uint64_t, int> in_flight;  // tag -> i
+  std::uint64_t tag = 0;
+  std::vector<int> todo;
+  for (int i = from; i < to; ++i) todo.push_back(i);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while ((!todo.empty() || !in_flight.empty()) && std::chrono::steady_clock::now() < deadline) {
+    while (!todo.empty()) {
+      const int i = todo.back();
+      if (!c.node(at).propose(++tag, kv_example::encode_set(prefix + std::to_string(i),
+                                                            "value" + std::to_string(i)))) {
+        break;
+      }
+      in_flight[tag] = i;
+      todo.pop_back();
+    }
+    c.node(at).wait(10ms);
+    c.node(at).poll([&](const fastzab::Event& e) {
+      if (e.kind == fastzab::Event::Kind::role_changed) return;
+      auto it = in_flight.find(e.tag);
+      if (it == in_flight.end()) return;
+      if (e.kind == fastzab::Event::Kind::write_committed) {
+        committed[prefix + std::to_string(it->second)] = e.zxid;
+      } else {
+        EXPECT_EQ(e.error, fastzab::WriteError::no_leader) << fastzab::to_string(e.error);
+        todo.push_back(it->second);
+      }
+      in_flight.erase(it);
+    });
+  }
+  EXPECT_TRUE(todo.empty() && in_flight.empty()) << "writes left after 20 s";
+  return committed;
+}
+
+TEST(Node, ThreeEmbeddedNodesReplicateAKeyValueMap) {
+  Cluster c(3);
+  for (int i = 1; i <= 3; ++i) c.start(i);
+  const int l = c.leader();
+  ASSERT_NE(l, 0) << "no leader";
+  const int f = l % 3 + 1;
+  auto at_leader = write(c, l, 0, 100, "L");
+  auto at_follower = write(c, f, 0, 100, "F");
+  ASSERT_EQ(at_leader.size(), 100u);
+  ASSERT_EQ(at_follower.size(), 100u);
+  // Every node applies the 200 writes; compare once all have (then stop them to read the maps).
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool all = true;
+    for (int i = 1; i <= 3; ++i) all = all && c.node(i).status().applied >= 200;
+    if (all) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  for (int i = 1; i <= 3; ++i) c.stop(i);
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(c.map(i).map.size(), 200u) << "node " << i;
+    EXPECT_EQ(c.map(i).map, c.map(l).map) << "node " << i;
+    EXPECT_EQ(c.map(i).map.at("F42"), "value42");
+  }
+}
+
+TEST(Node, ARestartedNodeRecoversItsMapFromItsLogAndTheCluster) {
+  Cluster c(3);
+  for (int i = 1; i <= 3; ++i) c.start(i);
+  const int l = c.leader();
+  ASSERT_NE(l, 0);
+  write(c, l, 0, 50, "k");
+  const int f = l % 3 + 1;
+  c.stop(f);
+  write(c, l, 50, 80, "k");
+  c.start(f);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && c.node(f).status().applied < 80) {
+    std::this_thread::sleep_for(5ms);
+  }
+  c.stop(f);
+  ASSERT_EQ(c.map(f).map.size(), 80u);
+  EXPECT_EQ(c.map(f).map.at("k79"), "value79");
+}
+
+// README's embedding example: a one-server cluster, the same tag proposed again after a
+// no_leader answer, wait() between polls. wait() must not report "nothing" early when the event
+// fd holds a wake-up for events an earlier poll() already took (it did, and the write seemed lost).
+TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
+  char tmpl[] = "/tmp/fastzab-node-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  std::ofstream(dir + "/s.cfg") << "tickTime=20\ndataDir=" << dir << "/data\nclientPort="
+                                << free_port() << "\nclusterId=5\nserver.1=127.0.0.1:"
+                                << free_port() << ":" << free_port() << "\n";
+  kv_example::KvMap kv;
+  auto node = fastzab::Node::start({.config_file = dir + "/s.cfg", .id = 1}, kv);
+  ASSERT_TRUE(node) << node.error();
+  bool committed = false;
+  int no_leader = 0;
+  for (int attempt = 0; attempt < 100 && !committed; ++attempt) {
+    ASSERT_TRUE((*node)->propose(1, kv_example::encode_set("color", "blue")));
+    bool answered = false;
+    while (!answered && (*node)->wait(10s)) {
+      (*node)->poll([&](const fastzab::Event& e) {
+        if (e.kind == fastzab::Event::Kind::role_changed || e.tag != 1) return;
+        answered = true;
+        committed = e.kind == fastzab::Event::Kind::write_committed;
+        if (!committed) {
+          ASSERT_EQ(e.error, fastzab::WriteError::no_leader);
+          ++no_leader;
+        }
+      });
+    }
+    ASSERT_TRUE(answered) << "no answer in 10 s (attempt " << attempt << ")";
+    if (!committed) std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_TRUE(committed);
+  (*node)->stop();
+  EXPECT_EQ(kv.map.at("color"), "blue");
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Node, ABadConfigIsOneClearError) {
+  char tmpl[] = "/tmp/fastzab-node-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  std::ofstream(dir + "/bad.cfg") << "tickTime=20\nclientPort=99999\n";
+  kv_example::KvMap kv;
+  fastzab::NodeOptions o;
+  o.config_file = dir + "/bad.cfg";
+  o.id = 1;
+  auto node = fastzab::Node::start(o, kv);
+  ASSERT_FALSE(node);
+  EXPECT_NE(node.error().find("bad.cfg:2: clientPort"), std::string::npos) << node.error();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Node, OutstandingWritesEndAsStoppedAfterStop) {
+  Cluster c(3);
+  c.start(1);  // alone: no quorum, so nothing commits
+  ASSERT_TRUE(c.node(1).propose(7, kv_example::encode_set("a", "b")));
+  c.node(1).stop();
+  std::vector<fastzab::Event> got;
+  c.node(1).poll([&](const fastzab::Event& e) {
+    if (e.kind != fastzab::Event::Kind::role_changed) got.push_back(e);
+  });
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].tag, 7u);
+  EXPECT_EQ(got[0].kind, fastzab::Event::Kind::write_failed);
+  EXPECT_TRUE(got[0].error == fastzab::WriteError::stopped ||
+              got[0].error == fastzab::WriteError::no_leader);
+}
+
+}  // namespace
