@@ -96,6 +96,7 @@ const char* mode_name(Role r) { return r == Role::leader ? "leader" : r == Role:
 
 struct Conn {
   int fd = -1;
+  std::uint64_t serial = 0;  // descriptors are reused: this names the connection
   std::vector<std::byte> in;
   std::vector<std::byte> out;
   bool decided = false;  // binary protocol or four-letter word chosen
@@ -104,6 +105,7 @@ struct Conn {
 
 struct Pending {
   int fd;
+  std::uint64_t serial;  // the connection's, so a reply never reaches a later one on the same fd
   std::uint64_t id;
   Clock::time_point start;
 };
@@ -171,6 +173,7 @@ class ClientPort {
       const int on = 1;
       ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
       conns_[fd].fd = fd;
+      conns_[fd].serial = ++next_serial_;
       add(fd, EPOLLIN);
     }
   }
@@ -241,7 +244,7 @@ class ClientPort {
         if (!node_.propose(tag, m.body)) {
           reply_error(c, m.id, ErrorCode::unavailable, "the server's queue is full");
         } else {
-          pending_[tag] = Pending{c.fd, m.id, Clock::now()};
+          pending_[tag] = Pending{c.fd, c.serial, m.id, Clock::now()};
         }
       }
     }
@@ -270,7 +273,7 @@ class ClientPort {
       const Pending p = it->second;
       pending_.erase(it);
       auto ci = conns_.find(p.fd);
-      if (ci == conns_.end()) return;  // the client went away
+      if (ci == conns_.end() || ci->second.serial != p.serial) return;  // the client went away
       if (e.kind == Event::Kind::write_committed) {
         record_latency(Clock::now() - p.start);
         Message r;
@@ -394,6 +397,7 @@ class ClientPort {
   std::unordered_map<int, Conn> conns_;
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::uint64_t next_tag_ = 0;
+  std::uint64_t next_serial_ = 0;
   std::uint64_t bad_frames_ = 0;
   std::uint64_t writes_ok_ = 0;
   std::vector<std::uint64_t> latencies_;

@@ -1,0 +1,356 @@
+// fastzab-cli: a client of one server's client port (engine/runtime/client_protocol.h).
+//
+//   fastzab-cli --server HOST:PORT [--timeout MS] status      the server's status, as JSON
+//   fastzab-cli --server HOST:PORT [--timeout MS] put VALUE   a write; prints its commit zxid
+//
+// One request per run, on one connection, with plain POSIX sockets: this is a tool for people
+// and scripts, not the hot path. The whole exchange (resolve, connect, send, reply) must finish
+// within --timeout.
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cinttypes>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <expected>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "engine/runtime/client_protocol.h"
+
+namespace {
+
+namespace client = fastzab::runtime::client;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kExitGood = 0;
+constexpr int kExitServerError = 1;  // the server answered with an error reply
+constexpr int kExitUsage = 2;        // a bad command line
+constexpr int kExitNoAnswer = 3;     // cannot connect, closed, timed out, or a garbage reply
+
+constexpr std::uint64_t kRequestId = 1;
+
+constexpr const char* kExitHelp =
+    "Exit status: 0 success; 1 the server answered with an error (printed as\n"
+    "'fastzab-cli: <code>: <text>'; e.g. no_leader or unavailable: retry); 2 a bad command\n"
+    "line; 3 no usable answer: cannot resolve or connect, the connection closed, the timeout\n"
+    "passed, or the reply was not the protocol.";
+
+struct Endpoint {
+  std::string host;
+  std::string port;
+  std::string text;  // as given, for messages
+};
+
+// HOST:PORT, or [IPV6]:PORT.
+std::optional<Endpoint> parse_endpoint(const std::string& s) {
+  std::string host;
+  std::string_view port;
+  if (!s.empty() && s.front() == '[') {
+    const auto close = s.find(']');
+    if (close == std::string::npos || close + 1 >= s.size() || s[close + 1] != ':') {
+      return std::nullopt;
+    }
+    host = s.substr(1, close - 1);
+    port = std::string_view(s).substr(close + 2);
+  } else {
+    const auto colon = s.rfind(':');
+    if (colon == std::string::npos) return std::nullopt;
+    host = s.substr(0, colon);
+    port = std::string_view(s).substr(colon + 1);
+    if (host.find(':') != std::string::npos) return std::nullopt;  // IPv6 needs brackets
+  }
+  if (host.empty() || port.empty()) return std::nullopt;
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc{} || end != port.data() + port.size() || value < 1 || value > 65535) {
+    return std::nullopt;
+  }
+  return Endpoint{host, std::string(port), s};
+}
+
+// A failure to get an answer: the line for stderr, without the program name.
+struct NoAnswer {
+  std::string what;
+};
+
+class Connection {
+ public:
+  Connection(const Endpoint& ep, Clock::time_point deadline, int timeout_ms)
+      : ep_(ep), deadline_(deadline), timeout_ms_(timeout_ms) {}
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  ~Connection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  std::expected<void, NoAnswer> connect() {
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* list = nullptr;
+    const int rc = ::getaddrinfo(ep_.host.c_str(), ep_.port.c_str(), &hints, &list);
+    if (rc != 0) return fail(std::string("cannot resolve: ") + ::gai_strerror(rc));
+    std::string last_error = "no address";
+    for (addrinfo* ai = list; ai != nullptr; ai = ai->ai_next) {
+      const int fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                              ai->ai_protocol);
+      if (fd < 0) {
+        last_error = std::strerror(errno);
+        continue;
+      }
+      auto connected = connect_one(fd, ai);
+      if (connected) {
+        fd_ = fd;
+        ::freeaddrinfo(list);
+        return {};
+      }
+      ::close(fd);
+      last_error = connected.error();
+      if (Clock::now() >= deadline_) break;
+    }
+    ::freeaddrinfo(list);
+    return fail("cannot connect: " + last_error);
+  }
+
+  std::expected<void, NoAnswer> send_all(std::span<const std::byte> data) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        data = data.subspan(static_cast<std::size_t>(n));
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        if (auto w = wait(POLLOUT); !w) return w;
+        continue;
+      }
+      return fail(std::string("cannot send the request: ") + std::strerror(errno));
+    }
+    return {};
+  }
+
+  // Reads until one whole frame is in; decodes it into `m` (its body views into this object).
+  std::expected<void, NoAnswer> receive(client::Message& m) {
+    for (;;) {
+      std::size_t consumed = 0;
+      switch (client::decode(buffer_, m, consumed)) {
+        case client::Decoded::message: return {};
+        case client::Decoded::bad: return fail("garbage reply: not the fastzab client protocol");
+        case client::Decoded::need_more: break;
+      }
+      std::byte chunk[16 * 1024];
+      const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+      if (n > 0) {
+        buffer_.insert(buffer_.end(), chunk, chunk + n);
+        continue;
+      }
+      if (n == 0) return fail("the server closed the connection before replying");
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        if (auto w = wait(POLLIN); !w) return w;
+        continue;
+      }
+      return fail(std::string("cannot read the reply: ") + std::strerror(errno));
+    }
+  }
+
+ private:
+  std::unexpected<NoAnswer> fail(std::string what) const {
+    return std::unexpected(NoAnswer{ep_.text + ": " + std::move(what)});
+  }
+
+  int remaining_ms() const {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now()).count();
+    if (left <= 0) return 0;
+    return left > 1'000'000'000 ? 1'000'000'000 : static_cast<int>(left);
+  }
+
+  std::expected<void, NoAnswer> wait(short events) {
+    for (;;) {
+      const int left = remaining_ms();
+      if (left == 0) return fail("no reply within " + std::to_string(timeout_ms_) + " ms");
+      pollfd p{fd_, events, 0};
+      const int rc = ::poll(&p, 1, left);
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc < 0) return fail(std::string("poll: ") + std::strerror(errno));
+      if (rc > 0) return {};  // ready, or an error the next call reports
+    }
+  }
+
+  std::expected<void, std::string> connect_one(int fd, const addrinfo* ai) {
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) return {};
+    if (errno != EINPROGRESS && errno != EINTR) return std::unexpected(std::strerror(errno));
+    for (;;) {
+      const int left = remaining_ms();
+      if (left == 0) {
+        return std::unexpected("not connected within " + std::to_string(timeout_ms_) + " ms");
+      }
+      pollfd p{fd, POLLOUT, 0};
+      const int rc = ::poll(&p, 1, left);
+      if (rc < 0 && errno == EINTR) continue;
+      if (rc < 0) return std::unexpected(std::string("poll: ") + std::strerror(errno));
+      if (rc == 0) continue;
+      int err = 0;
+      socklen_t len = sizeof err;
+      if (::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+      if (err != 0) return std::unexpected(std::strerror(err));
+      return {};
+    }
+  }
+
+  Endpoint ep_;
+  Clock::time_point deadline_;
+  int timeout_ms_;
+  int fd_ = -1;
+  std::vector<std::byte> buffer_;
+};
+
+std::string_view as_text(std::span<const std::byte> b) {
+  return {reinterpret_cast<const char*>(b.data()), b.size()};
+}
+
+int no_answer(const NoAnswer& e) {
+  std::fprintf(stderr, "fastzab-cli: %s\n", e.what.c_str());
+  return kExitNoAnswer;
+}
+
+// Sends `request`, waits for the reply to it. An error reply is printed here (status 1); any
+// other reply comes back for the caller to check its type.
+int exchange(const Endpoint& ep, int timeout_ms, const client::Message& request,
+             client::Type expected, std::string& out_body, std::uint64_t& out_zxid) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  Connection conn(ep, deadline, timeout_ms);
+  if (auto c = conn.connect(); !c) return no_answer(c.error());
+  std::vector<std::byte> frame;
+  client::encode(request, frame);
+  if (auto s = conn.send_all(frame); !s) return no_answer(s.error());
+  client::Message reply;
+  if (auto r = conn.receive(reply); !r) return no_answer(r.error());
+  if (reply.id != kRequestId) {
+    return no_answer(NoAnswer{ep.text + ": garbage reply: request id " +
+                              std::to_string(reply.id) + ", sent " +
+                              std::to_string(kRequestId)});
+  }
+  if (reply.type == client::Type::error) {
+    const std::string text(as_text(reply.body));
+    std::fprintf(stderr, "fastzab-cli: %s: %s\n", client::to_string(reply.code), text.c_str());
+    return kExitServerError;
+  }
+  if (reply.type != expected) {
+    char type[8];
+    std::snprintf(type, sizeof type, "0x%02x", static_cast<unsigned>(reply.type));
+    return no_answer(
+        NoAnswer{ep.text + ": garbage reply: a message of type " + type + " to this request"});
+  }
+  out_body.assign(as_text(reply.body));
+  out_zxid = reply.zxid;
+  return kExitGood;
+}
+
+int run_status(const Endpoint& ep, int timeout_ms) {
+  client::Message request;
+  request.type = client::Type::status;
+  request.id = kRequestId;
+  std::string body;
+  std::uint64_t zxid = 0;
+  if (const int rc = exchange(ep, timeout_ms, request, client::Type::status_ok, body, zxid);
+      rc != kExitGood) {
+    return rc;
+  }
+  const auto json = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (json.is_discarded() || !json.is_object()) {
+    return no_answer(NoAnswer{ep.text + ": garbage reply: the status is not a JSON object"});
+  }
+  std::fwrite(body.data(), 1, body.size(), stdout);
+  if (body.empty() || body.back() != '\n') std::fputc('\n', stdout);
+  return std::fflush(stdout) == 0 ? kExitGood : kExitNoAnswer;
+}
+
+int run_put(const Endpoint& ep, int timeout_ms, const std::string& value) {
+  if (value.size() > client::kMaxValueBytes) {
+    std::fprintf(stderr, "fastzab-cli: put: VALUE is %zu bytes, the largest is %" PRIu32 "\n",
+                 value.size(), client::kMaxValueBytes);
+    return kExitUsage;
+  }
+  client::Message request;
+  request.type = client::Type::write;
+  request.id = kRequestId;
+  request.body = std::span<const std::byte>(reinterpret_cast<const std::byte*>(value.data()),
+                                            value.size());
+  std::string body;
+  std::uint64_t zxid = 0;
+  if (const int rc = exchange(ep, timeout_ms, request, client::Type::write_ok, body, zxid);
+      rc != kExitGood) {
+    return rc;
+  }
+  std::printf("0x%016" PRIx64 "\n", zxid);
+  return std::fflush(stdout) == 0 ? kExitGood : kExitNoAnswer;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"A client of one fastzab server's client port.", "fastzab-cli"};
+  app.require_subcommand(1);
+  app.fallthrough();  // --server and --timeout may also follow the command
+  app.footer(kExitHelp);
+
+  std::string server_text;
+  int timeout_ms = 5000;
+  app.add_option("--server", server_text, "The server's client port, HOST:PORT or [IPV6]:PORT")
+      ->required()
+      ->type_name("HOST:PORT");
+  app.add_option("--timeout", timeout_ms,
+                 "Milliseconds for the whole exchange: connect, request and reply")
+      ->check(CLI::Range(1, 3'600'000))
+      ->type_name("MS")
+      ->capture_default_str();
+
+  CLI::App* status_cmd = app.add_subcommand(
+      "status", "Print the server's status: one line of JSON with id, role, leader, epoch, "
+                "last_zxid and committed_zxid");
+  std::string value;
+  CLI::App* put_cmd = app.add_subcommand(
+      "put", "Write VALUE; print the zxid it committed at (0x%016x). A follower forwards the "
+             "write to its leader");
+  put_cmd->add_option("VALUE", value, "The value's bytes (the argument as given)")
+      ->required()
+      ->type_name("");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11's own codes are 1xx; a bad command line is 2 here (--help is a ParseError too,
+    // with status 0).
+    return app.exit(e) == 0 ? kExitGood : kExitUsage;
+  }
+  const auto endpoint = parse_endpoint(server_text);
+  if (!endpoint) {
+    std::fprintf(stderr,
+                 "fastzab-cli: --server: '%s' is not HOST:PORT (or [IPV6]:PORT) with a port in "
+                 "1..65535\n",
+                 server_text.c_str());
+    return kExitUsage;
+  }
+  if (status_cmd->parsed()) return run_status(*endpoint, timeout_ms);
+  return run_put(*endpoint, timeout_ms, value);
+}

@@ -1,0 +1,61 @@
+"""A follower cut off from the cluster rejoins and catches up: frozen with SIGSTOP for 3 s
+while writes go on (then SIGCONT), and killed with SIGKILL then restarted after writes."""
+
+import signal
+import time
+
+import cluster
+from cluster import ClusterTestCase
+
+
+class RejoinTest(ClusterTestCase):
+    def setUp(self):
+        super().setUp()
+        self.c = self.cluster(3)
+        self.c.start_all()
+        self.leader = self.c.wait_leader(timeout=20)
+        self.follower = [sid for sid in self.c.ids if sid != self.leader][0]
+        self.acked = []
+
+    def write(self, n, tag):
+        with cluster.Client(self.c.port(self.leader)) as client:
+            for i in range(n):
+                value = f'{tag}-{i}'.encode()
+                self.acked.append((client.put(value), value))
+
+    def finish(self):
+        c = self.c
+        self.assertEqual(c.wait_leader(timeout=20), self.leader)
+        self.write(10, 'after')
+        c.wait_caught_up(timeout=20)
+        statuses = c.stop_all()
+        self.assertEqual(statuses, {sid: 0 for sid in c.ids})
+        records = self.assert_dumps_equal(c)
+        self.assert_acked_present(records, self.acked, 'the logs')
+
+    def test_frozen_follower(self):
+        c = self.c
+        self.write(10, 'before')
+        c.pause(self.follower)
+        try:
+            start = time.monotonic()
+            self.write(30, 'frozen')  # the other two are a quorum
+            time.sleep(max(0.0, 3.0 - (time.monotonic() - start)))
+        finally:
+            c.resume(self.follower)
+        # It notices it was left behind, finds the leader again and catches up.
+        c.wait_caught_up(timeout=20)
+        self.finish()
+
+    def test_killed_follower(self):
+        c = self.c
+        self.write(10, 'before')
+        c.kill(self.follower)
+        self.write(30, 'down')
+        c.start(self.follower)
+        c.wait_caught_up(timeout=20)
+        self.finish()
+
+
+if __name__ == '__main__':
+    cluster.main()
