@@ -386,6 +386,9 @@ class ClientPort {
     line("zk_quorum_handshakes_refused", std::to_string(st.handshakes_refused));
     line("zk_frames_dropped_garbage", std::to_string(st.connections_dropped_garbage));
     line("zk_quorum_frames_oversized", std::to_string(st.frames_oversized));
+    line("zk_snapshots_installed", std::to_string(st.snapshots_installed));
+    line("zk_truncations", std::to_string(st.truncations));
+    line("zk_records_truncated", std::to_string(st.records_truncated));
     return m;
   }
 

@@ -117,7 +117,7 @@ struct Node::Impl {
     std::atomic<std::int64_t> leader{0}, epoch{0};
     std::atomic<std::uint64_t> last_zxid{0}, committed_zxid{0}, applied{0};
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, sessions_up{0}, refused{0},
-        garbage{0}, oversized{0};
+        garbage{0}, oversized{0}, snapshots_installed{0}, truncations{0}, records_truncated{0};
   } status;
 
   Impl(const NodeOptions& o, StateMachine& a) : options(o), app(a) {}
@@ -209,6 +209,9 @@ struct Node::Impl {
     status.last_zxid.store(static_cast<std::uint64_t>(std::max<std::int64_t>(n.last_logged().value, 0)), rel);
     status.committed_zxid.store(static_cast<std::uint64_t>(std::max<std::int64_t>(n.committed().value, 0)), rel);
     status.applied.store(r.counters().delivered, rel);
+    status.snapshots_installed.store(r.counters().snapshots_installed, rel);
+    status.truncations.store(r.counters().truncations, rel);
+    status.records_truncated.store(r.counters().records_truncated, rel);
     status.frames_in.store(r.counters().frames_in, rel);
     status.frames_out.store(r.counters().frames_out, rel);
     const net::Counters& c = r.transport_counters();
@@ -351,6 +354,9 @@ NodeStatus Node::status() const {
   out.handshakes_refused = s.refused.load(rel);
   out.connections_dropped_garbage = s.garbage.load(rel);
   out.frames_oversized = s.oversized.load(rel);
+  out.snapshots_installed = s.snapshots_installed.load(rel);
+  out.truncations = s.truncations.load(rel);
+  out.records_truncated = s.records_truncated.load(rel);
   return out;
 }
 

@@ -100,10 +100,12 @@ Result<void> Replica::start() {
   if (const auto to = core::drop_unacknowledged_tail(state)) {
     // Entries of an epoch this node never acknowledged (reference §4.1): gone before anyone
     // can be told about them.
+    const std::uint64_t records_before = log_->record_count();
     if (auto t = log_->truncate(static_cast<std::uint64_t>(std::max<std::int64_t>(to->value, 0)));
         !t) {
       return std::unexpected(log_error("cannot drop the unacknowledged log tail", t.error()));
     }
+    counters_.records_truncated += records_before - log_->record_count();
   }
   try {
     node_.emplace(opt_.node, std::move(state));
@@ -273,9 +275,14 @@ Result<void> Replica::carry_out(const core::Output& o) {
     case OutputKind::truncate: {
       // truncate() first makes every earlier append durable (durable effects complete in
       // issue order), so those completions are due now.
+      const std::uint64_t records_before = log_->record_count();
       if (auto t = log_->truncate(static_cast<std::uint64_t>(std::max<std::int64_t>(o.zxid.value, 0)));
           !t) {
         return std::unexpected(log_error("log truncate failed", t.error()));
+      }
+      if (log_->record_count() < records_before) {
+        ++counters_.truncations;
+        counters_.records_truncated += records_before - log_->record_count();
       }
       if (!pending_appends_.empty()) {
         completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});

@@ -91,6 +91,8 @@ struct ReplicaCounters {
   std::uint64_t log_batches = 0;
   std::uint64_t snapshots_sent = 0;
   std::uint64_t snapshots_installed = 0;
+  std::uint64_t truncations = 0;         // truncate outputs (TRUNC) that dropped log records
+  std::uint64_t records_truncated = 0;   // records they dropped (and the start-up recovery rule)
   std::uint64_t snapshots_taken = 0;
 };
 

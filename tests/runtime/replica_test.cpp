@@ -76,6 +76,7 @@ struct Server {
   int rejected = 0;
   std::map<std::uint64_t, std::uint64_t> committed;  // submit() tag -> zxid
   std::map<std::uint64_t, WriteFailure> failed;
+  bool paused = false;  // gets no turns (a stopped process: its sockets stay open)
 };
 
 class Cluster {
@@ -143,7 +144,7 @@ class Cluster {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
       for (auto& s : servers_) {
-        if (!s->replica) continue;
+        if (!s->replica || s->paused) continue;
         auto r = s->replica->run_once(200us);
         EXPECT_TRUE(r) << "server " << s->id << ": " << r.error().message;
         if (!r) return false;
@@ -301,6 +302,36 @@ TEST(Replica, LeaderLossElectsANewLeaderAndKeepsEveryAcknowledgedWrite) {
     return c.leader().has_value() && c.at(old).app.entries.size() == 300u;
   })) << "the old leader did not catch up";
   EXPECT_EQ(c.at(old).app.entries, c.at(*nl).app.entries);
+}
+
+// ZAB's TRUNC: a leader logs proposals no follower receives (they are paused), then dies; the
+// others elect a new leader and commit more; the old leader restarts and must drop the
+// proposals it alone logged, ending with exactly the committed history.
+TEST(Replica, AnOldLeaderTruncatesProposalsThatNeverCommitted) {
+  Cluster c(3);
+  std::optional<std::size_t> l;
+  ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); }));
+  write_and_wait(c, *l, 20, "c");
+  const std::size_t old = *l;
+  for (std::size_t i = 0; i < 3; ++i) c.at(i).paused = i != old;
+  for (int i = 0; i < 30; ++i) c.at(old).replica->propose(++g_tag, bytes_of("lost" + std::to_string(i)));
+  // The old leader logs them durably; nobody else hears of them.
+  ASSERT_TRUE(c.run_until([&] { return c.at(old).replica->log().durable_zxid() >=
+                                       c.at(old).app.entries.back().zxid + 30; }, 5s));
+  c.stop(old);
+  for (std::size_t i = 0; i < 3; ++i) c.at(i).paused = false;
+  std::optional<std::size_t> nl;
+  ASSERT_TRUE(c.run_until([&] { return (nl = c.leader()).has_value(); }));
+  write_and_wait(c, *nl, 10, "n");
+  c.start(old);
+  ASSERT_TRUE(c.run_until([&] {
+    return c.leader().has_value() && c.at(old).app.entries.size() == 30u;
+  })) << "the old leader did not catch up";
+  EXPECT_EQ(c.at(old).app.entries, c.at(*nl).app.entries);
+  for (const auto& e : c.at(old).app.entries) EXPECT_EQ(e.value.rfind("lost", 0), std::string::npos);
+  EXPECT_GE(c.at(old).replica->counters().truncations, 1u);
+  EXPECT_GE(c.at(old).replica->counters().records_truncated, 30u);
+  EXPECT_EQ(c.at(old).replica->log().last_zxid(), c.at(*nl).replica->log().last_zxid());
 }
 
 TEST(Replica, AFarBehindServerCatchesUpBySnapshot) {
