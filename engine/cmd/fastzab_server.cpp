@@ -241,7 +241,9 @@ class ClientPort {
         runtime::client::encode(r, c.out);
       } else {
         const std::uint64_t tag = ++next_tag_;
-        if (!node_.propose(tag, m.body)) {
+        // Each connection writes to one group (with groups=G, connection serials spread them).
+        const auto group = static_cast<unsigned>(c.serial % node_.groups());
+        if (!node_.propose(group, tag, m.body)) {
           reply_error(c, m.id, ErrorCode::unavailable, "the server's queue is full");
         } else {
           pending_[tag] = Pending{c.fd, c.serial, m.id, Clock::now()};
@@ -264,8 +266,8 @@ class ClientPort {
   void drain_results() {
     node_.poll([&](const Event& e) {
       if (e.kind == Event::Kind::role_changed) {
-        std::fprintf(stderr, "fastzab-server: %s, leader %" PRIu64 ", epoch %" PRId64 "%s\n",
-                     mode_name(e.role), e.leader, e.epoch, e.established ? ", established" : "");
+        std::fprintf(stderr, "fastzab-server: group %u: %s, leader %" PRIu64 ", epoch %" PRId64 "%s\n",
+                     e.group, mode_name(e.role), e.leader, e.epoch, e.established ? ", established" : "");
         return;
       }
       auto it = pending_.find(e.tag);
@@ -372,7 +374,10 @@ class ClientPort {
     line("zk_epoch", std::to_string(st.epoch));
     line("zk_last_zxid", hex(st.last_zxid));
     line("zk_committed_zxid", hex(st.committed_zxid));
-    line("zk_commits", std::to_string(st.applied));
+    std::uint64_t commits = 0;
+    for (unsigned g = 0; g < node_.groups(); ++g) commits += node_.status(g).applied;
+    line("zk_groups", std::to_string(node_.groups()));
+    line("zk_commits", std::to_string(commits));
     line("zk_client_writes_ok", std::to_string(writes_ok_));
     line("zk_outstanding_requests", std::to_string(pending_.size()));
     line("zk_num_alive_connections", std::to_string(conns_.size()));
@@ -445,16 +450,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fastzab-server: %s\n", index.error().message.c_str());
     return 2;
   }
-  CountingMachine app;
+  std::vector<CountingMachine> apps(cfg->groups);
+  std::vector<fastzab::StateMachine*> app_ptrs;
+  for (CountingMachine& a : apps) app_ptrs.push_back(&a);
   NodeOptions options;
   options.config_file = config_path;
   options.id = id;
-  auto node = Node::start(options, app);
+  auto node = Node::start(options, app_ptrs);
   if (!node) {
     std::fprintf(stderr, "fastzab-server: %s\n", node.error().c_str());
     // Start-up refusals of the configuration are usage errors; the rest (log, port) are not.
     return node.error().find("transport=dpdk") != std::string::npos ||
-                   node.error().find("groups=") != std::string::npos
+                   node.error().find("groups=") != std::string::npos ||
+                   node.error().find("poll=busy") != std::string::npos
                ? 2
                : 1;
   }

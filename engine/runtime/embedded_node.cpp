@@ -1,11 +1,16 @@
 // fastzab::Node (engine/include/fastzab/fastzab.h): a Replica on a thread of its own, reached by
 // the application's thread through two SPSC rings and an eventfd.
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <sodium.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
+#include <optional>
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -94,23 +99,24 @@ constexpr std::size_t kRingSlots = 8192;
 
 }  // namespace
 
-struct Node::Impl {
-  NodeOptions options;
+namespace node_internal {
+
+// One replication group: its Replica on a thread of its own, its rings, its published status.
+struct Group {
+  unsigned index = 0;
   AppAdapter app;
   runtime::ReplicaOptions replica_options;
-  runtime::SpscRing<WriteIn, kRingSlots> writes;
-  runtime::SpscRing<Event, kRingSlots> events;
-  int event_fd = -1;
-  std::thread group;
+  int cpu = -1;  // pinned to this CPU, or -1
+  runtime::SpscRing<WriteIn, kRingSlots> writes;  // app thread -> group thread
+  runtime::SpscRing<Event, kRingSlots> events;    // group thread -> app thread
+  int event_fd = -1;                              // the node's, shared by every group
+  std::thread thread;
   std::atomic<runtime::Replica*> replica{nullptr};
-  std::atomic<bool> stop_requested{false};
+  std::atomic<bool>* stop_requested = nullptr;
   std::atomic<bool> ready{false};
   std::atomic<bool> failed{false};
   mutable std::mutex failure_mutex;  // start-up and failure text only: never on the write path
   std::string failure;
-  bool stopped = false;
-  // App-thread side: writes without an outcome yet (to end them as `stopped` after stop()).
-  std::unordered_set<std::uint64_t> outstanding;
 
   struct AtomicStatus {
     std::atomic<int> role{0};
@@ -120,12 +126,14 @@ struct Node::Impl {
         garbage{0}, oversized{0}, snapshots_installed{0}, truncations{0}, records_truncated{0};
   } status;
 
-  Impl(const NodeOptions& o, StateMachine& a) : options(o), app(a) {}
+  explicit Group(StateMachine& a) : app(a) {}
 
   void set_failure(std::string why) {
-    std::lock_guard<std::mutex> g(failure_mutex);
-    failure = std::move(why);
-    failed.store(true);
+    {
+      std::lock_guard<std::mutex> g(failure_mutex);
+      failure = "group " + std::to_string(index) + ": " + std::move(why);
+    }
+    failed.store(true, std::memory_order_release);
   }
 
   void signal_events() {
@@ -134,9 +142,17 @@ struct Node::Impl {
   }
 
   void run() {
+    if (cpu >= 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      // Best effort: a container may forbid it; the group still runs.
+      (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    }
     std::deque<Event> backlog;  // events that did not fit the ring yet (the app is not polling)
     bool pushed = false;
-    auto emit = [&](const Event& e) {
+    auto emit = [&](Event e) {
+      e.group = index;
       if (backlog.empty() && events.try_push(e)) {
         pushed = true;
       } else {
@@ -176,7 +192,7 @@ struct Node::Impl {
     std::unique_ptr<runtime::Replica> r = std::move(*opened);
     replica.store(r.get());
     ready.store(true);
-    while (!stop_requested.load(std::memory_order_relaxed)) {
+    while (!stop_requested->load(std::memory_order_relaxed)) {
       writes.pop_batch(kRingSlots, [&](WriteIn&& w) { r->submit(w.tag, w.entry); });
       if (auto turn = r->run_once(std::chrono::milliseconds(5)); !turn) {
         set_failure(turn.error().message);
@@ -195,7 +211,7 @@ struct Node::Impl {
     }
     // Only stop() (on the application's thread) ends the Replica's life: until then that thread
     // may still call wake() on it.
-    while (!stop_requested.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!stop_requested->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     replica.store(nullptr);
     r.reset();  // on this thread: the transport's ring belongs to it
   }
@@ -222,8 +238,58 @@ struct Node::Impl {
   }
 };
 
+}  // namespace node_internal
+
+using node_internal::Group;
+
+struct Node::Impl {
+  NodeOptions options;
+  std::vector<std::unique_ptr<Group>> groups;
+  int event_fd = -1;
+  std::atomic<bool> stop_requested{false};
+  bool stopped = false;
+  // App-thread side: writes without an outcome yet, per group (to end them as `stopped`).
+  std::vector<std::unordered_set<std::uint64_t>> outstanding;
+};
+
+namespace {
+
+// Group g of a server listens on its quorum port + g; every server's ports for all groups and
+// its client and election ports must be distinct on one host.
+std::optional<std::string> check_group_ports(const runtime::ServerConfig& cfg) {
+  const unsigned g = cfg.groups;
+  for (const runtime::ServerEntry& s : cfg.servers) {
+    if (static_cast<unsigned>(s.quorum_port) + g - 1 > 65535) {
+      return cfg.source + ": server." + std::to_string(s.id.value) + ": groups=" +
+             std::to_string(g) + " needs quorum ports " + std::to_string(s.quorum_port) + ".." +
+             std::to_string(s.quorum_port + g - 1) + ", past 65535";
+    }
+    for (const runtime::ServerEntry& o : cfg.servers) {
+      if (o.id.value == s.id.value || o.host != s.host) continue;
+      const auto in_range = [&](unsigned port) {
+        return port >= s.quorum_port && port < s.quorum_port + g;
+      };
+      if (in_range(o.quorum_port) || in_range(o.election_port) ||
+          (g > 1 && o.quorum_port < s.quorum_port && o.quorum_port + g > s.quorum_port)) {
+        return cfg.source + ": server." + std::to_string(s.id.value) + " and server." +
+               std::to_string(o.id.value) + ": with groups=" + std::to_string(g) +
+               " group g uses quorum port + g, and their port ranges overlap";
+      }
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 std::expected<std::unique_ptr<Node>, std::string> Node::start(const NodeOptions& options,
                                                               StateMachine& app) {
+  StateMachine* one[] = {&app};
+  return start(options, std::span<StateMachine* const>(one));
+}
+
+std::expected<std::unique_ptr<Node>, std::string> Node::start(
+    const NodeOptions& options, std::span<StateMachine* const> apps) {
   auto cfg = runtime::load_config(options.config_file);
   if (!cfg) return std::unexpected(cfg.error().message);
   auto index = runtime::validate_for(*cfg, core::ServerId{static_cast<std::int64_t>(options.id)});
@@ -232,52 +298,88 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(const NodeOptions&
     return std::unexpected(options.config_file +
                            ": transport=dpdk: this build has no DPDK transport; use transport=uring");
   }
-  if (cfg->groups != 1) {
+  if (apps.size() != cfg->groups) {
     return std::unexpected(options.config_file + ": groups=" + std::to_string(cfg->groups) +
-                           ": only groups=1 is implemented so far");
+                           ", but the application passed " + std::to_string(apps.size()) +
+                           " state machine(s): one per group");
   }
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  if (cfg->poll == runtime::PollMode::busy && cfg->groups > cores) {
+    return std::unexpected(options.config_file + ": poll=busy with groups=" +
+                           std::to_string(cfg->groups) + " would spin more threads than the " +
+                           std::to_string(cores) + " cores: use fewer groups or poll=adaptive");
+  }
+  if (auto bad = check_group_ports(*cfg)) return std::unexpected(*bad);
   if (sodium_init() < 0) return std::unexpected(std::string("libsodium failed to initialise"));
 
-  auto impl = std::make_unique<Impl>(options, app);
-  runtime::ReplicaOptions& opt = impl->replica_options;
-  opt.node.cluster = cfg->cluster;
-  opt.node.self = core::ServerId{static_cast<std::int64_t>(options.id)};
-  opt.node.init_limit_ticks = static_cast<std::int32_t>(cfg->init_limit_ticks);
-  opt.node.sync_limit_ticks = static_cast<std::int32_t>(cfg->sync_limit_ticks);
-  opt.tick = std::chrono::milliseconds(cfg->tick_time_ms);
-  opt.log_dir = cfg->data_dir;
-  opt.log.cluster_id = cfg->cluster_id;
-  opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;
-  opt.log.writer = log::WriterKind::io_uring;
-  opt.snapshot_every = options.snapshot_every;
-  const runtime::ServerEntry& me = cfg->servers[*index];
-  opt.transport.self_id = options.id;
-  opt.transport.cluster_id = cfg->cluster_id;
-  // The key is a hash of the whole secret file, so every byte of it counts.
-  crypto_generichash(opt.transport.secret.data(), opt.transport.secret.size(),
-                     reinterpret_cast<const unsigned char*>(cfg->secret.data()), cfg->secret.size(),
-                     nullptr, 0);
-  opt.transport.listen_host = me.host;
-  opt.transport.listen_port = me.quorum_port;
-  opt.transport.poll_mode = poll_mode(cfg->poll);
-  for (const runtime::ServerEntry& s : cfg->servers) {
-    if (s.id.value == me.id.value) continue;
-    opt.transport.peers.push_back(
-        net::PeerAddress{static_cast<std::uint64_t>(s.id.value), s.host, s.quorum_port});
-  }
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
   impl->event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (impl->event_fd < 0) return std::unexpected(std::string("eventfd: ") + std::strerror(errno));
-
-  Impl* raw = impl.get();
-  impl->group = std::thread([raw] { raw->run(); });
-  while (!impl->ready.load() && !impl->failed.load()) {
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
-  }
-  if (impl->failed.load()) {
-    impl->stop_requested.store(true);
-    impl->group.join();
+  const runtime::ServerEntry& me = cfg->servers[*index];
+  if (cfg->groups > 1 && ::mkdir(cfg->data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    const int err = errno;
     ::close(impl->event_fd);
-    return std::unexpected(impl->failure);
+    return std::unexpected("dataDir " + cfg->data_dir + ": " + std::strerror(err));
+  }
+  std::array<unsigned char, 32> key{};
+  // The key is a hash of the whole secret file, so every byte of it counts.
+  crypto_generichash(key.data(), key.size(),
+                     reinterpret_cast<const unsigned char*>(cfg->secret.data()), cfg->secret.size(),
+                     nullptr, 0);
+  for (unsigned g = 0; g < cfg->groups; ++g) {
+    auto grp = std::make_unique<Group>(*apps[g]);
+    grp->index = g;
+    grp->event_fd = impl->event_fd;
+    grp->stop_requested = &impl->stop_requested;
+    // A dedicated core for a spinning group; otherwise let the kernel place it (three servers
+    // of a test share two cores).
+    if (cfg->poll == runtime::PollMode::busy) grp->cpu = static_cast<int>(g % cores);
+    runtime::ReplicaOptions& opt = grp->replica_options;
+    opt.node.cluster = cfg->cluster;
+    opt.node.self = core::ServerId{static_cast<std::int64_t>(options.id)};
+    opt.node.init_limit_ticks = static_cast<std::int32_t>(cfg->init_limit_ticks);
+    opt.node.sync_limit_ticks = static_cast<std::int32_t>(cfg->sync_limit_ticks);
+    opt.tick = std::chrono::milliseconds(cfg->tick_time_ms);
+    opt.log_dir = cfg->groups == 1 ? cfg->data_dir : cfg->data_dir + "/group-" + std::to_string(g);
+    opt.log.cluster_id = cfg->cluster_id;
+    opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;
+    opt.log.writer = log::WriterKind::io_uring;
+    opt.snapshot_every = options.snapshot_every != 0 ? options.snapshot_every : cfg->snap_count;
+    opt.transport.self_id = options.id;
+    // Each group is its own cluster on the wire: a frame of one group can never reach another.
+    opt.transport.cluster_id = cfg->cluster_id + g;
+    opt.transport.secret = key;
+    opt.transport.listen_host = me.host;
+    opt.transport.listen_port = static_cast<std::uint16_t>(me.quorum_port + g);
+    opt.transport.poll_mode = poll_mode(cfg->poll);
+    for (const runtime::ServerEntry& s : cfg->servers) {
+      if (s.id.value == me.id.value) continue;
+      opt.transport.peers.push_back(net::PeerAddress{
+          static_cast<std::uint64_t>(s.id.value), s.host, static_cast<std::uint16_t>(s.quorum_port + g)});
+    }
+    impl->groups.push_back(std::move(grp));
+  }
+  impl->outstanding.resize(cfg->groups);
+  for (auto& g : impl->groups) {
+    Group* raw = g.get();
+    g->thread = std::thread([raw] { raw->run(); });
+  }
+  std::string failure;
+  for (auto& g : impl->groups) {
+    while (!g->ready.load() && !g->failed.load()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    if (g->failed.load() && failure.empty()) {
+      std::lock_guard<std::mutex> lock(g->failure_mutex);
+      failure = g->failure;
+    }
+  }
+  if (!failure.empty()) {
+    impl->stop_requested.store(true);
+    for (auto& g : impl->groups) g->thread.join();
+    ::close(impl->event_fd);
+    return std::unexpected(cfg->groups == 1 ? failure.substr(failure.find(": ") + 2) : failure);
   }
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }
@@ -289,31 +391,45 @@ Node::~Node() {
   if (impl_->event_fd >= 0) ::close(impl_->event_fd);
 }
 
+unsigned Node::groups() const noexcept { return static_cast<unsigned>(impl_->groups.size()); }
+
 bool Node::propose(std::uint64_t tag, std::span<const std::byte> entry) {
-  if (impl_->stopped) return false;
-  if (!impl_->writes.try_push(WriteIn{tag, std::vector<std::byte>(entry.begin(), entry.end())})) {
+  return propose(0, tag, entry);
+}
+
+bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry) {
+  if (impl_->stopped || group >= impl_->groups.size()) return false;
+  Group& g = *impl_->groups[group];
+  if (!g.writes.try_push(WriteIn{tag, std::vector<std::byte>(entry.begin(), entry.end())})) {
     return false;
   }
-  impl_->outstanding.insert(tag);
-  if (runtime::Replica* r = impl_->replica.load()) r->wake();
+  impl_->outstanding[group].insert(tag);
+  if (runtime::Replica* r = g.replica.load()) r->wake();
   return true;
 }
 
 std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
-  std::size_t n = impl_->events.pop_batch(kRingSlots, [&](Event&& e) {
-    if (e.kind != Event::Kind::role_changed) impl_->outstanding.erase(e.tag);
-    on_event(e);
-  });
-  if (impl_->stopped && !impl_->outstanding.empty()) {
-    for (std::uint64_t tag : impl_->outstanding) {
-      Event e;
-      e.kind = Event::Kind::write_failed;
-      e.tag = tag;
-      e.error = WriteError::stopped;
+  std::size_t n = 0;
+  for (auto& gp : impl_->groups) {
+    Group& g = *gp;
+    n += g.events.pop_batch(kRingSlots, [&](Event&& e) {
+      if (e.kind != Event::Kind::role_changed) impl_->outstanding[g.index].erase(e.tag);
       on_event(e);
-      ++n;
+    });
+  }
+  if (impl_->stopped) {
+    for (unsigned gi = 0; gi < impl_->outstanding.size(); ++gi) {
+      for (std::uint64_t tag : impl_->outstanding[gi]) {
+        Event e;
+        e.kind = Event::Kind::write_failed;
+        e.group = gi;
+        e.tag = tag;
+        e.error = WriteError::stopped;
+        on_event(e);
+        ++n;
+      }
+      impl_->outstanding[gi].clear();
     }
-    impl_->outstanding.clear();
   }
   return n;
 }
@@ -321,8 +437,14 @@ std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
 bool Node::wait(std::chrono::microseconds timeout) {
   // The eventfd may hold a wake-up for events an earlier poll() already took: keep waiting
   // until an event is really there or the time is up.
+  const auto any = [&] {
+    for (auto& g : impl_->groups) {
+      if (!g->events.empty_approx()) return true;
+    }
+    return false;
+  };
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (impl_->events.empty_approx()) {
+  while (!any()) {
     const auto left = std::chrono::duration_cast<std::chrono::microseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return false;
@@ -338,10 +460,11 @@ bool Node::wait(std::chrono::microseconds timeout) {
 
 int Node::event_fd() const noexcept { return impl_->event_fd; }
 
-NodeStatus Node::status() const {
-  const auto& s = impl_->status;
-  constexpr auto rel = std::memory_order_relaxed;
+NodeStatus Node::status(unsigned group) const {
   NodeStatus out;
+  if (group >= impl_->groups.size()) return out;
+  const auto& s = impl_->groups[group]->status;
+  constexpr auto rel = std::memory_order_relaxed;
   out.role = role_of(static_cast<core::PeerState>(s.role.load(rel)));
   out.leader = static_cast<std::uint64_t>(s.leader.load(rel));
   out.epoch = s.epoch.load(rel);
@@ -364,17 +487,31 @@ void Node::stop() {
   if (impl_->stopped) return;
   impl_->stopped = true;
   impl_->stop_requested.store(true);
-  if (runtime::Replica* r = impl_->replica.load()) r->wake();
-  if (impl_->group.joinable()) impl_->group.join();
-  // Writes still in the ring never reached the group: they end as `stopped` at the next poll()
-  // (the ring's destructor frees them; only the group thread may pop it).
+  for (auto& g : impl_->groups) {
+    if (runtime::Replica* r = g->replica.load()) r->wake();
+  }
+  for (auto& g : impl_->groups) {
+    if (g->thread.joinable()) g->thread.join();
+  }
+  // Writes still in the rings never reached their group: they end as `stopped` at the next
+  // poll() (the rings' destructors free them; only a group thread may pop its ring).
 }
 
-bool Node::failed() const noexcept { return impl_->failed.load(std::memory_order_acquire); }
+bool Node::failed() const noexcept {
+  for (auto& g : impl_->groups) {
+    if (g->failed.load(std::memory_order_acquire)) return true;
+  }
+  return false;
+}
 
 std::string Node::failure() const {
-  std::lock_guard<std::mutex> g(impl_->failure_mutex);
-  return impl_->failure;
+  for (auto& g : impl_->groups) {
+    if (g->failed.load(std::memory_order_acquire)) {
+      std::lock_guard<std::mutex> lock(g->failure_mutex);
+      return g->failure;
+    }
+  }
+  return {};
 }
 
 }  // namespace fastzab

@@ -21,6 +21,12 @@ class BasicTest(ClusterTestCase):
         leader = c.wait_leader(timeout=20)
         followers = [sid for sid in c.ids if sid != leader]
 
+        # A follower reports its epoch once it has synchronized with the leader (its
+        # currentEpoch); the probe write needed only a quorum, so the last one may still be
+        # syncing: wait for every server to be in the leader's epoch.
+        cluster.wait_until('every server in an established epoch',
+                           lambda: all(c.cli_status(sid)['epoch'] > 0 for sid in c.ids), 20)
+
         # Exactly one leader, by srvr, by status, and by fastzab-cli status.
         modes = {sid: c.mode(sid) for sid in c.ids}
         self.assertEqual([sid for sid, m in modes.items() if m == 'leader'], [leader], modes)

@@ -35,9 +35,31 @@ std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
+// A port p such that p .. p+count-1 are all free now (group g of a server uses quorum port + g).
+std::uint16_t free_ports(int count) {
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    const std::uint16_t p = free_port();
+    if (p == 0 || p + count > 65535) continue;
+    std::vector<int> fds;
+    bool ok = true;
+    for (int k = 0; k < count && ok; ++k) {
+      const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      a.sin_port = htons(static_cast<std::uint16_t>(p + k));
+      ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      fds.push_back(fd);
+    }
+    for (int fd : fds) ::close(fd);
+    if (ok) return p;
+  }
+  return 0;
+}
+
 class Cluster {
  public:
-  explicit Cluster(int n) : n_(n) {
+  explicit Cluster(int n, int groups = 1) : n_(n), groups_(groups) {
     char tmpl[] = "/tmp/fastzab-node-XXXXXX";
     root_ = ::mkdtemp(tmpl);
     std::ofstream(root_ + "/secret") << "a secret of more than thirty-two bytes, shared by all";
@@ -45,16 +67,16 @@ class Cluster {
                                                         std::filesystem::perms::owner_write);
     std::string servers;
     for (int i = 1; i <= n; ++i) {
-      servers += "server." + std::to_string(i) + "=127.0.0.1:" + std::to_string(free_port()) + ":" +
-                 std::to_string(free_port()) + "\n";
+      servers += "server." + std::to_string(i) + "=127.0.0.1:" + std::to_string(free_ports(groups)) +
+                 ":" + std::to_string(free_port()) + "\n";
     }
     for (int i = 1; i <= n; ++i) {
       std::ofstream(cfg(i)) << "tickTime=20\ninitLimit=10\nsyncLimit=5\n"
                             << "dataDir=" << root_ << "/data" << i << "\n"
                             << "clientPort=" << free_port() << "\nclusterId=99\n"
                             << "secretFile=" << root_ << "/secret\npoll=blocking\n"
-                            << servers;
-      maps_.push_back(std::make_unique<kv_example::KvMap>());
+                            << "groups=" << groups << "\n" << servers;
+      for (int g = 0; g < groups; ++g) maps_.push_back(std::make_unique<kv_example::KvMap>());
       nodes_.emplace_back();
     }
   }
@@ -65,17 +87,24 @@ class Cluster {
   std::string cfg(int i) const { return root_ + "/s" + std::to_string(i) + ".cfg"; }
 
   void start(int i) {
-    maps_[i - 1] = std::make_unique<kv_example::KvMap>();
+    std::vector<fastzab::StateMachine*> apps;
+    for (int g = 0; g < groups_; ++g) {
+      auto& m = maps_[static_cast<std::size_t>((i - 1) * groups_ + g)];
+      m = std::make_unique<kv_example::KvMap>();
+      apps.push_back(m.get());
+    }
     fastzab::NodeOptions o;
     o.config_file = cfg(i);
     o.id = static_cast<std::uint64_t>(i);
-    auto node = fastzab::Node::start(o, *maps_[i - 1]);
+    auto node = fastzab::Node::start(o, apps);
     ASSERT_TRUE(node) << node.error();
     nodes_[i - 1] = std::move(*node);
   }
   void stop(int i) { nodes_[i - 1].reset(); }
   fastzab::Node& node(int i) { return *nodes_[i - 1]; }
-  kv_example::KvMap& map(int i) { return *maps_[i - 1]; }
+  kv_example::KvMap& map(int i, int group = 0) {
+    return *maps_[static_cast<std::size_t>((i - 1) * groups_ + group)];
+  }
   int size() const { return n_; }
 
   // The leader once every running node reports the same leader in an established epoch.
@@ -105,6 +134,7 @@ class Cluster {
 
  private:
   int n_;
+  int groups_;
   std::string root_;
   std::vector<std::unique_ptr<kv_example::KvMap>> maps_;
   std::vector<std::unique_ptr<fastzab::Node>> nodes_;
@@ -230,6 +260,65 @@ TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
   std::filesystem::remove_all(dir);
 }
 
+// groups=2: two independent replication groups per node, each with its own thread, log,
+// quorum port and state machine. Writes to one group never show up in the other, and each
+// group's map is the same on every node.
+TEST(Node, TwoGroupsReplicateIndependently) {
+  Cluster c(3, 2);
+  for (int i = 1; i <= 3; ++i) c.start(i);
+  ASSERT_EQ(c.node(1).groups(), 2u);
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  std::map<unsigned, int> committed;
+  std::uint64_t tag = 0;
+  std::map<std::uint64_t, std::pair<unsigned, int>> in_flight;
+  std::vector<std::pair<unsigned, int>> todo;
+  for (unsigned g = 0; g < 2; ++g) {
+    for (int i = 0; i < 60; ++i) todo.emplace_back(g, i);
+  }
+  // Write through node 1 whatever its role in each group (followers forward).
+  while ((!todo.empty() || !in_flight.empty()) && std::chrono::steady_clock::now() < deadline) {
+    while (!todo.empty()) {
+      const auto [g, i] = todo.back();
+      if (!c.node(1).propose(g, ++tag, kv_example::encode_set("g" + std::to_string(g) + "-" + std::to_string(i), "v"))) break;
+      in_flight[tag] = todo.back();
+      todo.pop_back();
+    }
+    c.node(1).wait(10ms);
+    c.node(1).poll([&](const fastzab::Event& e) {
+      if (e.kind == fastzab::Event::Kind::role_changed) return;
+      auto it = in_flight.find(e.tag);
+      ASSERT_NE(it, in_flight.end());
+      EXPECT_EQ(e.group, it->second.first);
+      if (e.kind == fastzab::Event::Kind::write_committed) {
+        ++committed[e.group];
+      } else {
+        EXPECT_EQ(e.error, fastzab::WriteError::no_leader);
+        todo.push_back(it->second);
+      }
+      in_flight.erase(it);
+    });
+  }
+  ASSERT_EQ(committed[0], 60);
+  ASSERT_EQ(committed[1], 60);
+  const auto settle = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < settle) {
+    bool all = true;
+    for (int i = 1; i <= 3; ++i) {
+      for (unsigned g = 0; g < 2; ++g) all = all && c.node(i).status(g).applied >= 60;
+    }
+    if (all) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  for (int i = 1; i <= 3; ++i) c.stop(i);
+  for (int g = 0; g < 2; ++g) {
+    for (int i = 1; i <= 3; ++i) {
+      ASSERT_EQ(c.map(i, g).map.size(), 60u) << "node " << i << " group " << g;
+      EXPECT_EQ(c.map(i, g).map, c.map(1, g).map);
+      for (const auto& [k, v] : c.map(i, g).map) EXPECT_EQ(k.rfind("g" + std::to_string(g) + "-", 0), 0u);
+    }
+  }
+}
+
 TEST(Node, ABadConfigIsOneClearError) {
   char tmpl[] = "/tmp/fastzab-node-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
@@ -241,6 +330,39 @@ TEST(Node, ABadConfigIsOneClearError) {
   auto node = fastzab::Node::start(o, kv);
   ASSERT_FALSE(node);
   EXPECT_NE(node.error().find("bad.cfg:2: clientPort"), std::string::npos) << node.error();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Node, GroupSetUpsThatCannotWorkAreRefused) {
+  char tmpl[] = "/tmp/fastzab-node-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  std::ofstream(dir + "/secret") << "a secret of more than thirty-two bytes, shared by all";
+  std::filesystem::permissions(dir + "/secret", std::filesystem::perms::owner_read |
+                                                    std::filesystem::perms::owner_write);
+  const std::string common = "tickTime=20\ndataDir=" + dir + "/data\nclientPort=" +
+                             std::to_string(free_port()) + "\nclusterId=5\nsecretFile=" + dir +
+                             "/secret\n";
+  const std::uint16_t p = free_ports(4);
+  // Group 1 of server 1 would listen on server 2's quorum port.
+  std::ofstream(dir + "/overlap.cfg") << common << "groups=2\nserver.1=127.0.0.1:" << p << ":"
+                                      << p + 3 << "\nserver.2=127.0.0.1:" << p + 1 << ":"
+                                      << p + 2 << "\n";
+  // More spinning threads than cores.
+  std::ofstream(dir + "/busy.cfg") << common << "groups=64\npoll=busy\nserver.1=127.0.0.1:" << p
+                                   << ":" << p + 3 << "\n";
+  std::vector<kv_example::KvMap> maps(64);
+  std::vector<fastzab::StateMachine*> apps;
+  for (auto& m : maps) apps.push_back(&m);
+  auto overlap = fastzab::Node::start({.config_file = dir + "/overlap.cfg", .id = 1},
+                                      std::span<fastzab::StateMachine* const>(apps.data(), 2));
+  ASSERT_FALSE(overlap);
+  EXPECT_NE(overlap.error().find("overlap"), std::string::npos) << overlap.error();
+  auto busy = fastzab::Node::start({.config_file = dir + "/busy.cfg", .id = 1}, apps);
+  ASSERT_FALSE(busy);
+  EXPECT_NE(busy.error().find("poll=busy with groups=64"), std::string::npos) << busy.error();
+  auto wrong_count = fastzab::Node::start({.config_file = dir + "/overlap.cfg", .id = 1}, maps[0]);
+  ASSERT_FALSE(wrong_count);
+  EXPECT_NE(wrong_count.error().find("one per group"), std::string::npos) << wrong_count.error();
   std::filesystem::remove_all(dir);
 }
 

@@ -50,6 +50,7 @@ const char* to_string(WriteError e) noexcept;
 struct Event {
   enum class Kind : std::uint8_t { write_committed, write_failed, role_changed };
   Kind kind = Kind::write_committed;
+  unsigned group = 0;      // which replication group (0 with groups=1)
   std::uint64_t tag = 0;   // writes: the tag given to propose()
   std::uint64_t zxid = 0;  // write_committed: where it committed (this server applied it)
   WriteError error = WriteError::none;
@@ -62,8 +63,9 @@ struct Event {
 struct NodeOptions {
   std::string config_file;  // a zoo.cfg (engine/runtime/README.md lists the keys)
   std::uint64_t id = 0;     // this server's id: one of the file's server.N lines
-  // A snapshot (and a purge of the log below it) after this many applied entries; 0: never.
-  std::uint64_t snapshot_every = 100000;
+  // A snapshot (and a purge of the log below it) after this many applied entries; 0: the
+  // config's snapCount.
+  std::uint64_t snapshot_every = 0;
 };
 
 // Published by the group thread after each turn; read from any thread.
@@ -88,6 +90,13 @@ class Node {
   // one line naming what is wrong (a config line, a corrupt log file and offset, a taken port).
   static std::expected<std::unique_ptr<Node>, std::string> start(const NodeOptions& options,
                                                                   StateMachine& app);
+  // With `groups=G` in the config: G independent replication groups, each with its own thread,
+  // log (dataDir/group-<g>), quorum port (quorumPort + g) and state machine (apps[g]). Groups
+  // share nothing; each orders its own writes. With poll=busy each group thread is pinned to a
+  // core of its own, and more groups than cores is refused.
+  static std::expected<std::unique_ptr<Node>, std::string> start(
+      const NodeOptions& options, std::span<StateMachine* const> apps);
+  unsigned groups() const noexcept;
   ~Node();  // stop()s
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
@@ -95,7 +104,8 @@ class Node {
   // Queues a write; its outcome arrives through poll() with the same tag (exactly one
   // write_committed or write_failed). Returns false, queuing nothing, when the ring to the group
   // thread is full: poll() and try again. Followers forward writes to the leader.
-  bool propose(std::uint64_t tag, std::span<const std::byte> entry);
+  bool propose(std::uint64_t tag, std::span<const std::byte> entry);  // to group 0
+  bool propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry);
 
   // Calls `on_event` for each waiting event (write outcomes, role changes), in order; returns
   // how many. Never blocks.
@@ -106,7 +116,7 @@ class Node {
   // it (8 bytes) to rearm it, then poll().
   int event_fd() const noexcept;
 
-  NodeStatus status() const;
+  NodeStatus status(unsigned group = 0) const;
   // Stops the group thread (the log is left consistent; a restart recovers it). Pending writes
   // end as write_failed/stopped at the next poll(). Idempotent.
   void stop();
