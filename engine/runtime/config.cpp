@@ -41,9 +41,9 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 11> kPlainKeys = {
-    "tickTime", "initLimit", "syncLimit", "dataDir", "clientPort", "transport",
-    "poll",     "sync",      "groups",    "secretFile", "clusterId"};
+constexpr std::array<std::string_view, 13> kPlainKeys = {
+    "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
+    "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize"};
 constexpr std::array<std::string_view, 3> kPrefixes = {"server", "group", "weight"};
 
 // ZooKeeper settings a ZooKeeper zoo.cfg may hold that fastzab does not use. They get a warning
@@ -52,7 +52,7 @@ struct ZooKeeperOnlyKey {
   std::string_view key;
   std::string_view hint;
 };
-constexpr std::array<ZooKeeperOnlyKey, 22> kZooKeeperOnlyKeys = {{
+constexpr std::array<ZooKeeperOnlyKey, 20> kZooKeeperOnlyKeys = {{
     {"dataLogDir", "fastzab keeps its log in dataDir"},
     {"forceSync", "use sync=fdatasync|none"},
     {"peerType", "the :observer suffix of the server.N line decides"},
@@ -61,8 +61,6 @@ constexpr std::array<ZooKeeperOnlyKey, 22> kZooKeeperOnlyKeys = {{
     {"maxClientCnxns", ""},
     {"minSessionTimeout", ""},
     {"maxSessionTimeout", ""},
-    {"snapCount", ""},
-    {"preAllocSize", ""},
     {"globalOutstandingLimit", ""},
     {"autopurge.snapRetainCount", ""},
     {"autopurge.purgeInterval", ""},
@@ -287,6 +285,10 @@ class Parser {
       return {};
     };
     if (key == "tickTime") return set_u32(config_.tick_time_ms, 1, kInt32Max);
+    if (key == "snapCount") return set_u32(config_.snap_count, 1, kInt32Max);
+    if (key == "preAllocSize") {
+      return set_u32(config_.prealloc_kb, kMinPreAllocKb, kMaxPreAllocKb);
+    }
     if (key == "initLimit") return set_u32(config_.init_limit_ticks, 1, kInt32Max);
     if (key == "syncLimit") return set_u32(config_.sync_limit_ticks, 1, kInt32Max);
     if (key == "groups") return set_u32(config_.groups, 1, kMaxGroups);

@@ -52,6 +52,13 @@ struct ServerConfig {
   std::uint32_t tick_time_ms = 2000;   // tickTime
   std::uint32_t init_limit_ticks = 10; // initLimit
   std::uint32_t sync_limit_ticks = 5;  // syncLimit
+  // snapCount: entries applied between local snapshots, each followed by a purge of the log
+  // below it. ZooKeeper's name and default (ZooKeeper snapshots at a random point between half
+  // and all of it, so that servers do not all snapshot at once; fastzab takes it as written).
+  std::uint32_t snap_count = 100000;
+  // preAllocSize: KiB preallocated per log segment file, so also the size at which a new
+  // segment starts (ZooKeeper's name, unit and default). Purging removes whole segments.
+  std::uint32_t prealloc_kb = 65536;
   std::string data_dir;                // dataDir (required)
   std::uint16_t client_port = 0;       // clientPort (required)
   // server.N lines, ascending by id. servers[i] is member i of `cluster`.
@@ -75,6 +82,9 @@ struct ServerConfig {
 };
 
 inline constexpr std::uint32_t kMaxGroups = 64;
+// A segment must hold the largest entry (1 MiB) with its headers; 1 TiB is the log's limit.
+inline constexpr std::uint32_t kMinPreAllocKb = 2048;
+inline constexpr std::uint32_t kMaxPreAllocKb = 1u << 30;
 inline constexpr std::size_t kMinSecretBytes = 32;
 // A secret file is a key, not a document: anything larger is a mistake (a wrong path).
 inline constexpr std::size_t kMaxSecretFileBytes = 64u << 10;

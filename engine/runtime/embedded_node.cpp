@@ -19,6 +19,7 @@
 #include <unordered_set>
 
 #include "engine/include/fastzab/fastzab.h"
+#include "engine/core/constants.h"
 #include "engine/runtime/config.h"
 #include "engine/runtime/replica.h"
 #include "engine/runtime/spsc_ring.h"
@@ -345,6 +346,8 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     opt.log.cluster_id = cfg->cluster_id;
     opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;
     opt.log.writer = log::WriterKind::io_uring;
+    opt.log.segment_bytes = std::uint64_t{cfg->prealloc_kb} << 10;
+    opt.log.max_record_bytes = static_cast<std::uint32_t>(core::kMaxEntryBytes);
     opt.snapshot_every = options.snapshot_every != 0 ? options.snapshot_every : cfg->snap_count;
     opt.transport.self_id = options.id;
     // Each group is its own cluster on the wire: a frame of one group can never reach another.

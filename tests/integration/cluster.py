@@ -170,6 +170,37 @@ class Client:
             raise ProtocolError(f'write_ok of {len(fields)} bytes')
         return struct.unpack('<Q', fields)[0]
 
+    def put_many(self, values, window=64):
+        """Writes every value of `values`, pipelined: up to `window` requests in flight on this
+        connection. Returns their zxids in the order of `values`; the first error reply raises
+        ServerError (the requests still in flight are abandoned with the connection)."""
+        values = list(values)
+        zxids = [None] * len(values)
+        first_id = self.next_id
+        self.next_id += len(values)
+        sent = received = 0
+        while received < len(values):
+            frames = []
+            while sent < len(values) and sent - received < window:
+                frames.append(encode_frame(T_WRITE, first_id + sent, values[sent]))
+                sent += 1
+            if frames:
+                self.sock.sendall(b''.join(frames))
+            rtype, rid, rfields = read_frame(self.sock)
+            index = rid - first_id
+            if not 0 <= index < sent or zxids[index] is not None:
+                raise ProtocolError(f'reply to request {rid}, not one in flight')
+            if rtype == T_ERROR:
+                if not rfields:
+                    raise ProtocolError('an error reply without a code')
+                raise ServerError(rfields[0], rfields[1:].decode('utf-8', 'replace'))
+            if rtype != T_WRITE_OK or len(rfields) != 8:
+                raise ProtocolError(f'reply of type 0x{rtype:02x} with {len(rfields)} bytes to '
+                                    f'write {rid}')
+            zxids[index] = struct.unpack('<Q', rfields)[0]
+            received += 1
+        return zxids
+
     def status(self):
         return json.loads(self._call(T_STATUS, b'', T_STATUS_OK).decode())
 

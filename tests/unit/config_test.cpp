@@ -76,11 +76,13 @@ TEST(ConfigTest, FullExampleParses) {
       "sync=none\n"
       "groups=8\n"
       "secretFile=/etc/fz/secret\n"
-      "clusterId=18446744073709551615\n");
+      "clusterId=18446744073709551615\n"
+      "snapCount=5000\n");
   EXPECT_EQ(c.source, "zoo.cfg");
   EXPECT_EQ(c.tick_time_ms, 500u);
   EXPECT_EQ(c.init_limit_ticks, 20u);
   EXPECT_EQ(c.sync_limit_ticks, 4u);
+  EXPECT_EQ(c.snap_count, 5000u);
   EXPECT_EQ(c.data_dir, "/data/fz");
   EXPECT_EQ(c.client_port, 12181);
   EXPECT_EQ(c.transport, Transport::dpdk);
@@ -124,6 +126,8 @@ TEST(ConfigTest, EveryDefault) {
   EXPECT_EQ(c.tick_time_ms, 2000u);
   EXPECT_EQ(c.init_limit_ticks, 10u);
   EXPECT_EQ(c.sync_limit_ticks, 5u);
+  EXPECT_EQ(c.snap_count, 100000u);  // ZooKeeper's default
+  EXPECT_EQ(c.prealloc_kb, 65536u);  // ZooKeeper's default: 64 MiB segments
   EXPECT_EQ(c.transport, Transport::uring);
   EXPECT_EQ(c.poll, PollMode::blocking);
   EXPECT_EQ(c.sync, SyncMode::fdatasync);
@@ -134,6 +138,15 @@ TEST(ConfigTest, EveryDefault) {
   EXPECT_FALSE(c.servers[0].observer);
   EXPECT_EQ(c.cluster.verifier().kind(), core::QuorumVerifier::Kind::majority);
   EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(ConfigTest, SnapCountBounds) {
+  EXPECT_EQ(parse_ok(with("preAllocSize=2048")).prealloc_kb, 2048u);
+  EXPECT_EQ(parse_ok(with("snapCount=1")).snap_count, 1u);
+  EXPECT_EQ(parse_ok(with("snapCount = 200 ")).snap_count, 200u);
+  EXPECT_EQ(parse_ok(with("snapCount=2147483647")).snap_count, 2147483647u);
+  // A key fastzab reads now: no "does not use" warning.
+  EXPECT_TRUE(parse_ok(with("snapCount=100000")).warnings.empty());
 }
 
 TEST(ConfigTest, WindowsLineEndsAndNoFinalNewline) {
@@ -264,6 +277,14 @@ TEST(ConfigErrorTest, EachLineErrorHasItsExactMessage) {
       {"sync", "sync=fsync", l + "sync: 'fsync' is not one of fdatasync, none"},
       {"groups zero", "groups=0", l + "groups: 0 is out of range 1..64"},
       {"groups too many", "groups=65", l + "groups: 65 is out of range 1..64"},
+      {"snapCount zero", "snapCount=0", l + "snapCount: 0 is out of range 1..2147483647"},
+      {"preAllocSize below a segment's minimum", "preAllocSize=64",
+       l + "preAllocSize: 64 is out of range 2048..1073741824"},
+      {"snapCount too big", "snapCount=2147483648",
+       l + "snapCount: 2147483648 is out of range 1..2147483647"},
+      {"snapCount negative", "snapCount=-1", l + "snapCount: '-1' is not a whole number"},
+      {"snapCount exponent", "snapCount=1e5", l + "snapCount: '1e5' is not a whole number"},
+      {"snapCount empty", "snapCount=", l + "snapCount: empty value"},
       {"no equals sign", "tickTime 2000", l + "tickTime 2000: expected key=value"},
       {"empty key", "=5", l + "'=5': expected key=value, the key is empty"},
       {"key with space", "tick Time=5", l + "'tick Time': a key cannot contain whitespace"},
@@ -287,6 +308,15 @@ TEST(ConfigErrorTest, TheExampleFromTheBrief) {
   EXPECT_EQ(error_of("dataDir=/d\nclientPort=1\nclusterId=1\nsecretFile=/s\n"
                      "server.1=h:1:2\nserver.2=h:3:4\nserver.3=h:70000:5\n"),
             "zoo.cfg:7: server.3: port 70000 is out of range 1..65535");
+}
+
+TEST(ConfigErrorTest, SnapCountTwiceAndMisspelt) {
+  EXPECT_EQ(error_of(with("snapCount=10\nsnapCount=20")),
+            "zoo.cfg:9: snapCount: duplicate key (first set on line 8)");
+  const ServerConfig c = parse_ok(with("snapcount=10"));
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_EQ(c.warnings[0], "zoo.cfg:8: snapcount: unknown key; ignored (did you mean snapCount?)");
+  EXPECT_EQ(c.snap_count, 100000u);
 }
 
 TEST(ConfigErrorTest, ClusterIdZero) {
@@ -355,7 +385,7 @@ TEST(ConfigErrorTest, LineErrorsCiteSourceLineAndKey) {
   const char* lines[] = {
       "tickTime=x", "initLimit=0", "syncLimit=1.5", "clientPort=2182", "server.4=h:1",
       "group.1=7", "weight.7=1", "transport=", "poll=x", "sync=x", "groups=x", "secretFile=",
-      "dataDir=/again", "clusterId=x"};
+      "dataDir=/again", "clusterId=x", "snapCount=x"};
   for (const char* extra : lines) {
     const std::string key(std::string_view(extra).substr(0, std::string_view(extra).find('=')));
     const std::string message = error_of(with(extra));
