@@ -200,6 +200,51 @@ def warm_up(cluster, timeout=10):
                 time.sleep(0.01)
 
 
+def pipelined(cluster, seconds, connections, window, size):
+    """Each connection keeps `window` writes in flight (to one server each, in turn); returns
+    sorted latencies (s), errors and the elapsed time."""
+    latencies, errors, lock = [], [], threading.Lock()
+    stop_at = time.time() + seconds
+    payload = b"p" * size
+
+    def worker(k):
+        c = Client(cluster.client_ports[1 + k % cluster.n])
+        sent = {}
+        mine, n = [], 0
+
+        def send():
+            nonlocal n
+            c.next_id += 1
+            sent[c.next_id] = time.perf_counter()
+            c.sock.sendall(struct.pack("<IBQ", 9 + len(payload), 1, c.next_id) + payload)
+            n += 1
+
+        for _ in range(window):
+            send()
+        while sent:
+            (length,) = struct.unpack("<I", c._read(4))
+            body = c._read(length)
+            (rid,) = struct.unpack("<Q", body[1:9])
+            t = sent.pop(rid)
+            if body[0] == 0x81:
+                mine.append(time.perf_counter() - t)
+            else:
+                errors.append(body[10:].decode(errors="replace"))
+            if time.time() < stop_at:
+                send()
+        c.close()
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(latencies), errors, time.time() - t0
+
+
 def pct(v, q):
     return v[min(len(v) - 1, int(q * (len(v) - 1)))] if v else float("nan")
 
@@ -235,6 +280,9 @@ def main():
     ap.add_argument("--seconds", type=float, default=5)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--sync", default="fdatasync", choices=["fdatasync", "none"])
+    ap.add_argument("--window", type=int, default=32,
+                    help="writes in flight per connection in the pipelined phase")
+    ap.add_argument("--size", type=int, default=64, help="bytes per write in the pipelined phase")
     ap.add_argument("--json", help="also write the results as JSON to this file")
     args = ap.parse_args()
 
@@ -264,6 +312,20 @@ def main():
               "flight each): %.0f writes/s, commit latency p50 %d us, p99 %d us, %d errors"
               % (len(lat), took, args.clients, result["writes_per_second"],
                  result["latency_p50_us"], result["latency_p99_us"], len(errors)))
+
+        plat, perr, ptook = pipelined(cluster, args.seconds, args.clients, args.window, args.size)
+        result.update({
+            "pipelined_writes": len(plat), "pipelined_errors": len(perr),
+            "pipelined_window": args.window, "pipelined_size": args.size,
+            "pipelined_writes_per_second": round(len(plat) / ptook, 1),
+            "pipelined_latency_p50_us": round(pct(plat, 0.5) * 1e6),
+            "pipelined_latency_p99_us": round(pct(plat, 0.99) * 1e6),
+        })
+        print("pipelined: %d writes of %d B in %.1f s (%d connections x %d in flight): %.0f writes/s, "
+              "commit latency p50 %d us, p99 %d us, %d errors"
+              % (len(plat), args.size, ptook, args.clients, args.window,
+                 result["pipelined_writes_per_second"], result["pipelined_latency_p50_us"],
+                 result["pipelined_latency_p99_us"], len(perr)))
 
         old, ms = failover(cluster)
         result["failover_ms"] = round(ms, 1)
