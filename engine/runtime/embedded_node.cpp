@@ -91,9 +91,28 @@ class AppAdapter final : public runtime::StateMachine {
   fastzab::StateMachine& app_;
 };
 
+// A write on its way to the group thread. Small entries travel inside the ring slot, so the
+// common case allocates nothing; larger ones carry a heap buffer.
 struct WriteIn {
+  static constexpr std::size_t kInlineBytes = 232;
   std::uint64_t tag = 0;
-  std::vector<std::byte> entry;
+  std::uint32_t size = 0;
+  std::array<std::byte, kInlineBytes> inline_bytes;
+  std::vector<std::byte> large;
+
+  WriteIn() = default;
+  WriteIn(std::uint64_t t, std::span<const std::byte> entry)
+      : tag(t), size(static_cast<std::uint32_t>(entry.size())) {
+    if (entry.size() <= kInlineBytes) {
+      std::memcpy(inline_bytes.data(), entry.data(), entry.size());
+    } else {
+      large.assign(entry.begin(), entry.end());
+    }
+  }
+  std::span<const std::byte> entry() const noexcept {
+    return size <= kInlineBytes ? std::span<const std::byte>(inline_bytes.data(), size)
+                                : std::span<const std::byte>(large);
+  }
 };
 
 constexpr std::size_t kRingSlots = 8192;
@@ -194,7 +213,7 @@ struct Group {
     replica.store(r.get());
     ready.store(true);
     while (!stop_requested->load(std::memory_order_relaxed)) {
-      writes.pop_batch(kRingSlots, [&](WriteIn&& w) { r->submit(w.tag, w.entry); });
+      writes.pop_batch(kRingSlots, [&](WriteIn&& w) { r->submit(w.tag, w.entry()); });
       if (auto turn = r->run_once(std::chrono::milliseconds(5)); !turn) {
         set_failure(turn.error().message);
         signal_events();
@@ -403,7 +422,7 @@ bool Node::propose(std::uint64_t tag, std::span<const std::byte> entry) {
 bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry) {
   if (impl_->stopped || group >= impl_->groups.size()) return false;
   Group& g = *impl_->groups[group];
-  if (!g.writes.try_push(WriteIn{tag, std::vector<std::byte>(entry.begin(), entry.end())})) {
+  if (!g.writes.try_push(WriteIn(tag, entry))) {
     return false;
   }
   impl_->outstanding[group].insert(tag);

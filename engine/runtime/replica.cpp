@@ -122,12 +122,30 @@ Result<void> Replica::start() {
   return {};
 }
 
+std::uint64_t Replica::add_write(const Write& w) {
+  writes_.push_back(w);
+  return first_itag_ + writes_.size() - 1;
+}
+
+Replica::Write* Replica::find_write(std::uint64_t itag) {
+  if (itag < first_itag_ || itag - first_itag_ >= writes_.size()) return nullptr;
+  Write& w = writes_[itag - first_itag_];
+  return w.live ? &w : nullptr;
+}
+
+template <class F>
+void Replica::for_each_live_write(F&& f) {
+  for (std::size_t i = 0; i < writes_.size(); ++i) {
+    if (writes_[i].live) f(first_itag_ + i, writes_[i]);
+  }
+}
+
 void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes) {
-  const std::uint64_t itag = next_itag_++;
   const core::Node& n = *node_;
   if (n.state() == core::PeerState::leading) {
-    writes_[itag] = Write{false, false, false, tag, {}, {}};
-    propose(itag, bytes);
+    Write w;
+    w.user_tag = tag;
+    propose(add_write(w), bytes);
     return;
   }
   const auto leader = n.leader();
@@ -137,18 +155,24 @@ void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes) {
     if (hooks_.failed) hooks_.failed(tag, WriteFailure::no_leader);
     return;
   }
-  core::ByteBuffer frame;
-  frame.reserve(9 + bytes.size());
+  Write w;
+  w.forwarded_out = true;
+  w.user_tag = tag;
+  w.peer = leader;
+  w.session = core::SessionId{live->second};
+  const std::uint64_t itag = add_write(w);
+  core::ByteBuffer& frame = frame_scratch_;
+  frame.clear();
   frame.push_back(kForwardRequest);
   put_u64(frame, itag);
   frame.insert(frame.end(), bytes.begin(), bytes.end());
-  writes_[itag] = Write{true, false, false, tag, leader, core::SessionId{live->second}};
   emit(leader, core::SessionId{live->second}, frame);
 }
 
 void Replica::send_forward_reply(core::ServerId peer, core::SessionId session, std::uint64_t tag,
                                  std::uint64_t zxid, std::uint8_t code) {
-  core::ByteBuffer frame;
+  core::ByteBuffer& frame = frame_scratch_;
+  frame.clear();
   frame.push_back(kForwardReply);
   put_u64(frame, tag);
   put_u64(frame, zxid);
@@ -158,10 +182,14 @@ void Replica::send_forward_reply(core::ServerId peer, core::SessionId session, s
 
 // The end of an internal write: committed (code 0) or failed.
 void Replica::finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t code) {
-  auto it = writes_.find(itag);
-  if (it == writes_.end()) return;
-  const Write w = it->second;
-  writes_.erase(it);
+  Write* found = find_write(itag);
+  if (found == nullptr) return;
+  const Write w = *found;
+  found->live = false;
+  while (!writes_.empty() && !writes_.front().live) {
+    writes_.pop_front();
+    ++first_itag_;
+  }
   if (w.from_peer) {
     send_forward_reply(w.peer, w.session, w.user_tag, zxid, code);
   } else if (code == 0) {
@@ -172,13 +200,13 @@ void Replica::finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t 
 }
 
 void Replica::fail_all_writes(WriteFailure why, bool forwarded_only) {
-  std::vector<std::uint64_t> tags;
-  for (const auto& [itag, w] : writes_) {
-    if (w.committed) continue;  // it will be applied here whatever happens to the leader
+  std::vector<std::uint64_t> tags;  // rare (leadership lost): allocation is fine here
+  for_each_live_write([&](std::uint64_t itag, const Write& w) {
+    if (w.committed) return;  // it will be applied here whatever happens to the leader
     if (!forwarded_only || w.forwarded_out) tags.push_back(itag);
-  }
+  });
   for (std::uint64_t t : tags) finish_write(t, 0, static_cast<std::uint8_t>(why));
-  std::erase_if(awaiting_apply_, [&](const auto& a) { return !writes_.contains(a.second); });
+  std::erase_if(awaiting_apply_, [&](const auto& a) { return find_write(a.second) == nullptr; });
 }
 
 // Handles the runtime's own frames; false when the frame is the core's.
@@ -191,24 +219,27 @@ bool Replica::on_runtime_frame(core::ServerId peer, core::SessionId session, cor
                          static_cast<std::uint8_t>(WriteFailure::no_leader));
       return true;
     }
-    const std::uint64_t itag = next_itag_++;
-    writes_[itag] = Write{false, true, false, their_tag, peer, session};
-    propose(itag, frame.subspan(9));
+    Write w;
+    w.from_peer = true;
+    w.user_tag = their_tag;
+    w.peer = peer;
+    w.session = session;
+    propose(add_write(w), frame.subspan(9));
     return true;
   }
   if (frame[0] == kForwardReply && frame.size() == 18) {
     const std::uint64_t itag = get_u64(frame.data() + 1);
     const std::uint64_t zxid = get_u64(frame.data() + 9);
     const auto code = static_cast<std::uint8_t>(frame[17]);
-    auto it = writes_.find(itag);
-    if (it == writes_.end() || !it->second.forwarded_out) return true;
+    Write* it = find_write(itag);
+    if (it == nullptr || !it->forwarded_out) return true;
     if (code != 0 || zxid == 0 || code > 4) {
       finish_write(itag, 0, code == 0 || code > 4 ? 4 : code);
     } else if (zxid <= applied_zxid_) {
       finish_write(itag, zxid, 0);
     } else {
-      it->second.forwarded_out = false;  // now waits for the local apply
-      it->second.committed = true;
+      it->forwarded_out = false;  // now waits for the local apply
+      it->committed = true;
       awaiting_apply_.emplace_back(zxid, itag);
     }
     return true;
@@ -478,9 +509,9 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
         if (it != live_sessions_.end() && it->second == session.value) live_sessions_.erase(it);
         // Writes forwarded on this session will hear nothing more.
         std::vector<std::uint64_t> lost;
-        for (const auto& [itag, w] : writes_) {
+        for_each_live_write([&](std::uint64_t itag, const Write& w) {
           if (w.forwarded_out && w.session == session && w.peer == peer) lost.push_back(itag);
-        }
+        });
         for (std::uint64_t t : lost) {
           finish_write(t, 0, static_cast<std::uint8_t>(WriteFailure::unknown_outcome));
         }
