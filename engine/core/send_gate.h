@@ -8,6 +8,7 @@
 #include <deque>
 #include <utility>
 
+#include "codec.h"
 #include "durability.h"
 #include "io.h"
 
@@ -51,6 +52,23 @@ class SendGate {
       default:
         break;
     }
+  }
+
+  // The host's answer to a send_snapshot output: a SNAP frame carrying the application's state
+  // (taken at `request.zxid`) to the requested peer and session, in the stream's order like any
+  // other send.
+  template <class Emit>
+  void send_snapshot(const Output& request, Bytes state, Emit&& emit) {
+    snap_.clear();
+    encode_packet(PacketType::snap, request.zxid, state, snap_.arena);
+    Output so;
+    so.kind = OutputKind::send;
+    so.peer = request.peer;
+    so.session = request.session;
+    so.offset = 0;
+    so.length = snap_.arena.size();
+    snap_.items.push_back(so);
+    on_output(snap_, snap_.items.back(), emit);
   }
 
   template <class Emit>
@@ -97,6 +115,7 @@ class SendGate {
   }
 
   std::deque<Held> held_;
+  Outputs snap_;  // scratch for send_snapshot's frame
   DurabilityTracker log_;
   Epoch accepted_ = kNoEpoch;
   Epoch current_ = kNoEpoch;

@@ -362,16 +362,7 @@ Result<void> Replica::carry_out(const core::Output& o) {
                                      " but the application is at " + hex(applied_zxid_)});
       }
       const std::vector<std::byte> state = app_.snapshot();
-      snap_outs_.clear();
-      core::encode_packet(core::PacketType::snap, o.zxid, core::Bytes(state), snap_outs_.arena);
-      core::Output so;
-      so.kind = OutputKind::send;
-      so.peer = o.peer;
-      so.session = o.session;
-      so.offset = 0;
-      so.length = snap_outs_.arena.size();
-      snap_outs_.items.push_back(so);
-      gate_.on_output(snap_outs_, snap_outs_.items.back(), send);
+      gate_.send_snapshot(o, core::Bytes(state), send);
       ++counters_.snapshots_sent;
       return {};
     }

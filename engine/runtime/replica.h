@@ -156,7 +156,6 @@ class Replica {
   std::optional<core::Node> node_;
   core::SendGate gate_;
   core::Outputs outs_;
-  core::Outputs snap_outs_;
   struct QueuedProposal {
     std::uint64_t tag;
     std::size_t offset;

@@ -314,19 +314,10 @@ void Cluster::send_snapshot(std::uint32_t i, const core::Output& o) {
   }
   core::ByteBuffer data;
   encode_snapshot(app, data);
-  snap_outs_.clear();
-  core::encode_packet(core::PacketType::snap, o.zxid, core::Bytes(data), snap_outs_.arena);
-  core::Output so;
-  so.kind = OutputKind::send;
-  so.peer = o.peer;
-  so.session = o.session;
-  so.offset = 0;
-  so.length = snap_outs_.arena.size();
-  snap_outs_.items.push_back(so);
-  h.gate.on_output(snap_outs_, snap_outs_.items.back(),
-                   [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
-                     frame_out(i, peer, s, frame);
-                   });
+  h.gate.send_snapshot(o, core::Bytes(data),
+                       [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
+                         frame_out(i, peer, s, frame);
+                       });
 }
 
 void Cluster::frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame) {

@@ -115,7 +115,6 @@ class Cluster final : public FaultTarget {
   Faults faults_;
   std::vector<Host> hosts_;
   core::Outputs outs_;
-  core::Outputs snap_outs_;
   std::vector<core::LoggedEntry> entries_scratch_;
 
   std::uint64_t events_ = 0;
