@@ -23,6 +23,7 @@
 #include <cstring>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <thread>
 
 #include "net/check.h"
@@ -174,6 +175,8 @@ class UringTransport final : public Transport {
   bool on_bytes(Conn& c, std::span<const std::byte> bytes);
   bool deliver_frames(Conn& c, std::span<const std::byte> bytes);
   void on_handshake_message(Conn& c);
+  std::optional<wire::Hello> check_hello(Conn& c, const wire::HelloBytes& bytes,
+                                         wire::HelloKind want, const char* wrong_kind);
   void acceptor_on_hello(Conn& c);
   void acceptor_on_confirm(Conn& c);
   void dialer_on_reply(Conn& c);
@@ -951,22 +954,39 @@ void UringTransport::on_handshake_message(Conn& c) {
   }
 }
 
-void UringTransport::acceptor_on_hello(Conn& c) {
-  std::copy_n(c.handshake_in.begin(), wire::kHelloBytes, c.dialer_hello.begin());
-  const auto hello = wire::decode_hello(std::span<const unsigned char, wire::kHelloBytes>(
-      c.dialer_hello.data(), wire::kHelloBytes));
-  if (!hello) return drop_garbage(c, wire::describe(hello.error()));
-  if (hello->kind != wire::HelloKind::dialer) {
-    return drop_garbage(c, "an acceptor's hello where a dialer's was due");
+// Decodes the hello in `bytes` and applies the checks both sides make (garbage, kind, version,
+// cluster id); nullopt after it dropped or refused the connection.
+std::optional<wire::Hello> UringTransport::check_hello(Conn& c, const wire::HelloBytes& bytes,
+                                                       wire::HelloKind want,
+                                                       const char* wrong_kind) {
+  const auto hello =
+      wire::decode_hello(std::span<const unsigned char, wire::kHelloBytes>(bytes.data(), wire::kHelloBytes));
+  if (!hello) {
+    drop_garbage(c, wire::describe(hello.error()));
+    return std::nullopt;
+  }
+  if (hello->kind != want) {
+    drop_garbage(c, wrong_kind);
+    return std::nullopt;
   }
   if (hello->version != wire::kVersion) {
-    return refuse(c, "unsupported version " + std::to_string(hello->version) + " (ours " +
-                         std::to_string(wire::kVersion) + ")");
+    refuse(c, "unsupported version " + std::to_string(hello->version) + " (ours " +
+                  std::to_string(wire::kVersion) + ")");
+    return std::nullopt;
   }
   if (hello->cluster_id != config_.cluster_id) {
-    return refuse(c, "wrong cluster id " + std::to_string(hello->cluster_id) + " (ours " +
-                         std::to_string(config_.cluster_id) + ")");
+    refuse(c, "wrong cluster id " + std::to_string(hello->cluster_id) + " (ours " +
+                  std::to_string(config_.cluster_id) + ")");
+    return std::nullopt;
   }
+  return *hello;
+}
+
+void UringTransport::acceptor_on_hello(Conn& c) {
+  std::copy_n(c.handshake_in.begin(), wire::kHelloBytes, c.dialer_hello.begin());
+  const auto hello = check_hello(c, c.dialer_hello, wire::HelloKind::dialer,
+                                 "an acceptor's hello where a dialer's was due");
+  if (!hello) return;
   const std::uint64_t dialer = hello->sender_id;
   if (dialer == config_.self_id) return refuse(c, "it claims our own id " + std::to_string(dialer));
   Peer* p = find_peer(dialer);
@@ -1013,20 +1033,9 @@ void UringTransport::acceptor_on_confirm(Conn& c) {
 void UringTransport::dialer_on_reply(Conn& c) {
   const Peer& p = peers_[c.peer_index];
   std::copy_n(c.handshake_in.begin(), wire::kHelloBytes, c.acceptor_hello.begin());
-  const auto hello = wire::decode_hello(std::span<const unsigned char, wire::kHelloBytes>(
-      c.acceptor_hello.data(), wire::kHelloBytes));
-  if (!hello) return drop_garbage(c, wire::describe(hello.error()));
-  if (hello->kind != wire::HelloKind::acceptor) {
-    return drop_garbage(c, "a dialer's hello where the acceptor's reply was due");
-  }
-  if (hello->version != wire::kVersion) {
-    return refuse(c, "unsupported version " + std::to_string(hello->version) + " (ours " +
-                         std::to_string(wire::kVersion) + ")");
-  }
-  if (hello->cluster_id != config_.cluster_id) {
-    return refuse(c, "wrong cluster id " + std::to_string(hello->cluster_id) + " (ours " +
-                         std::to_string(config_.cluster_id) + ")");
-  }
+  const auto hello = check_hello(c, c.acceptor_hello, wire::HelloKind::acceptor,
+                                 "a dialer's hello where the acceptor's reply was due");
+  if (!hello) return;
   if (hello->sender_id != p.id || hello->target_id != config_.self_id) {
     return refuse(c, "the answer is from server " + std::to_string(hello->sender_id) + " to " +
                          std::to_string(hello->target_id) + ", expected " +
