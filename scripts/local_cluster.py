@@ -284,6 +284,8 @@ def main():
                     help="writes in flight per connection in the pipelined phase")
     ap.add_argument("--size", type=int, default=64, help="bytes per write in the pipelined phase")
     ap.add_argument("--json", help="also write the results as JSON to this file")
+    ap.add_argument("--keep-on-failure", action="store_true",
+                    help="keep the temporary directory (logs, data) when something fails")
     args = ap.parse_args()
 
     root = tempfile.mkdtemp(prefix="fastzab-run-")
@@ -348,7 +350,10 @@ def main():
         ok = False
     finally:
         cluster.kill_all()
-        shutil.rmtree(root, ignore_errors=True)
+        if ok or not args.keep_on_failure:
+            shutil.rmtree(root, ignore_errors=True)
+        else:
+            print("fastzab run: kept %s for a look (server logs, data)" % root, file=sys.stderr)
     result["ok"] = ok
     if args.json:
         with open(args.json, "w") as f:

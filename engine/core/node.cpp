@@ -247,7 +247,9 @@ void Node::Impl::emit_entries(OutputKind kind, std::size_t first, std::size_t en
     std::size_t n = 0;
     const std::size_t count_at = out->arena.size();
     out->arena.resize(out->arena.size() + 4);
-    while (i < end && history.at(i).zxid.value == start.value + static_cast<std::int64_t>(n)) {
+    // One output is one batch a host can decode: at most max_batch_entries (<= kMaxBatchEntries).
+    while (i < end && n < cfg.max_batch_entries &&
+           history.at(i).zxid.value == start.value + static_cast<std::int64_t>(n)) {
       const Bytes b(history.at(i).bytes);
       const auto len = static_cast<std::uint32_t>(b.size());
       for (int s = 24; s >= 0; s -= 8) out->arena.push_back(static_cast<std::byte>(len >> s));

@@ -223,6 +223,13 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
     h.gate.on_output(outs_, o, emit);  // acts on send, send_after_durable, truncate, snapshot
   }
   const core::Bytes bytes = outs_.bytes(o);
+  if ((o.kind == OutputKind::append || o.kind == OutputKind::deliver) &&
+      o.count > profile_.max_batch_entries) {
+    // A host decodes each output as one batch: larger ones it cannot take (kMaxBatchEntries).
+    return checkers_.fail(i, std::string(core::to_string(o.kind)) + " output of " +
+                                 std::to_string(o.count) + " entries, above max_batch_entries " +
+                                 std::to_string(profile_.max_batch_entries));
+  }
   switch (o.kind) {
     case OutputKind::send:
     case OutputKind::send_after_durable:

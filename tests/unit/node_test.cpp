@@ -258,5 +258,49 @@ TEST(NodeCluster, ZxidCounterExhaustionForcesANewEpoch) {
   }
 }
 
+
+// Every append and deliver output is one batch a host can decode: at most max_batch_entries
+// entries (kMaxBatchEntries at most). A server restarting with a long committed tail delivered it
+// in one output of every entry, which a host's decode_batch refused above kMaxBatchEntries (found
+// by a real cluster: a restarted leader with 100k entries aborted on delivery).
+TEST(NodeBatches, DeliverOutputsNeverExceedTheBatchLimit) {
+  auto cfg = ClusterConfig::make({Member{ServerId{1}}}, QuorumVerifier::Kind::majority);
+  ASSERT_TRUE(cfg.has_value());
+  NodeConfig nc{*cfg, ServerId{1}};
+  nc.max_batch_entries = 16;
+  DurableState st;
+  st.accepted_epoch = Epoch{1};
+  st.current_epoch = Epoch{1};
+  for (std::uint32_t k = 1; k <= 100; ++k) {
+    st.tail.push_back(LoggedEntry{Zxid::make(Epoch{1}, k), ByteBuffer(3, std::byte{'x'})});
+  }
+  Node node(nc, std::move(st));
+  std::size_t delivered = 0;
+  std::deque<Input> inputs;
+  for (int t = 0; t < 50 && delivered < 100; ++t) {
+    inputs.push_back(input::Tick{});
+    while (!inputs.empty()) {
+      Outputs out;
+      node.step(inputs.front(), out);
+      inputs.pop_front();
+      for (const Output& o : out.items) {
+        if (o.kind == OutputKind::deliver || o.kind == OutputKind::append) {
+          ASSERT_LE(o.count, 16u) << to_string(o.kind);
+          auto batch = decode_batch(out.bytes(o));
+          ASSERT_TRUE(batch.has_value()) << to_string(o.kind);
+          ASSERT_EQ(batch->size(), o.count);
+        }
+        if (o.kind == OutputKind::deliver) delivered += o.count;
+        if (o.kind == OutputKind::append) {
+          inputs.push_back(input::LogDurable{Zxid{o.zxid.value + static_cast<std::int64_t>(o.count) - 1}});
+        }
+        if (o.kind == OutputKind::persist_epochs) {
+          inputs.push_back(input::EpochsDurable{o.accepted, o.current});
+        }
+      }
+    }
+  }
+  EXPECT_EQ(delivered, 100u);
+}
 }  // namespace
 }  // namespace fastzab::core
