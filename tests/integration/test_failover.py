@@ -117,5 +117,27 @@ class FailoverTest(ClusterTestCase):
         self.assertEqual(len(values), len(set(values)), 'a value appears twice in the log')
 
 
+    def test_restart_with_a_history_longer_than_one_batch(self):
+        """A restarted leader whose log holds more entries than one output batch (4096) may
+        deliver: a core bug once put them all in one deliver, which the host could not decode
+        (the server aborted). 10,000 pipelined writes, kill -9 of the leader, restart."""
+        c = self.cluster(3)
+        c.start_all()
+        old = c.wait_leader(timeout=20)
+        values = [f'long-{i}'.encode() for i in range(10000)]
+        with cluster.Client(c.port(old), timeout=20.0) as client:
+            zxids = client.put_many(values, window=64)
+        acked = list(zip(zxids, values))
+        c.kill(old)
+        survivors = [sid for sid in c.ids if sid != old]
+        new = c.wait_leader(ids=survivors, timeout=20)
+        c.start(old)
+        self.assertEqual(c.wait_leader(timeout=20), new)
+        c.wait_caught_up(timeout=30)
+        statuses = c.stop_all()
+        self.assertEqual(statuses, {sid: 0 for sid in c.ids})
+        records = self.assert_dumps_equal(c)
+        self.assert_acked_present(records, acked, 'the logs')
+
 if __name__ == '__main__':
     cluster.main()
