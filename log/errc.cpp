@@ -19,6 +19,7 @@ const char* message(errc e) noexcept {
     case errc::invalid_argument: return "invalid argument";
     case errc::unsupported: return "unsupported";
     case errc::not_found: return "not found";
+    case errc::in_use: return "the log directory is in use";
   }
   return "unknown log error";
 }

@@ -20,6 +20,7 @@ enum class errc : std::uint8_t {
   invalid_argument,   // zxid not increasing, record too large, bad option
   unsupported,        // the kernel or build lacks what was asked for (io_uring)
   not_found,          // no such record / snapshot
+  in_use,             // another process (or Log) holds the directory's lock
 };
 
 const char* message(errc e) noexcept;

@@ -54,6 +54,14 @@ class FileSystem {
   virtual Result<void> make_dir(const std::string& dir) = 0;
   // The names in `dir` (no "." or "..").
   virtual Result<std::vector<std::string>> list(const std::string& dir) = 0;
+  // Takes the exclusive lock of `dir` (an advisory lock on `dir`/lock, held until the returned
+  // object is destroyed). errc::in_use, at once, when another holder has it: two logs writing
+  // one directory would corrupt each other.
+  class Lock {
+   public:
+    virtual ~Lock() = default;
+  };
+  virtual Result<std::unique_ptr<Lock>> lock_dir(const std::string& dir) = 0;
 };
 
 // The real file system (POSIX calls; EINTR retried, short writes completed).

@@ -150,7 +150,10 @@ Result<std::unique_ptr<Log>> Log::open(const std::string& dir, const Options& o)
   if (auto r = fs.make_dir(dir); !r) {
     return fail(r.error().code, "log directory " + r.error().detail);
   }
+  auto lock = fs.lock_dir(dir);
+  if (!lock) return std::unexpected(lock.error());
   std::unique_ptr<Log> log(new Log(dir, o, fs, std::move(writer)));
+  log->lock_ = std::move(*lock);
   if (auto r = log->recover(); !r) return std::unexpected(r.error());
   return log;
 }

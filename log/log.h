@@ -250,6 +250,8 @@ class Log {
   std::string seg_path(std::uint64_t zxid) const;
   std::string snap_path(std::uint64_t zxid) const;
 
+  // First member, so destroyed last: the directory stays locked until every file is closed.
+  std::unique_ptr<FileSystem::Lock> lock_;
   std::string dir_;
   Options opt_;
   FileSystem& fs_;

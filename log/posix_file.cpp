@@ -1,5 +1,6 @@
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -89,6 +90,17 @@ class PosixFile final : public File {
   std::string path_;
 };
 
+// flock() locks belong to the open file description: closing the descriptor releases it, and
+// the kernel releases it when the process dies, so a crash never leaves a stale lock.
+class FdLock final : public FileSystem::Lock {
+ public:
+  explicit FdLock(int fd) : fd_(fd) {}
+  ~FdLock() override { ::close(fd_); }
+
+ private:
+  int fd_;
+};
+
 class PosixFs final : public FileSystem {
  public:
   Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override {
@@ -133,6 +145,26 @@ class PosixFs final : public FileSystem {
     if (::stat(dir.c_str(), &st) != 0) return fail_errno(errno, dir + ": stat");
     if (!S_ISDIR(st.st_mode)) return fail_errno(ENOTDIR, dir);
     return {};
+  }
+
+  Result<std::unique_ptr<Lock>> lock_dir(const std::string& dir) override {
+    const std::string path = dir + "/lock";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return fail_errno(errno, path + ": open");
+    int rc;
+    do {
+      rc = ::flock(fd, LOCK_EX | LOCK_NB);
+    } while (rc != 0 && errno == EINTR);
+    if (rc != 0) {
+      const int err = errno;
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return fail(errc::in_use, dir + ": another process has this log open (" + path +
+                                      " is locked)");
+      }
+      return fail_errno(err, path + ": flock");
+    }
+    return std::unique_ptr<Lock>(new FdLock(fd));
   }
 
   Result<std::vector<std::string>> list(const std::string& dir) override {

@@ -119,6 +119,24 @@ Result<void> FaultFs::make_dir(const std::string& dir) {
   return {};
 }
 
+// Locks are per FaultFs, like flock() per machine; a crash() releases none (a process that
+// crashed holds no descriptors: tests destroy the Log before they crash the file system).
+Result<std::unique_ptr<FileSystem::Lock>> FaultFs::lock_dir(const std::string& dir) {
+  class HeldLock final : public Lock {
+   public:
+    HeldLock(std::set<std::string>& held, std::string dir) : held_(held), dir_(std::move(dir)) {}
+    ~HeldLock() override { held_.erase(dir_); }
+
+   private:
+    std::set<std::string>& held_;
+    std::string dir_;
+  };
+  if (!locked_.insert(dir).second) {
+    return fail(errc::in_use, dir + ": another process has this log open");
+  }
+  return std::unique_ptr<Lock>(new HeldLock(locked_, dir));
+}
+
 Result<std::vector<std::string>> FaultFs::list(const std::string& dir) {
   std::vector<std::string> out;
   const std::string prefix = dir + "/";

@@ -34,6 +34,7 @@ class FaultFs final : public FileSystem {
   Result<void> sync_dir(const std::string& dir) override;
   Result<void> make_dir(const std::string& dir) override;
   Result<std::vector<std::string>> list(const std::string& dir) override;
+  Result<std::unique_ptr<Lock>> lock_dir(const std::string& dir) override;
 
   // Faults. A countdown of n lets n more calls succeed; -1 disables.
   int fail_write_after = -1;
@@ -74,6 +75,7 @@ class FaultFs final : public FileSystem {
   std::map<std::string, std::shared_ptr<Inode>> names_;
   std::map<std::string, std::shared_ptr<Inode>> durable_names_;
   std::set<std::string> dirs_;
+  std::set<std::string> locked_;  // directories whose lock is held
 };
 
 }  // namespace fastzab::log::testing

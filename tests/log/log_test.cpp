@@ -225,6 +225,17 @@ TEST(Log, SyncNoneDoesNotSyncBatches) {
   EXPECT_EQ(log->tail_window_bytes(), 0u);
 }
 
+TEST(Log, ASecondLogOnTheSameDirectoryIsRefusedOnTheFaultyFileSystemToo) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  auto first = must_open(kDir, o);
+  auto second = Log::open(kDir, o);
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().code, errc::in_use);
+  first.reset();
+  EXPECT_TRUE(Log::open(kDir, o));
+}
+
 TEST(Log, ZxidsMustIncreaseAndRecordsFit) {
   FaultFs fs(1);
   auto log = must_open(kDir, small_options(&fs));
@@ -869,6 +880,7 @@ TEST(Epochs, WrittenAtomicallyAndReadBack) {
   fs.crash(CrashMode::random_subset);
   auto log = must_open(kDir, o);
   EXPECT_EQ(log->epochs(), (Epochs{3, 2}));
+  log.reset();  // (a second open while it is open is refused: in_use)
   fs.flip_bit(kDir + "/epochs", 30, 2);
   auto r = Log::open(kDir, o);
   ASSERT_FALSE(r);
@@ -985,6 +997,25 @@ TEST_P(RealFiles, PipelinedBatchesRollOverAndReopen) {
   log.reset();
   log = must_open(tmp.path(), o);
   EXPECT_EQ(log->last_zxid(), 700u);
+}
+
+// Two logs on one directory would interleave segments and corrupt each other: the second
+// open() is refused at once, naming the directory, and the lock goes with the first Log.
+TEST_P(RealFiles, ASecondLogOnTheSameDirectoryIsRefused) {
+  TempDir tmp;
+  {
+    auto first = must_open(tmp.path(), options());
+    auto second = Log::open(tmp.path(), options());
+    ASSERT_FALSE(second);
+    EXPECT_EQ(second.error().code, errc::in_use);
+    EXPECT_NE(second.error().detail.find(tmp.path() + ": another process has this log open"),
+              std::string::npos)
+        << second.error().to_string();
+    ASSERT_TRUE(first->append(1, payload_for(1)));
+    ASSERT_TRUE(first->flush());
+  }
+  auto again = must_open(tmp.path(), options());
+  EXPECT_EQ(again->last_zxid(), 1u);
 }
 
 TEST_P(RealFiles, SegmentFilesArePreallocated) {
