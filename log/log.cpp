@@ -68,6 +68,11 @@ Error cluster_error(const std::string& file, std::uint64_t found, std::uint64_t 
                    std::to_string(want)};
 }
 
+// Not part of the format: how far apart sparse index entries are, and how much a scan reads at
+// once.
+constexpr std::uint64_t kIndexIntervalBytes = 4096;
+constexpr std::size_t kScanChunkBytes = 64 * 1024;
+
 std::size_t batch_capacity(const Options& o) {
   return std::max<std::size_t>(o.max_batch_bytes, kRecordHeaderBytes + o.max_record_bytes);
 }
@@ -295,17 +300,37 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
   s.file = std::move(*f);
   auto size = s.file->size();
   if (!size) return std::unexpected(size.error());
-  std::vector<std::byte> data(*size);
-  auto n = s.file->read_at(0, data);
-  if (!n) return std::unexpected(n.error());
-  data.resize(*n);
-  if (data.size() < kSegmentHeaderBytes) {
-    return fail(errc::not_a_log, s.path + ": " + std::to_string(data.size()) +
+  const std::uint64_t size_bytes = *size;
+  if (size_bytes < kSegmentHeaderBytes) {
+    return fail(errc::not_a_log, s.path + ": " + std::to_string(size_bytes) +
                                      " bytes, shorter than a segment header");
   }
+  // The segment is read a chunk at a time (a 64 MiB segment need not be in memory at once):
+  // `buf` holds [chunk_at, chunk_at + buf.size()) of the file.
+  std::vector<std::byte>& buf = scan_buf_;
+  std::uint64_t chunk_at = 0;
+  buf.clear();
+  // Makes [at, at + need) readable in `buf`; false if the file is shorter.
+  auto load = [&](std::uint64_t at, std::uint64_t need) -> Result<bool> {
+    if (at >= chunk_at && at + need <= chunk_at + buf.size()) return true;
+    if (at + need > size_bytes) return false;
+    const std::uint64_t want =
+        std::min<std::uint64_t>(std::max<std::uint64_t>(need, kScanChunkBytes), size_bytes - at);
+    buf.resize(static_cast<std::size_t>(want));
+    auto n = s.file->read_at(at, buf);
+    if (!n) return std::unexpected(n.error());
+    buf.resize(*n);
+    chunk_at = at;
+    return *n >= need;
+  };
+  auto at_ptr = [&](std::uint64_t at) { return buf.data() + (at - chunk_at); };
+  if (auto got = load(0, kSegmentHeaderBytes); !got || !*got) {
+    return got ? fail(errc::not_a_log, s.path + ": shorter than a segment header")
+               : std::unexpected(got.error());
+  }
   format::SegmentHeader h;
-  if (auto st = format::decode(std::span<const std::byte, kSegmentHeaderBytes>(
-                                   data.data(), kSegmentHeaderBytes), h);
+  if (auto st = format::decode(
+          std::span<const std::byte, kSegmentHeaderBytes>(at_ptr(0), kSegmentHeaderBytes), h);
       st != format::HeaderStatus::ok) {
     return std::unexpected(header_error(st, s.path, "log segment"));
   }
@@ -315,16 +340,24 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
   if (h.first_zxid != s.first_zxid) {
     return fail(errc::corrupt, s.path + ": header says first zxid " + hex16(h.first_zxid));
   }
-  const std::uint64_t size_bytes = data.size();
   std::uint64_t off = kSegmentHeaderBytes;
   std::string bad;  // empty: clean end at `off`
   while (true) {
     if (off + kRecordHeaderBytes > size_bytes) {
-      if (!format::all_zero(data.data() + off, size_bytes - off)) bad = "partial record header";
+      auto got = load(off, size_bytes - off);
+      if (!got) return std::unexpected(got.error());
+      if (!*got || !format::all_zero(at_ptr(off), static_cast<std::size_t>(size_bytes - off))) {
+        bad = "partial record header";
+      }
+      break;
+    }
+    if (auto got = load(off, kRecordHeaderBytes); !got || !*got) {
+      if (!got) return std::unexpected(got.error());
+      bad = "the file ends inside a record header";  // it shrank while we read it
       break;
     }
     format::RecordHeader rh;
-    const auto st = format::decode_record_header(data.data() + off, rh);
+    const auto st = format::decode_record_header(at_ptr(off), rh);
     if (st == format::RecordStatus::end) break;
     if (st == format::RecordStatus::bad_header) {
       bad = "record header checksum mismatch";
@@ -335,7 +368,12 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
       bad = "record length " + std::to_string(rh.length) + " runs past the end of the segment";
       break;
     }
-    const std::byte* payload = data.data() + off + kRecordHeaderBytes;
+    if (auto got = load(off, kRecordHeaderBytes + rh.length); !got || !*got) {
+      if (!got) return std::unexpected(got.error());
+      bad = "the file ends inside a record";
+      break;
+    }
+    const std::byte* payload = at_ptr(off) + kRecordHeaderBytes;
     if (crc32c(payload, rh.length) != rh.payload_crc) {
       bad = "payload checksum mismatch (zxid " + hex16(rh.zxid) + ")";
       break;
@@ -354,15 +392,28 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
   }
   s.end = off;
   s.durable_end = off;
-  // Where the last non-zero byte at or after `off` is, if any.
+  // Where the last non-zero byte at or after `off` is, if any: read backwards a chunk at a time
+  // from the end (a preallocated segment is mostly zeros past its records).
   std::uint64_t last_nonzero = off;
   bool junk = false;
-  for (std::uint64_t p = size_bytes; p > off; --p) {
-    if (data[p - 1] != std::byte{0}) {
-      last_nonzero = p - 1;
-      junk = true;
-      break;
+  for (std::uint64_t chunk_end = size_bytes; chunk_end > off && !junk;) {
+    const std::uint64_t chunk_begin =
+        chunk_end - std::min<std::uint64_t>(kScanChunkBytes, chunk_end - off);
+    auto got = load(chunk_begin, chunk_end - chunk_begin);
+    if (!got) return std::unexpected(got.error());
+    if (!*got) return fail(errc::io_error, at(s.path, chunk_begin) + ": short read while scanning");
+    if (format::all_zero(at_ptr(chunk_begin), static_cast<std::size_t>(chunk_end - chunk_begin))) {
+      chunk_end = chunk_begin;
+      continue;
     }
+    for (std::uint64_t p = chunk_end; p > chunk_begin; --p) {
+      if (*at_ptr(p - 1) != std::byte{0}) {
+        last_nonzero = p - 1;
+        junk = true;
+        break;
+      }
+    }
+    chunk_end = chunk_begin;
   }
   if (bad.empty() && !junk) {
     if (last && h.tail_window_bytes != tail_window_bytes()) roll_on_next_append_ = true;
@@ -410,12 +461,6 @@ Result<void> Log::zero_tail(Segment& s, std::uint64_t offset) {
   return {};
 }
 
-namespace {
-// Not part of the format: how far apart sparse index entries are, and how much a scan reads at
-// once.
-constexpr std::uint64_t kIndexIntervalBytes = 4096;
-constexpr std::size_t kScanChunkBytes = 64 * 1024;
-}  // namespace
 
 void Log::note_record(Segment& s, std::uint64_t zxid, std::uint64_t offset) {
   if (s.records == 0 || offset >= s.next_index_at) {
