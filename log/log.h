@@ -126,6 +126,9 @@ class Log {
   std::size_t inflight_batches() const noexcept { return inflight_.size(); }
   std::size_t segment_count() const noexcept { return segments_.size(); }
   std::uint64_t record_count() const noexcept;                         // queued included
+  // Signal `eventfd` whenever a write or sync completes in the background (io_uring writer), so
+  // a thread waiting on other events wakes to poll() the log. Nothing to do for the sync writer.
+  Result<void> notify_completions(int eventfd) { return writer_->notify_completions(eventfd); }
   const char* writer_name() const noexcept;
 
   // Records with from <= zxid <= to that are durable, in order, at most max_bytes of payload

@@ -42,6 +42,12 @@ class UringWriter final : public Writer {
   }
 
   const char* name() const noexcept override { return "io_uring"; }
+
+  Result<void> notify_completions(int eventfd) override {
+    const int rc = io_uring_register_eventfd(&ring_, eventfd);
+    if (rc < 0) return fail_errno(-rc, "io_uring_register_eventfd");
+    return {};
+  }
   std::size_t capacity() const noexcept override { return slots_.size(); }
   std::size_t in_flight() const noexcept override { return busy_; }
 

@@ -42,6 +42,10 @@ class Writer {
   // Appends finished requests to `out`. With `wait`, blocks until at least one is available
   // (returns at once when nothing is in flight).
   virtual Result<void> reap(bool wait, std::vector<WriteCompletion>& out) = 0;
+  // Asks the writer to signal `eventfd` (add to its counter) whenever a request completes
+  // asynchronously, so that a caller waiting on something else (the network) wakes for it. A
+  // writer that completes requests inside submit() has nothing to signal.
+  virtual Result<void> notify_completions(int /*eventfd*/) { return {}; }
 };
 
 // pwrite + fdatasync in submit(); capacity 1.

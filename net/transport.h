@@ -117,6 +117,10 @@ class Transport {
 
   // Thread-safe: makes a blocked (or the next) poll() return early.
   virtual void wake() = 0;
+  // The eventfd behind wake(): another io_uring can post its completions to it
+  // (io_uring_register_eventfd), so that a poll() waiting here wakes for them too. Owned by the
+  // transport; do not read or close it.
+  virtual int wake_fd() const noexcept = 0;
 
   virtual const Counters& counters() const = 0;
 

@@ -147,6 +147,7 @@ class UringTransport final : public Transport {
   void wake() override;
   const Counters& counters() const override { return counters_; }
   std::string_view describe() const override { return description_; }
+  int wake_fd() const noexcept override { return wake_fd_; }
 
  private:
   // Set-up.

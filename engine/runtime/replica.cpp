@@ -118,6 +118,11 @@ Result<void> Replica::start() {
   auto t = net::Transport::open(opt_.transport);
   if (!t) return std::unexpected(Error{"cannot open the transport: " + t.error().to_string()});
   transport_ = std::move(*t);
+  // The log's completions wake the transport's poll(), so the loop can wait there while a
+  // batch is being synced instead of polling the log every few microseconds.
+  if (auto n = log_->notify_completions(transport_->wake_fd()); !n) {
+    return std::unexpected(log_error("cannot route log completions to the transport", n.error()));
+  }
   next_tick_ = std::chrono::steady_clock::now() + opt_.tick;
   return {};
 }
@@ -485,7 +490,6 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
       max_wait, std::chrono::duration_cast<std::chrono::microseconds>(
                     std::max(next_tick_ - now, clock::duration::zero())));
   if (!queued_.empty()) wait = std::chrono::microseconds(0);
-  if (log_->inflight_batches() > 0) wait = std::min(wait, std::chrono::microseconds(50));
 
   auto polled = transport_->poll(wait, [this](const net::Event& e) {
     const core::ServerId peer{static_cast<std::int64_t>(e.peer)};
