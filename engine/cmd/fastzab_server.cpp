@@ -264,6 +264,9 @@ class ClientPort {
   }
 
   void drain_results() {
+    // Replies are appended to their connections' buffers and each touched connection is
+    // flushed once per batch: one send() per connection, not one per reply.
+    touched_.clear();
     node_.poll([&](const Event& e) {
       if (e.kind == Event::Kind::role_changed) {
         std::fprintf(stderr, "fastzab-server: group %u: %s, leader %" PRIu64 ", epoch %" PRId64 "%s\n",
@@ -290,8 +293,11 @@ class ClientPort {
                                                                   : ErrorCode::unavailable;
         reply_error(ci->second, p.id, code, to_string(e.error));
       }
-      flush(p.fd);
+      if (std::find(touched_.begin(), touched_.end(), p.fd) == touched_.end()) {
+        touched_.push_back(p.fd);
+      }
     });
+    for (int fd : touched_) flush(fd);
   }
 
   void flush(int fd) {
@@ -406,6 +412,7 @@ class ClientPort {
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::uint64_t next_tag_ = 0;
   std::uint64_t next_serial_ = 0;
+  std::vector<int> touched_;  // connections with replies to flush, in drain_results()
   std::uint64_t bad_frames_ = 0;
   std::uint64_t writes_ok_ = 0;
   std::vector<std::uint64_t> latencies_;
