@@ -427,6 +427,13 @@ int main(int argc, char** argv) {
   std::uint64_t id = 0;
   cli.add_option("--config", config_path, "zoo.cfg-style configuration file")->required();
   cli.add_option("--id", id, "this server's id (a server.N line of the file)")->required();
+  std::string data_dir;
+  std::uint32_t client_port = 0;
+  cli.add_option("--data-dir", data_dir,
+                 "use this directory instead of the file's dataDir (several servers, one file)");
+  cli.add_option("--client-port", client_port,
+                 "serve clients on this port instead of the file's clientPort")
+      ->check(CLI::Range(1u, 65535u));
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -462,6 +469,8 @@ int main(int argc, char** argv) {
   for (CountingMachine& a : apps) app_ptrs.push_back(&a);
   NodeOptions options;
   options.config_file = config_path;
+  options.data_dir = data_dir;
+  if (client_port != 0) cfg->client_port = static_cast<std::uint16_t>(client_port);
   options.id = id;
   auto node = Node::start(options, app_ptrs);
   if (!node) {

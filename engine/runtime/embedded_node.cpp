@@ -312,6 +312,7 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     const NodeOptions& options, std::span<StateMachine* const> apps) {
   auto cfg = runtime::load_config(options.config_file);
   if (!cfg) return std::unexpected(cfg.error().message);
+  if (!options.data_dir.empty()) cfg->data_dir = options.data_dir;
   auto index = runtime::validate_for(*cfg, core::ServerId{static_cast<std::int64_t>(options.id)});
   if (!index) return std::unexpected(index.error().message);
   if (cfg->transport == runtime::Transport::dpdk) {

@@ -66,6 +66,9 @@ struct NodeOptions {
   // A snapshot (and a purge of the log below it) after this many applied entries; 0: the
   // config's snapCount.
   std::uint64_t snapshot_every = 0;
+  // Replaces the config's dataDir when not empty (several servers on one machine sharing one
+  // config file).
+  std::string data_dir = {};
 };
 
 // Published by the group thread after each turn; read from any thread.
