@@ -149,6 +149,18 @@ class LocalCluster:
         return r.returncode, r.stdout
 
 
+def run_workers(worker, count, latencies, errors):
+    """Runs worker(k) for k in 0..count-1 on threads of their own; returns the sorted
+    latencies, the errors and the elapsed time."""
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(count)]
+    t0 = time.time()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(latencies), errors, time.time() - t0
+
+
 def load(cluster, seconds, clients):
     """Each client thread writes through one server in turn; returns latencies (s) and count."""
     latencies, errors, lock = [], [], threading.Lock()
@@ -172,13 +184,7 @@ def load(cluster, seconds, clients):
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
-    t0 = time.time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(latencies), errors, time.time() - t0
+    return run_workers(worker, clients, latencies, errors)
 
 
 def warm_up(cluster, timeout=10):
@@ -236,13 +242,7 @@ def pipelined(cluster, seconds, connections, window, size):
         with lock:
             latencies.extend(mine)
 
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(connections)]
-    t0 = time.time()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(latencies), errors, time.time() - t0
+    return run_workers(worker, connections, latencies, errors)
 
 
 def pct(v, q):

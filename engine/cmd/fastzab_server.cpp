@@ -89,9 +89,6 @@ class CountingMachine final : public fastzab::StateMachine {
   std::uint64_t last_ = 0;
 };
 
-const char* mode_name(Role r) { return r == Role::leader ? "leader" : r == Role::follower ? "follower"
-                                   : r == Role::observer ? "observer" : "looking"; }
-
 // ---------------------------------------------------------------- client port
 
 struct Conn {
@@ -270,7 +267,7 @@ class ClientPort {
     node_.poll([&](const Event& e) {
       if (e.kind == Event::Kind::role_changed) {
         std::fprintf(stderr, "fastzab-server: group %u: %s, leader %" PRIu64 ", epoch %" PRId64 "%s\n",
-                     e.group, mode_name(e.role), e.leader, e.epoch, e.established ? ", established" : "");
+                     e.group, fastzab::to_string(e.role), e.leader, e.epoch, e.established ? ", established" : "");
         return;
       }
       auto it = pending_.find(e.tag);
@@ -354,7 +351,7 @@ class ClientPort {
     std::snprintf(b, sizeof b,
                   "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"leader\":%" PRIu64 ",\"epoch\":%" PRId64
                   ",\"last_zxid\":\"%s\",\"committed_zxid\":\"%s\"}",
-                  self_id_, mode_name(st.role), st.leader, st.epoch, hex(st.last_zxid).c_str(),
+                  self_id_, fastzab::to_string(st.role), st.leader, st.epoch, hex(st.last_zxid).c_str(),
                   hex(st.committed_zxid).c_str());
     return b;
   }
@@ -369,13 +366,13 @@ class ClientPort {
              "\nSent: " + std::to_string(st.quorum_frames_out) +
              "\nConnections: " + std::to_string(conns_.size()) +
              "\nOutstanding: " + std::to_string(pending_.size()) +
-             "\nZxid: " + hex(st.last_zxid) + "\nMode: " + mode_name(st.role) +
+             "\nZxid: " + hex(st.last_zxid) + "\nMode: " + fastzab::to_string(st.role) +
              "\nNode count: " + std::to_string(st.applied) + "\n";
     }
     std::string m;
     auto line = [&](const char* k, const std::string& v) { m += std::string(k) + "\t" + v + "\n"; };
     line("zk_version", "fastzab 0.1.0");
-    line("zk_server_state", mode_name(st.role));
+    line("zk_server_state", fastzab::to_string(st.role));
     line("zk_server_id", std::to_string(self_id_));
     line("zk_epoch", std::to_string(st.epoch));
     line("zk_last_zxid", hex(st.last_zxid));

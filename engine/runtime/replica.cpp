@@ -384,9 +384,6 @@ Result<void> Replica::carry_out(const core::Output& o) {
       }
       counters_.delivered += o.count;
       applied_since_snapshot_ += o.count;
-      if (hooks_.delivered) {
-        hooks_.delivered(as_log_zxid(o.zxid), applied_zxid_);
-      }
       while (!awaiting_apply_.empty() && awaiting_apply_.front().first <= applied_zxid_) {
         const auto [zx, itag] = awaiting_apply_.front();
         awaiting_apply_.pop_front();
@@ -451,7 +448,6 @@ Result<void> Replica::drain_completions() {
 // Submits what the core appended and reports what became durable.
 Result<void> Replica::report_durable() {
   if (auto s = log_->submit(); !s) return std::unexpected(log_error("log write failed", s.error()));
-  if (log_->queued_batches() > 0 || log_->inflight_batches() > 0) ++counters_.log_batches;
   auto d = log_->poll(false);
   if (!d) return std::unexpected(log_error("log write or sync failed", d.error()));
   std::int64_t last = 0;

@@ -65,8 +65,6 @@ struct ReplicaHooks {
   // A proposal submitted with `tag` got `zxid` (it commits when delivered) or was refused.
   std::function<void(std::uint64_t tag, std::uint64_t zxid)> accepted;
   std::function<void(std::uint64_t tag, core::RejectReason reason)> rejected;
-  // Entries [first, last] were applied.
-  std::function<void(std::uint64_t first, std::uint64_t last)> delivered;
   std::function<void(core::PeerState role, std::uint64_t leader, std::int64_t epoch,
                      bool established)>
       role_changed;
@@ -89,7 +87,6 @@ struct ReplicaCounters {
   std::uint64_t frames_dropped = 0;  // to a session that was already gone
   std::uint64_t appended = 0;
   std::uint64_t delivered = 0;
-  std::uint64_t log_batches = 0;
   std::uint64_t snapshots_sent = 0;
   std::uint64_t snapshots_installed = 0;
   std::uint64_t truncations = 0;         // truncate outputs (TRUNC) that dropped log records

@@ -604,18 +604,8 @@ void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
                                 " but its application is elsewhere");
         }
         // Through the gate as an ordinary send, so the stream to the peer stays FIFO.
-        core::Outputs snap;
-        snap.arena.clear();
         const ByteBuffer state = encode_app_state(upto);
-        core::encode_packet(PacketType::snap, o.zxid, Bytes(state), snap.arena);
-        Output s;
-        s.kind = OutputKind::send;
-        s.peer = o.peer;
-        s.session = o.session;
-        s.offset = 0;
-        s.length = snap.arena.size();
-        snap.items.push_back(s);
-        x.gate.on_output(snap, snap.items.back(), em);
+        x.gate.send_snapshot(o, Bytes(state), em);
         break;
       }
       case OutputKind::close_session:

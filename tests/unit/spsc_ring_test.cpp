@@ -34,15 +34,6 @@ struct Tracked {
   ~Tracked() { --live; }
 };
 
-const char* mode_name(PollMode mode) {
-  switch (mode) {
-    case PollMode::busy: return "busy";
-    case PollMode::adaptive: return "adaptive";
-    case PollMode::blocking: return "blocking";
-  }
-  return "?";
-}
-
 // A move-only element owning heap memory.
 struct Message {
   std::unique_ptr<int> id;
@@ -313,7 +304,7 @@ TEST_P(SpscRingTwoThreads, HandsOverEverySequenceNumberInOrder) {
 INSTANTIATE_TEST_SUITE_P(Modes, SpscRingTwoThreads,
                          ::testing::Values(PollMode::blocking, PollMode::adaptive),
                          [](const ::testing::TestParamInfo<PollMode>& param) {
-                           return std::string(mode_name(param.param));
+                           return std::string(to_string(param.param));
                          });
 
 using SmallRing = SpscRing<int, 8>;  // a name without a comma, for EXPECT_DEATH
@@ -365,7 +356,7 @@ TEST(Waiter, ReturnsAtOnceWhenAlreadyReady) {
 TEST(Waiter, TimesOutWhenNothingComes) {
   constexpr std::chrono::milliseconds kTimeout{20};
   for (PollMode mode : {PollMode::busy, PollMode::adaptive, PollMode::blocking}) {
-    SCOPED_TRACE(mode_name(mode));
+    SCOPED_TRACE(to_string(mode));
     Waiter w(mode, std::chrono::milliseconds(5));
     int checks = 0;
     const auto start = std::chrono::steady_clock::now();
