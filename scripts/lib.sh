@@ -5,12 +5,22 @@
 # The repository root, whatever directory the caller was started from.
 FZ_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FZ_BUILD_DIR="build"
+FZ_BUILD_OPTIONS=(-Dbuildtype=release -Ddebug=true -Dwerror=true)
+FZ_RELEASE_DIR="build-release"
+FZ_RELEASE_OPTIONS=(-Dbuildtype=release)
 
-# Debian 12 packages the build and the test suites need. clang and libclang-rt-14-dev build the
+# Debian 12 packages the build and the test suites need. Every meson `dependency()` needs its
+# package here (tests/repo/dependencies_test.py checks it). clang and libclang-rt-14-dev build the
 # libFuzzer targets; libbenchmark-dev the micro-benchmarks; libcli11-dev (CLI11) parses the
-# commands' command lines; nlohmann-json3-dev reads and writes JSON.
+# commands' command lines; nlohmann-json3-dev reads and writes JSON; libjemalloc-dev is the
+# server's allocator; gnuplot-nox draws the benchmark report's pictures; python3-jsonschema
+# checks fastzab-bench's JSON against bench/schema.json.
 FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev libsodium-dev clang libclang-rt-14-dev
-             libcli11-dev nlohmann-json3-dev)
+             libcli11-dev nlohmann-json3-dev libjemalloc-dev gnuplot-nox python3-jsonschema)
+
+# Only scripts/compare-zookeeper needs these: Apache ZooKeeper 3.8 (with a Java runtime) and its
+# C client, which the ZooKeeper load driver (bench/compare/) links.
+FZ_ZOOKEEPER_PACKAGES=(zookeeper libzookeeper-mt-dev)
 
 fz_log() { printf '==> %s\n' "$*"; }
 fz_die() {
@@ -20,15 +30,17 @@ fz_die() {
   exit "$code"
 }
 
-# Installs the packages of FZ_PACKAGES that are not installed. Needs root and apt-get to install;
-# otherwise names the missing packages and exits 2.
+# Installs those of the given packages (default: FZ_PACKAGES) that are not installed. Needs root
+# and apt-get to install; otherwise names the missing packages and exits 2.
 fz_ensure_packages() {
+  local wanted=("$@")
+  ((${#wanted[@]})) || wanted=("${FZ_PACKAGES[@]}")
   if ! command -v dpkg-query >/dev/null 2>&1; then
-    fz_log "dpkg-query not found (not a Debian system?): not checking packages; need: ${FZ_PACKAGES[*]}"
+    fz_log "dpkg-query not found (not a Debian system?): not checking packages; need: ${wanted[*]}"
     return 0
   fi
   local missing=() p status
-  for p in "${FZ_PACKAGES[@]}"; do
+  for p in "${wanted[@]}"; do
     status="$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)"
     [[ "$status" == "installed" ]] || missing+=("$p")
   done
@@ -48,36 +60,59 @@ fz_ensure_packages() {
   apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-# Configures $FZ_BUILD_DIR: a fresh `meson setup` when it is not a meson build directory yet, a
-# reconfigure when it is but cannot be used as it is (no build.ninja, or written by another meson
-# version). Changes to meson.build files are picked up by ninja itself.
+# fz_configure DIR OPTION...: makes DIR a meson build directory with the given -Dkey=value
+# options: a fresh `meson setup` when it is not one yet, a reconfigure when it cannot be used as it
+# is (no build.ninja, or written by another meson version), `meson configure` when an option
+# differs. Changes to meson.build files are picked up by ninja itself.
 fz_configure() {
   cd "$FZ_ROOT" || exit 1
-  local dir="$FZ_BUILD_DIR"
+  local dir="$1"
+  shift
   if [[ ! -f "$dir/meson-private/coredata.dat" ]]; then
     # Also covers a directory left over by a failed setup: meson setup writes over it.
-    fz_log "configuring $dir/ (meson setup --buildtype=debugoptimized)"
-    meson setup "$dir" --buildtype=debugoptimized
+    fz_log "configuring $dir/ (meson setup $*)"
+    meson setup "$dir" "$@"
   elif [[ ! -f "$dir/build.ninja" ]]; then
     fz_log "reconfiguring $dir/ (no build.ninja)"
-    meson setup --reconfigure "$dir"
+    meson setup --reconfigure "$dir" "$@"
   elif ! meson introspect "$dir" --projectinfo >/dev/null 2>&1; then
     fz_log "reconfiguring $dir/ from scratch (written by another meson version)"
-    meson setup --wipe "$dir" --buildtype=debugoptimized
+    meson setup --wipe "$dir" "$@"
+  elif ! meson introspect "$dir" --buildoptions | python3 -c '
+import json, sys
+have = {o["name"]: o["value"] for o in json.load(sys.stdin)}
+def same(v, want):
+    return str(v).lower() == want.lower() if isinstance(v, bool) else str(v) == want
+sys.exit(0 if all(same(have.get(k), v) for k, v in (a[2:].split("=", 1) for a in sys.argv[1:])) else 1)
+' "$@"; then
+    fz_log "setting $dir/'s options ($*)"
+    meson configure "$dir" "$@"
   fi
 }
 
+# fz_build DIR [TARGET...]: ninja in DIR (every target, or the named ones).
 fz_build() {
   cd "$FZ_ROOT" || exit 1
-  fz_log "building (ninja -C $FZ_BUILD_DIR)"
-  if ! ninja -C "$FZ_BUILD_DIR"; then
+  local dir="$1"
+  shift
+  fz_log "building (ninja -C $dir${*:+ $*})"
+  if ! ninja -C "$dir" "$@"; then
     fz_die 1 "build failed (see the compiler output above)"
   fi
 }
 
-# Everything a script needs before it runs anything: packages, configure, build.
+# The dev and CI build, which the test suites run on: optimized as a release (-O3), with debug
+# information and -Werror, so that a warning only optimization brings out fails CI, not a user.
 fz_prepare() {
   fz_ensure_packages
-  fz_configure
-  fz_build
+  fz_configure "$FZ_BUILD_DIR" "${FZ_BUILD_OPTIONS[@]}"
+  fz_build "$FZ_BUILD_DIR"
+}
+
+# A plain release build, as a user would make it (no -Werror): what benchmarks and scripts/run
+# use. fz_prepare_release [TARGET...] builds only the named targets.
+fz_prepare_release() {
+  fz_ensure_packages
+  fz_configure "$FZ_RELEASE_DIR" "${FZ_RELEASE_OPTIONS[@]}"
+  fz_build "$FZ_RELEASE_DIR" "$@"
 }
