@@ -82,7 +82,16 @@ std::string_view trim(std::string_view s) {
   return s.substr(first, last - first + 1);
 }
 
-std::string quoted(std::string_view s) { return "'" + std::string(s) + "'"; }
+// Built by appending, not as "'" + std::string(s) + "'": GCC 12 at -O3 reports a false
+// -Wrestrict inside the operator+ chain (GCC bug 105329).
+std::string quoted(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '\'';
+  out += s;
+  out += '\'';
+  return out;
+}
 
 std::string lower(std::string_view s) {
   std::string out(s);
