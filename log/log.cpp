@@ -680,6 +680,9 @@ Result<std::uint64_t> Log::poll(bool wait) {
   while (!poison_ && !inflight_.empty() && inflight_.front().done) {
     durable_zxid_ = inflight_.front().last_zxid;
     inflight_.front().segment->durable_end = inflight_.front().offset + inflight_.front().bytes.size();
+    ++batch_stats_.batches;
+    batch_stats_.bytes += inflight_.front().bytes.size();
+    batch_stats_.records += inflight_.front().records;
     spare_buffers_.push_back(std::move(inflight_.front().bytes));
     inflight_.pop_front();
   }

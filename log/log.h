@@ -164,6 +164,16 @@ class Log {
   // are all <= the newest snapshot's zxid (never the segment being written).
   Result<PurgeReport> purge();
 
+  // Batches that completed since open(): each is one write, plus one fdatasync with
+  // sync=fdatasync. Their mean size is the group commit's batching, which benchmarks compare to
+  // a raw fdatasync of that size.
+  struct BatchStats {
+    std::uint64_t batches = 0;
+    std::uint64_t bytes = 0;    // record bytes (headers included)
+    std::uint64_t records = 0;
+  };
+  const BatchStats& batch_stats() const noexcept { return batch_stats_; }
+
   const RecoveryReport& recovery() const noexcept { return report_; }
   const std::string& dir() const noexcept { return dir_; }
   // The tail window this log writes into its segment headers (FORMAT.md).
@@ -268,6 +278,7 @@ class Log {
   std::uint64_t next_batch_id_ = 1;
   std::uint64_t last_zxid_ = 0;
   std::uint64_t durable_zxid_ = 0;
+  BatchStats batch_stats_;
   bool roll_on_next_append_ = false;
   std::optional<Error> poison_;
   Epochs epochs_;

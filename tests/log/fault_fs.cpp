@@ -24,6 +24,7 @@ class FaultFile final : public File {
     FaultFs::apply(inode_->data, op, op.bytes.size());
     inode_->unsynced.push_back(std::move(op));
     ++fs_.writes;
+    fs_.bytes_written += data.size();
     return {};
   }
   Result<void> sync_data() override {

@@ -52,6 +52,7 @@ class FaultFs final : public FileSystem {
   std::vector<std::byte> contents(const std::string& path) const;
   void put(const std::string& path, std::vector<std::byte> bytes);  // durable file
   std::uint64_t writes = 0;
+  std::uint64_t bytes_written = 0;
   std::uint64_t syncs = 0;
 
   struct Op {

@@ -202,10 +202,17 @@ TEST(Log, GroupCommitIsOneWriteAndOneSyncPerBatch) {
   append_range(*log, 1, 1);
   ASSERT_TRUE(log->flush());  // creates the segment
   const auto w = fs.writes, s = fs.syncs;
+  const auto written_before = fs.bytes_written;
+  const auto before = log->batch_stats();
   append_range(*log, 2, 51);
   ASSERT_TRUE(log->flush());
   EXPECT_EQ(fs.writes - w, 1u);
   EXPECT_EQ(fs.syncs - s, 1u);
+  // The batch statistics count that one batch, its 50 records and every byte it wrote.
+  const auto after = log->batch_stats();
+  EXPECT_EQ(after.batches - before.batches, 1u);
+  EXPECT_EQ(after.records - before.records, 50u);
+  EXPECT_EQ(after.bytes - before.bytes, fs.bytes_written - written_before);
 }
 
 TEST(Log, SyncNoneDoesNotSyncBatches) {
