@@ -1,0 +1,338 @@
+#include "bench/cluster/process_cluster.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+namespace fastzab::bench {
+
+std::uint64_t now_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+std::expected<std::uint16_t, std::string> free_loopback_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    const int e = errno;
+    ::close(fd);
+    return std::unexpected(std::string("bind 127.0.0.1:0: ") + std::strerror(e));
+  }
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+namespace {
+
+// The tracepoint id of raw_syscalls:sys_enter, mounting tracefs when it is not (as root).
+std::expected<std::uint64_t, std::string> sys_enter_tracepoint() {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    for (const char* base : {"/sys/kernel/tracing", "/sys/kernel/debug/tracing"}) {
+      std::ifstream f(std::string(base) + "/events/raw_syscalls/sys_enter/id");
+      std::uint64_t id = 0;
+      if (f >> id) return id;
+    }
+    if (attempt == 0 && ::mount("nodev", "/sys/kernel/tracing", "tracefs", 0, nullptr) != 0) {
+      return std::unexpected(std::string("no tracefs, and mounting it failed: ") + std::strerror(errno));
+    }
+  }
+  return std::unexpected(std::string("tracefs has no raw_syscalls:sys_enter"));
+}
+
+// A counter of system calls made by task `pid` and every thread it starts later (inherit).
+std::expected<int, std::string> open_syscall_counter(pid_t pid, std::uint64_t tracepoint) {
+  perf_event_attr attr{};
+  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.size = sizeof attr;
+  attr.config = tracepoint;
+  attr.inherit = 1;
+  attr.exclude_kernel = 0;
+  const long fd = ::syscall(SYS_perf_event_open, &attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
+  if (fd < 0) return std::unexpected(std::string("perf_event_open: ") + std::strerror(errno));
+  return static_cast<int>(fd);
+}
+
+bool connect_loopback(int fd, std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(port);
+  return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+std::expected<ProcessCluster, std::string> ProcessCluster::create(const ClusterOptions& options) {
+  ProcessCluster c(options);
+  if (options.servers == 0 || options.servers > 9) {
+    return std::unexpected("--servers must be 1..9, not " + std::to_string(options.servers));
+  }
+  if (::access(options.server_bin.c_str(), X_OK) != 0) {
+    return std::unexpected("fastzab-server not found at " + options.server_bin +
+                           " (build it, or pass --server-bin)");
+  }
+  // The cluster's shared secret: random, readable by the owner only.
+  const std::string secret = options.root + "/secret";
+  {
+    std::random_device rd;
+    std::string key;
+    for (int i = 0; i < 48; ++i) key += "0123456789abcdef"[rd() % 16];
+    const int fd = ::open(secret.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0 || ::write(fd, key.data(), key.size()) != static_cast<ssize_t>(key.size())) {
+      return std::unexpected("cannot write " + secret + ": " + std::strerror(errno));
+    }
+    ::close(fd);
+  }
+  std::string cfg = "# written by fastzab-bench\ntickTime=" + std::to_string(options.tick_ms) +
+                    "\ninitLimit=10\nsyncLimit=5\nclusterId=4242\nsecretFile=" + secret +
+                    "\npoll=" + options.poll + "\nsync=" + options.sync +
+                    "\ngroups=" + std::to_string(options.groups) +
+                    "\ndataDir=" + options.root + "/data\nclientPort=1\n";
+  if (options.trace) cfg += "trace=on\n";
+  for (unsigned id = 1; id <= options.servers; ++id) {
+    // The quorum port and groups-1 more after it (group g listens on quorumPort + g): pick a
+    // port the kernel gave whose successors are free too, as far as a bind test can tell.
+    std::uint16_t quorum = 0;
+    for (int tries = 0; tries < 100 && quorum == 0; ++tries) {
+      auto p = free_loopback_port();
+      if (!p) return std::unexpected(p.error());
+      if (*p + options.groups >= 65535u) continue;
+      quorum = *p;
+    }
+    auto election = free_loopback_port();
+    auto client = free_loopback_port();
+    if (!election || !client) return std::unexpected(std::string("no free port on 127.0.0.1"));
+    cfg += "server." + std::to_string(id) + "=127.0.0.1:" + std::to_string(quorum) + ":" +
+           std::to_string(*election) + "\n";
+    Server s;
+    s.client_port = *client;
+    s.data_dir = options.root + "/data" + std::to_string(id);
+    c.servers_[id] = s;
+  }
+  c.config_path_ = options.root + "/zoo.cfg";
+  std::ofstream(c.config_path_) << cfg;
+  return c;
+}
+
+ProcessCluster::ProcessCluster(ProcessCluster&& o) noexcept
+    : options_(std::move(o.options_)),
+      config_path_(std::move(o.config_path_)),
+      servers_(std::move(o.servers_)),
+      syscall_note_(std::move(o.syscall_note_)) {
+  o.servers_.clear();
+}
+
+ProcessCluster::~ProcessCluster() {
+  for (auto& [id, s] : servers_) {
+    if (s.pid > 0) kill(id);
+  }
+}
+
+std::string ProcessCluster::log_path(unsigned id) const {
+  return options_.root + "/server" + std::to_string(id) + ".log";
+}
+
+std::expected<void, std::string> ProcessCluster::start(unsigned id) {
+  Server& s = servers_.at(id);
+  if (s.pid > 0) return {};
+  static const std::expected<std::uint64_t, std::string> tracepoint = sys_enter_tracepoint();
+  // The child waits on `go` until the parent has attached the syscall counter, so that every
+  // thread the server starts inherits it.
+  int go[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) return std::unexpected(std::string("pipe: ") + std::strerror(errno));
+  const std::string port = std::to_string(s.client_port);
+  const std::string ident = std::to_string(id);
+  const std::string log = log_path(id);
+  const pid_t pid = ::fork();
+  if (pid < 0) return std::unexpected(std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::close(go[1]);
+    char byte;
+    if (::read(go[0], &byte, 1) != 1) ::_exit(127);
+    const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (out >= 0) {
+      ::dup2(out, 1);
+      ::dup2(out, 2);
+    }
+    ::execl(options_.server_bin.c_str(), options_.server_bin.c_str(), "--config", config_path_.c_str(),
+            "--id", ident.c_str(), "--data-dir", s.data_dir.c_str(), "--client-port", port.c_str(),
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(go[0]);
+  s.pid = pid;
+  if (s.syscall_counter >= 0) ::close(s.syscall_counter);
+  s.syscall_counter = -1;
+  if (tracepoint) {
+    auto fd = open_syscall_counter(pid, *tracepoint);
+    if (fd) {
+      s.syscall_counter = *fd;
+    } else {
+      syscall_note_ = "syscalls not counted: " + fd.error();
+    }
+  } else {
+    syscall_note_ = "syscalls not counted: " + tracepoint.error();
+  }
+  const char byte = 1;
+  (void)!::write(go[1], &byte, 1);
+  ::close(go[1]);
+  // Up once the client port answers.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (std::chrono::steady_clock::now() < deadline) {
+    int status = 0;
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      s.pid = -1;
+      return std::unexpected("server " + ident + " exited at start-up (" +
+                             (WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status))
+                                                : "signal " + std::to_string(WTERMSIG(status))) +
+                             "); its output is in " + log + ":\n" + read_file(log));
+    }
+    if (!ask(id, "ruok").empty()) return {};
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(id);
+  return std::unexpected("server " + ident + " did not open its client port within 15 s (see " + log + ")");
+}
+
+std::expected<void, std::string> ProcessCluster::start_all() {
+  for (auto& [id, s] : servers_) {
+    if (auto r = start(id); !r) return r;
+  }
+  return {};
+}
+
+void ProcessCluster::kill(unsigned id) {
+  Server& s = servers_.at(id);
+  if (s.pid <= 0) return;
+  ::kill(s.pid, SIGKILL);
+  ::waitpid(s.pid, nullptr, 0);
+  s.pid = -1;
+}
+
+void ProcessCluster::stop_all() {
+  for (auto& [id, s] : servers_) {
+    if (s.pid > 0) ::kill(s.pid, SIGTERM);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (auto& [id, s] : servers_) {
+    while (s.pid > 0 && std::chrono::steady_clock::now() < deadline) {
+      if (::waitpid(s.pid, nullptr, WNOHANG) == s.pid) {
+        s.pid = -1;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (s.pid > 0) kill(id);
+  }
+}
+
+bool ProcessCluster::running(unsigned id) const { return servers_.at(id).pid > 0; }
+
+std::string ProcessCluster::ask(unsigned id, const char* word) const {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return {};
+  timeval tv{.tv_sec = 2, .tv_usec = 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  std::string out;
+  if (connect_loopback(fd, servers_.at(id).client_port) &&
+      ::send(fd, word, std::strlen(word), MSG_NOSIGNAL) == static_cast<ssize_t>(std::strlen(word))) {
+    char buf[4096];
+    for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return out;
+}
+
+std::string ProcessCluster::mode(unsigned id) const {
+  const std::string srvr = ask(id, "srvr");
+  const auto at = srvr.find("Mode: ");
+  if (at == std::string::npos) return {};
+  const auto end = srvr.find('\n', at);
+  return srvr.substr(at + 6, end == std::string::npos ? std::string::npos : end - at - 6);
+}
+
+std::expected<unsigned, std::string> ProcessCluster::wait_leader(std::chrono::milliseconds timeout) const {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  do {
+    for (const auto& [id, s] : servers_) {
+      if (s.pid > 0 && mode(id) == "leader") return id;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  } while (std::chrono::steady_clock::now() < deadline);
+  return std::unexpected("no leader within " + std::to_string(timeout.count()) + " ms");
+}
+
+ResourceSample sample_threads(pid_t pid) {
+  ResourceSample total;
+  const std::string task_dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(task_dir.c_str());
+  if (d == nullptr) return total;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string t = task_dir + "/" + e->d_name;
+    std::ifstream sched(t + "/schedstat");  // on-CPU ns, wait ns, timeslices
+    std::uint64_t on_cpu = 0;
+    if (sched >> on_cpu) total.cpu_ns += on_cpu;
+    std::ifstream status(t + "/status");
+    for (std::string line; std::getline(status, line);) {
+      if (line.starts_with("voluntary_ctxt_switches:") || line.starts_with("nonvoluntary_ctxt_switches:")) {
+        total.context_switches += std::stoull(line.substr(line.find(':') + 1));
+      }
+    }
+  }
+  ::closedir(d);
+  return total;
+}
+
+ResourceSample ProcessCluster::sample() const {
+  ResourceSample total;
+  for (const auto& [id, s] : servers_) {
+    if (s.pid <= 0) continue;
+    const ResourceSample one = sample_threads(s.pid);
+    total.cpu_ns += one.cpu_ns;
+    total.context_switches += one.context_switches;
+  }
+  std::uint64_t calls = 0;
+  for (const auto& [id, s] : servers_) {
+    if (s.pid <= 0) continue;
+    std::uint64_t v = 0;
+    if (s.syscall_counter < 0 || ::read(s.syscall_counter, &v, sizeof v) != sizeof v) return total;
+    calls += v;
+  }
+  total.syscalls = calls;
+  return total;
+}
+
+}  // namespace fastzab::bench

@@ -1,0 +1,89 @@
+// A cluster of fastzab-server processes on 127.0.0.1 for the benchmark: one shared zoo.cfg in a
+// temporary directory, each server with its own data directory and client port (ports from the
+// kernel), started and killed by PID. It also samples what the servers cost: CPU time and
+// context switches from /proc (every thread), system calls from a perf tracepoint counter
+// attached between fork and exec (inherited by every thread the server starts).
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <expected>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace fastzab::bench {
+
+std::uint64_t now_ns() noexcept;  // CLOCK_MONOTONIC, the clock the engine's trace uses too
+// A port on 127.0.0.1 the kernel just gave out (and that is free again: callers bind it soon).
+std::expected<std::uint16_t, std::string> free_loopback_port();
+
+struct ClusterOptions {
+  unsigned servers = 3;
+  unsigned groups = 1;
+  std::string poll = "blocking";
+  std::string sync = "fdatasync";
+  unsigned tick_ms = 20;
+  bool trace = false;
+  std::string server_bin;
+  std::string root;  // a directory to create the cluster in (it must exist and be empty)
+};
+
+// What the servers used up to a moment; subtract two samples for an interval.
+struct ResourceSample {
+  std::uint64_t cpu_ns = 0;            // on-CPU time of every thread (schedstat)
+  std::uint64_t context_switches = 0;  // voluntary + involuntary, every thread
+  std::optional<std::uint64_t> syscalls;  // nullopt: no counter on some server
+};
+
+// CPU time and context switches of every thread of process `pid` so far (zero if it is gone).
+ResourceSample sample_threads(pid_t pid);
+
+class ProcessCluster {
+ public:
+  static std::expected<ProcessCluster, std::string> create(const ClusterOptions& options);
+  ProcessCluster(ProcessCluster&&) noexcept;
+  ProcessCluster& operator=(ProcessCluster&&) = delete;
+  ~ProcessCluster();  // kills what still runs
+
+  std::expected<void, std::string> start(unsigned id);  // returns once its client port answers
+  std::expected<void, std::string> start_all();
+  void kill(unsigned id);  // SIGKILL, then reaped
+  void stop_all();         // SIGTERM, 5 s, then SIGKILL
+  bool running(unsigned id) const;
+
+  // The server whose `srvr` says leader, once one does (a leader that cannot yet take writes
+  // answers no_leader; callers write until a write commits).
+  std::expected<unsigned, std::string> wait_leader(std::chrono::milliseconds timeout) const;
+  // The `srvr` mode of a server ("leader", "follower", ...), empty if it does not answer.
+  std::string mode(unsigned id) const;
+  // A four-letter word's whole answer, empty if the server does not answer.
+  std::string ask(unsigned id, const char* word) const;
+  std::uint16_t client_port(unsigned id) const { return servers_.at(id).client_port; }
+  pid_t pid(unsigned id) const { return servers_.at(id).pid; }
+  unsigned size() const noexcept { return options_.servers; }
+  const std::string& root() const noexcept { return options_.root; }
+  std::string log_path(unsigned id) const;
+
+  ResourceSample sample() const;  // summed over the running servers
+  // Why syscalls could not be counted, empty if they are.
+  const std::string& syscall_note() const noexcept { return syscall_note_; }
+
+ private:
+  struct Server {
+    std::uint16_t client_port = 0;
+    pid_t pid = -1;
+    int syscall_counter = -1;  // perf event fd, -1 when not available
+    std::string data_dir;
+  };
+  explicit ProcessCluster(const ClusterOptions& options) : options_(options) {}
+  ClusterOptions options_;
+  std::string config_path_;
+  std::map<unsigned, Server> servers_;
+  std::string syscall_note_;
+};
+
+}  // namespace fastzab::bench

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""One short real run of fastzab-bench (3 fastzab-server processes on 127.0.0.1): it must exit 0,
+print its table, and write JSON that validates against bench/schema.json and holds what was asked
+for (both windows, one failover trial, the floors), and HdrHistogram files that parse.
+
+The numbers themselves are not asserted (tests never assert timing); only that they exist and
+are consistent (commits counted in every run, percentiles ordered).
+Needs FASTZAB_BENCH_BIN (meson passes it) and python3-jsonschema.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+import jsonschema
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+
+
+class BenchSmoke(unittest.TestCase):
+    def test_quick_run_writes_valid_json(self):
+        bench = os.environ.get("FASTZAB_BENCH_BIN")
+        self.assertTrue(bench and os.access(bench, os.X_OK), "FASTZAB_BENCH_BIN is not set to fastzab-bench")
+        with tempfile.TemporaryDirectory(prefix="fastzab-bench-smoke-") as tmp:
+            out = os.path.join(tmp, "result.json")
+            r = subprocess.run([bench, "--quick", "--windows", "1,16", "--failover-trials", "1",
+                                "--failover-windows", "1", "--json", out],
+                               capture_output=True, text=True, timeout=240)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            self.assertIn("closed w=16 64B", r.stdout)
+            self.assertIn("floors (same run):", r.stdout)
+            with open(out, encoding="utf-8") as f:
+                doc = json.load(f)
+            with open(os.path.join(ROOT, "bench", "schema.json"), encoding="utf-8") as f:
+                schema = json.load(f)
+            jsonschema.validate(doc, schema)
+            self.assertEqual([run["window"] for run in doc["runs"]], [1, 16])
+            for run in doc["runs"]:
+                lat = run["latency_us"]
+                self.assertGreater(run["commits"], 0)
+                self.assertEqual(lat["count"], run["commits"])
+                keys = ["min_us", "p50_us", "p90_us", "p99_us", "p999_us", "p9999_us", "max_us"]
+                values = [lat[k] for k in keys]
+                self.assertEqual(values, sorted(values), run["name"])
+                self.assertIsNotNone(run["cpu_us_per_commit"])
+                with open(run["histogram_file"], encoding="utf-8") as f:
+                    rows = [l for l in f if l.strip() and not l.startswith("#") and l.split()[0][0].isdigit()]
+                self.assertEqual(int(rows[-1].split()[2]), run["commits"])
+            self.assertEqual(len(doc["failover"]["trials"]), 1)
+            trial = doc["failover"]["trials"][0]
+            self.assertNotEqual(trial["killed_server"], trial["new_leader"])
+            self.assertGreater(trial["kill_to_commit_ms"], 0)
+            self.assertIsNotNone(doc["floors"]["round_trip"])
+            self.assertGreaterEqual(len(doc["floors"]["fdatasync"]), 1)
+
+    def test_bad_arguments_are_refused_with_a_message(self):
+        bench = os.environ.get("FASTZAB_BENCH_BIN")
+        for args in (["--windows", "0"], ["--sync", "sometimes"], ["--sizes", "0"],
+                     ["--in-process", "--failover-trials", "1"], ["--compare", "/nonexistent.json"]):
+            r = subprocess.run([bench] + args, capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertTrue(r.stderr.startswith("fastzab-bench: "), r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
