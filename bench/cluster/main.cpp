@@ -418,7 +418,7 @@ void print_table(const std::vector<RunResult>& runs, const std::optional<Histogr
                 opt(r.syscalls_per_commit, "%.1f").c_str(), opt(r.p50_to_floor, "%.2f").c_str(),
                 opt(r.commits_to_floor, "%.2f").c_str());
   }
-  std::printf("\nfloors (same run):\n");
+  if (rtt || !fsyncs.empty()) std::printf("\nfloors (same run):\n");
   if (rtt) {
     std::printf("  round trip, 32 B frame, io_uring TCP between 2 processes: p50 %.1f us, p99 %.1f us (%llu samples)\n",
                 static_cast<double>(rtt->quantile(0.5)) / 1000.0, static_cast<double>(rtt->quantile(0.99)) / 1000.0,
@@ -554,6 +554,18 @@ int run(Options& o) {
     }
   }
 
+  // The 4 KiB fdatasync floor now, before the cluster runs; the observed batch sizes after it.
+  auto fsync_floor = [&](std::size_t bytes) {
+    progress.step("floor: pwrite + fdatasync of " + std::to_string(bytes) + " B", 0.5);
+    auto h = measure_fdatasync(root, bytes, o.quick ? 100 : 500);
+    if (h) {
+      fsyncs.push_back({bytes, *h});
+    } else {
+      notes.push_back(h.error());
+    }
+  };
+  if (o.floors && o.sync == "fdatasync") fsync_floor(4096);
+
   ClusterOptions co;
   co.servers = o.servers;
   co.groups = o.groups;
@@ -602,6 +614,7 @@ int run(Options& o) {
     ProcessBench bench(o, *cluster);
     if (auto up = bench.bring_up(); !up) return std::fprintf(stderr, "fastzab-bench: %s\n", up.error().c_str()), 1;
     if (!cluster->syscall_note().empty()) notes.push_back(cluster->syscall_note());
+    if (!cluster->counter_note().empty()) notes.push_back(cluster->counter_note());
     for (std::size_t size : o.sizes) {
       for (unsigned w : o.windows) {
         progress.step("closed loop, window " + std::to_string(w) + ", " + human_size(size) + " values", per_run);
@@ -635,20 +648,14 @@ int run(Options& o) {
 
   // The fdatasync floor at the batch sizes the leader was seen to write (4 KiB when unknown).
   if (o.floors && o.sync == "fdatasync") {
-    std::vector<std::size_t> sizes = {4096};
+    std::vector<std::size_t> sizes;
     for (const RunResult& r : runs) {
       if (r.mean_batch_bytes) sizes.push_back(round_up_page(*r.mean_batch_bytes));
     }
     std::sort(sizes.begin(), sizes.end());
     sizes.erase(std::unique(sizes.begin(), sizes.end()), sizes.end());
     for (std::size_t s : sizes) {
-      progress.step("floor: pwrite + fdatasync of " + std::to_string(s) + " B", 0.5);
-      auto h = measure_fdatasync(root, s, o.quick ? 100 : 500);
-      if (!h) {
-        notes.push_back(h.error());
-        continue;
-      }
-      fsyncs.push_back({s, *h});
+      if (s != 4096) fsync_floor(s);
     }
     if (std::none_of(runs.begin(), runs.end(), [](const RunResult& r) { return r.mean_batch_bytes.has_value(); })) {
       notes.push_back("the server does not report its log batches (zk_log_syncs): fdatasync floor at 4 KiB only");

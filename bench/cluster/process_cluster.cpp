@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <functional>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -63,20 +65,45 @@ std::expected<std::uint64_t, std::string> sys_enter_tracepoint() {
   return std::unexpected(std::string("tracefs has no raw_syscalls:sys_enter"));
 }
 
-// A counter of system calls made by task `pid` and every thread it starts later (inherit).
-std::expected<int, std::string> open_syscall_counter(pid_t pid, std::uint64_t tracepoint) {
+// A counter of task `pid` and every thread it starts later (inherit: a thread that exits adds
+// its count to this one, so nothing is lost when the kernel's io_uring workers come and go).
+std::expected<int, std::string> open_counter(pid_t pid, std::uint32_t type, std::uint64_t config) {
   perf_event_attr attr{};
-  attr.type = PERF_TYPE_TRACEPOINT;
+  attr.type = type;
   attr.size = sizeof attr;
-  attr.config = tracepoint;
+  attr.config = config;
   attr.inherit = 1;
-  attr.exclude_kernel = 0;
   const long fd = ::syscall(SYS_perf_event_open, &attr, pid, -1, -1, PERF_FLAG_FD_CLOEXEC);
   if (fd < 0) return std::unexpected(std::string("perf_event_open: ") + std::strerror(errno));
   return static_cast<int>(fd);
 }
 
-bool connect_loopback(int fd, std::uint16_t port) {
+std::optional<std::uint64_t> read_counter(int fd) {
+  std::uint64_t v = 0;
+  if (fd < 0 || ::read(fd, &v, sizeof v) != sizeof v) return std::nullopt;
+  return v;
+}
+
+// utime + stime of the whole process, exited threads included, in ns (10 ms resolution).
+std::uint64_t process_cpu_ns(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(f, line);
+  const auto close = line.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string field;
+  std::uint64_t utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stoull(field);
+    if (i == 15) stime = std::stoull(field);
+  }
+  return (utime + stime) * (1'000'000'000u / static_cast<std::uint64_t>(::sysconf(_SC_CLK_TCK)));
+}
+
+}  // namespace
+
+static bool connect_loopback(int fd, std::uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -84,14 +111,12 @@ bool connect_loopback(int fd, std::uint16_t port) {
   return ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
 }
 
-std::string read_file(const std::string& path) {
+static std::string read_file(const std::string& path) {
   std::ifstream f(path);
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
 }
-
-}  // namespace
 
 std::expected<ProcessCluster, std::string> ProcessCluster::create(const ClusterOptions& options) {
   ProcessCluster c(options);
@@ -192,10 +217,18 @@ std::expected<void, std::string> ProcessCluster::start(unsigned id) {
   }
   ::close(go[0]);
   s.pid = pid;
-  if (s.syscall_counter >= 0) ::close(s.syscall_counter);
-  s.syscall_counter = -1;
+  for (int& fd : {std::ref(s.cpu_counter), std::ref(s.switch_counter), std::ref(s.syscall_counter)}) {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+  if (auto fd = open_counter(pid, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_TASK_CLOCK)) s.cpu_counter = *fd;
+  if (auto fd = open_counter(pid, PERF_TYPE_SOFTWARE, PERF_COUNT_SW_CONTEXT_SWITCHES)) {
+    s.switch_counter = *fd;
+  } else {
+    counter_note_ = "CPU from /proc (10 ms ticks) and context switches of live threads only: " + fd.error();
+  }
   if (tracepoint) {
-    auto fd = open_syscall_counter(pid, *tracepoint);
+    auto fd = open_counter(pid, PERF_TYPE_TRACEPOINT, *tracepoint);
     if (fd) {
       s.syscall_counter = *fd;
     } else {
@@ -318,20 +351,23 @@ ResourceSample sample_threads(pid_t pid) {
 
 ResourceSample ProcessCluster::sample() const {
   ResourceSample total;
-  for (const auto& [id, s] : servers_) {
-    if (s.pid <= 0) continue;
-    const ResourceSample one = sample_threads(s.pid);
-    total.cpu_ns += one.cpu_ns;
-    total.context_switches += one.context_switches;
-  }
   std::uint64_t calls = 0;
+  bool all_calls = true;
   for (const auto& [id, s] : servers_) {
     if (s.pid <= 0) continue;
-    std::uint64_t v = 0;
-    if (s.syscall_counter < 0 || ::read(s.syscall_counter, &v, sizeof v) != sizeof v) return total;
-    calls += v;
+    // Inherited perf counters include the threads that exited; /proc's per-thread figures do not.
+    const auto cpu = read_counter(s.cpu_counter);
+    total.cpu_ns += cpu ? *cpu : process_cpu_ns(s.pid);
+    const auto switches = read_counter(s.switch_counter);
+    total.context_switches += switches ? *switches : sample_threads(s.pid).context_switches;
+    const auto sc = read_counter(s.syscall_counter);
+    if (sc) {
+      calls += *sc;
+    } else {
+      all_calls = false;
+    }
   }
-  total.syscalls = calls;
+  if (all_calls) total.syscalls = calls;
   return total;
 }
 

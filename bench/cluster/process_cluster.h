@@ -1,8 +1,9 @@
 // A cluster of fastzab-server processes on 127.0.0.1 for the benchmark: one shared zoo.cfg in a
 // temporary directory, each server with its own data directory and client port (ports from the
-// kernel), started and killed by PID. It also samples what the servers cost: CPU time and
-// context switches from /proc (every thread), system calls from a perf tracepoint counter
-// attached between fork and exec (inherited by every thread the server starts).
+// kernel), started and killed by PID. It also samples what the servers cost: on-CPU time,
+// context switches and system calls from perf counters attached between fork and exec and
+// inherited by every thread the server starts (exited threads included), or from /proc when perf
+// events are not permitted.
 #pragma once
 
 #include <sys/types.h>
@@ -71,12 +72,18 @@ class ProcessCluster {
   ResourceSample sample() const;  // summed over the running servers
   // Why syscalls could not be counted, empty if they are.
   const std::string& syscall_note() const noexcept { return syscall_note_; }
+  // Why CPU and context switches come from /proc (coarser, live threads only), empty if not.
+  const std::string& counter_note() const noexcept { return counter_note_; }
 
  private:
   struct Server {
     std::uint16_t client_port = 0;
     pid_t pid = -1;
-    int syscall_counter = -1;  // perf event fd, -1 when not available
+    // Inherited perf counters (fds, -1 when not available): on-CPU ns, context switches, system
+    // calls of the server and every thread it started.
+    int cpu_counter = -1;
+    int switch_counter = -1;
+    int syscall_counter = -1;
     std::string data_dir;
   };
   explicit ProcessCluster(const ClusterOptions& options) : options_(options) {}
@@ -84,6 +91,7 @@ class ProcessCluster {
   std::string config_path_;
   std::map<unsigned, Server> servers_;
   std::string syscall_note_;
+  std::string counter_note_;
 };
 
 }  // namespace fastzab::bench
