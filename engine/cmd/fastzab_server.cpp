@@ -26,11 +26,13 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "engine/include/fastzab/fastzab.h"
 #include "engine/runtime/client_protocol.h"
 #include "engine/runtime/config.h"
+#include "engine/runtime/trace.h"
 
 namespace {
 
@@ -109,7 +111,8 @@ struct Pending {
 
 class ClientPort {
  public:
-  ClientPort(Node& node, std::uint64_t self_id) : node_(node), self_id_(self_id) {}
+  ClientPort(Node& node, std::uint64_t self_id)
+      : node_(node), self_id_(self_id), tracing_(node.tracing()) {}
 
   bool open(std::uint16_t port, std::string& err) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -184,9 +187,11 @@ class ClientPort {
   void on_readable(int fd) {
     Conn& c = conns_[fd];
     std::byte buf[65536];
+    std::uint64_t read_ns = 0;  // commit tracing: when the request's bytes were read
     while (true) {
       const ssize_t n = ::read(fd, buf, sizeof buf);
       if (n > 0) {
+        if (tracing_) [[unlikely]] read_ns = runtime::trace::now_ns();
         c.in.insert(c.in.end(), buf, buf + n);
         if (c.in.size() > 4 * runtime::client::kMaxBodyBytes) break;
         continue;
@@ -197,10 +202,10 @@ class ClientPort {
       }
       break;
     }
-    handle_input(c);
+    handle_input(c, read_ns);
   }
 
-  void handle_input(Conn& c) {
+  void handle_input(Conn& c, std::uint64_t read_ns) {
     if (!c.decided) {
       if (c.in.size() < 4) return;
       const std::string_view word = runtime::client::four_letter_word(std::span(c.in).first(4));
@@ -240,7 +245,7 @@ class ClientPort {
         const std::uint64_t tag = ++next_tag_;
         // Each connection writes to one group (with groups=G, connection serials spread them).
         const auto group = static_cast<unsigned>(c.serial % node_.groups());
-        if (!node_.propose(group, tag, m.body)) {
+        if (!node_.propose(group, tag, m.body, read_ns)) {
           reply_error(c, m.id, ErrorCode::unavailable, "the server's queue is full");
         } else {
           pending_[tag] = Pending{c.fd, c.serial, m.id, Clock::now()};
@@ -283,6 +288,7 @@ class ClientPort {
         r.id = p.id;
         r.zxid = e.zxid;
         runtime::client::encode(r, ci->second.out);
+        if (tracing_) [[unlikely]] replied_.emplace_back(e.group, e.zxid);
       } else {
         const ErrorCode code = e.error == WriteError::no_leader   ? ErrorCode::no_leader
                                : e.error == WriteError::too_large ? ErrorCode::too_large
@@ -294,6 +300,13 @@ class ClientPort {
         touched_.push_back(p.fd);
       }
     });
+    if (tracing_ && !replied_.empty()) [[unlikely]] {
+      // Taken as the send()s begin: on loopback a send() hands the bytes to the client before
+      // it returns, so a stamp taken after it could follow the client's own receive time.
+      const std::uint64_t ns = runtime::trace::now_ns();
+      for (const auto& [group, zxid] : replied_) node_.trace_reply_written(group, zxid, ns);
+      replied_.clear();
+    }
     for (int fd : touched_) flush(fd);
   }
 
@@ -359,6 +372,7 @@ class ClientPort {
   std::string four_letter_answer(std::string_view w) const {
     const NodeStatus st = node_.status();
     if (w == "ruok") return "imok";
+    if (w == "trce") return tracing_ ? node_.trace_dump() : "trace is off (zoo.cfg: trace=on)\n";
     if (w == "srvr") {
       return "Zookeeper version: fastzab 0.1.0\nLatency min/avg/max: 0/" +
              std::to_string(percentile(0.5)) + "/" + std::to_string(percentile(1.0)) +
@@ -397,6 +411,9 @@ class ClientPort {
     line("zk_snapshots_installed", std::to_string(st.snapshots_installed));
     line("zk_truncations", std::to_string(st.truncations));
     line("zk_records_truncated", std::to_string(st.records_truncated));
+    line("zk_log_batches", std::to_string(st.log_batches));
+    line("zk_log_bytes_written", std::to_string(st.log_bytes_written));
+    line("zk_log_records_written", std::to_string(st.log_records_written));
     return m;
   }
 
@@ -410,6 +427,8 @@ class ClientPort {
   std::uint64_t next_tag_ = 0;
   std::uint64_t next_serial_ = 0;
   std::vector<int> touched_;  // connections with replies to flush, in drain_results()
+  bool tracing_ = false;      // commit tracing (trace=on)
+  std::vector<std::pair<unsigned, std::uint64_t>> replied_;  // tracing: (group, zxid) replied
   std::uint64_t bad_frames_ = 0;
   std::uint64_t writes_ok_ = 0;
   std::vector<std::uint64_t> latencies_;

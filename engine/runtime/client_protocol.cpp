@@ -110,7 +110,7 @@ Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed)
 std::string_view four_letter_word(std::span<const std::byte> first4) noexcept {
   if (first4.size() < 4) return {};
   const std::string_view w(reinterpret_cast<const char*>(first4.data()), 4);
-  for (std::string_view known : {"ruok", "srvr", "mntr"}) {
+  for (std::string_view known : {"ruok", "srvr", "mntr", "trce"}) {
     if (w == known) return known;
   }
   return {};

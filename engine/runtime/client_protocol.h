@@ -1,8 +1,9 @@
 // The client port's protocol (README.md, "Client port"). A connection is one of two kinds, told
 // apart by its first four bytes:
 //
-//  * ZooKeeper's four-letter words `ruok`, `srvr`, `mntr`: the server answers in plain text and
-//    closes, so `echo mntr | nc host port` works as with ZooKeeper.
+//  * ZooKeeper's four-letter words `ruok`, `srvr`, `mntr`, and fastzab's `trce` (the commit
+//    trace, engine/cmd/README.md): the server answers in plain text and closes, so
+//    `echo mntr | nc host port` works as with ZooKeeper.
 //  * Otherwise a stream of frames, both ways: u32 little-endian body length (1..kMaxBodyBytes),
 //    then the body: u8 type, u64 little-endian request id, then the type's fields:
 //

@@ -41,9 +41,9 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 13> kPlainKeys = {
+constexpr std::array<std::string_view, 14> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
-    "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize"};
+    "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace"};
 constexpr std::array<std::string_view, 3> kPrefixes = {"server", "group", "weight"};
 
 // ZooKeeper settings a ZooKeeper zoo.cfg may hold that fastzab does not use. They get a warning
@@ -337,6 +337,14 @@ class Parser {
       auto p = choice(line, key, value, kOptions);
       if (!p) return std::unexpected(p.error());
       config_.poll = *p;
+      return {};
+    }
+    if (key == "trace") {
+      constexpr std::array<std::pair<std::string_view, bool>, 2> kOptions = {
+          {{"off", false}, {"on", true}}};
+      auto t = choice(line, key, value, kOptions);
+      if (!t) return std::unexpected(t.error());
+      config_.trace = *t;
       return {};
     }
     // The last of kPlainKeys: sync.

@@ -72,6 +72,9 @@ struct ServerConfig {
   PollMode poll = PollMode::blocking;
   SyncMode sync = SyncMode::fdatasync;
   std::uint32_t groups = 1;            // replication groups per node, 1..kMaxGroups
+  // trace=on|off: commit tracing (README.md "Commit tracing"): per write, the time of each stage
+  // of its commit, answered by the `trce` four-letter word. Off by default.
+  bool trace = false;
   std::uint64_t cluster_id = 0;        // clusterId (required, non-zero): written in every log file
   std::string secret_file;             // secretFile (required with more than one server)
   std::size_t secret_file_line = 0;

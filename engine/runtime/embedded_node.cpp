@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <optional>
@@ -23,6 +24,7 @@
 #include "engine/runtime/config.h"
 #include "engine/runtime/replica.h"
 #include "engine/runtime/spsc_ring.h"
+#include "engine/runtime/trace.h"
 
 namespace fastzab {
 
@@ -99,10 +101,15 @@ struct WriteIn {
   std::uint32_t size = 0;
   std::array<std::byte, kInlineBytes> inline_bytes;
   std::vector<std::byte> large;
+  // Commit tracing's stamps from the application thread (0 when tracing is off).
+  std::uint64_t sock_read_ns = 0;
+  std::uint64_t ring_push_ns = 0;
 
   WriteIn() = default;
-  WriteIn(std::uint64_t t, std::span<const std::byte> entry)
-      : tag(t), size(static_cast<std::uint32_t>(entry.size())) {
+  WriteIn(std::uint64_t t, std::span<const std::byte> entry, std::uint64_t read_ns,
+          std::uint64_t push_ns)
+      : tag(t), size(static_cast<std::uint32_t>(entry.size())), sock_read_ns(read_ns),
+        ring_push_ns(push_ns) {
     if (entry.size() <= kInlineBytes) {
       std::memcpy(inline_bytes.data(), entry.data(), entry.size());
     } else {
@@ -137,6 +144,11 @@ struct Group {
   std::atomic<bool> failed{false};
   mutable std::mutex failure_mutex;  // start-up and failure text only: never on the write path
   std::string failure;
+  // Commit tracing (trace=on), else null: the group thread's stamps (its Replica's and the
+  // hand-back of outcomes) and the application thread's (outcomes polled, replies written).
+  // One writer each; the application thread reads both for trace_dump().
+  std::unique_ptr<runtime::trace::Table> trace_group;
+  std::unique_ptr<runtime::trace::Table> trace_app;
 
   struct AtomicStatus {
     std::atomic<int> role{0};
@@ -144,6 +156,7 @@ struct Group {
     std::atomic<std::uint64_t> last_zxid{0}, committed_zxid{0}, applied{0};
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, sessions_up{0}, refused{0},
         garbage{0}, oversized{0}, snapshots_installed{0}, truncations{0}, records_truncated{0};
+    std::atomic<std::uint64_t> log_batches{0}, log_bytes{0}, log_records{0};
   } status;
 
   explicit Group(StateMachine& a) : app(a) {}
@@ -181,6 +194,9 @@ struct Group {
     };
     runtime::ReplicaHooks hooks;
     hooks.committed = [&](std::uint64_t tag, std::uint64_t zxid) {
+      if (trace_group != nullptr) [[unlikely]] {
+        trace_group->stamp(zxid, runtime::trace::Stage::reply_handed, runtime::trace::now_ns());
+      }
       Event e;
       e.kind = Event::Kind::write_committed;
       e.tag = tag;
@@ -213,7 +229,15 @@ struct Group {
     replica.store(r.get());
     ready.store(true);
     while (!stop_requested->load(std::memory_order_relaxed)) {
-      writes.pop_batch(kRingSlots, [&](WriteIn&& w) { r->submit(w.tag, w.entry()); });
+      if (trace_group != nullptr) [[unlikely]] {
+        const std::uint64_t popped = runtime::trace::now_ns();  // once per batch
+        writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
+          const runtime::trace::ClientStamps s{w.sock_read_ns, w.ring_push_ns, popped};
+          r->submit(w.tag, w.entry(), &s);
+        });
+      } else {
+        writes.pop_batch(kRingSlots, [&](WriteIn&& w) { r->submit(w.tag, w.entry()); });
+      }
       if (auto turn = r->run_once(std::chrono::milliseconds(5)); !turn) {
         set_failure(turn.error().message);
         signal_events();
@@ -248,6 +272,10 @@ struct Group {
     status.snapshots_installed.store(r.counters().snapshots_installed, rel);
     status.truncations.store(r.counters().truncations, rel);
     status.records_truncated.store(r.counters().records_truncated, rel);
+    const log::Log::BatchStats& batches = r.log().batch_stats();
+    status.log_batches.store(batches.batches, rel);
+    status.log_bytes.store(batches.bytes, rel);
+    status.log_records.store(batches.records, rel);
     status.frames_in.store(r.counters().frames_in, rel);
     status.frames_out.store(r.counters().frames_out, rel);
     const net::Counters& c = r.transport_counters();
@@ -376,6 +404,11 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     opt.transport.listen_host = me.host;
     opt.transport.listen_port = static_cast<std::uint16_t>(me.quorum_port + g);
     opt.transport.poll_mode = poll_mode(cfg->poll);
+    if (cfg->trace) {
+      grp->trace_group = std::make_unique<runtime::trace::Table>();
+      grp->trace_app = std::make_unique<runtime::trace::Table>();
+      opt.trace = grp->trace_group.get();
+    }
     for (const runtime::ServerEntry& s : cfg->servers) {
       if (s.id.value == me.id.value) continue;
       opt.transport.peers.push_back(net::PeerAddress{
@@ -421,9 +454,15 @@ bool Node::propose(std::uint64_t tag, std::span<const std::byte> entry) {
 }
 
 bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry) {
+  return propose(group, tag, entry, 0);
+}
+
+bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry,
+                   std::uint64_t received_ns) {
   if (impl_->stopped || group >= impl_->groups.size()) return false;
   Group& g = *impl_->groups[group];
-  if (!g.writes.try_push(WriteIn(tag, entry))) {
+  const std::uint64_t pushed_ns = g.trace_app != nullptr ? runtime::trace::now_ns() : 0;
+  if (!g.writes.try_push(WriteIn(tag, entry, received_ns, pushed_ns))) {
     return false;
   }
   impl_->outstanding[group].insert(tag);
@@ -435,7 +474,13 @@ std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
   std::size_t n = 0;
   for (auto& gp : impl_->groups) {
     Group& g = *gp;
+    std::uint64_t polled_ns = 0;
     n += g.events.pop_batch(kRingSlots, [&](Event&& e) {
+      if (g.trace_app != nullptr && e.kind == Event::Kind::write_committed) [[unlikely]] {
+        if (polled_ns == 0) polled_ns = runtime::trace::now_ns();  // once per batch
+        g.trace_app->claim(e.zxid, runtime::trace::Role::none);
+        g.trace_app->stamp(e.zxid, runtime::trace::Stage::reply_polled, polled_ns);
+      }
       if (e.kind != Event::Kind::role_changed) impl_->outstanding[g.index].erase(e.tag);
       on_event(e);
     });
@@ -483,6 +528,40 @@ bool Node::wait(std::chrono::microseconds timeout) {
 
 int Node::event_fd() const noexcept { return impl_->event_fd; }
 
+bool Node::tracing() const noexcept {
+  return !impl_->groups.empty() && impl_->groups[0]->trace_app != nullptr;
+}
+
+void Node::trace_reply_written(unsigned group, std::uint64_t zxid, std::uint64_t written_ns) {
+  if (group >= impl_->groups.size()) return;
+  runtime::trace::Table* t = impl_->groups[group]->trace_app.get();
+  if (t != nullptr) t->stamp(zxid, runtime::trace::Stage::reply_written, written_ns);
+}
+
+std::string Node::trace_dump() const {
+  std::string out;
+  std::vector<runtime::trace::Record> records;
+  for (const auto& gp : impl_->groups) {
+    const Group& g = *gp;
+    if (g.trace_group == nullptr) continue;
+    records.clear();
+    runtime::trace::Record r;
+    for (std::size_t i = 0; i < runtime::trace::kSlots; ++i) {
+      if (g.trace_group->read(i, r)) records.push_back(r);
+    }
+    std::sort(records.begin(), records.end(),
+              [](const auto& a, const auto& b) { return a.zxid < b.zxid; });
+    for (const runtime::trace::Record& rec : records) {
+      runtime::trace::Record app;
+      const bool have_app = g.trace_app->read(rec.zxid & (runtime::trace::kSlots - 1), app) &&
+                            app.zxid == rec.zxid;
+      runtime::trace::append_line(out, rec, have_app ? &app : nullptr, impl_->options.id,
+                                  g.index);
+    }
+  }
+  return out;
+}
+
 NodeStatus Node::status(unsigned group) const {
   NodeStatus out;
   if (group >= impl_->groups.size()) return out;
@@ -503,6 +582,9 @@ NodeStatus Node::status(unsigned group) const {
   out.snapshots_installed = s.snapshots_installed.load(rel);
   out.truncations = s.truncations.load(rel);
   out.records_truncated = s.records_truncated.load(rel);
+  out.log_batches = s.log_batches.load(rel);
+  out.log_bytes_written = s.log_bytes.load(rel);
+  out.log_records_written = s.log_records.load(rel);
   return out;
 }
 

@@ -62,7 +62,9 @@ const char* to_string(WriteFailure f) noexcept {
 }
 
 Replica::Replica(ReplicaOptions options, StateMachine& app, ReplicaHooks hooks)
-    : opt_(std::move(options)), app_(app), hooks_(std::move(hooks)) {}
+    : opt_(std::move(options)), app_(app), hooks_(std::move(hooks)), trace_(opt_.trace) {
+  if (trace_ != nullptr) trace_pending_ = std::make_unique<trace::PendingWrites>();
+}
 
 Replica::~Replica() = default;
 
@@ -145,12 +147,15 @@ void Replica::for_each_live_write(F&& f) {
   }
 }
 
-void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes) {
+void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
+                     const trace::ClientStamps* stamps) {
   const core::Node& n = *node_;
   if (n.state() == core::PeerState::leading) {
     Write w;
     w.user_tag = tag;
-    propose(add_write(w), bytes);
+    const std::uint64_t itag = add_write(w);
+    if (trace_ != nullptr && stamps != nullptr) [[unlikely]] trace_pending_->add(itag, *stamps);
+    propose(itag, bytes);
     return;
   }
   const auto leader = n.leader();
@@ -172,6 +177,10 @@ void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes) {
   put_u64(frame, itag);
   frame.insert(frame.end(), bytes.begin(), bytes.end());
   emit(leader, core::SessionId{live->second}, frame);
+  if (trace_ != nullptr && stamps != nullptr) [[unlikely]] {
+    trace_pending_->add(itag, *stamps);
+    trace_pending_->forwarded(itag, trace::now_ns());
+  }
 }
 
 void Replica::send_forward_reply(core::ServerId peer, core::SessionId session, std::uint64_t tag,
@@ -238,6 +247,9 @@ bool Replica::on_runtime_frame(core::ServerId peer, core::SessionId session, cor
     const auto code = static_cast<std::uint8_t>(frame[17]);
     Write* it = find_write(itag);
     if (it == nullptr || !it->forwarded_out) return true;
+    if (trace_ != nullptr && code == 0 && zxid != 0) [[unlikely]] {
+      trace_pending_->bind(itag, zxid, trace_role(), *trace_);  // the zxid is known only now
+    }
     if (code != 0 || zxid == 0 || code > 4) {
       finish_write(itag, 0, code == 0 || code > 4 ? 4 : code);
     } else if (zxid <= applied_zxid_) {
@@ -267,12 +279,19 @@ void Replica::emit(core::ServerId peer, core::SessionId session, core::Bytes fra
   } else {
     ++counters_.frames_dropped;
   }
+  if (trace_ != nullptr) [[unlikely]] trace_frame_out(frame);
 }
 
 void Replica::step(const core::Input& input) {
   if (fatal_) return;
   outs_.clear();
-  node_->step(input, outs_);
+  if (trace_ != nullptr) [[unlikely]] {
+    const core::Zxid committed_before = node_->committed();
+    node_->step(input, outs_);
+    trace_step(input, committed_before);
+  } else {
+    node_->step(input, outs_);
+  }
   for (const core::Output& o : outs_.items) {
     if (auto r = carry_out(o); !r) {
       fatal_ = r.error();
@@ -382,6 +401,9 @@ Result<void> Replica::carry_out(const core::Output& o) {
         applied_zxid_ = zx;
         z = z.next();
       }
+      if (trace_ != nullptr) [[unlikely]] {
+        trace_->stamp_range(as_log_zxid(o.zxid), o.count, trace::Stage::applied, trace::now_ns());
+      }
       counters_.delivered += o.count;
       applied_since_snapshot_ += o.count;
       while (!awaiting_apply_.empty() && awaiting_apply_.front().first <= applied_zxid_) {
@@ -402,6 +424,12 @@ Result<void> Replica::carry_out(const core::Output& o) {
       }
       return {};
     case OutputKind::proposal_accepted:
+      if (trace_ != nullptr) [[unlikely]] {
+        const std::uint64_t zx = as_log_zxid(o.zxid);
+        trace_->claim(zx, trace::Role::leader);
+        trace_->stamp(zx, trace::Stage::proposed, trace_propose_ns_);
+        if (o.tag & kInternalTag) trace_pending_->bind(o.tag, zx, trace::Role::leader, *trace_);
+      }
       if (o.tag & kInternalTag) {
         awaiting_apply_.emplace_back(as_log_zxid(o.zxid), o.tag);
       } else if (hooks_.accepted) {
@@ -447,6 +475,10 @@ Result<void> Replica::drain_completions() {
 
 // Submits what the core appended and reports what became durable.
 Result<void> Replica::report_durable() {
+  if (trace_ != nullptr && log_->last_zxid() != trace_submitted_) [[unlikely]] {
+    trace_submitted_ = log_->last_zxid();
+    trace_->stamp_down(trace_submitted_, trace::Stage::log_submit, trace::now_ns());
+  }
   if (auto s = log_->submit(); !s) return std::unexpected(log_error("log write failed", s.error()));
   auto d = log_->poll(false);
   if (!d) return std::unexpected(log_error("log write or sync failed", d.error()));
@@ -456,7 +488,12 @@ Result<void> Replica::report_durable() {
     last = pending_appends_.front();
     pending_appends_.pop_front();
   }
-  if (last != 0) completions_.push_back(core::input::LogDurable{Zxid{last}});
+  if (last != 0) {
+    completions_.push_back(core::input::LogDurable{Zxid{last}});
+    if (trace_ != nullptr) [[unlikely]] {
+      trace_->stamp_down(static_cast<std::uint64_t>(last), trace::Stage::durable, trace::now_ns());
+    }
+  }
   return {};
 }
 
@@ -511,6 +548,7 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
       }
       case net::Event::Kind::frame:
         ++counters_.frames_in;
+        if (trace_ != nullptr) [[unlikely]] trace_frame_in(peer, e.frame);
         if (!on_runtime_frame(peer, session, e.frame)) {
           step(core::input::Message{peer, session, e.frame});
         }
@@ -521,6 +559,7 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
   if (fatal_) return std::unexpected(*fatal_);
 
   if (!queued_.empty()) {
+    if (trace_ != nullptr) [[unlikely]] trace_propose_ns_ = trace::now_ns();
     proposals_.clear();
     for (const QueuedProposal& q : queued_) {
       proposals_.push_back(core::ClientProposal{
@@ -546,6 +585,64 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
   if (auto r = maybe_snapshot(); !r) return r;
   if (fatal_) return std::unexpected(*fatal_);
   return {};
+}
+
+// ---------------------------------------------------------------- commit tracing
+
+trace::Role Replica::trace_role() const noexcept {
+  switch (node_->state()) {
+    case core::PeerState::leading: return trace::Role::leader;
+    case core::PeerState::following: return trace::Role::follower;
+    case core::PeerState::observing: return trace::Role::observer;
+    case core::PeerState::looking: return trace::Role::looking;
+  }
+  return trace::Role::none;
+}
+
+// The core moved its commit point: on the leader a quorum now holds everything up to it (the
+// input says whose durability completed it: an ACK's sender, or the leader's own log), on a
+// learner a COMMIT (or INFORM) arrived.
+void Replica::trace_step(const core::Input& input, core::Zxid committed_before) {
+  const core::Zxid now_committed = node_->committed();
+  if (now_committed.value <= committed_before.value || now_committed.value <= 0) return;
+  const auto last = static_cast<std::uint64_t>(now_committed.value);
+  const std::uint64_t ns = trace::now_ns();
+  if (node_->state() == core::PeerState::leading) {
+    auto by = static_cast<std::uint64_t>(opt_.node.self.value);
+    if (const auto* m = std::get_if<core::input::Message>(&input)) {
+      by = static_cast<std::uint64_t>(m->from.value);
+    }
+    trace_->commit_down(last, by, ns);
+  } else {
+    trace_->stamp_down(last, trace::Stage::commit_recv, ns);
+  }
+}
+
+void Replica::trace_frame_in(core::ServerId peer, core::Bytes frame) {
+  const auto p = trace::peek(frame);
+  if (!p) return;
+  if (p->kind == trace::FramePeek::Kind::proposal) {
+    const trace::Role role = trace_role();
+    if (role != trace::Role::follower && role != trace::Role::observer) return;
+    const std::uint64_t ns = trace::now_ns();
+    const std::uint64_t count = std::min<std::uint64_t>(p->count, trace::kSlots);
+    const std::uint64_t first = p->zxid + (p->count - count);
+    for (std::uint64_t i = 0; i < count; ++i) trace_->claim(first + i, role);
+    trace_->stamp_range(first, count, trace::Stage::proposal_recv, ns);
+  } else if (p->kind == trace::FramePeek::Kind::ack &&
+             node_->state() == core::PeerState::leading) {
+    trace_->ack_down(p->zxid, static_cast<std::uint64_t>(peer.value), trace::now_ns());
+  }
+}
+
+void Replica::trace_frame_out(core::Bytes frame) {
+  const auto p = trace::peek(frame);
+  if (!p) return;
+  if (p->kind == trace::FramePeek::Kind::proposal) {
+    trace_->stamp_range(p->zxid, p->count, trace::Stage::proposal_sent, trace::now_ns());
+  } else if (p->kind == trace::FramePeek::Kind::ack) {
+    trace_->stamp_down(p->zxid, trace::Stage::ack_sent, trace::now_ns());
+  }
 }
 
 }  // namespace fastzab::runtime

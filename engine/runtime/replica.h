@@ -25,6 +25,7 @@
 #include "engine/core/ring.h"
 #include "engine/core/send_gate.h"
 #include "engine/runtime/error.h"
+#include "engine/runtime/trace.h"
 #include "log/log.h"
 #include "net/transport.h"
 
@@ -78,6 +79,9 @@ struct ReplicaOptions {
   net::TransportConfig transport;      // self, peers, secret, poll mode
   // A local snapshot (and a purge of the log below it) after this many applied entries; 0: never.
   std::uint64_t snapshot_every = 0;
+  // Commit tracing (zoo.cfg trace=on): the table this group's stamps go to, written on the
+  // Replica's thread only; it must outlive the Replica. Null (the default): tracing is off.
+  trace::Table* trace = nullptr;
 };
 
 struct ReplicaCounters {
@@ -111,8 +115,10 @@ class Replica {
 
   // A write from a client of this server, wherever the leader is: proposed here when this
   // server leads, forwarded to the leader over the quorum session when it follows. Ends in
-  // exactly one of ReplicaHooks::committed (once this server applied it) or failed.
-  void submit(std::uint64_t tag, std::span<const std::byte> bytes);
+  // exactly one of ReplicaHooks::committed (once this server applied it) or failed. `stamps`:
+  // what the client thread traced of it (read only when tracing is on).
+  void submit(std::uint64_t tag, std::span<const std::byte> bytes,
+              const trace::ClientStamps* stamps = nullptr);
 
   // One turn of the loop. Waits at most `max_wait` for network events when there is nothing to
   // do. An error (a failed log write or sync: the log is poisoned) means the group must stop:
@@ -144,6 +150,11 @@ class Replica {
                           std::uint64_t zxid, std::uint8_t code);
   void finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t code);
   void fail_all_writes(WriteFailure why, bool forwarded_only);
+  // Commit tracing (README.md "Commit tracing"); called only when trace_ is set.
+  trace::Role trace_role() const noexcept;
+  void trace_step(const core::Input& input, core::Zxid committed_before);
+  void trace_frame_in(core::ServerId peer, core::Bytes frame);
+  void trace_frame_out(core::Bytes frame);
 
   ReplicaOptions opt_;
   StateMachine& app_;
@@ -193,6 +204,11 @@ class Replica {
   std::uint64_t applied_since_snapshot_ = 0;
   std::optional<Error> fatal_;
   ReplicaCounters counters_;
+  // Commit tracing: null when off, and then nothing below is used.
+  trace::Table* trace_ = nullptr;
+  std::unique_ptr<trace::PendingWrites> trace_pending_;
+  std::uint64_t trace_propose_ns_ = 0;  // when the current batch of proposals went to the core
+  std::uint64_t trace_submitted_ = 0;   // the log's last zxid at the last traced submit
 };
 
 }  // namespace fastzab::runtime

@@ -80,6 +80,11 @@ class BasicTest(ClusterTestCase):
             self.assertEqual(m['zk_last_zxid'], last)
             self.assertGreaterEqual(int(m['zk_commits']), len(acked))
             self.assertEqual(m['zk_frames_dropped_garbage'], '0')
+            # Every server logged every record, in batches of at least one record each.
+            batches, records = int(m['zk_log_batches']), int(m['zk_log_records_written'])
+            self.assertGreaterEqual(records, len(acked), f'zk_log_records_written of server {sid}')
+            self.assertTrue(1 <= batches <= records, f'server {sid}: {batches} batches, {records} records')
+            self.assertGreater(int(m['zk_log_bytes_written']), records * 24, 'a record has a 24-byte header')
         m = c.mntr(leader)
         self.assertGreater(int(m['zk_latency_p50_us']), 0)
         self.assertGreaterEqual(int(m['zk_latency_p99_us']), int(m['zk_latency_p50_us']))

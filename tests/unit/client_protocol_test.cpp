@@ -384,6 +384,7 @@ TEST(ClientProtocolTest, FourLetterWords) {
   EXPECT_EQ(four_letter_word(view("ruok")), "ruok");
   EXPECT_EQ(four_letter_word(view("srvr")), "srvr");
   EXPECT_EQ(four_letter_word(view("mntr")), "mntr");
+  EXPECT_EQ(four_letter_word(view("trce")), "trce");
   for (std::string_view not_one : {"stat", "RUOK", "Ruok", "conf", "dump", "ruo\n", "\0\0\0\0",
                                    "mnt", "", "srv"}) {
     EXPECT_EQ(four_letter_word(view(not_one)), "") << not_one;
@@ -394,7 +395,7 @@ TEST(ClientProtocolTest, FourLetterWords) {
 
 TEST(ClientProtocolTest, FourLetterWordsAreNotFrames) {
   // Read as a length, each word is above kMaxBodyBytes: the decoder refuses it outright.
-  for (std::string_view word : {"ruok", "srvr", "mntr"}) {
+  for (std::string_view word : {"ruok", "srvr", "mntr", "trce"}) {
     Message m;
     std::size_t consumed = 0;
     EXPECT_EQ(decode(view(word), m, consumed), Decoded::bad) << word;

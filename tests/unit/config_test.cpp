@@ -77,7 +77,8 @@ TEST(ConfigTest, FullExampleParses) {
       "groups=8\n"
       "secretFile=/etc/fz/secret\n"
       "clusterId=18446744073709551615\n"
-      "snapCount=5000\n");
+      "snapCount=5000\n"
+      "trace=on\n");
   EXPECT_EQ(c.source, "zoo.cfg");
   EXPECT_EQ(c.tick_time_ms, 500u);
   EXPECT_EQ(c.init_limit_ticks, 20u);
@@ -93,6 +94,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(c.secret_file_line, 16u);
   EXPECT_TRUE(c.secret.empty());  // parse_config reads no file
   EXPECT_EQ(c.cluster_id, 18446744073709551615ull);
+  EXPECT_TRUE(c.trace);
   EXPECT_TRUE(c.warnings.empty());
 
   // Sorted by id, whatever the file order.
@@ -132,6 +134,7 @@ TEST(ConfigTest, EveryDefault) {
   EXPECT_EQ(c.poll, PollMode::blocking);
   EXPECT_EQ(c.sync, SyncMode::fdatasync);
   EXPECT_EQ(c.groups, 1u);
+  EXPECT_FALSE(c.trace);  // commit tracing is off unless asked for
   // One server: no secret needed.
   EXPECT_TRUE(c.secret_file.empty());
   ASSERT_EQ(c.servers.size(), 1u);
@@ -147,6 +150,20 @@ TEST(ConfigTest, SnapCountBounds) {
   EXPECT_EQ(parse_ok(with("snapCount=2147483647")).snap_count, 2147483647u);
   // A key fastzab reads now: no "does not use" warning.
   EXPECT_TRUE(parse_ok(with("snapCount=100000")).warnings.empty());
+}
+
+TEST(ConfigTest, TraceOnOrOff) {
+  EXPECT_TRUE(parse_ok(with("trace=on")).trace);
+  EXPECT_TRUE(parse_ok(with("  trace =  on \r")).trace);
+  EXPECT_FALSE(parse_ok(with("trace=off")).trace);
+  EXPECT_TRUE(parse_ok(with("trace=on")).warnings.empty());
+  // A misspelt key is a warning with a hint, and tracing stays off.
+  const ServerConfig c = parse_ok(with("trce=on"));
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_EQ(c.warnings[0], "zoo.cfg:8: trce: unknown key; ignored (did you mean trace?)");
+  EXPECT_FALSE(c.trace);
+  EXPECT_EQ(error_of(with("trace=on\ntrace=off")),
+            at_line(kNext + 1) + "trace: duplicate key (first set on line 8)");
 }
 
 TEST(ConfigTest, WindowsLineEndsAndNoFinalNewline) {
@@ -275,6 +292,12 @@ TEST(ConfigErrorTest, EachLineErrorHasItsExactMessage) {
       {"transport", "transport=tcp", l + "transport: 'tcp' is not one of uring, dpdk"},
       {"poll", "poll=spin", l + "poll: 'spin' is not one of busy, adaptive, blocking"},
       {"sync", "sync=fsync", l + "sync: 'fsync' is not one of fdatasync, none"},
+      {"trace yes", "trace=yes", l + "trace: 'yes' is not one of off, on"},
+      {"trace upper case", "trace=ON", l + "trace: 'ON' is not one of off, on"},
+      {"trace number", "trace=1", l + "trace: '1' is not one of off, on"},
+      {"trace empty", "trace=", l + "trace: empty value"},
+      {"trace comment after value", "trace=on # tracing",
+       l + "trace: 'on # tracing' is not one of off, on"},
       {"groups zero", "groups=0", l + "groups: 0 is out of range 1..64"},
       {"groups too many", "groups=65", l + "groups: 65 is out of range 1..64"},
       {"snapCount zero", "snapCount=0", l + "snapCount: 0 is out of range 1..2147483647"},
@@ -385,7 +408,7 @@ TEST(ConfigErrorTest, LineErrorsCiteSourceLineAndKey) {
   const char* lines[] = {
       "tickTime=x", "initLimit=0", "syncLimit=1.5", "clientPort=2182", "server.4=h:1",
       "group.1=7", "weight.7=1", "transport=", "poll=x", "sync=x", "groups=x", "secretFile=",
-      "dataDir=/again", "clusterId=x", "snapCount=x"};
+      "dataDir=/again", "clusterId=x", "snapCount=x", "trace=x"};
   for (const char* extra : lines) {
     const std::string key(std::string_view(extra).substr(0, std::string_view(extra).find('=')));
     const std::string message = error_of(with(extra));

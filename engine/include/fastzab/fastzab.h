@@ -84,6 +84,9 @@ struct NodeStatus {
   // Catch-up since start: snapshots installed from a leader (SNAP), truncations of this log by a
   // leader (TRUNC) and the records they dropped.
   std::uint64_t snapshots_installed = 0, truncations = 0, records_truncated = 0;
+  // The log's group commit since start: batches written (each one write, plus one fdatasync with
+  // sync=fdatasync), their bytes and records. bytes / batches is the batch size.
+  std::uint64_t log_batches = 0, log_bytes_written = 0, log_records_written = 0;
 };
 
 class Node {
@@ -109,6 +112,10 @@ class Node {
   // thread is full: poll() and try again. Followers forward writes to the leader.
   bool propose(std::uint64_t tag, std::span<const std::byte> entry);  // to group 0
   bool propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry);
+  // The same, recording for commit tracing when the application received the write
+  // (CLOCK_MONOTONIC nanoseconds; ignored unless tracing is on).
+  bool propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry,
+               std::uint64_t received_ns);
 
   // Calls `on_event` for each waiting event (write outcomes, role changes), in order; returns
   // how many. Never blocks.
@@ -120,6 +127,17 @@ class Node {
   int event_fd() const noexcept;
 
   NodeStatus status(unsigned group = 0) const;
+
+  // Commit tracing (zoo.cfg `trace=on`; engine/runtime/README.md, "Commit tracing"): per write,
+  // the CLOCK_MONOTONIC time of each stage of its commit, for the last 4096 zxids per group.
+  bool tracing() const noexcept;
+  // The application wrote the reply of the write that committed at `zxid` (in `group`) back to
+  // its client at `written_ns` (CLOCK_MONOTONIC). A no-op unless tracing is on.
+  void trace_reply_written(unsigned group, std::uint64_t zxid, std::uint64_t written_ns);
+  // One line per traced zxid (the format is in engine/cmd/README.md, `trce`), ascending zxids
+  // per group; empty when tracing is off. These two and the stamps taken in propose() and
+  // poll() belong to the application's thread.
+  std::string trace_dump() const;
   // Stops the group thread (the log is left consistent; a restart recovers it). Pending writes
   // end as write_failed/stopped at the next poll(). Idempotent.
   void stop();
