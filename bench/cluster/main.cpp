@@ -28,6 +28,7 @@
 #include "bench/cluster/in_process.h"
 #include "bench/cluster/load.h"
 #include "bench/cluster/process_cluster.h"
+#include "bench/cluster/waterfall.h"
 
 #ifndef FASTZAB_SOURCE_ROOT
 #define FASTZAB_SOURCE_ROOT "."
@@ -309,8 +310,18 @@ class ProcessBench {
     load->counters() = LoadCounters{};
     const auto before = cluster_.sample();
     const auto mntr_before = parse_mntr(cluster_.ask(leader_, "mntr"));
+    // With --trace, window 1: the client's stamps of each write, to join with the servers'.
+    const bool tracing = o_.trace && window == 1u;
+    std::vector<ClientWrite> stamps;
+    std::function<bool(const Ack&)> keep_stamps;
+    if (tracing) {
+      keep_stamps = [&](const Ack& a) {
+        stamps.push_back({a.zxid, a.sent_ns, a.answered_ns});
+        return false;
+      };
+    }
     const std::uint64_t t0 = now_ns();
-    load->run(t0 + static_cast<std::uint64_t>(measured_s * 1e9));
+    load->run(t0 + static_cast<std::uint64_t>(measured_s * 1e9), keep_stamps);
     const std::uint64_t t1 = now_ns();
     const auto after = cluster_.sample();
     const auto mntr_after = parse_mntr(cluster_.ask(leader_, "mntr"));
@@ -326,17 +337,30 @@ class ProcessBench {
       if (before.syscalls && after.syscalls) r.syscalls_per_commit = static_cast<double>(*after.syscalls - *before.syscalls) / n;
     }
     // The leader's log batching, when the server reports it.
-    const auto syncs0 = mntr_number(mntr_before, "zk_log_syncs"), syncs1 = mntr_number(mntr_after, "zk_log_syncs");
-    const auto bytes0 = mntr_number(mntr_before, "zk_log_bytes_synced"), bytes1 = mntr_number(mntr_after, "zk_log_bytes_synced");
-    const auto recs0 = mntr_number(mntr_before, "zk_log_records_synced"), recs1 = mntr_number(mntr_after, "zk_log_records_synced");
+    const auto syncs0 = mntr_number(mntr_before, "zk_log_batches"), syncs1 = mntr_number(mntr_after, "zk_log_batches");
+    const auto bytes0 = mntr_number(mntr_before, "zk_log_bytes_written"), bytes1 = mntr_number(mntr_after, "zk_log_bytes_written");
+    const auto recs0 = mntr_number(mntr_before, "zk_log_records_written"), recs1 = mntr_number(mntr_after, "zk_log_records_written");
     if (syncs0 && syncs1 && *syncs1 > *syncs0) {
       const double syncs = static_cast<double>(*syncs1 - *syncs0);
       if (bytes0 && bytes1) r.mean_batch_bytes = static_cast<double>(*bytes1 - *bytes0) / syncs;
       if (recs0 && recs1) r.records_per_sync = static_cast<double>(*recs1 - *recs0) / syncs;
     }
     load->drain(5'000'000'000u);
+    if (tracing) {
+      std::vector<std::string> answers;
+      for (unsigned id = 1; id <= cluster_.size(); ++id) {
+        if (cluster_.running(id)) answers.push_back(cluster_.ask(id, "trce"));
+      }
+      // The servers keep the last 4096 writes: only those can join.
+      if (stamps.size() > 4096) stamps.erase(stamps.begin(), stamps.end() - 4096);
+      auto w = compute_waterfall(answers, stamps);
+      if (!w) return std::unexpected("the trace waterfall: " + w.error());
+      waterfall_ = std::move(*w);
+    }
     return r;
   }
+
+  const std::optional<Waterfall>& waterfall() const { return waterfall_; }
 
   // Kills the leader at a random moment under load; times the kill to the first commit of the
   // next leader, and the gap the client saw between two acknowledgements.
@@ -394,6 +418,7 @@ class ProcessBench {
   const Options& o_;
   ProcessCluster& cluster_;
   unsigned leader_ = 0;
+  std::optional<Waterfall> waterfall_;
 };
 
 // ---- output -----------------------------------------------------------------------------------
@@ -542,6 +567,7 @@ int run(Options& o) {
   std::vector<std::string> notes;
   std::optional<Histogram> rtt;
   std::vector<FsyncFloor> fsyncs;
+  std::optional<Waterfall> waterfall;
 
   if (o.floors) {
     progress.step("floor: round trip over the transport (" + o.poll + ")", 2);
@@ -643,6 +669,7 @@ int run(Options& o) {
         trials.push_back(*t);
       }
     }
+    waterfall = bench.waterfall();
     cluster->stop_all();
   }
 
@@ -658,7 +685,7 @@ int run(Options& o) {
       if (s != 4096) fsync_floor(s);
     }
     if (std::none_of(runs.begin(), runs.end(), [](const RunResult& r) { return r.mean_batch_bytes.has_value(); })) {
-      notes.push_back("the server does not report its log batches (zk_log_syncs): fdatasync floor at 4 KiB only");
+      notes.push_back("the server does not report its log batches (mntr zk_log_batches): fdatasync floor at 4 KiB only");
     }
   }
   // Ratios to the floors.
@@ -699,6 +726,8 @@ int run(Options& o) {
   }
 
   print_table(runs, rtt, fsyncs, trials);
+  if (waterfall) std::printf("\n%s", format_waterfall(*waterfall).c_str());
+  if (o.trace && !waterfall) notes.push_back("--trace: no window-1 run, so no waterfall");
   for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
 
   json doc;
@@ -772,6 +801,23 @@ int run(Options& o) {
     doc["failover"] = f;
   }
   doc["waterfall"] = nullptr;
+  if (waterfall && !waterfall->sections.empty()) {
+    // The path the benchmark's writes took (to the leader, or through a follower).
+    const WaterfallSection& sec = waterfall->sections.front();
+    json w;
+    w["samples"] = sec.writes;
+    w["path"] = sec.title;
+    w["stages"] = json::array();
+    double total = 0;
+    for (const WaterfallRow& row : sec.rows) {
+      const auto us = [](std::int64_t ns) { return std::max(0.0, static_cast<double>(ns) / 1000.0); };
+      w["stages"].push_back({{"stage", row.stage}, {"after", row.from}, {"parallel", row.parallel}, {"total", row.total},
+                             {"samples", row.samples}, {"p50_us", us(row.p50_ns)}, {"p90_us", us(row.p90_ns)}});
+      if (row.total && row.stage == "client recv") total = us(row.p50_ns);
+    }
+    w["total_p50_us"] = total;
+    doc["waterfall"] = w;
+  }
   doc["compare"] = nullptr;
   if (!o.compare_path.empty()) {
     std::string error;

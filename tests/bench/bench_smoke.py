@@ -45,7 +45,9 @@ class BenchSmoke(unittest.TestCase):
                 values = [lat[k] for k in keys]
                 self.assertEqual(values, sorted(values), run["name"])
                 self.assertIsNotNone(run["cpu_us_per_commit"])
-                with open(run["histogram_file"], encoding="utf-8") as f:
+                # Relative to the JSON file's directory (bench/SCHEMA.md).
+                self.assertFalse(os.path.isabs(run["histogram_file"]), run["histogram_file"])
+                with open(os.path.join(tmp, run["histogram_file"]), encoding="utf-8") as f:
                     rows = [l for l in f if l.strip() and not l.startswith("#") and l.split()[0][0].isdigit()]
                 self.assertEqual(int(rows[-1].split()[2]), run["commits"])
             self.assertEqual(len(doc["failover"]["trials"]), 1)
