@@ -326,8 +326,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
 
   CLI::App* status_cmd = app.add_subcommand(
-      "status", "Print the server's status: one line of JSON with id, role, leader, epoch, "
-                "last_zxid and committed_zxid");
+      "status", "Print the server's status: one line of JSON with id, role, phase, leader, "
+                "epoch, last_zxid and committed_zxid");
   std::string value;
   CLI::App* put_cmd = app.add_subcommand(
       "put", "Write VALUE; print the zxid it committed at (0x%016x). A follower forwards the "

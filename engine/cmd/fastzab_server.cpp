@@ -362,10 +362,10 @@ class ClientPort {
     const NodeStatus st = node_.status();
     char b[512];
     std::snprintf(b, sizeof b,
-                  "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"leader\":%" PRIu64 ",\"epoch\":%" PRId64
-                  ",\"last_zxid\":\"%s\",\"committed_zxid\":\"%s\"}",
-                  self_id_, fastzab::to_string(st.role), st.leader, st.epoch, hex(st.last_zxid).c_str(),
-                  hex(st.committed_zxid).c_str());
+                  "{\"id\":%" PRIu64 ",\"role\":\"%s\",\"phase\":\"%s\",\"leader\":%" PRIu64
+                  ",\"epoch\":%" PRId64 ",\"last_zxid\":\"%s\",\"committed_zxid\":\"%s\"}",
+                  self_id_, st.mode().c_str(), fastzab::to_string(st.phase), st.leader, st.epoch,
+                  hex(st.last_zxid).c_str(), hex(st.committed_zxid).c_str());
     return b;
   }
 
@@ -380,13 +380,14 @@ class ClientPort {
              "\nSent: " + std::to_string(st.quorum_frames_out) +
              "\nConnections: " + std::to_string(conns_.size()) +
              "\nOutstanding: " + std::to_string(pending_.size()) +
-             "\nZxid: " + hex(st.last_zxid) + "\nMode: " + fastzab::to_string(st.role) +
+             "\nZxid: " + hex(st.last_zxid) + "\nMode: " + st.mode() +
              "\nNode count: " + std::to_string(st.applied) + "\n";
     }
     std::string m;
     auto line = [&](const char* k, const std::string& v) { m += std::string(k) + "\t" + v + "\n"; };
     line("zk_version", "fastzab 0.1.0");
-    line("zk_server_state", fastzab::to_string(st.role));
+    line("zk_server_state", st.mode());
+    line("zk_zab_phase", fastzab::to_string(st.phase));
     line("zk_server_id", std::to_string(self_id_));
     line("zk_epoch", std::to_string(st.epoch));
     line("zk_last_zxid", hex(st.last_zxid));

@@ -11,7 +11,8 @@
 //      0x01  write      value bytes (the rest of the body)
 //      0x02  status     none
 //      0x81  write_ok   u64 zxid the write committed at
-//      0x82  status_ok  JSON text (the rest): id, role, leader, epoch, last_zxid, committed_zxid
+//      0x82  status_ok  JSON text (the rest): id, role, phase, leader, epoch, last_zxid,
+//                       committed_zxid (role: NodeStatus::mode(), "leader" only in broadcast)
 //      0xE1  error      u8 error code, then UTF-8 text (the rest)
 //
 //    Requests may be pipelined; each reply carries its request's id. Four bytes that decode as a

@@ -38,6 +38,22 @@ const char* to_string(Role r) noexcept {
   return "looking";
 }
 
+const char* to_string(Phase p) noexcept {
+  switch (p) {
+    case Phase::election: return "election";
+    case Phase::discovery: return "discovery";
+    case Phase::synchronization: return "synchronization";
+    case Phase::broadcast: return "broadcast";
+  }
+  return "election";
+}
+
+std::string NodeStatus::mode() const {
+  if (role == Role::looking) return "looking";
+  if (phase == Phase::broadcast) return to_string(role);
+  return std::string(to_string(role)) + "-" + to_string(phase);
+}
+
 const char* to_string(WriteError e) noexcept {
   switch (e) {
     case WriteError::none: return "none";
@@ -51,6 +67,16 @@ const char* to_string(WriteError e) noexcept {
 }
 
 namespace {
+
+Phase phase_of(core::ZabPhase p) {
+  switch (p) {
+    case core::ZabPhase::election: return Phase::election;
+    case core::ZabPhase::discovery: return Phase::discovery;
+    case core::ZabPhase::synchronization: return Phase::synchronization;
+    case core::ZabPhase::broadcast: return Phase::broadcast;
+  }
+  return Phase::election;
+}
 
 Role role_of(core::PeerState s) {
   switch (s) {
@@ -152,6 +178,7 @@ struct Group {
 
   struct AtomicStatus {
     std::atomic<int> role{0};
+    std::atomic<int> phase{0};
     std::atomic<std::int64_t> leader{0}, epoch{0};
     std::atomic<std::uint64_t> last_zxid{0}, committed_zxid{0}, applied{0};
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, sessions_up{0}, refused{0},
@@ -264,6 +291,7 @@ struct Group {
     const core::Node& n = r.node();
     constexpr auto rel = std::memory_order_relaxed;
     status.role.store(static_cast<int>(n.state()), rel);
+    status.phase.store(static_cast<int>(n.phase()), rel);
     status.leader.store(std::max<std::int64_t>(n.leader().value, 0), rel);
     status.epoch.store(std::max<std::int64_t>(n.current_epoch().value, 0), rel);
     status.last_zxid.store(static_cast<std::uint64_t>(std::max<std::int64_t>(n.last_logged().value, 0)), rel);
@@ -568,6 +596,7 @@ NodeStatus Node::status(unsigned group) const {
   const auto& s = impl_->groups[group]->status;
   constexpr auto rel = std::memory_order_relaxed;
   out.role = role_of(static_cast<core::PeerState>(s.role.load(rel)));
+  out.phase = phase_of(static_cast<core::ZabPhase>(s.phase.load(rel)));
   out.leader = static_cast<std::uint64_t>(s.leader.load(rel));
   out.epoch = s.epoch.load(rel);
   out.last_zxid = s.last_zxid.load(rel);

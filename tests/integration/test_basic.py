@@ -11,7 +11,7 @@ import cluster
 from cluster import ClusterTestCase
 
 ZXID = re.compile(r'^0x[0-9a-f]{16}$')
-STATUS_KEYS = {'id', 'role', 'leader', 'epoch', 'last_zxid', 'committed_zxid'}
+STATUS_KEYS = {'id', 'role', 'phase', 'leader', 'epoch', 'last_zxid', 'committed_zxid'}
 
 
 class BasicTest(ClusterTestCase):

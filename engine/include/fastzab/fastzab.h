@@ -36,6 +36,11 @@ class StateMachine {
 enum class Role : std::uint8_t { looking, follower, leader, observer };
 const char* to_string(Role r) noexcept;
 
+// Where a server is in ZAB: electing, then (leader and learners) discovery and synchronization,
+// then broadcast. A leader accepts writes only in broadcast.
+enum class Phase : std::uint8_t { election, discovery, synchronization, broadcast };
+const char* to_string(Phase p) noexcept;
+
 enum class WriteError : std::uint8_t {
   none = 0,
   no_leader,        // no established leader reachable now: not proposed, retry later
@@ -74,6 +79,12 @@ struct NodeOptions {
 // Published by the group thread after each turn; read from any thread.
 struct NodeStatus {
   Role role = Role::looking;
+  Phase phase = Phase::election;
+  // The role a client may rely on: "leader" only once it accepts writes (broadcast), and the
+  // same for followers and observers; before that "<role>-<phase>" (e.g.
+  // "leader-synchronization"), and "looking" while electing. srvr's Mode and mntr's
+  // zk_server_state say this.
+  std::string mode() const;
   std::uint64_t leader = 0;
   std::int64_t epoch = 0;
   std::uint64_t last_zxid = 0;       // last logged
