@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "engine/include/fastzab/fastzab.h"
+#include "engine/runtime/config.h"
 
 namespace fastzab::bench {
 
@@ -51,6 +52,9 @@ std::expected<std::unique_ptr<InProcessCluster>, std::string> InProcessCluster::
   if (options.servers == 0 || options.servers > 9) {
     return std::unexpected("--servers must be 1..9, not " + std::to_string(options.servers));
   }
+  // One group per Node here; busy Nodes get disjoint CPUs as busy servers do.
+  auto cpus = cpu_lists(options.servers, 1, options.poll, runtime::available_cpus());
+  if (!cpus) return std::unexpected(cpus.error());
   const std::string secret = options.root + "/secret";
   {
     std::random_device rd;
@@ -61,6 +65,7 @@ std::expected<std::unique_ptr<InProcessCluster>, std::string> InProcessCluster::
   std::string cfg = "tickTime=" + std::to_string(options.tick_ms) +
                     "\ninitLimit=10\nsyncLimit=5\nclusterId=4242\nclientPort=1\nsecretFile=" + secret +
                     "\npoll=" + options.poll + "\nsync=" + options.sync + "\ndataDir=" + options.root + "/data\n";
+  for (const std::string& line : options.extra_config) cfg += line + "\n";
   for (unsigned id = 1; id <= options.servers; ++id) {
     auto q = free_loopback_port();
     auto e = free_loopback_port();
@@ -76,6 +81,7 @@ std::expected<std::unique_ptr<InProcessCluster>, std::string> InProcessCluster::
     o.config_file = path;
     o.id = id;
     o.data_dir = options.root + "/data" + std::to_string(id);
+    if (!cpus->empty()) o.cpus = (*cpus)[id - 1];
     auto node = Node::start(o, *impl->machines.back());
     if (!node) return std::unexpected("server " + std::to_string(id) + ": " + node.error());
     impl->nodes.push_back(std::move(*node));

@@ -29,6 +29,7 @@
 #include "bench/cluster/load.h"
 #include "bench/cluster/process_cluster.h"
 #include "bench/cluster/waterfall.h"
+#include "engine/runtime/config.h"
 
 #ifndef FASTZAB_SOURCE_ROOT
 #define FASTZAB_SOURCE_ROOT "."
@@ -61,6 +62,7 @@ struct Options {
   std::vector<unsigned> failover_windows = {1, 64};
   bool floors = true;
   bool trace = false;
+  std::vector<std::string> server_options;  // KEY=VALUE lines for the servers' zoo.cfg
   bool quick = false;
   bool keep = false;
   std::string json_path, html_path, hgrm_dir, compare_path, server_bin, dir;
@@ -599,6 +601,7 @@ int run(Options& o) {
   co.sync = o.sync;
   co.tick_ms = o.tick_ms;
   co.trace = o.trace;
+  co.extra_config = o.server_options;
   co.root = root;
   co.server_bin = o.server_bin;
   std::mt19937_64 rng(started);
@@ -746,7 +749,8 @@ int run(Options& o) {
                    {"sync", o.sync},
                    {"target", o.target},
                    {"connections", o.connections},
-                   {"tick_ms", o.tick_ms}};
+                   {"tick_ms", o.tick_ms},
+                   {"server_options", o.server_options}};
   json floors;
   if (rtt) {
     floors["round_trip"] = {{"transport", "uring"}, {"poll", o.poll}, {"samples", rtt->count()}, {"latency_us", percentiles(*rtt, 1000.0, "_us")}};
@@ -885,6 +889,14 @@ int main(int argc, char** argv) {
   cli.add_option("--failover-windows", o.failover_windows, "windows of the failover trials")->delimiter(',')->capture_default_str();
   cli.add_flag("!--no-floors", o.floors, "skip the floors (round trip, fdatasync)");
   cli.add_flag("--trace", o.trace, "run the servers with trace=on (the latency waterfall)");
+  cli.add_option("--server-option", o.server_options,
+                 "one more zoo.cfg line for every server, KEY=VALUE (e.g. electionFinalizeWaitMs=10); repeatable")
+      ->check([](const std::string& kv) {
+        const auto eq = kv.find('=');
+        return eq == std::string::npos || eq == 0 || kv.find('\n') != std::string::npos
+                   ? std::string("must be KEY=VALUE on one line")
+                   : std::string();
+      });
   cli.add_flag("--quick", o.quick, "1 s runs after 0.3 s of warm-up, fewer floor samples (smoke tests, perf-regress)");
   cli.add_option("--json", o.json_path, "write the results as JSON (bench/SCHEMA.md)");
   cli.add_option("--html", o.html_path, "write an HTML report with a latency CDF and the failover distribution");
@@ -899,6 +911,13 @@ int main(int argc, char** argv) {
     return cli.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "fastzab-bench: %s\n", e.what());
+    return 2;
+  }
+  // Refused before anything starts: busy servers need disjoint CPUs (a usage error, exit 2).
+  if (auto cpus = fastzab::bench::cpu_lists(o.servers, o.in_process ? 1 : o.groups, o.poll,
+                                            fastzab::runtime::available_cpus());
+      !cpus) {
+    std::fprintf(stderr, "fastzab-bench: %s\n", cpus.error().c_str());
     return 2;
   }
   if (o.server_bin.empty()) {

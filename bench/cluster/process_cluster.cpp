@@ -23,6 +23,8 @@
 #include <sstream>
 #include <thread>
 
+#include "engine/runtime/config.h"
+
 namespace fastzab::bench {
 
 std::uint64_t now_ns() noexcept {
@@ -103,6 +105,28 @@ std::uint64_t process_cpu_ns(pid_t pid) {
 
 }  // namespace
 
+std::expected<std::vector<std::string>, std::string> cpu_lists(
+    unsigned servers, unsigned groups, const std::string& poll,
+    const std::vector<std::uint32_t>& available) {
+  if (poll != "busy") return std::vector<std::string>{};
+  const std::size_t needed = std::size_t{servers} * groups;
+  if (available.size() < needed) {
+    return std::unexpected(
+        "--poll busy needs a CPU of its own for each spinning group thread: " +
+        std::to_string(servers) + " servers x " + std::to_string(groups) +
+        (groups == 1 ? " group" : " groups") + " = " +
+        std::to_string(needed) + " CPUs, but this machine has " +
+        std::to_string(available.size()) + " (" + runtime::format_cpu_list(available) +
+        "); use --poll adaptive or blocking, or fewer --servers or --groups");
+  }
+  std::vector<std::string> lists;
+  for (unsigned s = 0; s < servers; ++s) {
+    auto first = available.begin() + static_cast<std::ptrdiff_t>(std::size_t{s} * groups);
+    lists.push_back(runtime::format_cpu_list(std::vector<std::uint32_t>(first, first + groups)));
+  }
+  return lists;
+}
+
 static bool connect_loopback(int fd, std::uint16_t port) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -145,6 +169,9 @@ std::expected<ProcessCluster, std::string> ProcessCluster::create(const ClusterO
                     "\ngroups=" + std::to_string(options.groups) +
                     "\ndataDir=" + options.root + "/data\nclientPort=1\n";
   if (options.trace) cfg += "trace=on\n";
+  for (const std::string& line : options.extra_config) cfg += line + "\n";
+  auto cpus = cpu_lists(options.servers, options.groups, options.poll, runtime::available_cpus());
+  if (!cpus) return std::unexpected(cpus.error());
   for (unsigned id = 1; id <= options.servers; ++id) {
     // The quorum port and groups-1 more after it (group g listens on quorumPort + g): pick a
     // port the kernel gave whose successors are free too, as far as a bind test can tell.
@@ -163,6 +190,7 @@ std::expected<ProcessCluster, std::string> ProcessCluster::create(const ClusterO
     Server s;
     s.client_port = *client;
     s.data_dir = options.root + "/data" + std::to_string(id);
+    if (!cpus->empty()) s.cpus = (*cpus)[id - 1];
     c.servers_[id] = s;
   }
   c.config_path_ = options.root + "/zoo.cfg";
@@ -199,6 +227,14 @@ std::expected<void, std::string> ProcessCluster::start(unsigned id) {
   const std::string port = std::to_string(s.client_port);
   const std::string ident = std::to_string(id);
   const std::string log = log_path(id);
+  std::vector<const char*> args = {options_.server_bin.c_str(), "--config", config_path_.c_str(),
+                                   "--id", ident.c_str(), "--data-dir", s.data_dir.c_str(),
+                                   "--client-port", port.c_str()};
+  if (!s.cpus.empty()) {
+    args.push_back("--cpus");
+    args.push_back(s.cpus.c_str());
+  }
+  args.push_back(nullptr);
   const pid_t pid = ::fork();
   if (pid < 0) return std::unexpected(std::string("fork: ") + std::strerror(errno));
   if (pid == 0) {
@@ -210,9 +246,7 @@ std::expected<void, std::string> ProcessCluster::start(unsigned id) {
       ::dup2(out, 1);
       ::dup2(out, 2);
     }
-    ::execl(options_.server_bin.c_str(), options_.server_bin.c_str(), "--config", config_path_.c_str(),
-            "--id", ident.c_str(), "--data-dir", s.data_dir.c_str(), "--client-port", port.c_str(),
-            static_cast<char*>(nullptr));
+    ::execv(options_.server_bin.c_str(), const_cast<char* const*>(args.data()));
     ::_exit(127);
   }
   ::close(go[0]);

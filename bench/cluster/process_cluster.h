@@ -29,9 +29,19 @@ struct ClusterOptions {
   std::string sync = "fdatasync";
   unsigned tick_ms = 20;
   bool trace = false;
+  std::vector<std::string> extra_config;  // more zoo.cfg lines, KEY=VALUE (--server-option)
   std::string server_bin;
   std::string root;  // a directory to create the cluster in (it must exist and be empty)
 };
+
+// CPU placement of the servers (engine/runtime/README.md, "CPU placement"): with poll "busy",
+// server id (1-based) gets `groups` CPUs of its own, disjoint from every other server's, taken in
+// order from `available` (the CPUs this process may use), as a --cpus list: lists[id - 1].
+// Otherwise no lists (nothing pinned). Refused, saying what to change, when `available` has
+// fewer CPUs than servers x groups: spinning threads that share a CPU starve each other.
+std::expected<std::vector<std::string>, std::string> cpu_lists(
+    unsigned servers, unsigned groups, const std::string& poll,
+    const std::vector<std::uint32_t>& available);
 
 // What the servers used up to a moment; subtract two samples for an interval.
 struct ResourceSample {
@@ -85,6 +95,7 @@ class ProcessCluster {
     int switch_counter = -1;
     int syscall_counter = -1;
     std::string data_dir;
+    std::string cpus;  // its --cpus list, empty: not passed
   };
   explicit ProcessCluster(const ClusterOptions& options) : options_(options) {}
   ClusterOptions options_;

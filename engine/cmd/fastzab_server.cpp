@@ -451,6 +451,10 @@ int main(int argc, char** argv) {
   cli.add_option("--client-port", client_port,
                  "serve clients on this port instead of the file's clientPort")
       ->check(CLI::Range(1u, 65535u));
+  std::string cpus;
+  cli.add_option("--cpus", cpus,
+                 "pin the group threads to these CPUs, one per group (0,1 or 2-5) instead of the "
+                 "file's cpus (several servers, one file)");
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -487,6 +491,7 @@ int main(int argc, char** argv) {
   NodeOptions options;
   options.config_file = config_path;
   options.data_dir = data_dir;
+  options.cpus = cpus;
   if (client_port != 0) cfg->client_port = static_cast<std::uint16_t>(client_port);
   options.id = id;
   auto node = Node::start(options, app_ptrs);
@@ -495,7 +500,8 @@ int main(int argc, char** argv) {
     // Start-up refusals of the configuration are usage errors; the rest (log, port) are not.
     return node.error().find("transport=dpdk") != std::string::npos ||
                    node.error().find("groups=") != std::string::npos ||
-                   node.error().find("poll=busy") != std::string::npos
+                   node.error().find("poll=busy") != std::string::npos ||
+                   node.error().find("cpus: ") != std::string::npos
                ? 2
                : 1;
   }

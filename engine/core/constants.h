@@ -20,9 +20,13 @@ inline constexpr std::size_t kMaxConfigBytes = 512u << 10;
 inline constexpr std::int32_t kLearnerProtocolVersion = 0x10000;
 // Notification format version sent by fastzab (reference §2.10).
 inline constexpr std::int32_t kNotificationVersion = 2;
+// The longest duration a NodeConfig may hold, in ticks (about 12 days at a 1 ms tick). Tick
+// counters are 32-bit and count one past a limit, and the notification back-off doubles.
+inline constexpr std::int32_t kMaxDurationTicks = (1 << 30) - 1;
 
 static_assert(kMaxEntryBytes < kMaxFrameBytes);
 static_assert(kMaxConfigBytes < kMaxFrameBytes);
 static_assert(kMaxMembers <= 64, "MemberSet is a 64-bit set");
+static_assert(kMaxDurationTicks <= INT32_MAX / 2, "a doubled back-off fits an int32");
 
 }  // namespace fastzab::core

@@ -228,6 +228,7 @@ void Node::Impl::election_tick() {
   if (++quiet_ticks >= notify_timeout) {
     // Nothing heard for a whole interval: send again and back off (FLE:970-997).
     quiet_ticks = 0;
+    // No overflow: notify_max_ticks <= kMaxDurationTicks <= INT32_MAX / 2.
     notify_timeout = std::min(notify_timeout * 2, cfg.notify_max_ticks);
     broadcast_notification();
   }

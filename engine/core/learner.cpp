@@ -209,12 +209,12 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
 void Node::Impl::learner_tick() {
   ++leader_silent_ticks;
   const std::int32_t limit =
-      phase == ZabPhase::broadcast ? cfg.sync_limit_ticks : cfg.init_limit_ticks;
+      phase == ZabPhase::broadcast ? cfg.leader_silence_ticks : cfg.init_limit_ticks;
   if (leader_silent_ticks > limit) {
     start_election();
     return;
   }
-  if (!leaderinfo_received && leader_session.value != 0 && (now % cfg.notify_min_ticks) == 0) {
+  if (!leaderinfo_received && leader_session.value != 0 && (now % cfg.learner_hello_retry_ticks) == 0) {
     // The leader may not have been LEADING yet when the first hello arrived; say it again
     // (ZooKeeper retries the connection, LR:398-461). The leader ignores repeats.
     send_learner_info();

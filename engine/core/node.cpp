@@ -29,9 +29,16 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
   if (!index) bad_state("server id " + std::to_string(cfg.self.value) + " is not in the config");
   self = *index;
   self_observer = cfg.cluster.members()[self].observer;
-  if (cfg.finalize_wait_ticks < 1 || cfg.notify_min_ticks < 1 ||
-      cfg.notify_max_ticks < cfg.notify_min_ticks || cfg.ping_ticks < 1 ||
-      cfg.init_limit_ticks < 1 || cfg.sync_limit_ticks < 1 || cfg.max_batch_entries < 1 ||
+  const auto duration_ok = [](std::int32_t ticks) {
+    return ticks >= 1 && ticks <= kMaxDurationTicks;
+  };
+  if (!duration_ok(cfg.finalize_wait_ticks) || !duration_ok(cfg.notify_min_ticks) ||
+      !duration_ok(cfg.notify_max_ticks) || cfg.notify_max_ticks < cfg.notify_min_ticks ||
+      !duration_ok(cfg.learner_hello_retry_ticks) || !duration_ok(cfg.ping_ticks) ||
+      !duration_ok(cfg.leader_silence_ticks) || cfg.leader_silence_ticks <= cfg.ping_ticks ||
+      !duration_ok(cfg.init_limit_ticks) || !duration_ok(cfg.sync_limit_ticks) ||
+      cfg.sync_limit_ticks <= cfg.ping_ticks ||
+      cfg.max_batch_entries < 1 ||
       cfg.max_batch_entries > kMaxBatchEntries || cfg.max_zxid_counter < 1 ||
       cfg.max_zxid_counter > kMaxZxidCounter) {
     bad_state("a timing or size limit of the node config is out of range");

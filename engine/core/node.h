@@ -14,16 +14,39 @@
 
 namespace fastzab::core {
 
-// All durations are in ticks; the host chooses what a tick is.
+// Every duration is a count of Tick inputs, 1..kMaxDurationTicks; the host chooses what a tick
+// is. The defaults are the simulator's and the scenarios' (a coarse tick); the runtime drives
+// the core with a fine tick (1 ms by default) and converts zoo.cfg's settings into these fields
+// (runtime::node_timing). A "periodic" duration fires on every tick whose count since the
+// node started is a multiple of it.
 struct NodeConfig {
   ClusterConfig cluster;
   ServerId self;
-  std::int32_t finalize_wait_ticks = 2;   // FLE finalizeWait
-  std::int32_t notify_min_ticks = 2;      // FLE minNotificationInterval
-  std::int32_t notify_max_ticks = 64;     // FLE maxNotificationInterval
-  std::int32_t ping_ticks = 1;            // leader heartbeat period
-  std::int32_t init_limit_ticks = 20;     // discovery + synchronization budget
-  std::int32_t sync_limit_ticks = 10;     // broadcast silence / ack budget
+  // LOOKING: after a quorum agrees on a vote, how long to wait for a better one before deciding
+  // (FLE finalizeWait, 200 ms in ZooKeeper).
+  std::int32_t finalize_wait_ticks = 2;
+  // LOOKING: the first silence after which the vote is broadcast again; each further silent
+  // interval doubles it (FLE minNotificationInterval, = finalizeWait in ZooKeeper).
+  std::int32_t notify_min_ticks = 2;
+  // LOOKING: the cap of that doubling (FLE maxNotificationInterval, 60 s in ZooKeeper).
+  std::int32_t notify_max_ticks = 64;
+  // FOLLOWING/OBSERVING before LEADERINFO: period of re-sending FOLLOWERINFO/OBSERVERINFO (the
+  // leader may still have been LOOKING when the first one arrived, and ignored it). Periodic.
+  std::int32_t learner_hello_retry_ticks = 2;
+  // LEADING: period of the PING to every learner (ZooKeeper: tickTime/2). Periodic.
+  std::int32_t ping_ticks = 1;
+  // FOLLOWING/OBSERVING in broadcast: a leader silent for longer than this is given up (back to
+  // LOOKING). ZooKeeper uses syncLimit*tickTime (the learner's socket read timeout). Must exceed
+  // ping_ticks, or a live leader is given up between two pings.
+  std::int32_t leader_silence_ticks = 10;
+  // initLimit: the budget of discovery + synchronization, on both sides: the leader gives up
+  // leading if they do not finish in it, drops a learner silent that long before UPTODATE, and
+  // a learner gives up a leader silent that long before broadcast.
+  std::int32_t init_limit_ticks = 20;
+  // syncLimit, the leader's ack limits in broadcast: it drops a learner silent (no packet at
+  // all) for longer than this, or one that leaves a proposal unacknowledged that long, and it
+  // stops leading when it has not heard a quorum within it.
+  std::int32_t sync_limit_ticks = 10;
   // The last usable zxid counter; lower it in tests to exercise epoch rollover.
   std::uint32_t max_zxid_counter = kMaxZxidCounter;
   // Committed entries kept in memory to serve DIFF syncs; older learners get SNAP.

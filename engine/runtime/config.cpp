@@ -4,6 +4,7 @@
 // apply too. The first problem found is the error, so that an operator reads one line.
 #include "engine/runtime/config.h"
 
+#include <sched.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -16,6 +17,8 @@
 #include <map>
 #include <optional>
 #include <utility>
+
+#include "engine/core/constants.h"
 
 namespace fastzab::runtime {
 
@@ -41,9 +44,20 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 14> kPlainKeys = {
+constexpr std::array<std::string_view, 21> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
-    "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace"};
+    "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace",
+    "cpus",
+    // Protocol timing in milliseconds (check_timing).
+    "tickResolutionMs", "electionFinalizeWaitMs", "electionNotificationMaxMs",
+    "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs"};
+// The finest tick: a second is coarser than any protocol timer worth counting with it.
+constexpr std::uint64_t kMaxTickResolutionMs = 1000;
+// Defaults of heartbeatMs and leaderSilenceMs, when tickTime and syncLimit do not make them
+// shorter: ZooKeeper's tickTime/2 and syncLimit*tickTime, capped so that they do not grow with
+// tickTime (README.md "Timing").
+constexpr std::uint64_t kHeartbeatCapMs = 100;
+constexpr std::uint64_t kLeaderSilenceCapMs = 2000;
 constexpr std::array<std::string_view, 3> kPrefixes = {"server", "group", "weight"};
 
 // ZooKeeper settings a ZooKeeper zoo.cfg may hold that fastzab does not use. They get a warning
@@ -300,6 +314,18 @@ class Parser {
     }
     if (key == "initLimit") return set_u32(config_.init_limit_ticks, 1, kInt32Max);
     if (key == "syncLimit") return set_u32(config_.sync_limit_ticks, 1, kInt32Max);
+    if (key == "tickResolutionMs") {
+      return set_u32(config_.tick_resolution_ms, 1, kMaxTickResolutionMs);
+    }
+    if (key == "electionFinalizeWaitMs") {
+      return set_u32(config_.election_finalize_wait_ms, 1, kInt32Max);
+    }
+    if (key == "electionNotificationMaxMs") {
+      return set_u32(config_.election_notification_max_ms, 1, kInt32Max);
+    }
+    if (key == "learnerHelloRetryMs") return set_u32(config_.learner_hello_retry_ms, 1, kInt32Max);
+    if (key == "heartbeatMs") return set_u32(config_.heartbeat_ms, 1, kInt32Max);
+    if (key == "leaderSilenceMs") return set_u32(config_.leader_silence_ms, 1, kInt32Max);
     if (key == "groups") return set_u32(config_.groups, 1, kMaxGroups);
     if (key == "dataDir") {
       config_.data_dir = std::string(value);
@@ -337,6 +363,13 @@ class Parser {
       auto p = choice(line, key, value, kOptions);
       if (!p) return std::unexpected(p.error());
       config_.poll = *p;
+      return {};
+    }
+    if (key == "cpus") {
+      auto cpus = parse_cpu_list(value);
+      if (!cpus) return at(line, key, cpus.error().message);
+      config_.cpus = std::move(*cpus);
+      config_.cpus_origin = config_.source + ":" + std::to_string(line) + ": cpus";
       return {};
     }
     if (key == "trace") {
@@ -484,6 +517,71 @@ class Parser {
     if (config_.servers.size() > 1 && config_.secret_file.empty()) {
       return whole("secretFile", "required when more than one server is listed (" +
                                      std::to_string(config_.servers.size()) + " are)");
+    }
+    return check_timing();
+  }
+
+  // The error for a key that may or may not be in the file: at its line, or about the file.
+  std::unexpected<Error> cite(std::string_view key, std::string_view what) const {
+    auto it = first_line_.find(std::string(key));
+    return it == first_line_.end() ? whole(key, what) : at(it->second, key, what);
+  }
+
+  // Derives heartbeatMs and leaderSilenceMs when not set, and checks the relations between the
+  // timing keys that keep the core's timers meaningful (set_node_timing relies on them).
+  Result<void> check_timing() {
+    ServerConfig& c = config_;
+    const std::uint64_t resolution = c.tick_resolution_ms;
+    const std::uint64_t sync_ms = std::uint64_t{c.sync_limit_ticks} * c.tick_time_ms;
+    const std::string res_text = "tickResolutionMs (" + std::to_string(resolution) + " ms)";
+    for (std::string_view key : {"electionFinalizeWaitMs", "electionNotificationMaxMs",
+                                 "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs"}) {
+      auto it = first_line_.find(std::string(key));
+      if (it == first_line_.end()) continue;
+      const std::uint32_t v = key == "electionFinalizeWaitMs"      ? c.election_finalize_wait_ms
+                              : key == "electionNotificationMaxMs" ? c.election_notification_max_ms
+                              : key == "learnerHelloRetryMs"       ? c.learner_hello_retry_ms
+                              : key == "heartbeatMs"               ? c.heartbeat_ms
+                                                                   : c.leader_silence_ms;
+      if (v < resolution) {
+        return at(it->second, key, std::to_string(v) + " ms is below " + res_text +
+                                       ", the finest time the server counts");
+      }
+    }
+    if (!first_line_.contains("heartbeatMs")) {
+      c.heartbeat_ms = static_cast<std::uint32_t>(
+          std::max(resolution, std::min<std::uint64_t>(kHeartbeatCapMs, c.tick_time_ms / 2)));
+    }
+    if (!first_line_.contains("leaderSilenceMs")) {
+      c.leader_silence_ms = static_cast<std::uint32_t>(std::max<std::uint64_t>(
+          std::uint64_t{2} * c.heartbeat_ms, std::min(kLeaderSilenceCapMs, sync_ms)));
+    }
+    if (c.election_notification_max_ms < c.election_finalize_wait_ms &&
+        !first_line_.contains("electionNotificationMaxMs")) {
+      return cite("electionFinalizeWaitMs",
+                  std::to_string(c.election_finalize_wait_ms) +
+                      " ms is above electionNotificationMaxMs (" +
+                      std::to_string(c.election_notification_max_ms) +
+                      " ms), the cap of the notification back-off that starts at it");
+    }
+    if (c.election_notification_max_ms < c.election_finalize_wait_ms) {
+      return cite("electionNotificationMaxMs",
+                  std::to_string(c.election_notification_max_ms) +
+                      " ms is below electionFinalizeWaitMs (" +
+                      std::to_string(c.election_finalize_wait_ms) +
+                      " ms), where the notification back-off starts");
+    }
+    if (std::uint64_t{2} * c.heartbeat_ms > sync_ms) {
+      return cite("heartbeatMs", std::to_string(c.heartbeat_ms) +
+                                     " ms is more than half of syncLimit*tickTime (" +
+                                     std::to_string(sync_ms) +
+                                     " ms): the leader would drop followers between heartbeats");
+    }
+    if (c.leader_silence_ms < std::uint64_t{2} * c.heartbeat_ms) {
+      return cite("leaderSilenceMs", std::to_string(c.leader_silence_ms) +
+                                         " ms is less than two heartbeats (heartbeatMs " +
+                                         std::to_string(c.heartbeat_ms) +
+                                         " ms): followers would give up a live leader");
     }
     return {};
   }
@@ -675,6 +773,132 @@ Result<std::size_t> validate_for(const ServerConfig& config, core::ServerId id) 
   }
   return std::unexpected(Error{config.source + ": --id " + std::to_string(id.value) +
                                " is not in the server list (ids: " + ids + ")"});
+}
+
+}  // namespace fastzab::runtime
+
+namespace fastzab::runtime {
+
+static_assert(kMaxCpus == CPU_SETSIZE, "a CPU number must fit a cpu_set_t");
+
+Result<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text) {
+  constexpr std::string_view kForm = " (write CPUs as 0,1 and ranges as 2-5)";
+  // One end of `item` (a CPU or a range lo-hi).
+  auto cpu = [&](std::string_view s, std::string_view item) -> Result<std::uint32_t> {
+    std::uint32_t v = 0;
+    const char* end = s.data() + s.size();
+    const auto [ptr, ec] = std::from_chars(s.data(), end, v);
+    if (s.empty() || ptr != end || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+      return std::unexpected(
+          Error{quoted(item) + " is not a CPU number or range" + std::string(kForm)});
+    }
+    if (ec == std::errc::result_out_of_range || v >= kMaxCpus) {
+      return std::unexpected(Error{"CPU " + std::string(s) + " is out of range 0.." +
+                                   std::to_string(kMaxCpus - 1)});
+    }
+    return v;
+  };
+  std::vector<std::uint32_t> out;
+  if (trim(text).empty()) return std::unexpected(Error{"the CPU list is empty" + std::string(kForm)});
+  std::vector<bool> seen(kMaxCpus);
+  for (std::size_t pos = 0; pos <= text.size();) {
+    const std::size_t comma = std::min(text.find(',', pos), text.size());
+    const std::string_view item = trim(text.substr(pos, comma - pos));
+    pos = comma + 1;
+    if (item.empty()) {
+      return std::unexpected(Error{quoted(text) + " has an empty item" + std::string(kForm)});
+    }
+    const std::size_t dash = item.find('-');
+    auto lo = cpu(trim(item.substr(0, dash)), item);
+    if (!lo) return std::unexpected(lo.error());
+    std::uint32_t hi = *lo;
+    if (dash != std::string_view::npos) {
+      auto h = cpu(trim(item.substr(dash + 1)), item);
+      if (!h) return std::unexpected(h.error());
+      if (*h < *lo) return std::unexpected(Error{"range " + std::string(item) + " runs backwards"});
+      hi = *h;
+    }
+    for (std::uint32_t c = *lo; c <= hi; ++c) {
+      if (seen[c]) return std::unexpected(Error{"CPU " + std::to_string(c) + " is listed twice"});
+      seen[c] = true;
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string format_cpu_list(std::vector<std::uint32_t> cpus) {
+  std::sort(cpus.begin(), cpus.end());
+  std::string out;
+  for (std::size_t i = 0; i < cpus.size();) {
+    std::size_t j = i;
+    while (j + 1 < cpus.size() && cpus[j + 1] == cpus[j] + 1) ++j;
+    if (!out.empty()) out += ',';
+    out += std::to_string(cpus[i]);
+    if (j > i) out += "-" + std::to_string(cpus[j]);
+    i = j + 1;
+  }
+  return out;
+}
+
+std::vector<std::uint32_t> available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<std::uint32_t> out;
+  if (::sched_getaffinity(0, sizeof set, &set) != 0) return out;
+  for (std::uint32_t c = 0; c < kMaxCpus; ++c) {
+    if (CPU_ISSET(c, &set)) out.push_back(c);
+  }
+  return out;
+}
+
+void set_node_timing(const ServerConfig& config, core::NodeConfig& node) {
+  const std::uint64_t resolution = std::max<std::uint64_t>(1, config.tick_resolution_ms);
+  const auto ticks = [&](std::uint64_t ms) {
+    const std::uint64_t t = std::max<std::uint64_t>(1, (ms + resolution - 1) / resolution);
+    return static_cast<std::int32_t>(
+        std::min<std::uint64_t>(t, static_cast<std::uint64_t>(core::kMaxDurationTicks)));
+  };
+  node.finalize_wait_ticks = ticks(config.election_finalize_wait_ms);
+  node.notify_min_ticks = node.finalize_wait_ticks;  // ZooKeeper: minNotificationInterval = finalizeWait
+  node.notify_max_ticks = std::max(node.notify_min_ticks, ticks(config.election_notification_max_ms));
+  node.learner_hello_retry_ticks = ticks(config.learner_hello_retry_ms);
+  node.ping_ticks = ticks(config.heartbeat_ms);
+  node.leader_silence_ticks = std::max(node.ping_ticks + 1, ticks(config.leader_silence_ms));
+  node.init_limit_ticks = ticks(std::uint64_t{config.init_limit_ticks} * config.tick_time_ms);
+  node.sync_limit_ticks = std::max(node.ping_ticks + 1,
+                                   ticks(std::uint64_t{config.sync_limit_ticks} * config.tick_time_ms));
+}
+
+Result<void> check_cpus(const ServerConfig& config, const std::vector<std::uint32_t>& available) {
+  const std::string origin =
+      config.cpus_origin.empty() ? config.source + ": cpus" : config.cpus_origin;
+  const std::string here = "this process may use CPUs " + format_cpu_list(available);
+  for (std::uint32_t c : config.cpus) {
+    if (std::find(available.begin(), available.end(), c) == available.end()) {
+      return std::unexpected(Error{origin + ": CPU " + std::to_string(c) +
+                                   " is not available on this machine (" + here + ")"});
+    }
+  }
+  if (config.poll != PollMode::busy || config.cpus.size() >= config.groups) return {};
+  const std::string groups = std::to_string(config.groups);
+  const std::string needs = origin + ": poll=busy needs one CPU per group: ";
+  if (available.size() < config.groups) {
+    return std::unexpected(Error{needs + "groups=" + groups + " but " + here +
+                                 ": use fewer groups or poll=adaptive"});
+  }
+  const std::string example = format_cpu_list(
+      std::vector<std::uint32_t>(available.begin(), available.begin() + config.groups));
+  if (config.cpus.empty()) {
+    return std::unexpected(Error{needs + "list them, e.g. cpus=" + example + " for groups=" +
+                                 groups + " (servers sharing a host need disjoint lists: " +
+                                 "fastzab-server --cpus); spinning threads left unpinned " +
+                                 "compete for the same CPUs"});
+  }
+  const bool flag = config.cpus_origin == "--cpus";
+  return std::unexpected(Error{needs + "set " + (flag ? "--cpus " : "cpus=") + example +
+                               " or other distinct CPUs (" + groups + " groups, " +
+                               std::to_string(config.cpus.size()) + " listed)"});
 }
 
 }  // namespace fastzab::runtime

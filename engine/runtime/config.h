@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/core/node.h"
 #include "engine/core/quorum.h"
 #include "engine/core/types.h"
 #include "engine/runtime/error.h"
@@ -50,8 +51,8 @@ struct ServerConfig {
 
   // ZooKeeper keys.
   std::uint32_t tick_time_ms = 2000;   // tickTime
-  std::uint32_t init_limit_ticks = 10; // initLimit
-  std::uint32_t sync_limit_ticks = 5;  // syncLimit
+  std::uint32_t init_limit_ticks = 10; // initLimit, in tickTimes
+  std::uint32_t sync_limit_ticks = 5;  // syncLimit, in tickTimes
   // snapCount: entries applied between local snapshots, each followed by a purge of the log
   // below it. ZooKeeper's name and default (ZooKeeper snapshots at a random point between half
   // and all of it, so that servers do not all snapshot at once; fastzab takes it as written).
@@ -68,6 +69,17 @@ struct ServerConfig {
   core::ClusterConfig cluster;
 
   // fastzab keys.
+  // Protocol timing (README.md "Timing"), in milliseconds. The core counts fine ticks of
+  // tickResolutionMs; node_timing() turns these and initLimit/syncLimit into its durations.
+  std::uint32_t tick_resolution_ms = 1;                // tickResolutionMs
+  std::uint32_t election_finalize_wait_ms = 200;       // electionFinalizeWaitMs (ZK finalizeWait)
+  std::uint32_t election_notification_max_ms = 60000;  // electionNotificationMaxMs (ZK's cap)
+  std::uint32_t learner_hello_retry_ms = 10;           // learnerHelloRetryMs
+  // heartbeatMs and leaderSilenceMs. When the file does not set them, parse_config derives them
+  // from tickTime and syncLimit: min(100, tickTime/2) and min(2000, syncLimit*tickTime); these
+  // initial values are those of the default tickTime and syncLimit.
+  std::uint32_t heartbeat_ms = 100;
+  std::uint32_t leader_silence_ms = 2000;
   Transport transport = Transport::uring;
   PollMode poll = PollMode::blocking;
   SyncMode sync = SyncMode::fdatasync;
@@ -75,6 +87,12 @@ struct ServerConfig {
   // trace=on|off: commit tracing (README.md "Commit tracing"): per write, the time of each stage
   // of its commit, answered by the `trce` four-letter word. Off by default.
   bool trace = false;
+  // cpus=LIST ("0,1", "2-5", "0,2-3"): the CPUs the group threads run on, group g alone on
+  // cpus[g] (README.md "CPU placement"). Empty: nothing is pinned. poll=busy needs one per group
+  // (check_cpus, at start-up, also checks them against this machine).
+  std::vector<std::uint32_t> cpus;
+  // What messages about `cpus` cite: "<source>:<line>: cpus", or "--cpus" for an override.
+  std::string cpus_origin;
   std::uint64_t cluster_id = 0;        // clusterId (required, non-zero): written in every log file
   std::string secret_file;             // secretFile (required with more than one server)
   std::size_t secret_file_line = 0;
@@ -91,6 +109,9 @@ inline constexpr std::uint32_t kMaxPreAllocKb = 1u << 30;
 inline constexpr std::size_t kMinSecretBytes = 32;
 // A secret file is a key, not a document: anything larger is a mistake (a wrong path).
 inline constexpr std::size_t kMaxSecretFileBytes = 64u << 10;
+// CPU numbers in `cpus` are below this (a cpu_set_t's size, CPU_SETSIZE: static_assert in
+// config.cpp); whether this machine has them is checked at start-up (check_cpus).
+inline constexpr std::uint32_t kMaxCpus = 1024;
 
 // Parses a configuration's text. `source_name` is what messages call it (a file name). Does not
 // touch the file system: `secret` stays empty (load_config reads it).
@@ -103,5 +124,25 @@ Result<ServerConfig> load_config(const std::string& path);
 // Checks that `id` (the server's own id, from the command line) is one of the configured
 // servers; returns its index in `servers` and `cluster`.
 Result<std::size_t> validate_for(const ServerConfig& config, core::ServerId id);
+
+// A CPU list as `cpus=` and `fastzab-server --cpus` take it: comma-separated CPU numbers and
+// ranges lo-hi, each below kMaxCpus, none twice, in the order written. The error is the message
+// alone (no source or key): callers prefix where the list came from.
+Result<std::vector<std::uint32_t>> parse_cpu_list(std::string_view text);
+// The other way: ascending runs as ranges ("0-3,6"); empty for an empty list.
+std::string format_cpu_list(std::vector<std::uint32_t> cpus);
+// The CPUs this process may run on (sched_getaffinity), ascending.
+std::vector<std::uint32_t> available_cpus();
+// The start-up check of CPU placement: every CPU in `config.cpus` is one of `available`, and
+// poll=busy lists one CPU per group (a spinning thread needs a CPU of its own; unpinned, the
+// spinning threads of servers sharing a host pile onto the same CPUs).
+Result<void> check_cpus(const ServerConfig& config, const std::vector<std::uint32_t>& available);
+
+// Sets the core's durations in `node` (its timing fields) from the configuration, in ticks of
+// tick_resolution_ms, rounded up and capped at core::kMaxDurationTicks: the finalize wait, the
+// notification back-off (from the finalize wait up to its cap), the hello re-send period, the
+// heartbeat, the leader-silence limit, and initLimit and syncLimit (multiples of tickTime).
+// parse_config's checks make the result acceptable to core::Node.
+void set_node_timing(const ServerConfig& config, core::NodeConfig& node);
 
 }  // namespace fastzab::runtime

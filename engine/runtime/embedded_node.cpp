@@ -159,7 +159,7 @@ struct Group {
   unsigned index = 0;
   AppAdapter app;
   runtime::ReplicaOptions replica_options;
-  int cpu = -1;  // pinned to this CPU, or -1
+  std::vector<std::uint32_t> cpus;  // the CPUs this thread may run on (zoo.cfg cpus); empty: any
   runtime::SpscRing<WriteIn, kRingSlots> writes;  // app thread -> group thread
   runtime::SpscRing<Event, kRingSlots> events;    // group thread -> app thread
   int event_fd = -1;                              // the node's, shared by every group
@@ -202,12 +202,17 @@ struct Group {
   }
 
   void run() {
-    if (cpu >= 0) {
+    if (!cpus.empty()) {
       cpu_set_t set;
       CPU_ZERO(&set);
-      CPU_SET(cpu, &set);
-      // Best effort: a container may forbid it; the group still runs.
-      (void)pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+      for (std::uint32_t c : cpus) CPU_SET(c, &set);
+      // Asked for explicitly (and checked against sched_getaffinity at start-up), so a refusal
+      // is a start-up error rather than a silently unpinned thread.
+      if (const int err = pthread_setaffinity_np(pthread_self(), sizeof set, &set); err != 0) {
+        set_failure("pinning the group thread to CPUs " + runtime::format_cpu_list(cpus) + ": " +
+                    std::strerror(err));
+        return;
+      }
     }
     std::deque<Event> backlog;  // events that did not fit the ring yet (the app is not polling)
     bool pushed = false;
@@ -380,11 +385,14 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
                            ", but the application passed " + std::to_string(apps.size()) +
                            " state machine(s): one per group");
   }
-  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
-  if (cfg->poll == runtime::PollMode::busy && cfg->groups > cores) {
-    return std::unexpected(options.config_file + ": poll=busy with groups=" +
-                           std::to_string(cfg->groups) + " would spin more threads than the " +
-                           std::to_string(cores) + " cores: use fewer groups or poll=adaptive");
+  if (!options.cpus.empty()) {  // fastzab-server --cpus: wins over the file's cpus
+    auto cpus = runtime::parse_cpu_list(options.cpus);
+    if (!cpus) return std::unexpected("--cpus: " + cpus.error().message);
+    cfg->cpus = std::move(*cpus);
+    cfg->cpus_origin = "--cpus";
+  }
+  if (auto placed = runtime::check_cpus(*cfg, runtime::available_cpus()); !placed) {
+    return std::unexpected(placed.error().message);
   }
   if (auto bad = check_group_ports(*cfg)) return std::unexpected(*bad);
   if (sodium_init() < 0) return std::unexpected(std::string("libsodium failed to initialise"));
@@ -409,15 +417,20 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     grp->index = g;
     grp->event_fd = impl->event_fd;
     grp->stop_requested = &impl->stop_requested;
-    // A dedicated core for a spinning group; otherwise let the kernel place it (three servers
-    // of a test share two cores).
-    if (cfg->poll == runtime::PollMode::busy) grp->cpu = static_cast<int>(g % cores);
+    // Only what `cpus` says: group g alone on cpus[g] when there is one per group (always with
+    // poll=busy, check_cpus saw to it); with fewer, every group on the listed set. No `cpus`:
+    // the kernel places the threads.
+    if (cfg->cpus.size() >= cfg->groups) {
+      grp->cpus = {cfg->cpus[g]};
+    } else {
+      grp->cpus = cfg->cpus;
+    }
     runtime::ReplicaOptions& opt = grp->replica_options;
     opt.node.cluster = cfg->cluster;
     opt.node.self = core::ServerId{static_cast<std::int64_t>(options.id)};
-    opt.node.init_limit_ticks = static_cast<std::int32_t>(cfg->init_limit_ticks);
-    opt.node.sync_limit_ticks = static_cast<std::int32_t>(cfg->sync_limit_ticks);
-    opt.tick = std::chrono::milliseconds(cfg->tick_time_ms);
+    // The core counts fine ticks, not tickTimes (README.md "Timing").
+    runtime::set_node_timing(*cfg, opt.node);
+    opt.tick = std::chrono::milliseconds(cfg->tick_resolution_ms);
     opt.log_dir = cfg->groups == 1 ? cfg->data_dir : cfg->data_dir + "/group-" + std::to_string(g);
     opt.log.cluster_id = cfg->cluster_id;
     opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;

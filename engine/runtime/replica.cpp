@@ -49,6 +49,9 @@ std::uint64_t get_u64(const std::byte* p) {
 
 constexpr std::uint64_t kInternalTag = std::uint64_t{1} << 63;
 
+// The most ticks one turn of the loop gives the core when it fell behind (run_once).
+constexpr int kMaxTickBurst = 16;
+
 }  // namespace
 
 const char* to_string(WriteFailure f) noexcept {
@@ -571,11 +574,14 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
     proposal_arena_.clear();
   }
   now = clock::now();
-  if (now >= next_tick_) {
+  // The ticks that came due, at most kMaxTickBurst: a turn that ran late (a long batch, a late
+  // wake-up) keeps the core's clock in step with real time at a fine tick, but a long stall (a
+  // stopped process) is not replayed as a burst that would expire every timer at once.
+  for (int due = 0; now >= next_tick_ && due < kMaxTickBurst; ++due) {
     step(core::input::Tick{});
     next_tick_ += opt_.tick;
-    if (next_tick_ < now) next_tick_ = now + opt_.tick;  // fell behind: do not burst ticks
   }
+  if (next_tick_ <= now) next_tick_ = now + opt_.tick;  // fell far behind: drop the rest
   // Log completions feed the core, which may append and send more: loop until quiet.
   for (int round = 0; round < 64; ++round) {
     if (auto r = drain_completions(); !r) return r;

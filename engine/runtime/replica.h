@@ -73,7 +73,7 @@ struct ReplicaHooks {
 
 struct ReplicaOptions {
   core::NodeConfig node;               // cluster, self, limits in ticks
-  std::chrono::microseconds tick{std::chrono::milliseconds(50)};
+  std::chrono::microseconds tick{std::chrono::milliseconds(50)};  // what one core tick is
   std::string log_dir;
   log::Options log;                    // cluster_id, sync mode, writer
   net::TransportConfig transport;      // self, peers, secret, poll mode

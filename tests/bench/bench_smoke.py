@@ -65,6 +65,25 @@ class BenchSmoke(unittest.TestCase):
             self.assertEqual(r.returncode, 2, args)
             self.assertTrue(r.stderr.startswith("fastzab-bench: "), r.stderr)
 
+    def test_busy_servers_need_a_cpu_each(self):
+        # Three busy servers need three CPUs of their own (this machine has two, so the default
+        # --servers 3 is refused here); 9 servers x 64 groups is refused on any ordinary machine.
+        # Refused before any server starts, so nothing spins.
+        bench = os.environ.get("FASTZAB_BENCH_BIN")
+        cpus = len(os.sched_getaffinity(0))
+        for needed, args in ((3, ["--servers", "3"]), (9 * 64, ["--servers", "9", "--groups", "64"]),
+                             (9, ["--in-process", "--servers", "9"])):
+            if needed <= cpus:
+                continue
+            r = subprocess.run([bench, "--poll", "busy", "--quick"] + args,
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("fastzab-bench: --poll busy needs a CPU of its own for each spinning "
+                          "group thread: ", r.stderr)
+            self.assertIn(f"= {needed} CPUs, but this machine has {cpus} ", r.stderr)
+            self.assertIn("use --poll adaptive or blocking", r.stderr)
+            self.assertEqual(r.stdout, "")
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

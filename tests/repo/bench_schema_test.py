@@ -115,6 +115,7 @@ def example_document():
             "target": "leader",
             "connections": 1,
             "tick_ms": 100,
+            "server_options": ["electionFinalizeWaitMs=10"],
         },
         "floors": {
             "round_trip": {

@@ -14,6 +14,9 @@
 #include <string>
 #include <string_view>
 
+#include "engine/core/constants.h"
+#include "engine/core/node.h"
+
 namespace fastzab::runtime {
 namespace {
 
@@ -143,6 +146,85 @@ TEST(ConfigTest, EveryDefault) {
   EXPECT_TRUE(c.warnings.empty());
 }
 
+// ---- protocol timing (README.md "Timing") ----
+
+TEST(ConfigTest, TimingDefaultsAreZooKeepersAndDoNotGrowWithTickTime) {
+  const ServerConfig c = parse_ok(kBase);
+  EXPECT_EQ(c.tick_resolution_ms, 1u);
+  EXPECT_EQ(c.election_finalize_wait_ms, 200u);         // ZooKeeper's finalizeWait
+  EXPECT_EQ(c.election_notification_max_ms, 60000u);    // ZooKeeper's back-off cap
+  EXPECT_EQ(c.learner_hello_retry_ms, 10u);
+  EXPECT_EQ(c.heartbeat_ms, 100u);        // min(100, tickTime/2)
+  EXPECT_EQ(c.leader_silence_ms, 2000u);  // min(2000, syncLimit*tickTime)
+  core::NodeConfig n;
+  set_node_timing(c, n);
+  EXPECT_EQ(n.finalize_wait_ticks, 200);
+  EXPECT_EQ(n.notify_min_ticks, 200);  // the back-off starts at the finalize wait
+  EXPECT_EQ(n.notify_max_ticks, 60000);
+  EXPECT_EQ(n.learner_hello_retry_ticks, 10);
+  EXPECT_EQ(n.ping_ticks, 100);
+  EXPECT_EQ(n.leader_silence_ticks, 2000);
+  EXPECT_EQ(n.init_limit_ticks, 20000);  // initLimit*tickTime, in ms ticks
+  EXPECT_EQ(n.sync_limit_ticks, 10000);
+}
+
+TEST(ConfigTest, TimingDefaultsShrinkWithAShortTickTime) {
+  const ServerConfig c = parse_ok(with("tickTime=20"));
+  EXPECT_EQ(c.heartbeat_ms, 10u);
+  EXPECT_EQ(c.leader_silence_ms, 100u);
+  core::NodeConfig n;
+  set_node_timing(c, n);
+  EXPECT_EQ(n.ping_ticks, 10);
+  EXPECT_EQ(n.init_limit_ticks, 200);
+  EXPECT_EQ(n.sync_limit_ticks, 100);
+  EXPECT_EQ(n.finalize_wait_ticks, 200);  // not tied to tickTime
+}
+
+TEST(ConfigTest, TimingKeysConvertToTicksOfTheResolution) {
+  const ServerConfig c = parse_ok(with(
+      "tickResolutionMs=10\nelectionFinalizeWaitMs=25\nelectionNotificationMaxMs=1000\n"
+      "learnerHelloRetryMs=10\nheartbeatMs=50\nleaderSilenceMs=301\ninitLimit=2147483647"));
+  core::NodeConfig n;
+  set_node_timing(c, n);
+  EXPECT_EQ(n.finalize_wait_ticks, 3);  // rounded up
+  EXPECT_EQ(n.notify_min_ticks, 3);
+  EXPECT_EQ(n.notify_max_ticks, 100);
+  EXPECT_EQ(n.learner_hello_retry_ticks, 1);
+  EXPECT_EQ(n.ping_ticks, 5);
+  EXPECT_EQ(n.leader_silence_ticks, 31);
+  EXPECT_EQ(n.init_limit_ticks, core::kMaxDurationTicks);  // capped, about 124 days here
+  EXPECT_EQ(n.sync_limit_ticks, 1000);
+  // The core accepts what parse_config let through.
+  n.cluster = c.cluster;
+  n.self = ServerId{1};
+  EXPECT_NO_THROW(core::Node(n, core::DurableState{}));
+}
+
+TEST(ConfigTest, TimingErrors) {
+  EXPECT_EQ(error_of(with("tickResolutionMs=0")),
+            at_line(kNext) + "tickResolutionMs: 0 is out of range 1..1000");
+  EXPECT_EQ(error_of(with("electionFinalizeWaitMs=soon")),
+            at_line(kNext) + "electionFinalizeWaitMs: 'soon' is not a whole number");
+  EXPECT_EQ(error_of(with("electionNotificationMaxMs=100")),
+            at_line(kNext) + "electionNotificationMaxMs: 100 ms is below electionFinalizeWaitMs "
+                             "(200 ms), where the notification back-off starts");
+  EXPECT_EQ(error_of(with("electionFinalizeWaitMs=70000")),
+            at_line(kNext) + "electionFinalizeWaitMs: 70000 ms is above "
+                             "electionNotificationMaxMs (60000 ms), the cap of the notification "
+                             "back-off that starts at it");
+  EXPECT_EQ(error_of(with("tickResolutionMs=10\nlearnerHelloRetryMs=5")),
+            at_line(kNext + 1) + "learnerHelloRetryMs: 5 ms is below tickResolutionMs (10 ms), "
+                                 "the finest time the server counts");
+  EXPECT_EQ(error_of(with("heartbeatMs=6000")),
+            at_line(kNext) + "heartbeatMs: 6000 ms is more than half of syncLimit*tickTime "
+                             "(10000 ms): the leader would drop followers between heartbeats");
+  EXPECT_EQ(error_of(with("leaderSilenceMs=150")),
+            at_line(kNext) + "leaderSilenceMs: 150 ms is less than two heartbeats (heartbeatMs "
+                             "100 ms): followers would give up a live leader");
+  EXPECT_EQ(error_of(with("heartbeatMs=100\nheartbeatMs=100")),
+            at_line(kNext + 1) + "heartbeatMs: duplicate key (first set on line 8)");
+}
+
 TEST(ConfigTest, SnapCountBounds) {
   EXPECT_EQ(parse_ok(with("preAllocSize=2048")).prealloc_kb, 2048u);
   EXPECT_EQ(parse_ok(with("snapCount=1")).snap_count, 1u);
@@ -164,6 +246,89 @@ TEST(ConfigTest, TraceOnOrOff) {
   EXPECT_FALSE(c.trace);
   EXPECT_EQ(error_of(with("trace=on\ntrace=off")),
             at_line(kNext + 1) + "trace: duplicate key (first set on line 8)");
+}
+
+TEST(ConfigTest, CpusListsAndRanges) {
+  EXPECT_TRUE(parse_ok(kBase).cpus.empty());  // the default: nothing is pinned
+  EXPECT_EQ(parse_ok(with("cpus=0,1")).cpus, (std::vector<std::uint32_t>{0, 1}));
+  EXPECT_EQ(parse_ok(with("cpus=2-5")).cpus, (std::vector<std::uint32_t>{2, 3, 4, 5}));
+  EXPECT_EQ(parse_ok(with("cpus=7")).cpus, (std::vector<std::uint32_t>{7}));
+  EXPECT_EQ(parse_ok(with("cpus=1023")).cpus, (std::vector<std::uint32_t>{1023}));
+  // The order written is the order of the groups; whitespace around items is ignored.
+  EXPECT_EQ(parse_ok(with(" cpus = 6, 0 - 1 ,3 ")).cpus, (std::vector<std::uint32_t>{6, 0, 1, 3}));
+  const ServerConfig c = parse_ok(with("cpus=0,1"));
+  EXPECT_TRUE(c.warnings.empty());
+  EXPECT_EQ(c.cpus_origin, "zoo.cfg:8: cpus");
+}
+
+TEST(ConfigTest, CpuListFormatsAsRanges) {
+  EXPECT_EQ(format_cpu_list({}), "");
+  EXPECT_EQ(format_cpu_list({4}), "4");
+  EXPECT_EQ(format_cpu_list({3, 0, 1, 2, 7, 9, 10}), "0-3,7,9-10");
+  // Round trip.
+  auto parsed = parse_cpu_list(format_cpu_list({0, 2, 3, 4, 8}));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(*parsed, (std::vector<std::uint32_t>{0, 2, 3, 4, 8}));
+  EXPECT_FALSE(available_cpus().empty());
+}
+
+// check_cpus, the start-up check, against a made-up machine.
+TEST(ConfigTest, CpuPlacementAtStartUp) {
+  const std::vector<std::uint32_t> two = {0, 1}, four = {0, 1, 2, 3};
+  auto check = [](const std::string& text, const std::vector<std::uint32_t>& available) {
+    auto c = parse(text);
+    if (!c) return "parse: " + c.error().message;
+    auto r = check_cpus(*c, available);
+    return r ? std::string("ok") : r.error().message;
+  };
+  EXPECT_EQ(check(with(""), two), "ok");  // nothing listed, nothing spins
+  EXPECT_EQ(check(with("cpus=1"), two), "ok");
+  EXPECT_EQ(check(with("cpus=0-2\ngroups=2"), four), "ok");  // more CPUs than groups
+  EXPECT_EQ(check(with("cpus=0,2"), four), "ok");
+  EXPECT_EQ(check(with("cpus=0,5"), two),
+            at_line(kNext) + "cpus: CPU 5 is not available on this machine (this process may use "
+                             "CPUs 0-1)");
+  EXPECT_EQ(check(with("poll=busy\ncpus=1"), two), "ok");
+  EXPECT_EQ(check(with("poll=busy\ngroups=2\ncpus=1,0"), two), "ok");
+  EXPECT_EQ(check(with("poll=busy\ngroups=3\ncpus=0,1"), four),
+            at_line(kNext + 2) + "cpus: poll=busy needs one CPU per group: set cpus=0-2 or other "
+                                 "distinct CPUs (3 groups, 2 listed)");
+  EXPECT_EQ(check(with("poll=busy\ngroups=3"), four),
+            "zoo.cfg: cpus: poll=busy needs one CPU per group: list them, e.g. cpus=0-2 for "
+            "groups=3 (servers sharing a host need disjoint lists: fastzab-server --cpus); "
+            "spinning threads left unpinned compete for the same CPUs");
+  EXPECT_EQ(check(with("poll=busy\ngroups=3\ncpus=0"), two),
+            at_line(kNext + 2) + "cpus: poll=busy needs one CPU per group: groups=3 but this "
+                                 "process may use CPUs 0-1: use fewer groups or poll=adaptive");
+  // An override (fastzab-server --cpus) is named as such.
+  auto c = parse(with("poll=busy\ngroups=2\ncpus=0,1"));
+  ASSERT_TRUE(c);
+  c->cpus = {3};
+  c->cpus_origin = "--cpus";
+  EXPECT_EQ(check_cpus(*c, four).error().message,
+            "--cpus: poll=busy needs one CPU per group: set --cpus 0-1 or other distinct CPUs "
+            "(2 groups, 1 listed)");
+}
+
+TEST(ConfigErrorTest, CpusErrors) {
+  const std::string l = at_line(kNext) + "cpus: ";
+  const std::string form = " (write CPUs as 0,1 and ranges as 2-5)";
+  EXPECT_EQ(error_of(with("cpus=0,0")), l + "CPU 0 is listed twice");
+  EXPECT_EQ(error_of(with("cpus=0-3,2")), l + "CPU 2 is listed twice");
+  EXPECT_EQ(error_of(with("cpus=5-2")), l + "range 5-2 runs backwards");
+  EXPECT_EQ(error_of(with("cpus=0,,1")), l + "'0,,1' has an empty item" + form);
+  EXPECT_EQ(error_of(with("cpus=0,")), l + "'0,' has an empty item" + form);
+  EXPECT_EQ(error_of(with("cpus=a")), l + "'a' is not a CPU number or range" + form);
+  EXPECT_EQ(error_of(with("cpus=-1")), l + "'-1' is not a CPU number or range" + form);
+  EXPECT_EQ(error_of(with("cpus=1-")), l + "'1-' is not a CPU number or range" + form);
+  EXPECT_EQ(error_of(with("cpus=1-2-3")), l + "'1-2-3' is not a CPU number or range" + form);
+  EXPECT_EQ(error_of(with("cpus=0 1")), l + "'0 1' is not a CPU number or range" + form);
+  EXPECT_EQ(error_of(with("cpus=1024")), l + "CPU 1024 is out of range 0..1023");
+  EXPECT_EQ(error_of(with("cpus=0-99999999999")), l + "CPU 99999999999 is out of range 0..1023");
+  EXPECT_EQ(error_of(with("cpus=")), l + "empty value");
+  EXPECT_EQ(error_of(with("cpus=0\ncpus=1")),
+            at_line(kNext + 1) + "cpus: duplicate key (first set on line 8)");
+  EXPECT_FALSE(parse_cpu_list(" "));
 }
 
 TEST(ConfigTest, WindowsLineEndsAndNoFinalNewline) {

@@ -74,6 +74,10 @@ struct NodeOptions {
   // Replaces the config's dataDir when not empty (several servers on one machine sharing one
   // config file).
   std::string data_dir = {};
+  // Replaces the config's `cpus` when not empty: the CPUs of the group threads, in the zoo.cfg
+  // syntax ("0,1", "2-5"; engine/runtime/README.md, "CPU placement"). Several servers on one
+  // host sharing one config file give each its own. Messages cite it as --cpus.
+  std::string cpus = {};
 };
 
 // Published by the group thread after each turn; read from any thread.
@@ -109,8 +113,8 @@ class Node {
                                                                   StateMachine& app);
   // With `groups=G` in the config: G independent replication groups, each with its own thread,
   // log (dataDir/group-<g>), quorum port (quorumPort + g) and state machine (apps[g]). Groups
-  // share nothing; each orders its own writes. With poll=busy each group thread is pinned to a
-  // core of its own, and more groups than cores is refused.
+  // share nothing; each orders its own writes. Group threads are pinned only as the config's
+  // `cpus` (or NodeOptions::cpus) says; poll=busy without one listed CPU per group is refused.
   static std::expected<std::unique_ptr<Node>, std::string> start(
       const NodeOptions& options, std::span<StateMachine* const> apps);
   unsigned groups() const noexcept;
