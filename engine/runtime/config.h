@@ -71,7 +71,8 @@ struct ServerConfig {
   // fastzab keys.
   // Protocol timing (README.md "Timing"), in milliseconds. The core counts fine ticks of
   // tickResolutionMs; node_timing() turns these and initLimit/syncLimit into its durations.
-  std::uint32_t tick_resolution_ms = 1;                // tickResolutionMs
+  // tickResolutionMs; unset: the smallest timing key the file sets, at most 5 (config.cpp).
+  std::uint32_t tick_resolution_ms = 5;
   std::uint32_t election_finalize_wait_ms = 200;       // electionFinalizeWaitMs (ZK finalizeWait)
   std::uint32_t election_notification_max_ms = 60000;  // electionNotificationMaxMs (ZK's cap)
   std::uint32_t learner_hello_retry_ms = 10;           // learnerHelloRetryMs

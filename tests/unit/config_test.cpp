@@ -148,9 +148,16 @@ TEST(ConfigTest, EveryDefault) {
 
 // ---- protocol timing (README.md "Timing") ----
 
+TEST(ConfigTest, UnsetTickResolutionFollowsTheFinestTimerSet) {
+  EXPECT_EQ(parse_ok(with("learnerHelloRetryMs=2")).tick_resolution_ms, 2u);
+  EXPECT_EQ(parse_ok(with("electionFinalizeWaitMs=3\nheartbeatMs=6")).tick_resolution_ms, 3u);
+  EXPECT_EQ(parse_ok(with("electionFinalizeWaitMs=50")).tick_resolution_ms, 5u);
+  EXPECT_EQ(parse_ok(with("tickResolutionMs=1")).tick_resolution_ms, 1u);
+}
+
 TEST(ConfigTest, TimingDefaultsAreZooKeepersAndDoNotGrowWithTickTime) {
   const ServerConfig c = parse_ok(kBase);
-  EXPECT_EQ(c.tick_resolution_ms, 1u);
+  EXPECT_EQ(c.tick_resolution_ms, 5u);   // coarse: each tick wakes the group thread
   EXPECT_EQ(c.election_finalize_wait_ms, 200u);         // ZooKeeper's finalizeWait
   EXPECT_EQ(c.election_notification_max_ms, 60000u);    // ZooKeeper's back-off cap
   EXPECT_EQ(c.learner_hello_retry_ms, 10u);
@@ -158,14 +165,15 @@ TEST(ConfigTest, TimingDefaultsAreZooKeepersAndDoNotGrowWithTickTime) {
   EXPECT_EQ(c.leader_silence_ms, 2000u);  // min(2000, syncLimit*tickTime)
   core::NodeConfig n;
   set_node_timing(c, n);
-  EXPECT_EQ(n.finalize_wait_ticks, 200);
-  EXPECT_EQ(n.notify_min_ticks, 200);  // the back-off starts at the finalize wait
-  EXPECT_EQ(n.notify_max_ticks, 60000);
-  EXPECT_EQ(n.learner_hello_retry_ticks, 10);
-  EXPECT_EQ(n.ping_ticks, 100);
-  EXPECT_EQ(n.leader_silence_ticks, 2000);
-  EXPECT_EQ(n.init_limit_ticks, 20000);  // initLimit*tickTime, in ms ticks
-  EXPECT_EQ(n.sync_limit_ticks, 10000);
+  // In ticks of 5 ms.
+  EXPECT_EQ(n.finalize_wait_ticks, 40);
+  EXPECT_EQ(n.notify_min_ticks, 40);  // the back-off starts at the finalize wait
+  EXPECT_EQ(n.notify_max_ticks, 12000);
+  EXPECT_EQ(n.learner_hello_retry_ticks, 2);
+  EXPECT_EQ(n.ping_ticks, 20);
+  EXPECT_EQ(n.leader_silence_ticks, 400);
+  EXPECT_EQ(n.init_limit_ticks, 4000);  // initLimit*tickTime
+  EXPECT_EQ(n.sync_limit_ticks, 2000);
 }
 
 TEST(ConfigTest, TimingDefaultsShrinkWithAShortTickTime) {
@@ -174,10 +182,10 @@ TEST(ConfigTest, TimingDefaultsShrinkWithAShortTickTime) {
   EXPECT_EQ(c.leader_silence_ms, 100u);
   core::NodeConfig n;
   set_node_timing(c, n);
-  EXPECT_EQ(n.ping_ticks, 10);
-  EXPECT_EQ(n.init_limit_ticks, 200);
-  EXPECT_EQ(n.sync_limit_ticks, 100);
-  EXPECT_EQ(n.finalize_wait_ticks, 200);  // not tied to tickTime
+  EXPECT_EQ(n.ping_ticks, 2);  // in ticks of 5 ms
+  EXPECT_EQ(n.init_limit_ticks, 40);
+  EXPECT_EQ(n.sync_limit_ticks, 20);
+  EXPECT_EQ(n.finalize_wait_ticks, 40);  // not tied to tickTime
 }
 
 TEST(ConfigTest, TimingKeysConvertToTicksOfTheResolution) {
