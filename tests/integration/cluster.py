@@ -470,8 +470,34 @@ class Cluster:
         if s.proc is not None:
             s.proc.wait(timeout=10)
 
-    def pause(self, sid):
-        self.signal(sid, signal.SIGSTOP)
+    def pause(self, sid, timeout=5.0):
+        """SIGSTOP, and wait until every thread of the server has stopped: kill() returns before
+        a running (or runnable) thread takes the signal, and a test that then talks to the
+        cluster must not race a server that is still working. The kernel's io_uring workers
+        (iou-*) do not stop for signals and are not waited for."""
+        s = self.servers[sid]
+        if not s.running():
+            return
+        s.proc.send_signal(signal.SIGSTOP)
+        tasks = f'/proc/{s.proc.pid}/task'
+        deadline = time.monotonic() + timeout
+        while True:
+            running = []
+            for tid in os.listdir(tasks):
+                try:
+                    with open(f'{tasks}/{tid}/stat') as f:
+                        stat = f.read()
+                except OSError:
+                    continue  # the thread exited
+                comm = stat[stat.index('(') + 1:stat.rindex(')')]
+                state = stat[stat.rindex(')') + 2]
+                if not comm.startswith('iou-') and state not in 'Tt':
+                    running.append(f'{tid} ({comm}) {state}')
+            if not running:
+                return
+            if time.monotonic() > deadline:
+                raise Timeout(f'server {sid} did not stop within {timeout} s: {running}')
+            time.sleep(0.001)
 
     def resume(self, sid):
         self.signal(sid, signal.SIGCONT)
