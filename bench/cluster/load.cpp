@@ -217,6 +217,13 @@ void Load::on_readable(Connection& c) {
 }
 
 void Load::fill(std::uint64_t now) {
+  if (options_.reply_timeout_ns > 0) {
+    for (Connection* c : connections_) {
+      if (c->fd >= 0 && !c->outstanding.empty() && now - c->outstanding.front().second > options_.reply_timeout_ns) {
+        broken(*c);
+      }
+    }
+  }
   if (draining_) return;
   for (Connection* c : connections_) {
     if (c->fd < 0 && now >= c->reconnect_at_ns) {
@@ -263,6 +270,13 @@ void Load::run(std::uint64_t until_ns, const std::function<bool(const Ack&)>& st
       wake = std::min(wake, open_start_ns_ + static_cast<std::uint64_t>(static_cast<double>(scheduled_) * 1e9 / *options_.rate));
     }
     if (retry_at_ns_ > now) wake = std::min(wake, retry_at_ns_);
+    if (options_.reply_timeout_ns > 0) {
+      for (const Connection* c : connections_) {
+        if (c->fd >= 0 && !c->outstanding.empty()) {
+          wake = std::min(wake, c->outstanding.front().second + options_.reply_timeout_ns + 1);
+        }
+      }
+    }
     for (const Connection* c : connections_) {
       if (c->fd < 0) wake = std::min(wake, std::max(c->reconnect_at_ns, now));
     }

@@ -25,6 +25,10 @@ struct LoadOptions {
   unsigned connections = 1;
   std::vector<std::uint16_t> ports;  // the connections' server, round robin; the rest on failure
   std::uint64_t max_outstanding = 100000;  // open loop: never more in flight than this
+  // A connection whose oldest write has waited this long is given up and the next server tried,
+  // as a client with a request timeout would (a silent leader keeps its connections open).
+  // 0: wait forever.
+  std::uint64_t reply_timeout_ns = 0;
 };
 
 // One acknowledged write, for callers that watch them (failover, the trace waterfall).

@@ -60,6 +60,10 @@ struct Options {
   unsigned tick_ms = 20;
   unsigned failover_trials = 0;
   std::vector<unsigned> failover_windows = {1, 64};
+  // kill: SIGKILL (its connections close at once); stop: SIGSTOP, a leader that falls silent
+  // (a host that died, a cut cable), noticed only by the followers' leader-silence timeout.
+  std::string failover_kind = "kill";
+  unsigned client_timeout_ms = 100;  // failover: the client's request timeout
   bool floors = true;
   bool trace = false;
   std::vector<std::string> server_options;  // KEY=VALUE lines for the servers' zoo.cfg
@@ -375,6 +379,7 @@ class ProcessBench {
     lo.value_bytes = 64;
     lo.connections = std::min(o_.connections, window);
     lo.ports = ports_for_target();
+    lo.reply_timeout_ns = std::uint64_t{o_.client_timeout_ms} * 1'000'000u;
     std::string error;
     auto load = Load::start(lo, error);
     if (!load) return std::unexpected(error);
@@ -387,7 +392,11 @@ class ProcessBench {
     if (last_ack_ns == 0) return std::unexpected(std::string("no write committed before the kill"));
     const unsigned killed = leader_;
     const std::uint64_t kill_ns = now_ns();
-    cluster_.kill(killed);
+    if (o_.failover_kind == "stop") {
+      cluster_.pause(killed);
+    } else {
+      cluster_.kill(killed);
+    }
     std::optional<Ack> first;
     load->run(kill_ns + 30'000'000'000u, [&](const Ack& a) {
       if ((a.zxid >> 32) > old_epoch) {
@@ -402,6 +411,7 @@ class ProcessBench {
     t.kill_to_commit_ms = static_cast<double>(first->answered_ns - kill_ns) / 1e6;
     t.unavailable_ms = static_cast<double>(first->answered_ns - last_ack_ns) / 1e6;
     load->drain(2'000'000'000u);
+    cluster_.kill(killed);  // a stopped one too: it restarts below like a killed one
     auto leader = cluster_.wait_leader(std::chrono::seconds(10));
     if (!leader) return std::unexpected(leader.error());
     leader_ = *leader;
@@ -426,7 +436,8 @@ class ProcessBench {
 // ---- output -----------------------------------------------------------------------------------
 
 void print_table(const std::vector<RunResult>& runs, const std::optional<Histogram>& rtt,
-                 const std::vector<FsyncFloor>& fsyncs, const std::vector<FailoverTrial>& trials) {
+                 const std::vector<FsyncFloor>& fsyncs, const std::vector<FailoverTrial>& trials,
+                 const std::string& kind) {
   std::printf("\n%-22s %11s %8s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s\n", "run", "commits/s", "MB/s", "p50 us",
               "p90 us", "p99 us", "p99.9 us", "p99.99us", "max us", "CPUus/c", "ctx/c", "sysc/c", "p50/flr",
               "tput/flr");
@@ -462,7 +473,8 @@ void print_table(const std::vector<RunResult>& runs, const std::optional<Histogr
       by_window[t.window].first.record(static_cast<std::uint64_t>(t.kill_to_commit_ms * 1e6));
       by_window[t.window].second.record(static_cast<std::uint64_t>(t.unavailable_ms * 1e6));
     }
-    std::printf("\nfailover (kill -9 of the leader under load):\n");
+    std::printf(kind == "stop" ? "\nfailover (SIGSTOP of the leader under load: a silent leader):\n"
+                               : "\nfailover (kill -9 of the leader under load):\n");
     for (const auto& [w, h] : by_window) {
       std::printf("  w=%-4u %2llu trials: kill to first commit p50 %.1f ms, p90 %.1f ms, max %.1f ms; "
                   "client unavailable p50 %.1f ms, max %.1f ms\n",
@@ -728,7 +740,7 @@ int run(Options& o) {
     }
   }
 
-  print_table(runs, rtt, fsyncs, trials);
+  print_table(runs, rtt, fsyncs, trials, o.failover_kind);
   if (waterfall) std::printf("\n%s", format_waterfall(*waterfall).c_str());
   if (o.trace && !waterfall) notes.push_back("--trace: no window-1 run, so no waterfall");
   for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
@@ -789,6 +801,7 @@ int run(Options& o) {
     doc["failover"] = nullptr;
   } else {
     json f;
+    f["kind"] = o.failover_kind;
     f["trials"] = json::array();
     std::map<unsigned, std::pair<Histogram, Histogram>> by_window;
     for (const FailoverTrial& t : trials) {
@@ -885,8 +898,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"leader", "follower"}))->capture_default_str();
   cli.add_option("--connections", o.connections, "client connections (the window is spread over them)")->check(CLI::Range(1u, 1024u))->capture_default_str();
   cli.add_option("--tick-ms", o.tick_ms, "the servers' tickTime")->check(CLI::Range(1u, 60000u))->capture_default_str();
-  cli.add_option("--failover-trials", o.failover_trials, "kill -9 the leader under load this many times per failover window")->capture_default_str();
+  cli.add_option("--failover-trials", o.failover_trials, "kill (or, with --failover-kind stop, stop) the leader under load this many times per failover window")->capture_default_str();
   cli.add_option("--failover-windows", o.failover_windows, "windows of the failover trials")->delimiter(',')->capture_default_str();
+  cli.add_option("--failover-kind", o.failover_kind,
+                 "kill: SIGKILL the leader; stop: SIGSTOP it (a silent leader, found by leaderSilenceMs)")
+      ->check(CLI::IsMember({"kill", "stop"}))->capture_default_str();
+  cli.add_option("--client-timeout-ms", o.client_timeout_ms,
+                 "failover: a connection whose oldest write waited this long is dropped and the next server tried")
+      ->check(CLI::Range(1u, 600000u))->capture_default_str();
   cli.add_flag("!--no-floors", o.floors, "skip the floors (round trip, fdatasync)");
   cli.add_flag("--trace", o.trace, "run the servers with trace=on (the latency waterfall)");
   cli.add_option("--server-option", o.server_options,

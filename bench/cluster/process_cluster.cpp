@@ -307,6 +307,11 @@ void ProcessCluster::kill(unsigned id) {
   s.pid = -1;
 }
 
+void ProcessCluster::pause(unsigned id) {
+  const Server& s = servers_.at(id);
+  if (s.pid > 0) ::kill(s.pid, SIGSTOP);
+}
+
 void ProcessCluster::stop_all() {
   for (auto& [id, s] : servers_) {
     if (s.pid > 0) ::kill(s.pid, SIGTERM);

@@ -63,6 +63,7 @@ class ProcessCluster {
   std::expected<void, std::string> start(unsigned id);  // returns once its client port answers
   std::expected<void, std::string> start_all();
   void kill(unsigned id);  // SIGKILL, then reaped
+  void pause(unsigned id);  // SIGSTOP: the server falls silent, its connections stay open
   void stop_all();         // SIGTERM, 5 s, then SIGKILL
   bool running(unsigned id) const;
 

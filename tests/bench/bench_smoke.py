@@ -57,10 +57,32 @@ class BenchSmoke(unittest.TestCase):
             self.assertIsNotNone(doc["floors"]["round_trip"])
             self.assertGreaterEqual(len(doc["floors"]["fdatasync"]), 1)
 
+    def test_silent_leader_trial(self):
+        """--failover-kind stop: the leader is SIGSTOPped (its connections stay open); the
+        followers notice only after leaderSilenceMs without a word from it, so the first commit
+        of the next epoch cannot come sooner than that."""
+        bench = os.environ.get("FASTZAB_BENCH_BIN")
+        with tempfile.TemporaryDirectory(prefix="fastzab-bench-smoke-") as tmp:
+            out = os.path.join(tmp, "result.json")
+            r = subprocess.run([bench, "--quick", "--no-floors", "--windows", "1", "--failover-trials", "1",
+                                "--failover-windows", "1", "--failover-kind", "stop",
+                                "--server-option", "heartbeatMs=20", "--server-option", "leaderSilenceMs=300",
+                                "--json", out], capture_output=True, text=True, timeout=240)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            self.assertIn("a silent leader", r.stdout)
+            with open(out, encoding="utf-8") as f:
+                doc = json.load(f)
+            self.assertEqual(doc["failover"]["kind"], "stop")
+            self.assertEqual(doc["config"]["server_options"], ["heartbeatMs=20", "leaderSilenceMs=300"])
+            trial = doc["failover"]["trials"][0]
+            self.assertNotEqual(trial["killed_server"], trial["new_leader"])
+            self.assertGreaterEqual(trial["kill_to_commit_ms"], 300.0)
+
     def test_bad_arguments_are_refused_with_a_message(self):
         bench = os.environ.get("FASTZAB_BENCH_BIN")
         for args in (["--windows", "0"], ["--sync", "sometimes"], ["--sizes", "0"],
-                     ["--in-process", "--failover-trials", "1"], ["--compare", "/nonexistent.json"]):
+                     ["--in-process", "--failover-trials", "1"], ["--compare", "/nonexistent.json"],
+                     ["--failover-kind", "pause"], ["--server-option", "noequals"]):
             r = subprocess.run([bench] + args, capture_output=True, text=True, timeout=30)
             self.assertEqual(r.returncode, 2, args)
             self.assertTrue(r.stderr.startswith("fastzab-bench: "), r.stderr)

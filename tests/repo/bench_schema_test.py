@@ -143,6 +143,7 @@ def example_document():
                 30.2, 3.4, 4.8, 2300.0, 2.3, 0.52, "open-r20000-1KiB.hgrm"),
         ],
         "failover": {
+            "kind": "kill",
             "trials": [
                 {"window": 1, "killed_server": 2, "new_leader": 3, "kill_to_commit_ms": 41.2, "unavailable_ms": 45.0},
                 {"window": 1, "killed_server": 3, "new_leader": 1, "kill_to_commit_ms": 38.7, "unavailable_ms": 42.9},
