@@ -435,6 +435,16 @@ class ProcessBench {
 
 // ---- output -----------------------------------------------------------------------------------
 
+// Per failover window: the histograms of kill-to-commit and of client unavailability (ns).
+std::map<unsigned, std::pair<Histogram, Histogram>> failover_by_window(const std::vector<FailoverTrial>& trials) {
+  std::map<unsigned, std::pair<Histogram, Histogram>> by_window;
+  for (const FailoverTrial& t : trials) {
+    by_window[t.window].first.record(static_cast<std::uint64_t>(t.kill_to_commit_ms * 1e6));
+    by_window[t.window].second.record(static_cast<std::uint64_t>(t.unavailable_ms * 1e6));
+  }
+  return by_window;
+}
+
 void print_table(const std::vector<RunResult>& runs, const std::optional<Histogram>& rtt,
                  const std::vector<FsyncFloor>& fsyncs, const std::vector<FailoverTrial>& trials,
                  const std::string& kind) {
@@ -468,11 +478,7 @@ void print_table(const std::vector<RunResult>& runs, const std::optional<Histogr
                 static_cast<unsigned long long>(f.latency.count()));
   }
   if (!trials.empty()) {
-    std::map<unsigned, std::pair<Histogram, Histogram>> by_window;
-    for (const FailoverTrial& t : trials) {
-      by_window[t.window].first.record(static_cast<std::uint64_t>(t.kill_to_commit_ms * 1e6));
-      by_window[t.window].second.record(static_cast<std::uint64_t>(t.unavailable_ms * 1e6));
-    }
+    const auto by_window = failover_by_window(trials);
     std::printf(kind == "stop" ? "\nfailover (SIGSTOP of the leader under load: a silent leader):\n"
                                : "\nfailover (kill -9 of the leader under load):\n");
     for (const auto& [w, h] : by_window) {
@@ -803,13 +809,11 @@ int run(Options& o) {
     json f;
     f["kind"] = o.failover_kind;
     f["trials"] = json::array();
-    std::map<unsigned, std::pair<Histogram, Histogram>> by_window;
     for (const FailoverTrial& t : trials) {
       f["trials"].push_back({{"window", t.window}, {"killed_server", t.killed}, {"new_leader", t.new_leader},
                              {"kill_to_commit_ms", t.kill_to_commit_ms}, {"unavailable_ms", t.unavailable_ms}});
-      by_window[t.window].first.record(static_cast<std::uint64_t>(t.kill_to_commit_ms * 1e6));
-      by_window[t.window].second.record(static_cast<std::uint64_t>(t.unavailable_ms * 1e6));
     }
+    const auto by_window = failover_by_window(trials);
     f["summary"] = json::array();
     for (const auto& [w, h] : by_window) {
       f["summary"].push_back({{"window", w}, {"trials", h.first.count()}, {"kill_to_commit_ms", percentiles(h.first, 1e6, "_ms")},
