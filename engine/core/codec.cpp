@@ -32,7 +32,7 @@ constexpr std::size_t kNotificationV2Fixed = kNotificationLegacy346 + kI32;
 constexpr std::int32_t kNullLength = -1;
 constexpr std::int32_t kFirstPacketType = static_cast<std::int32_t>(PacketType::request);
 constexpr std::int32_t kLastPacketType = static_cast<std::int32_t>(PacketType::inform_and_activate);
-constexpr std::size_t kLearnerInfoBytes = kI64 + kI32 + kI64;
+static_assert(kLearnerInfoBytes == kI64 + kI32 + kI64);
 constexpr std::size_t kAckEpochZkBytes = kI32;
 constexpr std::size_t kAckEpochBytes = kI32 + kI64;
 
@@ -102,7 +102,10 @@ void put_packet_header(Cursor& c, PacketType type, Zxid zxid, std::int32_t data_
   c.i32(data_length);
 }
 
-bool valid_packet_type(std::int32_t t) noexcept { return t >= kFirstPacketType && t <= kLastPacketType; }
+bool valid_packet_type(std::int32_t t) noexcept {
+  return (t >= kFirstPacketType && t <= kLastPacketType) ||
+         t == static_cast<std::int32_t>(PacketType::transfer);
+}
 
 // ---- reading ----
 
@@ -239,6 +242,7 @@ const char* to_string(PacketType t) noexcept {
     case PacketType::leaderinfo: return "LEADERINFO";
     case PacketType::ackepoch: return "ACKEPOCH";
     case PacketType::inform_and_activate: return "INFORMANDACTIVATE";
+    case PacketType::transfer: return "TRANSFER";
   }
   return "UNKNOWN";
 }
@@ -325,6 +329,13 @@ void encode_ackepoch(Zxid last_logged, const AckEpochInfo& info, ByteBuffer& out
   c.i32(kNullLength);
 }
 
+void encode_transfer(Zxid last, ServerId target, ByteBuffer& out) {
+  Cursor c(grow(out, kPacketHeaderBytes + kI64 + kPacketTrailerBytes));
+  put_packet_header(c, PacketType::transfer, last, static_cast<std::int32_t>(kI64));
+  c.i64(target.value);
+  c.i32(kNullLength);
+}
+
 // ---- BatchWriter ----
 // Layout: [kind][type][zxid][data length @data_length_at_][count @count_at_]{[len][entry]}*[auth].
 
@@ -402,6 +413,11 @@ Expected<LearnerInfo, DecodeError> decode_learner_info(Bytes data) {
 Expected<std::int32_t, DecodeError> decode_int32(Bytes data) {
   if (data.size() != kI32) return unexpected(DecodeError::bad_payload_size);
   return load_i32(data.data());
+}
+
+Expected<ServerId, DecodeError> decode_transfer(Bytes data) {
+  if (data.size() != kI64) return unexpected(DecodeError::bad_payload_size);
+  return ServerId{load_i64(data.data())};
 }
 
 Expected<AckEpochInfo, DecodeError> decode_ackepoch(Bytes data) {

@@ -45,6 +45,10 @@ enum class PacketType : std::int32_t {
   leaderinfo = 17,
   ackepoch = 18,
   inform_and_activate = 19,
+  // fastzab extension (ZooKeeper has no leadership transfer): the leader, which has stopped
+  // proposing, names the follower that holds its whole history as the next leader; zxid = the
+  // leader's last zxid, data = int64 target server id.
+  transfer = 101,
 };
 const char* to_string(PacketType t) noexcept;
 
@@ -87,7 +91,8 @@ struct Frame {
   QuorumPacket packet;        // valid when kind == quorum
 };
 
-// FOLLOWERINFO / OBSERVERINFO payload (jute LearnerInfo, 20 bytes).
+// FOLLOWERINFO / OBSERVERINFO payload (jute LearnerInfo: int64 sid, int32 version, int64 config).
+inline constexpr std::size_t kLearnerInfoBytes = 20;
 struct LearnerInfo {
   ServerId server;
   std::int32_t protocol_version = 0;
@@ -109,6 +114,8 @@ void encode_learner_info(PacketType type, Zxid zxid, const LearnerInfo& info, By
 void encode_int32_packet(PacketType type, Zxid zxid, std::int32_t value, ByteBuffer& out);
 // ACKEPOCH(last_logged) with the 12-byte fastzab payload.
 void encode_ackepoch(Zxid last_logged, const AckEpochInfo& info, ByteBuffer& out);
+// TRANSFER(last zxid) naming the next leader.
+void encode_transfer(Zxid last, ServerId target, ByteBuffer& out);
 
 // PROPOSAL and INFORM carry a batch: int32 count, then count x (int32 length, bytes). The entries
 // have consecutive zxids starting at the packet's zxid. Usage:
@@ -136,6 +143,8 @@ Expected<LearnerInfo, DecodeError> decode_learner_info(Bytes data);
 Expected<std::int32_t, DecodeError> decode_int32(Bytes data);
 // 4 bytes (ZooKeeper: applied = kNoZxid) or 12 bytes (fastzab); else bad_payload_size.
 Expected<AckEpochInfo, DecodeError> decode_ackepoch(Bytes data);
+// 8 bytes; else bad_payload_size.
+Expected<ServerId, DecodeError> decode_transfer(Bytes data);
 
 // A validated batch. Construction (decode_batch) checks every length; iteration cannot fail.
 class BatchView {

@@ -58,6 +58,9 @@ bool Node::Impl::check_leader(const std::vector<std::optional<RecordedVote>>& vo
 }
 
 void Node::Impl::start_election() {
+  if (transfer_active) end_transfer(TransferOutcome::aborted);
+  // Hellos were sent to the role this node is leaving; a new round makes everyone decide again.
+  std::fill(pending_hellos.begin(), pending_hellos.end(), std::nullopt);
   if (state == PeerState::leading) {
     for (std::size_t i = 0; i < learners.size(); ++i) {
       if (learners[i].active) close_session(i);
@@ -156,9 +159,16 @@ void Node::Impl::on_notification(std::size_t from, const Notification& n) {
     return;
   }
   if (finalizing) {
-    // Finalize wait (reference §2.5 step 6): only a better vote interrupts it.
+    // Finalize wait (reference §2.5 step 6): only a better vote interrupts it. Another one of
+    // this round is still recorded: it may be the last agreement that settles the election.
     const Vote v{n.leader, n.zxid, n.round, n.peer_epoch};
-    if (!beats(v, proposal)) return;
+    if (!beats(v, proposal)) {
+      if (n.state == PeerState::looking && n.round == round && n.zxid != kLostZxid) {
+        recvset[from] = RecordedVote{v, PeerState::looking, n.version};
+        settle_early();
+      }
+      return;
+    }
     finalizing = false;
   }
   switch (n.state) {
@@ -198,6 +208,31 @@ void Node::Impl::handle_looking(std::size_t from, const Notification& n) {
     finalizing = true;
     finalize_deadline = now + cfg.finalize_wait_ticks;
   }
+  settle_early();
+}
+
+// The finalize wait exists for a better vote still on its way. Only a voter can send one, and
+// only over a live session (a voter without one must connect first, and then this node is no
+// longer finalizing unless the vote it brings is worse). So when every voter this node has a
+// session with already agrees, the wait cannot change the outcome. Safety never rests on the
+// wait: a quorum agreeing on a leader is what makes it hold every committed write.
+bool Node::Impl::election_settled(const MemberSet& agree) const {
+  for (std::size_t i = 0; i < sessions.size(); ++i) {
+    if (!is_voter(i)) continue;
+    const bool can_speak = i == self || session_up(i);
+    if (can_speak && !agree.test(i)) return false;
+  }
+  return true;
+}
+
+void Node::Impl::settle_early() {
+  if (state != PeerState::looking || !finalizing) return;
+  const Vote v{proposal.leader, proposal.zxid, round, proposal.peer_epoch};
+  if (!election_settled(agreeing(recvset, RecordedVote{v, PeerState::looking, kNotificationVersion}))) {
+    return;
+  }
+  ++counters.elections_settled_early;
+  decide(v);
 }
 
 void Node::Impl::handle_established(std::size_t from, const Notification& n) {

@@ -59,11 +59,17 @@ struct SessionDown {
   ServerId peer;
   SessionId session;
 };
+// Planned failover: hand leadership to `target` (kNoServer: the leader picks the most caught-up
+// voting follower). Answered by one transfer_result output with the same tag.
+struct TransferLeadership {
+  ServerId target = kNoServer;
+  std::uint64_t tag = 0;
+};
 }  // namespace input
 
 using Input = std::variant<input::Message, input::Tick, input::LogDurable, input::EpochsDurable,
                            input::SnapshotInstalled, input::ClientProposals, input::SessionUp,
-                           input::SessionDown>;
+                           input::SessionDown, input::TransferLeadership>;
 
 enum class OutputKind : std::uint8_t {
   send,                // frame to peer on session, now
@@ -78,11 +84,28 @@ enum class OutputKind : std::uint8_t {
   role_change,         // role / leader / epoch changed; established = broadcast phase reached
   proposal_accepted,   // client proposal `tag` got `zxid` (committed when delivered)
   proposal_rejected,   // client proposal `tag` refused for `reason`
+  transfer_result,     // transfer request `tag` ended with `transfer`; leader = its target
 };
 const char* to_string(OutputKind k) noexcept;
 
-enum class RejectReason : std::uint8_t { not_leader, not_established, zxid_exhausted, too_large };
+// `transferring`: the leader is handing leadership over; retry at the new leader.
+enum class RejectReason : std::uint8_t {
+  not_leader,
+  not_established,
+  zxid_exhausted,
+  too_large,
+  transferring,
+};
 const char* to_string(RejectReason r) noexcept;
+
+enum class TransferOutcome : std::uint8_t {
+  handed_off,    // the target has everything committed and was told to lead; this node follows it
+  not_leader,    // this node is not an established leader
+  in_progress,   // another transfer is under way
+  no_candidate,  // the named server (or every server) is not a connected, synced voting follower
+  aborted,       // the target was lost or did not catch up in time; the leader goes on leading
+};
+const char* to_string(TransferOutcome t) noexcept;
 
 // A send_after_durable frame may leave only when the log is durable through `log_zxid` and both
 // epoch files hold at least the given values.
@@ -106,6 +129,7 @@ struct Output {
   bool established = false;
   std::uint64_t tag = 0;
   RejectReason reason = RejectReason::not_leader;
+  TransferOutcome transfer = TransferOutcome::handed_off;
   std::size_t offset = 0;  // bytes in Outputs::arena
   std::size_t length = 0;
 };

@@ -11,6 +11,7 @@ void Node::Impl::start_leading() {
   state = PeerState::leading;
   phase = ZabPhase::discovery;
   phase_ticks = 0;
+  epoch_exhausted = false;
   std::fill(learners.begin(), learners.end(), LearnerRecord{});
   leader_epoch = kNoEpoch;
   contributors.reset();
@@ -23,6 +24,17 @@ void Node::Impl::start_leading() {
   initial_last = history.last();
   emit_role_change(false);
   if (cfg.cluster.verifier().is_quorum(contributors)) decide_epoch();
+  replay_pending_hellos();
+}
+
+void Node::Impl::replay_pending_hellos() {
+  for (std::size_t i = 0; i < pending_hellos.size() && state == PeerState::leading; ++i) {
+    if (!pending_hellos[i]) continue;
+    const PendingHello h = *pending_hellos[i];
+    pending_hellos[i].reset();
+    if (!session_up(i) || sessions[i] != h.session) continue;
+    leader_packet(i, QuorumPacket{h.type, h.zxid, Bytes(h.data)});
+  }
 }
 
 bool Node::Impl::leader_self_ready() const noexcept {
@@ -69,6 +81,7 @@ void Node::Impl::check_epoch_acks() {
 
 void Node::Impl::drop_learner(std::size_t peer) {
   ++counters.learners_dropped;
+  if (transfer_active && transfer_target == peer) end_transfer(TransferOutcome::aborted);
   close_session(peer);
   learners[peer] = LearnerRecord{};
   contributors.reset(peer);
@@ -178,6 +191,7 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
         l.acked = p.zxid;
         l.ack_stall_ticks = 0;
         try_commit();
+        transfer_progress();
       }
       return;
     }
@@ -310,6 +324,7 @@ void Node::Impl::try_commit() {
     if (learners[i].active && learners[i].synced) announce_commit(i);
   }
   deliver_up_to(commit);
+  if (epoch_exhausted && commit == history.last()) start_election();
 }
 
 void Node::Impl::leader_propose(std::span<const ClientProposal> proposals) {
@@ -356,11 +371,23 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals) {
       l.sent = history.last();
     }
   }
-  if (exhausted) start_election();
+  if (exhausted && !epoch_exhausted) {
+    // Step down for a new epoch only once what was proposed is committed: a leader that left
+    // at once would close its sessions with proposals in flight, and an election decided
+    // without it would drop them.
+    epoch_exhausted = true;
+    exhausted_at = now;
+    if (commit == history.last()) start_election();
+  }
 }
 
 void Node::Impl::leader_tick() {
   ++phase_ticks;
+  if (transfer_active && now >= transfer_deadline) end_transfer(TransferOutcome::aborted);
+  if (epoch_exhausted && now - exhausted_at > cfg.sync_limit_ticks) {
+    start_election();  // what is left cannot commit in time: a new epoch anyway
+    return;
+  }
   if (phase != ZabPhase::broadcast) {
     // Discovery and synchronization must finish within initLimit (L:1484, 1532, 1643).
     if (phase_ticks > cfg.init_limit_ticks) {
@@ -398,6 +425,113 @@ void Node::Impl::leader_tick() {
     // Lost the quorum for syncLimit ticks (I14): stop leading.
     start_election();
   }
+}
+
+}  // namespace fastzab::core
+
+namespace fastzab::core {
+
+// ---- leadership transfer (a fastzab extension; ZooKeeper has none) ----
+//
+// The leader stops proposing, waits until the target has durably acknowledged its whole
+// history and that history is committed, then sends TRANSFER, target first, on every learner
+// session and follows the target itself. Receivers follow the target too; the target starts
+// leading. There is no election: the target runs discovery and synchronization as any new
+// leader, so its epoch is one more than a quorum's accepted epochs and every follower promises
+// it once (ACKEPOCH), which is what keeps one leader per epoch. It holds every committed write
+// because it holds everything this leader ever proposed.
+
+std::optional<std::size_t> Node::Impl::transfer_candidate(ServerId named) const {
+  const auto eligible = [&](std::size_t i) {
+    const LearnerRecord& l = learners[i];
+    return i != self && is_voter(i) && cfg.cluster.verifier().weight(i) > 0 && l.active &&
+           !l.observer && l.newleader_acked && l.uptodate_sent;
+  };
+  if (named != kNoServer) {
+    const auto index = member(named);
+    if (index && eligible(*index)) return index;
+    return std::nullopt;
+  }
+  std::optional<std::size_t> best;
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    if (!eligible(i)) continue;
+    // The most caught-up one needs the shortest pause; then the most recently heard.
+    if (!best || learners[i].acked > learners[*best].acked ||
+        (learners[i].acked == learners[*best].acked &&
+         learners[i].silent_ticks < learners[*best].silent_ticks)) {
+      best = i;
+    }
+  }
+  return best;
+}
+
+void Node::Impl::on_transfer_request(const input::TransferLeadership& t) {
+  const auto answer = [&](TransferOutcome outcome, ServerId target) {
+    Output& o = push(OutputKind::transfer_result);
+    o.tag = t.tag;
+    o.leader = target;
+    o.transfer = outcome;
+  };
+  if (state != PeerState::leading || phase != ZabPhase::broadcast) {
+    answer(TransferOutcome::not_leader, t.target);
+    return;
+  }
+  if (transfer_active) {
+    answer(TransferOutcome::in_progress, t.target);
+    return;
+  }
+  const auto target = transfer_candidate(t.target);
+  if (!target) {
+    answer(TransferOutcome::no_candidate, t.target);
+    return;
+  }
+  transfer_active = true;
+  transfer_target = *target;
+  transfer_deadline = now + cfg.transfer_timeout_ticks;
+  transfer_tag = t.tag;
+  transfer_progress();
+}
+
+void Node::Impl::transfer_progress() {
+  if (!transfer_active || state != PeerState::leading || phase != ZabPhase::broadcast) return;
+  const LearnerRecord& l = learners[transfer_target];
+  FASTZAB_ASSERT(l.active);  // losing the target ends the transfer (drop_learner, session down)
+  const Zxid last = history.last();
+  // NEWLEADER's ack covers the initial history; acks of this epoch's proposals cover the rest.
+  const bool target_holds_all = l.newleader_acked && (last == initial_last || l.acked == last);
+  if (target_holds_all && commit == last) hand_off();
+}
+
+void Node::Impl::end_transfer(TransferOutcome outcome) {
+  FASTZAB_ASSERT(transfer_active);
+  transfer_active = false;
+  if (outcome == TransferOutcome::aborted) ++counters.transfers_aborted;
+  if (outcome == TransferOutcome::handed_off) ++counters.transfers_handed_off;
+  Output& o = push(OutputKind::transfer_result);
+  o.tag = transfer_tag;
+  o.leader = id_of(transfer_target);
+  o.transfer = outcome;
+}
+
+void Node::Impl::hand_off() {
+  const std::size_t target = transfer_target;
+  const Zxid last = history.last();
+  FASTZAB_ASSERT(commit == last && applied == last);
+  const auto send_transfer = [&](std::size_t i) {
+    send_frame(i, learners[i].session, nullptr,
+               [&](ByteBuffer& b) { encode_transfer(last, id_of(target), b); });
+  };
+  // The target first: the others' hellos to it may still overtake this on their own links (it
+  // keeps them, see pending_hellos), but it is never told later than needed.
+  send_transfer(target);
+  for (std::size_t i = 0; i < learners.size(); ++i) {
+    if (i != target && learners[i].active) send_transfer(i);
+  }
+  end_transfer(TransferOutcome::handed_off);
+  std::fill(learners.begin(), learners.end(), LearnerRecord{});
+  leader_epoch = kNoEpoch;
+  current_vote = Vote{id_of(target), last, round, current_epoch};
+  start_learning(target);
 }
 
 }  // namespace fastzab::core

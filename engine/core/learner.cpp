@@ -73,6 +73,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
     case PacketType::newleader:
     case PacketType::uptodate:
     case PacketType::ping:
+    case PacketType::transfer:
       leader_silent_ticks = 0;  // only what a leader sends shows that it is alive
       break;
     default:
@@ -201,9 +202,37 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
     case PacketType::ping:
       send_packet(leader_index, PacketType::ping, p.zxid, nullptr);
       return;
+    case PacketType::transfer:
+      return learner_transfer(p);
     default:
       return learner_fail();
   }
+}
+
+// The leader hands leadership to a named voter (leader.cpp, hand_off): follow it, or lead if
+// named. The target must hold exactly the leader's history, which the leader checked from its
+// acks; anything else means a broken or malicious peer.
+void Node::Impl::learner_transfer(const QuorumPacket& p) {
+  const auto target = decode_transfer(p.data);
+  if (!target || p.zxid.epoch() > session_epoch) return learner_fail();
+  const auto index = member(*target);
+  if (!index || *index == leader_index || !is_voter(*index) ||
+      cfg.cluster.verifier().weight(*index) == 0) {
+    return learner_fail();
+  }
+  const Epoch epoch = session_epoch;
+  if (*index == self) {
+    if (self_observer || phase != ZabPhase::broadcast || history.last() != p.zxid ||
+        commit != p.zxid) {
+      return learner_fail();
+    }
+    current_vote = Vote{cfg.self, p.zxid, round, epoch};
+    leader_session = SessionId{};
+    start_leading();
+    return;
+  }
+  current_vote = Vote{*target, p.zxid, round, epoch};
+  start_learning(*index);
 }
 
 void Node::Impl::learner_tick() {

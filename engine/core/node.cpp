@@ -2,6 +2,7 @@
 // live in election.cpp (FLE), leader.cpp and learner.cpp (ZAB roles).
 #include "node.h"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -37,7 +38,7 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
       !duration_ok(cfg.learner_hello_retry_ticks) || !duration_ok(cfg.ping_ticks) ||
       !duration_ok(cfg.leader_silence_ticks) || cfg.leader_silence_ticks <= cfg.ping_ticks ||
       !duration_ok(cfg.init_limit_ticks) || !duration_ok(cfg.sync_limit_ticks) ||
-      cfg.sync_limit_ticks <= cfg.ping_ticks ||
+      cfg.sync_limit_ticks <= cfg.ping_ticks || !duration_ok(cfg.transfer_timeout_ticks) ||
       cfg.max_batch_entries < 1 ||
       cfg.max_batch_entries > kMaxBatchEntries || cfg.max_zxid_counter < 1 ||
       cfg.max_zxid_counter > kMaxZxidCounter) {
@@ -74,6 +75,7 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
   outofelection.assign(cfg.cluster.size(), std::nullopt);
   learners.assign(cfg.cluster.size(), LearnerRecord{});
   ack_scratch.assign(cfg.cluster.size(), kNoZxid);
+  pending_hellos.assign(cfg.cluster.size(), std::nullopt);
   history.evict(applied, cfg.history_window);
 }
 
@@ -94,6 +96,7 @@ void Node::Impl::step(const Input& in, Outputs& o) {
                  [&](const input::ClientProposals& p) { on_client_proposals(p.proposals); },
                  [&](const input::SessionUp& s) { on_session_up(s); },
                  [&](const input::SessionDown& s) { on_session_down(s); },
+                 [&](const input::TransferLeadership& t) { on_transfer_request(t); },
              },
              in);
   out = nullptr;
@@ -119,8 +122,19 @@ void Node::Impl::on_message(const input::Message& m) {
   } else if ((state == PeerState::following || state == PeerState::observing) &&
              *from == leader_index && m.session == leader_session) {
     learner_packet(frame->packet);
+  } else if ((frame->packet.type == PacketType::followerinfo ||
+              frame->packet.type == PacketType::observerinfo) &&
+             frame->packet.data.size() == kLearnerInfoBytes) {
+    // A hello from a peer that already decided I lead (while I am LOOKING, or still following
+    // the leader that is handing leadership to me): kept for when I start leading.
+    PendingHello h;
+    h.session = m.session;
+    h.type = frame->packet.type;
+    h.zxid = frame->packet.zxid;
+    std::copy(frame->packet.data.begin(), frame->packet.data.end(), h.data.begin());
+    pending_hellos[*from] = h;
   } else {
-    // A quorum packet for a role this node does not hold (e.g. FOLLOWERINFO while LOOKING).
+    // A quorum packet for a role this node does not hold.
     ++counters.ignored_packets;
   }
 }
@@ -156,8 +170,13 @@ void Node::Impl::on_session_down(const input::SessionDown& s) {
   const auto peer = member(s.peer);
   if (!peer || sessions[*peer] != s.session) return;
   sessions[*peer] = SessionId{};
-  if (state == PeerState::leading && learners[*peer].active &&
+  pending_hellos[*peer].reset();
+  if (state == PeerState::looking) {
+    // The peer can no longer send a better vote: the election may be settled now.
+    settle_early();
+  } else if (state == PeerState::leading && learners[*peer].active &&
       learners[*peer].session == s.session) {
+    if (transfer_active && transfer_target == *peer) end_transfer(TransferOutcome::aborted);
     learners[*peer] = LearnerRecord{};
     contributors.reset(*peer);
     if (phase == ZabPhase::discovery) epoch_acks.reset(*peer);
@@ -172,8 +191,12 @@ void Node::Impl::on_session_down(const input::SessionDown& s) {
 void Node::Impl::on_log_durable(Zxid z) {
   FASTZAB_ASSERT(log_durability.completed_append(z));  // host contract: io.h
   if (state == PeerState::leading) {
-    if (phase == ZabPhase::synchronization) check_established();
-    else if (phase == ZabPhase::broadcast) try_commit();
+    if (phase == ZabPhase::synchronization) {
+      check_established();
+    } else if (phase == ZabPhase::broadcast) {
+      try_commit();
+      transfer_progress();
+    }
   }
 }
 
@@ -188,12 +211,13 @@ void Node::Impl::on_snapshot_installed(Zxid z) {
 }
 
 void Node::Impl::on_client_proposals(std::span<const ClientProposal> proposals) {
-  if (state == PeerState::leading && phase == ZabPhase::broadcast) {
+  if (state == PeerState::leading && phase == ZabPhase::broadcast && !transfer_active) {
     leader_propose(proposals);
     return;
   }
-  const RejectReason why =
-      state == PeerState::leading ? RejectReason::not_established : RejectReason::not_leader;
+  const RejectReason why = state != PeerState::leading        ? RejectReason::not_leader
+                           : phase != ZabPhase::broadcast      ? RejectReason::not_established
+                                                               : RejectReason::transferring;
   for (const ClientProposal& p : proposals) {
     Output& o = push(OutputKind::proposal_rejected);
     o.tag = p.tag;
@@ -351,5 +375,6 @@ const Vote& Node::vote() const noexcept {
 }
 std::int64_t Node::round() const noexcept { return impl_->round; }
 const NodeCounters& Node::counters() const noexcept { return impl_->counters; }
+bool Node::transferring() const noexcept { return impl_->transfer_active; }
 
 }  // namespace fastzab::core

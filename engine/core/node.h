@@ -47,6 +47,9 @@ struct NodeConfig {
   // all) for longer than this, or one that leaves a proposal unacknowledged that long, and it
   // stops leading when it has not heard a quorum within it.
   std::int32_t sync_limit_ticks = 10;
+  // LEADING, during a leadership transfer: how long to wait for the target to hold and commit
+  // everything before giving the transfer up and accepting writes again.
+  std::int32_t transfer_timeout_ticks = 10;
   // The last usable zxid counter; lower it in tests to exercise epoch rollover.
   std::uint32_t max_zxid_counter = kMaxZxidCounter;
   // Committed entries kept in memory to serve DIFF syncs; older learners get SNAP.
@@ -88,6 +91,11 @@ struct NodeCounters {
   std::uint64_t protocol_errors = 0;
   std::uint64_t elections_started = 0;
   std::uint64_t learners_dropped = 0;
+  // Elections decided before the finalize wait ran out, because every voter this node can hear
+  // already agreed (no better vote can arrive from a connected voter).
+  std::uint64_t elections_settled_early = 0;
+  std::uint64_t transfers_handed_off = 0;
+  std::uint64_t transfers_aborted = 0;
 };
 
 enum class ZabPhase : std::uint8_t { election, discovery, synchronization, broadcast };
@@ -116,6 +124,8 @@ class Node {
   const Vote& vote() const noexcept;
   std::int64_t round() const noexcept;
   const NodeCounters& counters() const noexcept;
+  // A leadership transfer is under way: client proposals are refused with `transferring`.
+  bool transferring() const noexcept;
 
  private:
   struct Impl;

@@ -57,6 +57,7 @@ struct Node::Impl {
   void on_epochs_durable(Epoch accepted, Epoch current);
   void on_snapshot_installed(Zxid z);
   void on_client_proposals(std::span<const ClientProposal> proposals);
+  void on_transfer_request(const input::TransferLeadership& t);
 
   std::optional<std::size_t> member(ServerId id) const noexcept;
   ServerId id_of(std::size_t index) const noexcept { return cfg.cluster.members()[index].id; }
@@ -95,6 +96,8 @@ struct Node::Impl {
   void handle_looking(std::size_t from, const Notification& n);
   void handle_established(std::size_t from, const Notification& n);
   void decide(const Vote& v);
+  bool election_settled(const MemberSet& agree) const;
+  void settle_early();
 
   // ---- leader.cpp ----
   void start_leading();
@@ -110,6 +113,11 @@ struct Node::Impl {
   void drop_learner(std::size_t peer);
   void leader_propose(std::span<const ClientProposal> proposals);
   bool leader_self_ready() const noexcept;
+  std::optional<std::size_t> transfer_candidate(ServerId named) const;
+  void transfer_progress();
+  void hand_off();
+  void end_transfer(TransferOutcome outcome);
+  void replay_pending_hellos();
 
   // ---- learner.cpp ----
   void start_learning(std::size_t leader_index);
@@ -118,6 +126,7 @@ struct Node::Impl {
   void learner_tick();
   bool learner_accept_entries(Zxid first, const BatchView& batch);
   void learner_fail();
+  void learner_transfer(const QuorumPacket& p);
 
   // ---- state ----
   NodeConfig cfg;
@@ -164,6 +173,25 @@ struct Node::Impl {
   Zxid initial_last = kNoZxid;     // last entry of the initial history
   std::int64_t phase_ticks = 0;
   std::vector<Zxid> ack_scratch;
+  // The zxid counter of this epoch ran out (LEADING): no more proposals; step down once the
+  // rest is committed, or after syncLimit.
+  bool epoch_exhausted = false;
+  std::int64_t exhausted_at = 0;
+  // A leadership transfer in progress (LEADING, broadcast).
+  bool transfer_active = false;
+  std::size_t transfer_target = 0;
+  std::int64_t transfer_deadline = 0;
+  std::uint64_t transfer_tag = 0;
+  // FOLLOWERINFO/OBSERVERINFO that arrived while LOOKING, by peer: the sender decided before
+  // this node did. Kept (for the session it came on) and handled if this node starts leading,
+  // so discovery does not wait for the learner's hello retry.
+  struct PendingHello {
+    SessionId session;
+    PacketType type = PacketType::followerinfo;
+    Zxid zxid = kNoZxid;
+    std::array<std::byte, kLearnerInfoBytes> data{};
+  };
+  std::vector<std::optional<PendingHello>> pending_hellos;
 
   // Learner (reference §4.3-4.5, follower and observer).
   std::size_t leader_index = 0;

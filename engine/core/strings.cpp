@@ -29,6 +29,7 @@ const char* to_string(OutputKind k) noexcept {
     case OutputKind::role_change: return "role_change";
     case OutputKind::proposal_accepted: return "proposal_accepted";
     case OutputKind::proposal_rejected: return "proposal_rejected";
+    case OutputKind::transfer_result: return "transfer_result";
   }
   return "unknown";
 }
@@ -39,6 +40,18 @@ const char* to_string(RejectReason r) noexcept {
     case RejectReason::not_established: return "leader not yet established";
     case RejectReason::zxid_exhausted: return "zxid counter exhausted, new epoch needed";
     case RejectReason::too_large: return "entry too large";
+    case RejectReason::transferring: return "leadership is being transferred";
+  }
+  return "unknown";
+}
+
+const char* to_string(TransferOutcome t) noexcept {
+  switch (t) {
+    case TransferOutcome::handed_off: return "handed off";
+    case TransferOutcome::not_leader: return "not an established leader";
+    case TransferOutcome::in_progress: return "a transfer is already in progress";
+    case TransferOutcome::no_candidate: return "no connected, synced voting follower to hand to";
+    case TransferOutcome::aborted: return "aborted: the target was lost or did not catch up";
   }
   return "unknown";
 }

@@ -138,15 +138,23 @@ TEST(EpochPersistence, S7_17_Zab1_0Test_testInitialAcceptedCurrent_EpochsMatchin
   // currentEpoch above acceptedEpoch is refused.
   const std::vector<Entry> log{{z(3, 1), "a"}, {z(3, 2), "b"}, {z(3, 3), "c"}};
   {
+    // Alone in a cluster of three, n1 keeps its first vote (a lone voter of a one-member
+    // cluster decides at its first step).
+    Ensemble e(Spec::majority(3));
+    e.disk(1) = DurableImage::with(3, 3, log, z(3, 3));
+    e.start(1);
+    e.tick();
+    EXPECT_EQ(e.state(1), PeerState::looking);
+    EXPECT_EQ(e.node(1).vote().peer_epoch, Epoch{3});
+    EXPECT_EQ(e.node(1).vote().zxid, z(3, 3));
+  }
+  {
     Ensemble e(Spec::majority(1));
     e.disk(1) = DurableImage::with(3, 3, log, z(3, 3));
     e.start(1);
     ASSERT_TRUE(e.up(1));
     EXPECT_EQ(e.node(1).accepted_epoch(), Epoch{3});
     EXPECT_EQ(e.node(1).current_epoch(), Epoch{3});
-    e.tick();
-    EXPECT_EQ(e.node(1).vote().peer_epoch, Epoch{3});
-    EXPECT_EQ(e.node(1).vote().zxid, z(3, 3));
     ASSERT_EQ(e.elect(), std::optional<Sid>(1));
     EXPECT_EQ(e.node(1).current_epoch(), Epoch{4});
     EXPECT_EQ(e.values(1), (std::vector<std::string>{"a", "b", "c"}));

@@ -36,6 +36,7 @@ const char* short_reason(core::RejectReason r) {
     case core::RejectReason::not_established: return "not_established";
     case core::RejectReason::zxid_exhausted: return "zxid_exhausted";
     case core::RejectReason::too_large: return "too_large";
+    case core::RejectReason::transferring: return "transferring";
   }
   return "?";
 }
@@ -645,6 +646,11 @@ void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
         rejected_[o.tag] = o.reason;
         transcript_.add(me + " reject #" + std::to_string(o.tag) + " " + short_reason(o.reason));
         break;
+      case OutputKind::transfer_result:
+        transfers_[o.tag] = o.transfer;
+        transcript_.add(me + " transfer #" + std::to_string(o.tag) + " to " + name(o.leader.value) +
+                        ": " + core::to_string(o.transfer));
+        break;
     }
   }
   for (const auto& [peer, s] : closes) {
@@ -821,6 +827,19 @@ std::vector<std::uint64_t> Ensemble::propose(Sid sid, const std::vector<std::str
   }
   step(index(sid), core::input::ClientProposals{ps});
   return tags;
+}
+
+std::uint64_t Ensemble::transfer(Sid leader, std::optional<Sid> target) {
+  const std::uint64_t tag = ++next_tag_;
+  step(index(leader), core::input::TransferLeadership{
+                          target ? ServerId{*target} : core::kNoServer, tag});
+  return tag;
+}
+
+std::optional<core::TransferOutcome> Ensemble::transfer_outcome(std::uint64_t tag) const {
+  const auto it = transfers_.find(tag);
+  return it == transfers_.end() ? std::nullopt
+                                : std::optional<core::TransferOutcome>(it->second);
 }
 
 std::optional<Zxid> Ensemble::accepted(std::uint64_t tag) const {

@@ -257,6 +257,10 @@ class Ensemble {
   std::vector<std::uint64_t> propose(Sid sid, const std::vector<std::string>& values);
   std::optional<Zxid> accepted(std::uint64_t tag) const;
   std::optional<core::RejectReason> rejected(std::uint64_t tag) const;
+  // Asks `leader` to hand leadership to `target` (none: its choice); returns the request's tag.
+  std::uint64_t transfer(Sid leader, std::optional<Sid> target = std::nullopt);
+  // How that request ended, once the member answered.
+  std::optional<core::TransferOutcome> transfer_outcome(std::uint64_t tag) const;
 
   // ---- observation ----
   const core::Node& node(Sid sid) const;
@@ -380,6 +384,7 @@ class Ensemble {
   std::uint64_t next_tag_ = 0;
   std::map<std::uint64_t, Zxid> accepted_;
   std::map<std::uint64_t, core::RejectReason> rejected_;
+  std::map<std::uint64_t, core::TransferOutcome> transfers_;
   std::map<std::int64_t, Sid> established_;  // epoch -> leader
   std::vector<std::string> violations_;
   bool stormed_ = false;

@@ -309,6 +309,8 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
       ++workload_.rejected;
       if (o.tag == probe_tag_) probe_tag_ = 0;  // submit the probe again
       break;
+    case OutputKind::transfer_result:
+      break;
   }
 }
 

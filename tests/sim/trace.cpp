@@ -57,6 +57,8 @@ std::string describe_input(const core::Input& in) {
           return "client x" + std::to_string(v.proposals.size());
         } else if constexpr (std::is_same_v<T, core::input::SessionUp>) {
           return "session_up " + sid(v.peer) + " #" + std::to_string(v.session.value);
+        } else if constexpr (std::is_same_v<T, core::input::TransferLeadership>) {
+          return "transfer_leadership to " + sid(v.target) + " tag " + std::to_string(v.tag);
         } else {
           return "session_down " + sid(v.peer) + " #" + std::to_string(v.session.value);
         }
@@ -96,6 +98,10 @@ std::string describe_output(const core::Outputs& outs, const core::Output& o) {
     case core::OutputKind::role_change:
       s += std::string(" ") + core::to_string(o.role) + " leader=" + sid(o.leader) +
            " epoch=" + ep(o.accepted) + (o.established ? " ESTABLISHED" : "");
+      break;
+    case core::OutputKind::transfer_result:
+      s += " tag " + std::to_string(o.tag) + " to " + sid(o.leader) + ": " +
+           core::to_string(o.transfer);
       break;
     case core::OutputKind::proposal_accepted:
       s += " tag " + std::to_string(o.tag) + " at " + zxid_str(o.zxid);

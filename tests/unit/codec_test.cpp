@@ -518,6 +518,27 @@ TEST(CodecPacket, LongFieldCutInHalf) {
   EXPECT_EQ(error_of(view(full).first(1 + 2)), DecodeError::truncated);      // type half there
 }
 
+TEST(CodecPacket, TransferRoundTripsAndChecksItsPayload) {
+  ByteBuffer b;
+  encode_transfer(Zxid{0x300000007}, ServerId{42}, b);
+  const auto f = decode_frame(view(b));
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->packet.type, PacketType::transfer);
+  EXPECT_EQ(f->packet.zxid, Zxid{0x300000007});
+  const auto target = decode_transfer(f->packet.data);
+  ASSERT_TRUE(target.has_value());
+  EXPECT_EQ(*target, ServerId{42});
+  EXPECT_STREQ(to_string(PacketType::transfer), "TRANSFER");
+  for (std::size_t n : {0u, 4u, 7u, 9u, 12u}) {
+    const ByteBuffer data(n, std::byte{1});
+    EXPECT_EQ(decode_transfer(Bytes(data)).error(), DecodeError::bad_payload_size) << n;
+  }
+  // Types between ZooKeeper's last and fastzab's are unknown.
+  for (std::int32_t t : {20, 100, 102}) {
+    EXPECT_EQ(error_of(quorum_frame(t, 0, -1, Bytes{}, -1)), DecodeError::unknown_packet_type) << t;
+  }
+}
+
 TEST(CodecPacket, UnknownType) {
   for (std::int32_t t : {0, 20, -1, 255, kI32Min, kI32Max}) {
     EXPECT_EQ(error_of(quorum_frame(t, 0, -1, Bytes{}, -1)), DecodeError::unknown_packet_type) << t;
