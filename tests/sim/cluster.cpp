@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <stdexcept>
+#include <utility>
 
 #include "trace.h"
 
@@ -43,7 +44,7 @@ bool for_each_entry(const core::Output& o, core::Bytes bytes, F&& f) {
 Cluster::Cluster(const SimOptions& options)
     : opt_(options),
       rng_(options.seed),
-      profile_(choose_profile(rng_)),
+      profile_(choose_profile(rng_, options.seed)),
       config_(make_config(options.voters, options.observers)),
       net_(options.voters + options.observers, rng_, q_, profile_.net),
       checkers_(options.voters + options.observers),
@@ -62,14 +63,16 @@ Cluster::Cluster(const SimOptions& options)
 }
 
 std::optional<std::uint32_t> Cluster::current_leader() const {
+  // A frozen node still believes it leads; its clients (and the faults) have moved on to the
+  // one the others elected meanwhile, if any.
+  const auto rank = [this](std::uint32_t i) {
+    return (hosts_[i].frozen ? 0 : 2) + (hosts_[i].node->phase() == core::ZabPhase::broadcast ? 1 : 0);
+  };
   std::optional<std::uint32_t> best;
   for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
     const Host& h = hosts_[i];
     if (!h.up || h.node->state() != core::PeerState::leading) continue;
-    if (!best || (h.node->phase() == core::ZabPhase::broadcast &&
-                  hosts_[*best].node->phase() != core::ZabPhase::broadcast)) {
-      best = i;
-    }
+    if (!best || rank(i) > rank(*best)) best = i;
   }
   return best;
 }
@@ -123,7 +126,12 @@ SimResult Cluster::run() {
 void Cluster::dispatch(Event& e) {
   switch (e.kind) {
     case EventKind::tick: {
-      if (hosts_[e.a].up) step(e.a, core::input::Tick{});
+      Host& h = hosts_[e.a];
+      if (h.up && h.frozen) {
+        ++h.missed_ticks;
+      } else if (h.up) {
+        step(e.a, core::input::Tick{});
+      }
       Event next;
       next.kind = EventKind::tick;
       next.a = e.a;
@@ -132,18 +140,27 @@ void Cluster::dispatch(Event& e) {
     }
     case EventKind::deliver: {
       const core::SessionId s{e.x};
-      if (!hosts_[e.b].up || !net_.is_current(e.a, e.b, s)) break;  // fenced
+      if (!hosts_[e.b].up) break;
+      // Waits in the frozen node's socket; fenced at thaw if its session has ended meanwhile.
+      if (hosts_[e.b].frozen) {
+        hosts_[e.b].held.push_back(Held{std::move(e), {}, {}, {}});
+        break;
+      }
+      if (!net_.is_current(e.a, e.b, s)) break;  // fenced
       checkers_.frame_received(e.b, e.a, s, core::Bytes(e.data), hosts_[e.b].disk);
       step(e.b, core::input::Message{hosts_[e.a].id, s, core::Bytes(e.data)});
       break;
     }
     case EventKind::session_up:
-      if (hosts_[e.a].up && net_.is_current(e.a, e.b, core::SessionId{e.x})) {
+    case EventKind::session_down:
+      if (!hosts_[e.a].up) break;
+      if (hosts_[e.a].frozen) {
+        hosts_[e.a].held.push_back(Held{std::move(e), {}, {}, {}});
+      } else if (e.kind == EventKind::session_down) {
+        step(e.a, core::input::SessionDown{hosts_[e.b].id, core::SessionId{e.x}});
+      } else if (net_.is_current(e.a, e.b, core::SessionId{e.x})) {
         step(e.a, core::input::SessionUp{hosts_[e.b].id, core::SessionId{e.x}});
       }
-      break;
-    case EventKind::session_down:
-      if (hosts_[e.a].up) step(e.a, core::input::SessionDown{hosts_[e.b].id, core::SessionId{e.x}});
       break;
     case EventKind::connect: net_.on_connect(e.a, e.b); break;
     case EventKind::session_kill: net_.on_session_kill(e.a, e.b, core::SessionId{e.x}); break;
@@ -163,6 +180,7 @@ void Cluster::dispatch(Event& e) {
       break;
     case EventKind::spike_end: faults_.on_spike_end(e.x); break;
     case EventKind::slow_end: faults_.on_slow_end(e.a, e.x); break;
+    case EventKind::thaw: faults_.on_thaw(e.a, e.x); break;
   }
 }
 
@@ -346,11 +364,25 @@ void Cluster::on_disk_done(std::uint32_t i, const Event& e) {
   if (const std::string err = h.disk.check_durable(); !err.empty()) {
     return checkers_.fail(i, "durable state a restart would refuse: " + err);
   }
+  if (c.probe_restart && opt_.restart_probes) probe_restart(i, "after a disk write completed");
+  if (checkers_.failed() || c.kind == Completion::Kind::none) return;
+  if (h.frozen) {
+    // The kernel finished the write (the image above is durable, a crash keeps it); the stopped
+    // process hears of it at thaw, and only then may its SendGate release what waited for it.
+    Held held;
+    held.event.kind = EventKind::disk_done;
+    held.done = c;
+    h.held.push_back(std::move(held));
+    return;
+  }
+  report_done(i, c);
+}
+
+void Cluster::report_done(std::uint32_t i, const Completion& c) {
+  Host& h = hosts_[i];
   const auto emit = [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
     frame_out(i, peer, s, frame);
   };
-  if (c.probe_restart && opt_.restart_probes) probe_restart(i, "after a disk write completed");
-  if (checkers_.failed()) return;
   switch (c.kind) {
     case Completion::Kind::none: break;
     case Completion::Kind::log_durable:
@@ -428,6 +460,10 @@ void Cluster::crash_node(std::uint32_t i, bool torn) {
   if (const std::string err = h.disk.check_durable(); !err.empty()) {
     checkers_.fail(i, "durable state after crash a restart would refuse: " + err);
   }
+  // A crash ends a freeze: what waited in the stopped process dies with it.
+  h.frozen = false;
+  h.missed_ticks = 0;
+  h.held.clear();
   h.node.reset();
   h.up = false;
   net_.node_down(i);
@@ -457,8 +493,61 @@ void Cluster::on_workload() {
   } else {
     return;
   }
-  const auto batch = workload_.make_batch(target, workload_.batch_size());
-  step(target, core::input::ClientProposals{batch});
+  submit(target, workload_.make_batch(target, workload_.batch_size()));
+}
+
+void Cluster::submit(std::uint32_t i, std::span<const core::ClientProposal> batch) {
+  Host& h = hosts_[i];
+  if (!h.frozen) return step(i, core::input::ClientProposals{batch});
+  // The clients' requests wait in the stopped server's sockets like the peers' frames.
+  Held held;
+  held.event.kind = EventKind::workload;
+  for (const core::ClientProposal& p : batch) {
+    held.tags.push_back(p.tag);
+    held.payloads.emplace_back(p.bytes.begin(), p.bytes.end());
+  }
+  h.held.push_back(std::move(held));
+}
+
+void Cluster::freeze_node(std::uint32_t i, bool replay_ticks) {
+  Host& h = hosts_[i];
+  if (!h.up || h.frozen) return;
+  h.frozen = true;
+  h.replay_ticks = replay_ticks;
+  h.missed_ticks = 0;
+  if (opt_.verbose) trace(i, "FREEZE", describe(i));
+}
+
+void Cluster::thaw_node(std::uint32_t i) {
+  Host& h = hosts_[i];
+  if (!h.frozen) return;
+  h.frozen = false;
+  std::vector<Held> held = std::move(h.held);
+  h.held.clear();
+  const std::uint64_t missed = std::exchange(h.missed_ticks, 0);
+  if (opt_.verbose) {
+    trace(i, "THAW", describe(i) + "; " + std::to_string(missed) + " missed ticks " +
+                         (h.replay_ticks ? "replayed first" : "skipped") + ", " +
+                         std::to_string(held.size()) + " held inputs");
+  }
+  if (h.replay_ticks) {
+    for (std::uint64_t k = 0; k < missed && !checkers_.failed(); ++k) step(i, core::input::Tick{});
+  }
+  std::vector<core::ClientProposal> batch;
+  for (Held& x : held) {
+    if (checkers_.failed()) return;
+    switch (x.event.kind) {
+      case EventKind::disk_done: report_done(i, x.done); break;
+      case EventKind::workload:
+        batch.clear();
+        for (std::size_t k = 0; k < x.tags.size(); ++k) {
+          batch.push_back(core::ClientProposal{x.tags[k], core::Bytes(x.payloads[k])});
+        }
+        step(i, core::input::ClientProposals{batch});
+        break;
+      default: dispatch(x.event); break;  // no longer frozen: handed over as on arrival
+    }
+  }
 }
 
 void Cluster::begin_liveness() {
@@ -528,6 +617,7 @@ std::string Cluster::describe(std::uint32_t i) const {
   const Host& h = hosts_[i];
   std::string s = "s" + std::to_string(i + 1);
   if (!h.up) return s + " DOWN";
+  if (h.frozen) s += " FROZEN";
   const core::Node& n = *h.node;
   s += std::string(" ") + core::to_string(n.state()) + "/" + core::to_string(n.phase());
   if (n.state() != core::PeerState::looking) s += " leader=s" + std::to_string(n.leader().value);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -70,8 +71,18 @@ class Cluster final : public FaultTarget {
   std::optional<std::uint32_t> current_leader() const override;
   void crash_node(std::uint32_t node, bool torn) override;
   void set_disk_slow(std::uint32_t node, bool slow) override { hosts_[node].disk.set_slow(slow); }
+  bool node_is_frozen(std::uint32_t node) const override { return hosts_[node].frozen; }
+  void freeze_node(std::uint32_t node, bool replay_ticks) override;
+  void thaw_node(std::uint32_t node) override;
 
  private:
+  // An input that reached a frozen node: its core gets it at thaw, in arrival order.
+  struct Held {
+    Event event;      // deliver, session_up or session_down as it arrived; disk_done; workload
+    Completion done;  // disk_done: what the op the disk completed meanwhile reports
+    std::vector<std::uint64_t> tags;  // workload: a client batch, copied out of the Workload
+    std::vector<core::ByteBuffer> payloads;
+  };
   struct Host {
     Host(std::uint32_t index, Rng& rng, EventQueue& q, const DiskParams& dp)
         : disk(index, rng, q, dp) {}
@@ -83,6 +94,11 @@ class Cluster final : public FaultTarget {
     Disk disk;
     core::ZabPhase last_phase = core::ZabPhase::election;
     std::uint64_t steps = 0;
+    // Frozen (FaultTarget::freeze_node): up, sessions open, but its core hears nothing.
+    bool frozen = false;
+    bool replay_ticks = false;
+    std::uint64_t missed_ticks = 0;
+    std::vector<Held> held;
   };
 
   void dispatch(Event& e);
@@ -91,6 +107,8 @@ class Cluster final : public FaultTarget {
   void send_snapshot(std::uint32_t i, const core::Output& o);
   void frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame);
   void on_disk_done(std::uint32_t i, const Event& e);
+  void report_done(std::uint32_t i, const Completion& c);
+  void submit(std::uint32_t i, std::span<const core::ClientProposal> batch);
   void start_node(std::uint32_t i);
   core::NodeConfig node_config(std::uint32_t i) const;
   void probe_restart(std::uint32_t i, const char* after);

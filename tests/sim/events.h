@@ -29,6 +29,7 @@ enum class EventKind : std::uint8_t {
   restart,       // a: node, x: incarnation that crashed
   spike_end,     // a: from, b: to, x: spike generation
   slow_end,      // a: node, x: slow-disk generation
+  thaw,          // a: node, x: freeze generation
 };
 const char* to_string(EventKind k) noexcept;
 
@@ -89,6 +90,7 @@ inline const char* to_string(EventKind k) noexcept {
     case EventKind::restart: return "restart";
     case EventKind::spike_end: return "spike_end";
     case EventKind::slow_end: return "slow_end";
+    case EventKind::thaw: return "thaw";
   }
   return "?";
 }

@@ -8,12 +8,13 @@ namespace fastzab::sim {
 Faults::Faults(const Profile& profile, Rng& rng, EventQueue& queue, Network& net,
                FaultTarget& target, std::size_t nodes)
     : p_(profile), rng_(rng), q_(queue), net_(net), target_(target), n_(nodes),
-      slow_gen_(n_, 0) {
+      slow_gen_(n_, 0), freeze_gen_(n_, 0) {
   if (p_.partitions) actions_.push_back(Action::partition);
   if (p_.crashes) actions_.push_back(Action::crash);
   if (p_.drops) actions_.push_back(Action::drop);
   if (p_.spikes) actions_.push_back(Action::spike);
   if (p_.slow_disks) actions_.push_back(Action::slow_disk);
+  if (p_.freezes) actions_.push_back(Action::freeze);
 }
 
 void Faults::start() {
@@ -31,6 +32,7 @@ void Faults::on_chaos() {
     case Action::drop: drop(); break;
     case Action::spike: spike(); break;
     case Action::slow_disk: slow_disk(); break;
+    case Action::freeze: freeze(); break;
   }
   start();
 }
@@ -223,6 +225,40 @@ void Faults::on_slow_end(std::uint32_t node, std::uint64_t generation) {
   if (generation == slow_gen_[node]) target_.set_disk_slow(node, false);
 }
 
+// Unlike a partition or a crash, nothing closes a session here: the peers' TCP stacks see a
+// healthy connection, and only the protocol's own timeouts (the learners' leader silence, the
+// leader's sync limits) can tell that the node has stopped.
+void Faults::freeze() {
+  const std::uint32_t v = leader_or_random();
+  if (!target_.node_is_up(v) || target_.node_is_frozen(v)) {
+    last_ = "freeze: none (n" + std::to_string(v) + " is down or frozen)";
+    return;
+  }
+  ++counts_.freezes;
+  const Time length = rng_.range(p_.freeze_min, p_.freeze_max);
+  // What a resumed process makes of the time it missed depends on its host, and both are real:
+  // engine/runtime replays at most kMaxTickBurst fine ticks, far less than any timeout, after
+  // reading the frames that were waiting (the missed ticks are, in effect, skipped); a host
+  // that turns the clock jump into the elapsed ticks and runs its timers before reading its
+  // sockets replays them all first, and every timer the stall overran expires before the node
+  // reads the frames that would have reset it (the hostile case). Each freeze picks one.
+  const bool replay_ticks = rng_.coin();
+  target_.freeze_node(v, replay_ticks);
+  Event e;
+  e.kind = EventKind::thaw;
+  e.a = v;
+  e.x = ++freeze_gen_[v];
+  q_.schedule(q_.now() + length, std::move(e));
+  last_ = "freeze: n" + std::to_string(v) + " for " + std::to_string(length) +
+          (replay_ticks ? ", missed ticks replayed at thaw" : ", missed ticks skipped");
+}
+
+void Faults::on_thaw(std::uint32_t node, std::uint64_t generation) {
+  // A crash may have ended this freeze already (thaw_node is then a no-op); a later freeze of
+  // the node has its own thaw.
+  if (generation == freeze_gen_[node]) target_.thaw_node(node);
+}
+
 void Faults::heal_all() {
   stopped_ = true;
   partitioned_ = false;
@@ -233,6 +269,8 @@ void Faults::heal_all() {
   for (std::uint32_t v = 0; v < n_; ++v) {
     ++slow_gen_[v];
     target_.set_disk_slow(v, false);
+    ++freeze_gen_[v];
+    target_.thaw_node(v);
   }
 }
 

@@ -1,6 +1,6 @@
 // Fault injection for the safety phase: the actions a seed's Profile enables (partitions,
-// crashes, connection drops, latency spikes, slow disks) fire at random intervals; each
-// partition, spike and slow disk heals after a while. heal_all() ends the faults for the
+// crashes, connection drops, latency spikes, slow disks, freezes) fire at random intervals; each
+// partition, spike, slow disk and freeze heals after a while. heal_all() ends the faults for the
 // liveness phase.
 #pragma once
 
@@ -24,6 +24,12 @@ class FaultTarget {
   virtual std::optional<std::uint32_t> current_leader() const = 0;
   virtual void crash_node(std::uint32_t node, bool torn) = 0;
   virtual void set_disk_slow(std::uint32_t node, bool slow) = 0;
+  // A silent node (SIGSTOP, a hung host, a long GC pause): its core gets no input until
+  // thaw_node, but its sessions stay open and what reaches it waits, in order. replay_ticks: at
+  // thaw the ticks it missed reach the core one by one before anything else (else skipped).
+  virtual bool node_is_frozen(std::uint32_t node) const = 0;
+  virtual void freeze_node(std::uint32_t node, bool replay_ticks) = 0;
+  virtual void thaw_node(std::uint32_t node) = 0;
 };
 
 struct FaultCounts {
@@ -32,6 +38,7 @@ struct FaultCounts {
   std::uint64_t drops = 0;
   std::uint64_t spikes = 0;
   std::uint64_t slow_disks = 0;
+  std::uint64_t freezes = 0;
 };
 
 class Faults {
@@ -44,18 +51,20 @@ class Faults {
   void on_heal(std::uint64_t generation);
   void on_spike_end(std::uint64_t generation);
   void on_slow_end(std::uint32_t node, std::uint64_t generation);
+  void on_thaw(std::uint32_t node, std::uint64_t generation);
   void heal_all();
 
   const FaultCounts& counts() const noexcept { return counts_; }
   std::string last_action() const { return last_; }
 
  private:
-  enum class Action : std::uint8_t { partition, crash, drop, spike, slow_disk };
+  enum class Action : std::uint8_t { partition, crash, drop, spike, slow_disk, freeze };
   void partition();
   void crash();
   void drop();
   void spike();
   void slow_disk();
+  void freeze();
   std::uint32_t random_node() noexcept;
   std::uint32_t leader_or_random() noexcept;
   std::vector<std::uint32_t> random_subset(std::size_t min_size, std::size_t max_size);
@@ -72,6 +81,7 @@ class Faults {
   std::uint64_t partition_gen_ = 0;
   std::uint64_t spike_gen_ = 0;
   std::vector<std::uint64_t> slow_gen_;
+  std::vector<std::uint64_t> freeze_gen_;
   std::vector<Action> actions_;
   FaultCounts counts_;
   std::string last_;

@@ -161,6 +161,8 @@ int main(int argc, char** argv) {
   if (!base.host_bug.empty()) flags += " --host-bug " + base.host_bug;
 
   std::uint64_t events = 0, commits = 0, failures = 0;
+  fastzab::sim::FaultCounts faults;
+  std::uint64_t frozen_seeds = 0;
   for (const Job& j : jobs) {
     SimOptions opt = base;
     opt.seed = j.seed;
@@ -176,6 +178,13 @@ int main(int argc, char** argv) {
     const SimResult r = cluster.run();
     events += r.events;
     commits += r.commits;
+    faults.partitions += r.faults.partitions;
+    faults.crashes += r.faults.crashes;
+    faults.drops += r.faults.drops;
+    faults.spikes += r.faults.spikes;
+    faults.slow_disks += r.faults.slow_disks;
+    faults.freezes += r.faults.freezes;
+    if (r.faults.freezes != 0) ++frozen_seeds;
     const bool ok = r.violation.empty();
     if (!ok) ++failures;
     if (!quiet || !ok) {
@@ -204,5 +213,14 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(commits),
                 static_cast<unsigned long long>(failures));
   }
+  std::printf("faults: %llu partitions, %llu crashes, %llu drops, %llu spikes, %llu slow disks, "
+              "%llu freezes (in %llu seeds)\n",
+              static_cast<unsigned long long>(faults.partitions),
+              static_cast<unsigned long long>(faults.crashes),
+              static_cast<unsigned long long>(faults.drops),
+              static_cast<unsigned long long>(faults.spikes),
+              static_cast<unsigned long long>(faults.slow_disks),
+              static_cast<unsigned long long>(faults.freezes),
+              static_cast<unsigned long long>(frozen_seeds));
   return failures == 0 ? 0 : 1;
 }

@@ -2,8 +2,12 @@
 
 namespace fastzab::sim {
 
-Profile choose_profile(Rng& rng) {
+Profile choose_profile(Rng& rng, std::uint64_t seed) {
   Profile p;
+  // Choices added after the first set draw from their own stream, not the run's: a seed whose
+  // new faults stay off runs exactly as before (same digest), so adding a fault changes only the
+  // runs that use it.
+  Rng later(seed ^ 0xf5ee2ef1a7e5d00dULL);
   const bool calm = rng.chance(1, 10);  // some seeds run with no faults at all
   if (!calm) {
     p.crashes = rng.coin();
@@ -20,6 +24,16 @@ Profile choose_profile(Rng& rng) {
       p.chaos_min = 200;
       p.chaos_max = 1500;
     }
+  }
+  if (!calm && later.coin()) {
+    // The learners give up a leader silent for more than leader_silence_ticks (10 ticks = 100
+    // units): short freezes end before that, so the node resumes in its old role; long ones
+    // leave the others time to elect and establish a new leader while it is stopped.
+    static const Time kFreeze[][2] = {{20, 90}, {50, 500}, {150, 2000}};
+    const auto& range = kFreeze[later.below(3)];
+    p.freezes = true;
+    p.freeze_min = range[0];
+    p.freeze_max = range[1];
   }
   static const Time kLatency[] = {2, 5, 10, 25};
   p.net.latency_min = 1;
@@ -62,6 +76,7 @@ std::string Profile::name() const {
   if (drops) add("drop");
   if (spikes) add("spike");
   if (slow_disks) add("slowdisk");
+  if (freezes) add("freeze/" + std::to_string(freeze_min) + "-" + std::to_string(freeze_max));
   if (s.empty()) s = "calm";
   else s += "@" + std::to_string(chaos_min) + "-" + std::to_string(chaos_max);
   s += ",lat" + std::to_string(net.latency_max) + ",disk" + std::to_string(disk.latency_max);

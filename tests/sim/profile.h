@@ -21,6 +21,9 @@ struct Profile {
   bool drops = false;         // random connection drops
   bool spikes = false;        // latency spikes
   bool slow_disks = false;
+  bool freezes = false;       // a node stops (its sessions stay open), then resumes
+  Time freeze_min = 0;        // how long a freeze lasts
+  Time freeze_max = 0;
   Time chaos_min = 100;       // time between fault actions
   Time chaos_max = 600;
 
@@ -41,6 +44,7 @@ struct Profile {
   std::string name() const;
 };
 
-Profile choose_profile(Rng& rng);
+// `rng` is the run's; `seed` seeds the stream of the choices added later (see profile.cpp).
+Profile choose_profile(Rng& rng, std::uint64_t seed);
 
 }  // namespace fastzab::sim
