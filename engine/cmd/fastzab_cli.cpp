@@ -2,6 +2,9 @@
 //
 //   fastzab-cli --server HOST:PORT [--timeout MS] status      the server's status, as JSON
 //   fastzab-cli --server HOST:PORT [--timeout MS] put VALUE   a write; prints its commit zxid
+//   fastzab-cli --server HOST:PORT [--timeout MS] transfer [--to ID]
+//                                  hand leadership (group 0) from that server, its leader, to ID
+//                                  (default: the server's choice); prints the new leader's id
 //
 // One request per run, on one connection, with plain POSIX sockets: this is a tool for people
 // and scripts, not the hot path. The whole exchange (resolve, connect, send, reply) must finish
@@ -262,7 +265,7 @@ int exchange(const Endpoint& ep, int timeout_ms, const client::Message& request,
         NoAnswer{ep.text + ": garbage reply: a message of type " + type + " to this request"});
   }
   out_body.assign(as_text(reply.body));
-  out_zxid = reply.zxid;
+  out_zxid = reply.type == client::Type::transfer_ok ? reply.server : reply.zxid;
   return kExitGood;
 }
 
@@ -306,6 +309,22 @@ int run_put(const Endpoint& ep, int timeout_ms, const std::string& value) {
   return std::fflush(stdout) == 0 ? kExitGood : kExitNoAnswer;
 }
 
+int run_transfer(const Endpoint& ep, int timeout_ms, std::uint64_t target) {
+  client::Message request;
+  request.type = client::Type::transfer;
+  request.id = kRequestId;
+  request.server = target;
+  std::string body;
+  std::uint64_t new_leader = 0;
+  if (const int rc =
+          exchange(ep, timeout_ms, request, client::Type::transfer_ok, body, new_leader);
+      rc != kExitGood) {
+    return rc;
+  }
+  std::printf("%" PRIu64 "\n", new_leader);
+  return std::fflush(stdout) == 0 ? kExitGood : kExitNoAnswer;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -336,6 +355,17 @@ int main(int argc, char** argv) {
       ->required()
       ->type_name("");
 
+  std::uint64_t transfer_to = 0;
+  CLI::App* transfer_cmd = app.add_subcommand(
+      "transfer", "Hand leadership over: the server (which must be the established leader) stops "
+                  "taking writes, waits until the target holds everything, and makes it the "
+                  "leader of the next epoch without an election. Prints the new leader's id");
+  transfer_cmd->add_option("--to", transfer_to,
+                           "The server id to hand to (default: the leader's choice, the "
+                           "follower that has acknowledged the most)")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{INT64_MAX}))
+      ->type_name("ID");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -352,5 +382,6 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (status_cmd->parsed()) return run_status(*endpoint, timeout_ms);
+  if (transfer_cmd->parsed()) return run_transfer(*endpoint, timeout_ms, transfer_to);
   return run_put(*endpoint, timeout_ms, value);
 }

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -44,9 +45,11 @@ using runtime::client::Type;
 using Clock = std::chrono::steady_clock;
 
 std::atomic<bool> g_stop{false};
+std::atomic<int> g_stop_signal{0};
 int g_stop_fd = -1;
 
-void on_signal(int) {
+void on_signal(int sig) {
+  g_stop_signal.store(sig);
   g_stop.store(true);
   const std::uint64_t one = 1;
   if (g_stop_fd >= 0) (void)!::write(g_stop_fd, &one, sizeof one);
@@ -158,6 +161,27 @@ class ClientPort {
     }
   }
 
+  // On SIGTERM: if this server leads group 0, hand leadership to a follower first, so that a
+  // planned restart costs the cluster a hand-over instead of an election. Serves replies while
+  // it waits; gives up after `budget`.
+  void transfer_before_exit(std::chrono::milliseconds budget) {
+    if (node_.status().role != fastzab::Role::leader ||
+        node_.status().phase != fastzab::Phase::broadcast) {
+      return;
+    }
+    exit_transfer_tag_ = ++next_tag_;
+    if (!node_.transfer_leadership(0, exit_transfer_tag_, 0)) return;
+    const auto deadline = Clock::now() + budget;
+    while (!exit_transfer_result_ && Clock::now() < deadline && !node_.failed()) {
+      node_.wait(std::chrono::milliseconds(10));
+      drain_results();
+    }
+    if (!exit_transfer_result_) {
+      std::fprintf(stderr, "fastzab-server: stopping without a leadership transfer: no answer "
+                           "within %lld ms\n", static_cast<long long>(budget.count()));
+    }
+  }
+
  private:
   void add(int fd, std::uint32_t events) {
     epoll_event e{};
@@ -227,14 +251,22 @@ class ClientPort {
       std::size_t used = 0;
       const Decoded d = runtime::client::decode(std::span(c.in).subspan(off), m, used);
       if (d == Decoded::need_more) break;
-      if (d == Decoded::bad || (m.type != Type::write && m.type != Type::status)) {
+      if (d == Decoded::bad ||
+          (m.type != Type::write && m.type != Type::status && m.type != Type::transfer)) {
         ++bad_frames_;
         reply_error(c, m.id, ErrorCode::bad_request, "not a fastzab client frame");
         c.close_after_write = true;
         break;
       }
       off += used;
-      if (m.type == Type::status) {
+      if (m.type == Type::transfer) {
+        const std::uint64_t tag = ++next_tag_;
+        if (!node_.transfer_leadership(0, tag, m.server)) {
+          reply_error(c, m.id, ErrorCode::unavailable, "a transfer request is already waiting");
+        } else {
+          pending_[tag] = Pending{c.fd, c.serial, m.id, Clock::now()};
+        }
+      } else if (m.type == Type::status) {
         const std::string json = status_json();
         Message r;
         r.type = Type::status_ok;
@@ -275,13 +307,28 @@ class ClientPort {
                      e.group, fastzab::to_string(e.role), e.leader, e.epoch, e.established ? ", established" : "");
         return;
       }
+      if (e.kind == Event::Kind::transfer_ended) {
+        std::fprintf(stderr, "fastzab-server: group %u: leadership transfer to %" PRIu64 ": %s\n",
+                     e.group, e.leader, fastzab::to_string(e.transfer));
+        if (e.tag == exit_transfer_tag_) exit_transfer_result_ = e.transfer;
+      }
       auto it = pending_.find(e.tag);
       if (it == pending_.end()) return;
       const Pending p = it->second;
       pending_.erase(it);
       auto ci = conns_.find(p.fd);
       if (ci == conns_.end() || ci->second.serial != p.serial) return;  // the client went away
-      if (e.kind == Event::Kind::write_committed) {
+      if (e.kind == Event::Kind::transfer_ended) {
+        if (e.transfer == fastzab::TransferResult::handed_off) {
+          Message r;
+          r.type = Type::transfer_ok;
+          r.id = p.id;
+          r.server = e.leader;
+          runtime::client::encode(r, ci->second.out);
+        } else {
+          reply_error(ci->second, p.id, ErrorCode::transfer_refused, to_string(e.transfer));
+        }
+      } else if (e.kind == Event::Kind::write_committed) {
         record_latency(Clock::now() - p.start);
         Message r;
         r.type = Type::write_ok;
@@ -427,6 +474,8 @@ class ClientPort {
   std::unordered_map<std::uint64_t, Pending> pending_;
   std::uint64_t next_tag_ = 0;
   std::uint64_t next_serial_ = 0;
+  std::uint64_t exit_transfer_tag_ = 0;  // transfer_before_exit()'s request, 0: none
+  std::optional<fastzab::TransferResult> exit_transfer_result_;
   std::vector<int> touched_;  // connections with replies to flush, in drain_results()
   bool tracing_ = false;      // commit tracing (trace=on)
   std::vector<std::pair<unsigned, std::uint64_t>> replied_;  // tracing: (group, zxid) replied
@@ -516,6 +565,10 @@ int main(int argc, char** argv) {
                static_cast<unsigned>(cfg->client_port), me.host.c_str(),
                static_cast<unsigned>(me.quorum_port));
   port.run();
+  if (g_stop_signal.load() == SIGTERM && !(*node)->failed()) {
+    // The transfer's own budget (transferTimeoutMs) plus time for the answer to come back.
+    port.transfer_before_exit(std::chrono::milliseconds(cfg->transfer_timeout_ms + 500));
+  }
   (*node)->stop();
   const std::string failure = (*node)->failure();
   if (!failure.empty()) {

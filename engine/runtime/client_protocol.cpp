@@ -31,6 +31,7 @@ const char* to_string(ErrorCode c) noexcept {
     case ErrorCode::bad_request: return "bad_request";
     case ErrorCode::unavailable: return "unavailable";
     case ErrorCode::rejected: return "rejected";
+    case ErrorCode::transfer_refused: return "transfer_refused";
   }
   return "unknown";
 }
@@ -43,7 +44,9 @@ void encode(const Message& m, std::vector<std::byte>& out) {
       fields = m.body.size();
       break;
     case Type::status: break;
-    case Type::write_ok: fields = 8; break;
+    case Type::write_ok:
+    case Type::transfer:
+    case Type::transfer_ok: fields = 8; break;
     case Type::error: fields = 1 + m.body.size(); break;
   }
   put_u32(out, static_cast<std::uint32_t>(kHeaderBytes + fields));
@@ -56,6 +59,8 @@ void encode(const Message& m, std::vector<std::byte>& out) {
       break;
     case Type::status: break;
     case Type::write_ok: put_u64(out, m.zxid); break;
+    case Type::transfer:
+    case Type::transfer_ok: put_u64(out, m.server); break;
     case Type::error:
       out.push_back(static_cast<std::byte>(m.code));
       out.insert(out.end(), m.body.begin(), m.body.end());
@@ -82,6 +87,12 @@ Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed)
       if (!body.empty()) return Decoded::bad;
       m.type = Type::status;
       break;
+    case 0x03:
+    case 0x83:
+      if (body.size() != 8) return Decoded::bad;
+      m.type = static_cast<std::uint8_t>(p[0]) == 0x03 ? Type::transfer : Type::transfer_ok;
+      m.server = get_u64(body.data());
+      break;
     case 0x81:
       if (body.size() != 8) return Decoded::bad;
       m.type = Type::write_ok;
@@ -94,7 +105,7 @@ Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed)
     case 0xE1: {
       if (body.empty()) return Decoded::bad;
       const auto code = static_cast<std::uint8_t>(body[0]);
-      if (code < 1 || code > 5) return Decoded::bad;
+      if (code < 1 || code > 6) return Decoded::bad;
       m.type = Type::error;
       m.code = static_cast<ErrorCode>(code);
       m.body = body.subspan(1);

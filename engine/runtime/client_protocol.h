@@ -10,7 +10,10 @@
 //      type  name       fields after the id
 //      0x01  write      value bytes (the rest of the body)
 //      0x02  status     none
+//      0x03  transfer   u64 target server id (0: the server's choice): hand leadership over
+//                       (group 0; the server must be its established leader)
 //      0x81  write_ok   u64 zxid the write committed at
+//      0x83  transfer_ok u64 the server leadership was handed to (it leads once established)
 //      0x82  status_ok  JSON text (the rest): id, role, phase, leader, epoch, last_zxid,
 //                       committed_zxid (role: NodeStatus::mode(), "leader" only in broadcast)
 //      0xE1  error      u8 error code, then UTF-8 text (the rest)
@@ -32,8 +35,10 @@ namespace fastzab::runtime::client {
 enum class Type : std::uint8_t {
   write = 0x01,
   status = 0x02,
+  transfer = 0x03,
   write_ok = 0x81,
   status_ok = 0x82,
+  transfer_ok = 0x83,
   error = 0xE1,
 };
 
@@ -43,6 +48,7 @@ enum class ErrorCode : std::uint8_t {
   bad_request = 3,   // an unknown type or malformed body (the connection is closed after it)
   unavailable = 4,   // the server is stopping, or its queue to the core is full: retry
   rejected = 5,      // the leader refused the write (e.g. zxid space exhausted): retry
+  transfer_refused = 6,  // a transfer did not happen; the text says why (not_leader, aborted, ...)
 };
 const char* to_string(ErrorCode c) noexcept;
 
@@ -55,6 +61,7 @@ struct Message {
   Type type = Type::write;
   std::uint64_t id = 0;
   std::uint64_t zxid = 0;                  // write_ok
+  std::uint64_t server = 0;                // transfer, transfer_ok
   ErrorCode code = ErrorCode::bad_request; // error
   std::span<const std::byte> body;         // write: value; status_ok: JSON; error: text
 };

@@ -44,13 +44,13 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 21> kPlainKeys = {
+constexpr std::array<std::string_view, 22> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
     "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace",
     "cpus",
     // Protocol timing in milliseconds (check_timing).
     "tickResolutionMs", "electionFinalizeWaitMs", "electionNotificationMaxMs",
-    "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs"};
+    "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs", "transferTimeoutMs"};
 // The finest tick: a second is coarser than any protocol timer worth counting with it.
 constexpr std::uint64_t kMaxTickResolutionMs = 1000;
 // Defaults of heartbeatMs and leaderSilenceMs, when tickTime and syncLimit do not make them
@@ -331,6 +331,7 @@ class Parser {
     if (key == "learnerHelloRetryMs") return set_u32(config_.learner_hello_retry_ms, 1, kInt32Max);
     if (key == "heartbeatMs") return set_u32(config_.heartbeat_ms, 1, kInt32Max);
     if (key == "leaderSilenceMs") return set_u32(config_.leader_silence_ms, 1, kInt32Max);
+    if (key == "transferTimeoutMs") return set_u32(config_.transfer_timeout_ms, 1, kInt32Max);
     if (key == "groups") return set_u32(config_.groups, 1, kMaxGroups);
     if (key == "dataDir") {
       config_.data_dir = std::string(value);
@@ -550,14 +551,16 @@ class Parser {
     const std::uint64_t sync_ms = std::uint64_t{c.sync_limit_ticks} * c.tick_time_ms;
     const std::string res_text = "tickResolutionMs (" + std::to_string(resolution) + " ms)";
     for (std::string_view key : {"electionFinalizeWaitMs", "electionNotificationMaxMs",
-                                 "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs"}) {
+                                 "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs",
+                                 "transferTimeoutMs"}) {
       auto it = first_line_.find(std::string(key));
       if (it == first_line_.end()) continue;
       const std::uint32_t v = key == "electionFinalizeWaitMs"      ? c.election_finalize_wait_ms
                               : key == "electionNotificationMaxMs" ? c.election_notification_max_ms
                               : key == "learnerHelloRetryMs"       ? c.learner_hello_retry_ms
                               : key == "heartbeatMs"               ? c.heartbeat_ms
-                                                                   : c.leader_silence_ms;
+                              : key == "leaderSilenceMs"           ? c.leader_silence_ms
+                                                                   : c.transfer_timeout_ms;
       if (v < resolution) {
         return at(it->second, key, std::to_string(v) + " ms is below " + res_text +
                                        ", the finest time the server counts");
@@ -883,6 +886,7 @@ void set_node_timing(const ServerConfig& config, core::NodeConfig& node) {
   node.init_limit_ticks = ticks(std::uint64_t{config.init_limit_ticks} * config.tick_time_ms);
   node.sync_limit_ticks = std::max(node.ping_ticks + 1,
                                    ticks(std::uint64_t{config.sync_limit_ticks} * config.tick_time_ms));
+  node.transfer_timeout_ticks = ticks(config.transfer_timeout_ms);
 }
 
 Result<void> check_cpus(const ServerConfig& config, const std::vector<std::uint32_t>& available) {

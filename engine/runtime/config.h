@@ -81,6 +81,9 @@ struct ServerConfig {
   // initial values are those of the default tickTime and syncLimit.
   std::uint32_t heartbeat_ms = 100;
   std::uint32_t leader_silence_ms = 2000;
+  // transferTimeoutMs: how long a leader handing leadership over waits for the target to hold
+  // and commit everything before it gives the transfer up and takes writes again.
+  std::uint32_t transfer_timeout_ms = 1000;
   Transport transport = Transport::uring;
   PollMode poll = PollMode::blocking;
   SyncMode sync = SyncMode::fdatasync;

@@ -66,7 +66,29 @@ const char* to_string(WriteError e) noexcept {
   return "unknown";
 }
 
+const char* to_string(TransferResult r) noexcept {
+  switch (r) {
+    case TransferResult::handed_off: return "handed_off";
+    case TransferResult::not_leader: return "not_leader";
+    case TransferResult::in_progress: return "in_progress";
+    case TransferResult::no_candidate: return "no_candidate";
+    case TransferResult::aborted: return "aborted";
+  }
+  return "unknown";
+}
+
 namespace {
+
+TransferResult transfer_of(core::TransferOutcome t) {
+  switch (t) {
+    case core::TransferOutcome::handed_off: return TransferResult::handed_off;
+    case core::TransferOutcome::not_leader: return TransferResult::not_leader;
+    case core::TransferOutcome::in_progress: return TransferResult::in_progress;
+    case core::TransferOutcome::no_candidate: return TransferResult::no_candidate;
+    case core::TransferOutcome::aborted: return TransferResult::aborted;
+  }
+  return TransferResult::aborted;
+}
 
 Phase phase_of(core::ZabPhase p) {
   switch (p) {
@@ -168,6 +190,12 @@ struct Group {
   std::atomic<bool>* stop_requested = nullptr;
   std::atomic<bool> ready{false};
   std::atomic<bool> failed{false};
+  // A transfer request from the application thread: the fields are written before the flag is
+  // raised (release) and read after it is seen (acquire); the group thread lowers it. Rare, so a
+  // one-slot mailbox rather than a ring.
+  std::atomic<bool> transfer_waiting{false};
+  std::uint64_t transfer_tag = 0;
+  std::uint64_t transfer_target = 0;
   mutable std::mutex failure_mutex;  // start-up and failure text only: never on the write path
   std::string failure;
   // Commit tracing (trace=on), else null: the group thread's stamps (its Replica's and the
@@ -252,6 +280,15 @@ struct Group {
       e.established = established;
       emit(e);
     };
+    hooks.transfer_ended = [&](std::uint64_t tag, core::TransferOutcome outcome,
+                               std::uint64_t target) {
+      Event e;
+      e.kind = Event::Kind::transfer_ended;
+      e.tag = tag;
+      e.leader = target;
+      e.transfer = transfer_of(outcome);
+      emit(e);
+    };
     auto opened = runtime::Replica::open(std::move(replica_options), app, std::move(hooks));
     if (!opened) {
       set_failure(opened.error().message);
@@ -269,6 +306,10 @@ struct Group {
         });
       } else {
         writes.pop_batch(kRingSlots, [&](WriteIn&& w) { r->submit(w.tag, w.entry()); });
+      }
+      if (transfer_waiting.load(std::memory_order_acquire)) [[unlikely]] {
+        r->transfer_leadership(transfer_tag, transfer_target);
+        transfer_waiting.store(false, std::memory_order_release);
       }
       if (auto turn = r->run_once(std::chrono::milliseconds(5)); !turn) {
         set_failure(turn.error().message);
@@ -511,6 +552,17 @@ bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte>
   return true;
 }
 
+bool Node::transfer_leadership(unsigned group, std::uint64_t tag, std::uint64_t target) {
+  if (impl_->stopped || group >= impl_->groups.size()) return false;
+  Group& g = *impl_->groups[group];
+  if (g.transfer_waiting.load(std::memory_order_acquire)) return false;
+  g.transfer_tag = tag;
+  g.transfer_target = target;
+  g.transfer_waiting.store(true, std::memory_order_release);
+  if (runtime::Replica* r = g.replica.load()) r->wake();
+  return true;
+}
+
 std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
   std::size_t n = 0;
   for (auto& gp : impl_->groups) {
@@ -522,7 +574,9 @@ std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
         g.trace_app->claim(e.zxid, runtime::trace::Role::none);
         g.trace_app->stamp(e.zxid, runtime::trace::Stage::reply_polled, polled_ns);
       }
-      if (e.kind != Event::Kind::role_changed) impl_->outstanding[g.index].erase(e.tag);
+      if (e.kind == Event::Kind::write_committed || e.kind == Event::Kind::write_failed) {
+        impl_->outstanding[g.index].erase(e.tag);
+      }
       on_event(e);
     });
   }

@@ -274,6 +274,11 @@ void Replica::propose(std::uint64_t tag, std::span<const std::byte> bytes) {
   proposal_arena_.insert(proposal_arena_.end(), bytes.begin(), bytes.end());
 }
 
+void Replica::transfer_leadership(std::uint64_t tag, std::uint64_t target) {
+  transfers_.push_back(core::input::TransferLeadership{
+      target == 0 ? core::kNoServer : core::ServerId{static_cast<std::int64_t>(target)}, tag});
+}
+
 void Replica::wake() { transport_->wake(); }
 
 void Replica::emit(core::ServerId peer, core::SessionId session, core::Bytes frame) {
@@ -450,6 +455,12 @@ Result<void> Replica::carry_out(const core::Output& o) {
         hooks_.rejected(o.tag, o.reason);
       }
       return {};
+    case OutputKind::transfer_result:
+      if (hooks_.transfer_ended) {
+        hooks_.transfer_ended(o.tag, o.transfer,
+                              static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)));
+      }
+      return {};
   }
   return {};
 }
@@ -525,7 +536,7 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
   auto wait = std::min<std::chrono::microseconds>(
       max_wait, std::chrono::duration_cast<std::chrono::microseconds>(
                     std::max(next_tick_ - now, clock::duration::zero())));
-  if (!queued_.empty()) wait = std::chrono::microseconds(0);
+  if (!queued_.empty() || !transfers_.empty()) wait = std::chrono::microseconds(0);
 
   auto polled = transport_->poll(wait, [this](const net::Event& e) {
     const core::ServerId peer{static_cast<std::int64_t>(e.peer)};
@@ -572,6 +583,11 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
     proposals_.clear();
     queued_.clear();
     proposal_arena_.clear();
+  }
+  if (!transfers_.empty()) [[unlikely]] {
+    std::vector<core::input::TransferLeadership> requests;
+    requests.swap(transfers_);
+    for (const auto& t : requests) step(t);
   }
   now = clock::now();
   // The ticks that came due, at most kMaxTickBurst: a turn that ran late (a long batch, a late

@@ -69,6 +69,9 @@ struct ReplicaHooks {
   std::function<void(core::PeerState role, std::uint64_t leader, std::int64_t epoch,
                      bool established)>
       role_changed;
+  // A transfer_leadership() request ended. `target`: the server it named or chose (0: none).
+  std::function<void(std::uint64_t tag, core::TransferOutcome outcome, std::uint64_t target)>
+      transfer_ended;
 };
 
 struct ReplicaOptions {
@@ -119,6 +122,12 @@ class Replica {
   // what the client thread traced of it (read only when tracing is on).
   void submit(std::uint64_t tag, std::span<const std::byte> bytes,
               const trace::ClientStamps* stamps = nullptr);
+
+  // Asks the core to hand leadership to server `target` (0: the leader picks the most caught-up
+  // follower); it reaches the core at the next turn. Ends in ReplicaHooks::transfer_ended with
+  // the same tag. While it runs the leader proposes nothing: writes fail with no_leader
+  // (nothing proposed, safe to retry) until the new leader is established.
+  void transfer_leadership(std::uint64_t tag, std::uint64_t target);
 
   // One turn of the loop. Waits at most `max_wait` for network events when there is nothing to
   // do. An error (a failed log write or sync: the log is poisoned) means the group must stop:
@@ -172,6 +181,7 @@ class Replica {
   std::vector<QueuedProposal> queued_;
   core::ByteBuffer proposal_arena_;
   std::vector<core::ClientProposal> proposals_;  // views into proposal_arena_, for one step
+  std::vector<core::input::TransferLeadership> transfers_;  // for the next turn
   // Writes (submit() here, or forwarded from a follower) by internal tag (bit 63 set). Tags are
   // handed out in order and writes end roughly in order, so they live in a ring indexed by
   // tag - first_itag_ (no allocation per write, unlike a node-based map); finished ones are

@@ -85,8 +85,9 @@ def wait_until(what, predicate, timeout, interval=0.05):
 # ------------------------------------------------------------------ client protocol
 
 T_WRITE, T_STATUS, T_WRITE_OK, T_STATUS_OK, T_ERROR = 0x01, 0x02, 0x81, 0x82, 0xE1
+T_TRANSFER, T_TRANSFER_OK = 0x03, 0x83
 ERROR_CODES = {1: 'no_leader', 2: 'too_large', 3: 'bad_request', 4: 'unavailable',
-               5: 'rejected'}
+               5: 'rejected', 6: 'transfer_refused'}
 HEADER_BYTES = 9
 MAX_VALUE_BYTES = 1 << 20
 MAX_BODY_BYTES = HEADER_BYTES + MAX_VALUE_BYTES + 16
@@ -203,6 +204,14 @@ class Client:
 
     def status(self):
         return json.loads(self._call(T_STATUS, b'', T_STATUS_OK).decode())
+
+    def transfer(self, target=0):
+        """Asks the server (the leader) to hand leadership to `target` (0: its choice);
+        returns the id of the server it handed to. A refusal raises ServerError."""
+        fields = self._call(T_TRANSFER, struct.pack('<Q', target), T_TRANSFER_OK)
+        if len(fields) != 8:
+            raise ProtocolError(f'transfer_ok of {len(fields)} bytes')
+        return struct.unpack('<Q', fields)[0]
 
 
 def four_letter(port, word, timeout=3.0):

@@ -116,6 +116,8 @@ void expect_round_trip(const Message& m) {
       break;
     case Type::status: EXPECT_TRUE(got.body.empty()); break;
     case Type::write_ok: EXPECT_EQ(got.zxid, m.zxid); break;
+    case Type::transfer:
+    case Type::transfer_ok: EXPECT_EQ(got.server, m.server); break;
     case Type::error:
       EXPECT_EQ(got.code, m.code);
       EXPECT_EQ(text(got.body), text(m.body));
@@ -282,8 +284,8 @@ TEST(ClientProtocolTest, WriteValueAboveMaximumIsBad) {
 }
 
 TEST(ClientProtocolTest, UnknownTypeIsBad) {
-  const Bytes known = {std::byte{0x01}, std::byte{0x02}, std::byte{0x81}, std::byte{0x82},
-                       std::byte{0xe1}};
+  const Bytes known = {std::byte{0x01}, std::byte{0x02}, std::byte{0x03}, std::byte{0x81},
+                       std::byte{0x82}, std::byte{0x83}, std::byte{0xe1}};
   for (unsigned t = 0; t < 256; ++t) {
     const auto type = static_cast<std::byte>(t);
     if (std::find(known.begin(), known.end(), type) != known.end()) continue;
@@ -308,13 +310,31 @@ TEST(ClientProtocolTest, WriteOkOfWrongSizeIsBad) {
   EXPECT_EQ(decode_bytes(frame(0x81, 1, Bytes(8, std::byte{1}))), Decoded::message);
 }
 
+TEST(ClientProtocolTest, TransferRoundTripsAndNeedsExactlyItsServerId) {
+  for (std::uint8_t type : {std::uint8_t{0x03}, std::uint8_t{0x83}}) {
+    Message m;
+    m.type = static_cast<Type>(type);
+    m.id = 9;
+    m.server = 0x0102030405060708ull;
+    expect_round_trip(m);
+    for (std::size_t n : {0u, 1u, 7u, 9u, 16u}) {
+      EXPECT_EQ(decode_bytes(frame(type, 1, Bytes(n, std::byte{1}))), Decoded::bad) << n;
+    }
+  }
+  Message none;
+  none.type = Type::transfer;
+  none.id = 1;
+  none.server = 0;  // the server's choice
+  expect_round_trip(none);
+}
+
 TEST(ClientProtocolTest, ErrorWithUnknownCodeIsBad) {
   EXPECT_EQ(decode_bytes(frame(0xe1, 1, {})), Decoded::bad);  // no code at all
-  for (unsigned code : {0u, 6u, 7u, 0x7fu, 0x80u, 0xffu}) {
+  for (unsigned code : {0u, 7u, 0x7fu, 0x80u, 0xffu}) {
     EXPECT_EQ(decode_bytes(frame(0xe1, 1, bytes({code, 'x'}))), Decoded::bad) << code;
     EXPECT_EQ(decode_bytes(frame(0xe1, 1, bytes({code}))), Decoded::bad) << code;
   }
-  for (unsigned code = 1; code <= 5; ++code) {
+  for (unsigned code = 1; code <= 6; ++code) {
     Message m;
     std::size_t consumed = 0;
     const Bytes in = frame(0xe1, 1, bytes({code, 'x'}));

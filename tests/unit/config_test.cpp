@@ -191,9 +191,11 @@ TEST(ConfigTest, TimingDefaultsShrinkWithAShortTickTime) {
 TEST(ConfigTest, TimingKeysConvertToTicksOfTheResolution) {
   const ServerConfig c = parse_ok(with(
       "tickResolutionMs=10\nelectionFinalizeWaitMs=25\nelectionNotificationMaxMs=1000\n"
-      "learnerHelloRetryMs=10\nheartbeatMs=50\nleaderSilenceMs=301\ninitLimit=2147483647"));
+      "learnerHelloRetryMs=10\nheartbeatMs=50\nleaderSilenceMs=301\ninitLimit=2147483647\n"
+      "transferTimeoutMs=95"));
   core::NodeConfig n;
   set_node_timing(c, n);
+  EXPECT_EQ(n.transfer_timeout_ticks, 10);
   EXPECT_EQ(n.finalize_wait_ticks, 3);  // rounded up
   EXPECT_EQ(n.notify_min_ticks, 3);
   EXPECT_EQ(n.notify_max_ticks, 100);
@@ -206,6 +208,17 @@ TEST(ConfigTest, TimingKeysConvertToTicksOfTheResolution) {
   n.cluster = c.cluster;
   n.self = ServerId{1};
   EXPECT_NO_THROW(core::Node(n, core::DurableState{}));
+}
+
+TEST(ConfigTest, TransferTimeoutDefaultAndBounds) {
+  core::NodeConfig n;
+  set_node_timing(parse_ok(with("")), n);
+  EXPECT_EQ(n.transfer_timeout_ticks, 200);  // 1000 ms in ticks of 5 ms
+  EXPECT_EQ(error_of(with("transferTimeoutMs=0")),
+            at_line(kNext) + "transferTimeoutMs: 0 is out of range 1..2147483647");
+  EXPECT_EQ(error_of(with("tickResolutionMs=10\ntransferTimeoutMs=5")),
+            at_line(kNext + 1) + "transferTimeoutMs: 5 ms is below tickResolutionMs (10 ms), "
+                                 "the finest time the server counts");
 }
 
 TEST(ConfigTest, TimingErrors) {

@@ -51,18 +51,32 @@ enum class WriteError : std::uint8_t {
 };
 const char* to_string(WriteError e) noexcept;
 
+// How a transfer_leadership() request ended.
+enum class TransferResult : std::uint8_t {
+  handed_off,    // the target holds every committed write and was told to lead; this server
+                 // now follows it (the target accepts writes once it is established)
+  not_leader,    // this server is not the established leader of the group
+  in_progress,   // another transfer is under way
+  no_candidate,  // the named server (or every server) is not a connected, synced voter
+  aborted,       // the target was lost or did not catch up within transferTimeoutMs; this
+                 // server goes on leading
+};
+const char* to_string(TransferResult r) noexcept;
+
 // What poll() hands back.
 struct Event {
-  enum class Kind : std::uint8_t { write_committed, write_failed, role_changed };
+  enum class Kind : std::uint8_t { write_committed, write_failed, role_changed, transfer_ended };
   Kind kind = Kind::write_committed;
   unsigned group = 0;      // which replication group (0 with groups=1)
-  std::uint64_t tag = 0;   // writes: the tag given to propose()
+  std::uint64_t tag = 0;   // writes: the tag given to propose(); transfer_ended: its request's
   std::uint64_t zxid = 0;  // write_committed: where it committed (this server applied it)
   WriteError error = WriteError::none;
   Role role = Role::looking;  // role_changed
-  std::uint64_t leader = 0;   // role_changed: the leader's server id (0: none)
+  std::uint64_t leader = 0;   // role_changed: the leader's server id (0: none);
+                              // transfer_ended: the target (0: none was chosen)
   std::int64_t epoch = 0;     // role_changed
   bool established = false;   // role_changed: the leader finished synchronizing its followers
+  TransferResult transfer = TransferResult::handed_off;  // transfer_ended
 };
 
 struct NodeOptions {
@@ -131,6 +145,16 @@ class Node {
   // (CLOCK_MONOTONIC nanoseconds; ignored unless tracing is on).
   bool propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry,
                std::uint64_t received_ns);
+
+  // Planned failover: asks this server, if it is the group's established leader, to hand
+  // leadership to server `target` (0: the voting follower that has acknowledged the most). The
+  // leader stops taking writes (they fail with no_leader: nothing proposed, retry), waits until
+  // the target durably holds and a quorum has committed everything, then tells every server to
+  // follow the target, which becomes leader of the next epoch without an election. No
+  // acknowledged write is lost. The outcome arrives through poll() as transfer_ended with
+  // `tag`. Returns false, queuing nothing, while an earlier request has not yet reached the
+  // group thread.
+  bool transfer_leadership(unsigned group, std::uint64_t tag, std::uint64_t target = 0);
 
   // Calls `on_event` for each waiting event (write outcomes, role changes), in order; returns
   // how many. Never blocks.
