@@ -518,6 +518,13 @@ void Cluster::freeze_node(std::uint32_t i, bool replay_ticks) {
   if (opt_.verbose) trace(i, "FREEZE", describe(i));
 }
 
+void Cluster::request_transfer(std::uint32_t i, std::optional<std::uint32_t> to) {
+  Host& h = hosts_[i];
+  if (!h.up || h.frozen) return;
+  step(i, core::input::TransferLeadership{to ? hosts_[*to].id : core::kNoServer,
+                                          ++transfer_tag_});
+}
+
 void Cluster::thaw_node(std::uint32_t i) {
   Host& h = hosts_[i];
   if (!h.frozen) return;

@@ -74,6 +74,7 @@ class Cluster final : public FaultTarget {
   bool node_is_frozen(std::uint32_t node) const override { return hosts_[node].frozen; }
   void freeze_node(std::uint32_t node, bool replay_ticks) override;
   void thaw_node(std::uint32_t node) override;
+  void request_transfer(std::uint32_t leader, std::optional<std::uint32_t> to) override;
 
  private:
   // An input that reached a frozen node: its core gets it at thaw, in arrival order.
@@ -140,6 +141,7 @@ class Cluster final : public FaultTarget {
   bool done_ = false;
   Time liveness_start_ = 0;
   std::uint64_t probe_tag_ = 0;
+  std::uint64_t transfer_tag_ = 0;  // requests to request_transfer(), numbered
   std::uint32_t probe_node_ = 0;
   Time probe_time_ = 0;
   std::int64_t acked_before_probe_ = -1;

@@ -15,6 +15,7 @@ Faults::Faults(const Profile& profile, Rng& rng, EventQueue& queue, Network& net
   if (p_.spikes) actions_.push_back(Action::spike);
   if (p_.slow_disks) actions_.push_back(Action::slow_disk);
   if (p_.freezes) actions_.push_back(Action::freeze);
+  if (p_.transfers) actions_.push_back(Action::transfer);
 }
 
 void Faults::start() {
@@ -33,6 +34,7 @@ void Faults::on_chaos() {
     case Action::spike: spike(); break;
     case Action::slow_disk: slow_disk(); break;
     case Action::freeze: freeze(); break;
+    case Action::transfer: transfer(); break;
   }
   start();
 }
@@ -228,6 +230,23 @@ void Faults::on_slow_end(std::uint32_t node, std::uint64_t generation) {
 // Unlike a partition or a crash, nothing closes a session here: the peers' TCP stacks see a
 // healthy connection, and only the protocol's own timeouts (the learners' leader silence, the
 // leader's sync limits) can tell that the node has stopped.
+// A planned failover in the middle of everything else: to a named node (possibly a lagging
+// follower, an observer, the leader itself or a down node: the core must refuse or abort those
+// safely) or to the leader's choice.
+void Faults::transfer() {
+  const auto leader = target_.current_leader();
+  if (!leader) {
+    last_ = "transfer: no leader";
+    return;
+  }
+  ++counts_.transfers;
+  std::optional<std::uint32_t> to;
+  if (rng_.coin()) to = random_node();
+  target_.request_transfer(*leader, to);
+  last_ = "transfer: n" + std::to_string(*leader) + " to " +
+          (to ? "n" + std::to_string(*to) : std::string("its choice"));
+}
+
 void Faults::freeze() {
   const std::uint32_t v = leader_or_random();
   if (!target_.node_is_up(v) || target_.node_is_frozen(v)) {

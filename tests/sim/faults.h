@@ -29,6 +29,8 @@ class FaultTarget {
   // thaw the ticks it missed reach the core one by one before anything else (else skipped).
   virtual bool node_is_frozen(std::uint32_t node) const = 0;
   virtual void freeze_node(std::uint32_t node, bool replay_ticks) = 0;
+  // Asks `leader` to hand leadership to `to` (none: its choice); a no-op on a down or frozen node.
+  virtual void request_transfer(std::uint32_t leader, std::optional<std::uint32_t> to) = 0;
   virtual void thaw_node(std::uint32_t node) = 0;
 };
 
@@ -39,6 +41,7 @@ struct FaultCounts {
   std::uint64_t spikes = 0;
   std::uint64_t slow_disks = 0;
   std::uint64_t freezes = 0;
+  std::uint64_t transfers = 0;
 };
 
 class Faults {
@@ -58,13 +61,14 @@ class Faults {
   std::string last_action() const { return last_; }
 
  private:
-  enum class Action : std::uint8_t { partition, crash, drop, spike, slow_disk, freeze };
+  enum class Action : std::uint8_t { partition, crash, drop, spike, slow_disk, freeze, transfer };
   void partition();
   void crash();
   void drop();
   void spike();
   void slow_disk();
   void freeze();
+  void transfer();
   std::uint32_t random_node() noexcept;
   std::uint32_t leader_or_random() noexcept;
   std::vector<std::uint32_t> random_subset(std::size_t min_size, std::size_t max_size);

@@ -184,6 +184,7 @@ int main(int argc, char** argv) {
     faults.spikes += r.faults.spikes;
     faults.slow_disks += r.faults.slow_disks;
     faults.freezes += r.faults.freezes;
+    faults.transfers += r.faults.transfers;
     if (r.faults.freezes != 0) ++frozen_seeds;
     const bool ok = r.violation.empty();
     if (!ok) ++failures;
@@ -214,13 +215,14 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(failures));
   }
   std::printf("faults: %llu partitions, %llu crashes, %llu drops, %llu spikes, %llu slow disks, "
-              "%llu freezes (in %llu seeds)\n",
+              "%llu freezes (in %llu seeds), %llu transfers\n",
               static_cast<unsigned long long>(faults.partitions),
               static_cast<unsigned long long>(faults.crashes),
               static_cast<unsigned long long>(faults.drops),
               static_cast<unsigned long long>(faults.spikes),
               static_cast<unsigned long long>(faults.slow_disks),
               static_cast<unsigned long long>(faults.freezes),
-              static_cast<unsigned long long>(frozen_seeds));
+              static_cast<unsigned long long>(frozen_seeds),
+              static_cast<unsigned long long>(faults.transfers));
   return failures == 0 ? 0 : 1;
 }

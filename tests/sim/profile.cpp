@@ -35,6 +35,9 @@ Profile choose_profile(Rng& rng, std::uint64_t seed) {
     p.freeze_min = range[0];
     p.freeze_max = range[1];
   }
+  // Drawn after every earlier choice, from the same late stream, so that seeds without
+  // transfers keep their profiles.
+  if (!calm && later.coin()) p.transfers = true;
   static const Time kLatency[] = {2, 5, 10, 25};
   p.net.latency_min = 1;
   p.net.latency_max = kLatency[rng.below(4)];
@@ -77,6 +80,7 @@ std::string Profile::name() const {
   if (spikes) add("spike");
   if (slow_disks) add("slowdisk");
   if (freezes) add("freeze/" + std::to_string(freeze_min) + "-" + std::to_string(freeze_max));
+  if (transfers) add("transfer");
   if (s.empty()) s = "calm";
   else s += "@" + std::to_string(chaos_min) + "-" + std::to_string(chaos_max);
   s += ",lat" + std::to_string(net.latency_max) + ",disk" + std::to_string(disk.latency_max);

@@ -22,6 +22,7 @@ struct Profile {
   bool spikes = false;        // latency spikes
   bool slow_disks = false;
   bool freezes = false;       // a node stops (its sessions stay open), then resumes
+  bool transfers = false;     // the leader is asked to hand leadership over (named or its choice)
   Time freeze_min = 0;        // how long a freeze lasts
   Time freeze_max = 0;
   Time chaos_min = 100;       // time between fault actions
