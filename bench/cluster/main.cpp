@@ -61,7 +61,9 @@ struct Options {
   unsigned failover_trials = 0;
   std::vector<unsigned> failover_windows = {1, 64};
   // kill: SIGKILL (its connections close at once); stop: SIGSTOP, a leader that falls silent
-  // (a host that died, a cut cable), noticed only by the followers' leader-silence timeout.
+  // (a host that died, a cut cable), noticed only by the followers' leader-silence timeout;
+  // transfer: a planned hand-over the leader is asked for over its client port (what
+  // fastzab-server does on SIGTERM), the cost of a rolling restart.
   std::string failover_kind = "kill";
   unsigned client_timeout_ms = 100;  // failover: the client's request timeout
   bool floors = true;
@@ -90,7 +92,16 @@ struct RunResult {
 
 struct FailoverTrial {
   unsigned window = 0, killed = 0, new_leader = 0;
+  // kill, stop: the signal sent; transfer: the request sent (to the first write acknowledged in
+  // the new leader's epoch, or, refused, to the first after the refusal).
   double kill_to_commit_ms = 0, unavailable_ms = 0;
+  // transfer only.
+  unsigned target = 0;          // the server it was asked to hand to
+  bool refused = false;         // the leader answered an error instead of transfer_ok
+  std::string refusal;          // its code and text
+  std::uint64_t write_errors = 0, writes_given_up = 0;  // the load's, during the trial
+  double quiet_before_ms = 0;   // the last acknowledgement before the request to it (part of the gap)
+  std::string oddity;           // what the servers did that they should not have, for the notes
 };
 
 struct FsyncFloor {
@@ -390,6 +401,7 @@ class ProcessBench {
       return false;
     });
     if (last_ack_ns == 0) return std::unexpected(std::string("no write committed before the kill"));
+    if (o_.failover_kind == "transfer") return transfer(t, *load, last_ack_ns, old_epoch);
     const unsigned killed = leader_;
     const std::uint64_t kill_ns = now_ns();
     if (o_.failover_kind == "stop") {
@@ -427,6 +439,106 @@ class ProcessBench {
   unsigned leader() const { return leader_; }
 
  private:
+  // The rest of a --failover-kind transfer trial, under the load `failover` started: asks the
+  // leader over its client port to hand over to the next server id (so that leadership goes round
+  // the cluster, each server leading and being handed to in turn), times the request to the first
+  // write acknowledged in the new leader's epoch and the longest gap between acknowledgements, and
+  // waits until `srvr` says the new leader leads. Nothing is killed or restarted. A refusal is a
+  // result, not a failure: the leader goes on leading, and the times run to the first write
+  // acknowledged after it said no.
+  std::expected<FailoverTrial, std::string> transfer(FailoverTrial t, Load& load, std::uint64_t last_ack_ns,
+                                                     std::uint64_t old_epoch) {
+    const unsigned from = leader_;
+    const unsigned to = from % cluster_.size() + 1;
+    const std::uint64_t errors_before = load.counters().errors, lost_before = load.counters().lost;
+    auto request = TransferRequest::send(cluster_.client_port(from), to);
+    if (!request) return std::unexpected(request.error());
+    const std::uint64_t sent_ns = request->sent_ns();
+    const std::uint64_t deadline = sent_ns + 30'000'000'000u;
+    std::optional<TransferAnswer> answer;
+    std::optional<Ack> first;
+    std::uint64_t previous_ns = last_ack_ns, longest_gap_ns = 0;
+    const std::function<bool(const Ack&)> watch = [&](const Ack& a) {
+      longest_gap_ns = std::max(longest_gap_ns, a.answered_ns - std::min(previous_ns, a.answered_ns));
+      previous_ns = std::max(previous_ns, a.answered_ns);
+      // Writes the leader took before the request still commit in its epoch: not the new leader's.
+      const bool new_epoch = (a.zxid >> 32) > old_epoch;
+      const bool after_refusal = answer && !answer->handed_off && a.answered_ns > answer->answered_ns;
+      if (new_epoch || after_refusal) first = a;
+      return first.has_value();
+    };
+    // The answer comes on its own connection; look at it between 1 ms slices of the load (the
+    // acknowledgements' times are taken as they arrive, not at slice ends).
+    auto poll_answer = [&]() -> std::expected<void, std::string> {
+      if (answer) return {};
+      auto a = request->poll();
+      if (!a) return std::unexpected(a.error());
+      answer = std::move(*a);
+      return {};
+    };
+    while (!first && now_ns() < deadline) {
+      if (auto r = poll_answer(); !r) return std::unexpected(r.error());
+      load.run(std::min(deadline, now_ns() + 1'000'000u), watch);
+    }
+    const auto what_it_said = [&]() -> std::string {
+      if (!answer) return "it did not answer";
+      if (!answer->handed_off) return "it answered " + answer->refusal;
+      return "it answered transfer_ok, new leader " + std::to_string(answer->new_leader);
+    };
+    if (!first) {
+      return std::unexpected("no commit within 30 s of asking leader " + std::to_string(from) + " to transfer to " +
+                             std::to_string(to) + " (" + what_it_said() + ")");
+    }
+    load.drain(2'000'000'000u);
+    while (!answer && now_ns() < deadline) {
+      if (auto r = poll_answer(); !r) return std::unexpected(r.error());
+      if (!answer) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!answer) {
+      return std::unexpected("leader " + std::to_string(from) + " did not answer the transfer request within 30 s, "
+                             "though writes committed in a newer epoch");
+    }
+    t.killed = from;
+    t.target = to;
+    t.refused = !answer->handed_off;
+    t.refusal = answer->refusal;
+    t.kill_to_commit_ms = static_cast<double>(first->answered_ns - sent_ns) / 1e6;
+    t.unavailable_ms = static_cast<double>(longest_gap_ns) / 1e6;
+    t.quiet_before_ms = static_cast<double>(sent_ns - last_ack_ns) / 1e6;
+    t.write_errors = load.counters().errors - errors_before;
+    t.writes_given_up = load.counters().lost - lost_before;
+    if (t.refused && (first->zxid >> 32) > old_epoch) {
+      t.oddity = "leader " + std::to_string(from) + " refused (" + answer->refusal +
+                 "), yet a write committed in a newer epoch";
+    }
+    // The next trial starts from an established leader: the one transfer_ok named (or, refused,
+    // the same one), and no other server saying leader.
+    const unsigned expected = answer->handed_off ? static_cast<unsigned>(answer->new_leader) : from;
+    std::string modes;
+    for (const std::uint64_t until = now_ns() + 30'000'000'000u;;) {
+      modes.clear();
+      unsigned leaders = 0, leader = 0;
+      for (unsigned id = 1; id <= cluster_.size(); ++id) {
+        const std::string m = cluster_.mode(id);
+        modes += (modes.empty() ? "" : ", ") + std::to_string(id) + ": " + (m.empty() ? "no answer" : m);
+        if (m == "leader") {
+          ++leaders;
+          leader = id;
+        }
+      }
+      if (leaders == 1 && leader == expected) break;
+      if (now_ns() >= until) {
+        return std::unexpected("after asking leader " + std::to_string(from) + " to transfer to " + std::to_string(to) +
+                               " (" + what_it_said() + "), server " + std::to_string(expected) +
+                               " did not become the only leader within 30 s (srvr modes: " + modes + ")");
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    leader_ = expected;
+    t.new_leader = expected;
+    return t;
+  }
+
   const Options& o_;
   ProcessCluster& cluster_;
   unsigned leader_ = 0;
@@ -435,12 +547,25 @@ class ProcessBench {
 
 // ---- output -----------------------------------------------------------------------------------
 
-// Per failover window: the histograms of kill-to-commit and of client unavailability (ns).
-std::map<unsigned, std::pair<Histogram, Histogram>> failover_by_window(const std::vector<FailoverTrial>& trials) {
-  std::map<unsigned, std::pair<Histogram, Histogram>> by_window;
+// Per failover window: the trials, the refused ones, and the histograms (ns) of kill-to-commit
+// (transfer: request-to-commit) and of client unavailability over the trials that were not
+// refused (a refusal times the leader going on, not a hand-over).
+struct FailoverWindow {
+  std::uint64_t trials = 0, refused = 0;
+  Histogram to_commit, unavailable;
+};
+
+std::map<unsigned, FailoverWindow> failover_by_window(const std::vector<FailoverTrial>& trials) {
+  std::map<unsigned, FailoverWindow> by_window;
   for (const FailoverTrial& t : trials) {
-    by_window[t.window].first.record(static_cast<std::uint64_t>(t.kill_to_commit_ms * 1e6));
-    by_window[t.window].second.record(static_cast<std::uint64_t>(t.unavailable_ms * 1e6));
+    FailoverWindow& w = by_window[t.window];
+    ++w.trials;
+    if (t.refused) {
+      ++w.refused;
+      continue;
+    }
+    w.to_commit.record(static_cast<std::uint64_t>(t.kill_to_commit_ms * 1e6));
+    w.unavailable.record(static_cast<std::uint64_t>(t.unavailable_ms * 1e6));
   }
   return by_window;
 }
@@ -479,14 +604,31 @@ void print_table(const std::vector<RunResult>& runs, const std::optional<Histogr
   }
   if (!trials.empty()) {
     const auto by_window = failover_by_window(trials);
+    const auto ms = [](const Histogram& h, double q) { return static_cast<double>(h.quantile(q)) / 1e6; };
+    if (kind == "transfer") {
+      std::printf("\nfailover (leadership transfer asked of the leader under load, over its client port):\n");
+      for (const auto& [w, f] : by_window) {
+        std::printf("  w=%-4u %2llu trials, %llu refused: ", w, static_cast<unsigned long long>(f.trials),
+                    static_cast<unsigned long long>(f.refused));
+        if (f.to_commit.count() == 0) {
+          std::printf("no transfer happened\n");
+          continue;
+        }
+        std::printf("request to first commit p50 %.1f ms, p90 %.1f ms, max %.1f ms; "
+                    "client unavailable p50 %.1f ms, p90 %.1f ms, max %.1f ms\n",
+                    ms(f.to_commit, 0.5), ms(f.to_commit, 0.9), static_cast<double>(f.to_commit.max()) / 1e6,
+                    ms(f.unavailable, 0.5), ms(f.unavailable, 0.9), static_cast<double>(f.unavailable.max()) / 1e6);
+      }
+      return;
+    }
     std::printf(kind == "stop" ? "\nfailover (SIGSTOP of the leader under load: a silent leader):\n"
                                : "\nfailover (kill -9 of the leader under load):\n");
-    for (const auto& [w, h] : by_window) {
+    for (const auto& [w, f] : by_window) {
       std::printf("  w=%-4u %2llu trials: kill to first commit p50 %.1f ms, p90 %.1f ms, max %.1f ms; "
                   "client unavailable p50 %.1f ms, max %.1f ms\n",
-                  w, static_cast<unsigned long long>(h.first.count()), static_cast<double>(h.first.quantile(0.5)) / 1e6,
-                  static_cast<double>(h.first.quantile(0.9)) / 1e6, static_cast<double>(h.first.max()) / 1e6,
-                  static_cast<double>(h.second.quantile(0.5)) / 1e6, static_cast<double>(h.second.max()) / 1e6);
+                  w, static_cast<unsigned long long>(f.trials), ms(f.to_commit, 0.5), ms(f.to_commit, 0.9),
+                  static_cast<double>(f.to_commit.max()) / 1e6, ms(f.unavailable, 0.5),
+                  static_cast<double>(f.unavailable.max()) / 1e6);
     }
   }
 }
@@ -548,6 +690,11 @@ int run(Options& o) {
   }
   if (o.in_process && o.failover_trials > 0) {
     return std::fprintf(stderr, "fastzab-bench: --failover-trials needs --processes (kill -9 needs a process)\n"), 2;
+  }
+  // A transfer moves group 0 only; the other groups' writes would never see a new epoch.
+  if (o.failover_kind == "transfer" && o.failover_trials > 0 && o.groups != 1) {
+    return std::fprintf(stderr, "fastzab-bench: --failover-kind transfer needs --groups 1 "
+                                "(a transfer hands over group 0 only)\n"), 2;
   }
   // The working directory: logs, the config, the histograms unless told otherwise.
   std::string root = o.dir;
@@ -683,10 +830,33 @@ int run(Options& o) {
         progress.step("failover trial " + std::to_string(i + 1) + "/" + std::to_string(o.failover_trials) + " at window " + std::to_string(w), 1.5);
         auto t = bench.failover(w, rng);
         if (!t) return std::fprintf(stderr, "fastzab-bench: failover: %s\n", t.error().c_str()), 1;
-        char b[160];
-        std::snprintf(b, sizeof b, "killed %u, new leader %u: first commit after %.1f ms, client saw a %.1f ms gap",
-                      t->killed, t->new_leader, t->kill_to_commit_ms, t->unavailable_ms);
+        char b[320];
+        if (o.failover_kind != "transfer") {
+          std::snprintf(b, sizeof b, "killed %u, new leader %u: first commit after %.1f ms, client saw a %.1f ms gap",
+                        t->killed, t->new_leader, t->kill_to_commit_ms, t->unavailable_ms);
+        } else if (t->refused) {
+          std::snprintf(b, sizeof b, "leader %u REFUSED to transfer to %u (%s): first commit after the request %.1f ms, "
+                        "client saw a %.1f ms gap (the last ack before the request came %.1f ms before it); "
+                        "%llu write errors, %llu writes given up",
+                        t->killed, t->target, t->refusal.c_str(), t->kill_to_commit_ms, t->unavailable_ms, t->quiet_before_ms,
+                        static_cast<unsigned long long>(t->write_errors), static_cast<unsigned long long>(t->writes_given_up));
+        } else {
+          std::snprintf(b, sizeof b, "leader %u handed to %u (asked: %u): first commit by it %.1f ms after the request, "
+                        "client saw a %.1f ms gap (the last ack before the request came %.1f ms before it); "
+                        "%llu write errors, %llu writes given up",
+                        t->killed, t->new_leader, t->target, t->kill_to_commit_ms, t->unavailable_ms, t->quiet_before_ms,
+                        static_cast<unsigned long long>(t->write_errors), static_cast<unsigned long long>(t->writes_given_up));
+        }
         progress.note(b);
+        // Refusals stay in the trials (and are counted per window); the notes say why.
+        const std::string trial = "failover trial " + std::to_string(i + 1) + " at window " + std::to_string(w) + ": ";
+        if (t->refused) notes.push_back(trial + "leader " + std::to_string(t->killed) + " refused to transfer to " +
+                                        std::to_string(t->target) + ": " + t->refusal);
+        if (!t->oddity.empty()) notes.push_back(trial + t->oddity);
+        if (o.failover_kind == "transfer" && t->writes_given_up > 0) {
+          notes.push_back(trial + std::to_string(t->writes_given_up) + " writes unanswered after --client-timeout-ms " +
+                          std::to_string(o.client_timeout_ms) + " (their connection given up, their outcome unknown)");
+        }
         trials.push_back(*t);
       }
     }
@@ -811,13 +981,15 @@ int run(Options& o) {
     f["trials"] = json::array();
     for (const FailoverTrial& t : trials) {
       f["trials"].push_back({{"window", t.window}, {"killed_server", t.killed}, {"new_leader", t.new_leader},
-                             {"kill_to_commit_ms", t.kill_to_commit_ms}, {"unavailable_ms", t.unavailable_ms}});
+                             {"kill_to_commit_ms", t.kill_to_commit_ms}, {"unavailable_ms", t.unavailable_ms},
+                             {"refused", t.refused}});
     }
     const auto by_window = failover_by_window(trials);
     f["summary"] = json::array();
-    for (const auto& [w, h] : by_window) {
-      f["summary"].push_back({{"window", w}, {"trials", h.first.count()}, {"kill_to_commit_ms", percentiles(h.first, 1e6, "_ms")},
-                              {"unavailable_ms", percentiles(h.second, 1e6, "_ms")}});
+    for (const auto& [w, s] : by_window) {
+      f["summary"].push_back({{"window", w}, {"trials", s.trials}, {"refused", s.refused},
+                              {"kill_to_commit_ms", percentiles(s.to_commit, 1e6, "_ms")},
+                              {"unavailable_ms", percentiles(s.unavailable, 1e6, "_ms")}});
     }
     doc["failover"] = f;
   }
@@ -902,11 +1074,14 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"leader", "follower"}))->capture_default_str();
   cli.add_option("--connections", o.connections, "client connections (the window is spread over them)")->check(CLI::Range(1u, 1024u))->capture_default_str();
   cli.add_option("--tick-ms", o.tick_ms, "the servers' tickTime")->check(CLI::Range(1u, 60000u))->capture_default_str();
-  cli.add_option("--failover-trials", o.failover_trials, "kill (or, with --failover-kind stop, stop) the leader under load this many times per failover window")->capture_default_str();
+  cli.add_option("--failover-trials", o.failover_trials,
+                 "kill (or, with --failover-kind, stop or ask to transfer) the leader under load this many times per failover window")
+      ->capture_default_str();
   cli.add_option("--failover-windows", o.failover_windows, "windows of the failover trials")->delimiter(',')->capture_default_str();
   cli.add_option("--failover-kind", o.failover_kind,
-                 "kill: SIGKILL the leader; stop: SIGSTOP it (a silent leader, found by leaderSilenceMs)")
-      ->check(CLI::IsMember({"kill", "stop"}))->capture_default_str();
+                 "kill: SIGKILL the leader; stop: SIGSTOP it (a silent leader, found by leaderSilenceMs); "
+                 "transfer: ask it to hand leadership to the next server (client port frame 0x03)")
+      ->check(CLI::IsMember({"kill", "stop", "transfer"}))->capture_default_str();
   cli.add_option("--client-timeout-ms", o.client_timeout_ms,
                  "failover: a connection whose oldest write waited this long is dropped and the next server tried")
       ->check(CLI::Range(1u, 600000u))->capture_default_str();

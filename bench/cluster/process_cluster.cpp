@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
@@ -20,9 +21,11 @@
 #include <functional>
 #include <optional>
 #include <random>
+#include <span>
 #include <sstream>
 #include <thread>
 
+#include "engine/runtime/client_protocol.h"
 #include "engine/runtime/config.h"
 
 namespace fastzab::bench {
@@ -140,6 +143,81 @@ static std::string read_file(const std::string& path) {
   std::stringstream s;
   s << f.rdbuf();
   return s.str();
+}
+
+std::expected<TransferRequest, std::string> TransferRequest::send(std::uint16_t port, std::uint64_t target) {
+  namespace client = runtime::client;
+  TransferRequest r;
+  r.port_ = port;
+  r.fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (r.fd_ < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
+  if (!connect_loopback(r.fd_, port)) {
+    return std::unexpected("transfer: connect 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+  const int one = 1;
+  ::setsockopt(r.fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  client::Message m;
+  m.type = client::Type::transfer;
+  m.id = 1;
+  m.server = target;
+  std::vector<std::byte> frame;
+  client::encode(m, frame);
+  r.sent_ns_ = now_ns();
+  // A frame of a few bytes on a fresh connection: the socket buffer takes it whole.
+  if (::send(r.fd_, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) {
+    return std::unexpected("transfer: send to 127.0.0.1:" + std::to_string(port) + ": " + std::strerror(errno));
+  }
+  ::fcntl(r.fd_, F_SETFL, ::fcntl(r.fd_, F_GETFL) | O_NONBLOCK);
+  return r;
+}
+
+TransferRequest::TransferRequest(TransferRequest&& o) noexcept
+    : fd_(o.fd_), port_(o.port_), sent_ns_(o.sent_ns_), in_(std::move(o.in_)) {
+  o.fd_ = -1;
+}
+
+TransferRequest::~TransferRequest() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::expected<std::optional<TransferAnswer>, std::string> TransferRequest::poll() {
+  namespace client = runtime::client;
+  const std::string where = "the transfer request to 127.0.0.1:" + std::to_string(port_);
+  std::byte buf[4096];
+  std::string closed;  // why no more will come, if so
+  for (;;) {
+    const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n > 0) {
+      in_.insert(in_.end(), buf, buf + n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    closed = n == 0 ? std::string("the server closed the connection") : std::string(std::strerror(errno));
+    break;
+  }
+  client::Message m;
+  std::size_t used = 0;
+  const auto d = client::decode(std::span<const std::byte>(in_), m, used);
+  if (d == client::Decoded::need_more) {
+    if (!closed.empty()) return std::unexpected(where + ": no answer (" + closed + ")");
+    return std::optional<TransferAnswer>();
+  }
+  if (d == client::Decoded::bad) return std::unexpected(where + ": the answer is not the client protocol");
+  TransferAnswer a;
+  a.answered_ns = now_ns();
+  if (m.type == client::Type::transfer_ok) {
+    a.handed_off = true;
+    a.new_leader = m.server;
+  } else if (m.type == client::Type::error) {
+    a.refusal = std::string(client::to_string(m.code)) + ": " +
+                std::string(reinterpret_cast<const char*>(m.body.data()), m.body.size());
+  } else {
+    char type[8];
+    std::snprintf(type, sizeof type, "0x%02x", static_cast<unsigned>(m.type));
+    return std::unexpected(where + ": an answer of type " + type);
+  }
+  return std::optional<TransferAnswer>(std::move(a));
 }
 
 std::expected<ProcessCluster, std::string> ProcessCluster::create(const ClusterOptions& options) {

@@ -53,6 +53,38 @@ struct ResourceSample {
 // CPU time and context switches of every thread of process `pid` so far (zero if it is gone).
 ResourceSample sample_threads(pid_t pid);
 
+// A leadership transfer asked of one server over its client port (frame 0x03,
+// engine/runtime/client_protocol.h), answered while the caller drives a load in the same thread:
+// send() it, then poll() between slices of the load.
+struct TransferAnswer {
+  bool handed_off = false;
+  std::uint64_t new_leader = 0;  // handed_off: the server transfer_ok named
+  std::string refusal;           // otherwise: the error's code and text ("transfer_refused: aborted")
+  std::uint64_t answered_ns = 0; // when poll() saw it (up to a poll interval late)
+};
+
+class TransferRequest {
+ public:
+  // Connects to 127.0.0.1:`port`, then sends the request for `target` (0: the server's choice).
+  // sent_ns() is stamped just before the send, so the connect is not counted.
+  static std::expected<TransferRequest, std::string> send(std::uint16_t port, std::uint64_t target);
+  TransferRequest(TransferRequest&& o) noexcept;
+  TransferRequest& operator=(TransferRequest&&) = delete;
+  ~TransferRequest();
+
+  std::uint64_t sent_ns() const noexcept { return sent_ns_; }
+  // The answer once it has come, without blocking; an error when the connection closed or the
+  // reply is not the protocol.
+  std::expected<std::optional<TransferAnswer>, std::string> poll();
+
+ private:
+  TransferRequest() = default;
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::uint64_t sent_ns_ = 0;
+  std::vector<std::byte> in_;
+};
+
 class ProcessCluster {
  public:
   static std::expected<ProcessCluster, std::string> create(const ClusterOptions& options);

@@ -442,32 +442,43 @@ def section_failover(doc, plotter):
     if not isinstance(fo, dict):
         return "<p>No failover trial ran.</p>"
     out = []
+    # What started each trial: kill_to_commit_ms counts from it (results before "kind" were kills).
+    cause, subject = {"stop": ("SIGSTOP", "stopped server"),
+                      "transfer": ("transfer request", "leader asked")}.get(fo.get("kind"), ("SIGKILL", "killed server"))
+    # A refused column only when a transfer was refused (kills never are).
+    refusals = any(isinstance(t, dict) and t.get("refused") is True for t in arr(fo.get("trials")))
     summary = [obj(s) for s in arr(fo.get("summary"))]
     if summary:
         rows = []
         for s in summary:
             for metric in ("kill_to_commit_ms", "unavailable_ms"):
                 rows.append([td(get(s, "window"), fmt_int), td_text(metric), td(get(s, "trials"), fmt_int),
+                             *([td(get(s, "refused"), fmt_int)] if refusals else []),
                              *percentile_cells(s.get(metric, {}), "ms")])
         out.append("<h3>Summary</h3>")
-        out.append(table([("window", True), ("metric", False), ("trials", True)] + percentile_headers("ms"),
+        if refusals:
+            out.append("<p>The percentiles leave out the refused trials.</p>")
+        out.append(table([("window", True), ("metric", False), ("trials", True)] +
+                         ([("refused", True)] if refusals else []) + percentile_headers("ms"),
                          rows, "failover-summary"))
     trials = [obj(t) for t in arr(fo.get("trials"))]
     if trials:
         rows = [[td(i, fmt_int), td(get(t, "window"), fmt_int), td(get(t, "killed_server"), fmt_int),
-                 td(get(t, "new_leader"), fmt_int), td(get(t, "kill_to_commit_ms")), td(get(t, "unavailable_ms"))]
+                 td(get(t, "new_leader"), fmt_int), td(get(t, "kill_to_commit_ms")), td(get(t, "unavailable_ms")),
+                 *([td_text(get(t, "refused"))] if refusals else [])]
                 for i, t in enumerate(trials, 1)]
         out.append("<h3>Trials</h3>")
-        out.append(table([("trial", True), ("window", True), ("killed server", True), ("new leader", True),
-                          ("SIGKILL to commit (ms)", True), ("unavailable (ms)", True)], rows, "failover-trials"))
+        out.append(table([("trial", True), ("window", True), (subject, True), ("new leader", True),
+                          (f"{cause} to commit (ms)", True), ("unavailable (ms)", True)] +
+                         ([("refused", False)] if refusals else []), rows, "failover-trials"))
         for metric, title, xlabel in (
-                ("kill_to_commit_ms", "failover: SIGKILL to the first write acknowledged by the new leader",
-                 "SIGKILL to first commit (ms)"),
+                ("kill_to_commit_ms", f"failover: {cause} to the first write acknowledged by the new leader",
+                 f"{cause} to first commit (ms)"),
                 ("unavailable_ms", "failover: longest gap between two acknowledgements",
                  "longest gap without acknowledgements (ms)")):
             by_window = {}
             for t in trials:
-                if is_num(t.get(metric)):
+                if is_num(t.get(metric)) and t.get("refused") is not True:
                     by_window.setdefault(t.get("window"), []).append(float(t[metric]))
             groups = [(f"window {w}", v) for w, v in sorted(by_window.items(), key=lambda kv: str(kv[0]).zfill(12))]
             if groups:

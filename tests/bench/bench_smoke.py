@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """One short real run of fastzab-bench (3 fastzab-server processes on 127.0.0.1): it must exit 0,
 print its table, and write JSON that validates against bench/schema.json and holds what was asked
-for (both windows, one failover trial, the floors), and HdrHistogram files that parse.
+for (both windows, one failover trial, the floors), and HdrHistogram files that parse. Shorter
+runs check the other failover kinds: a silent (SIGSTOPped) leader and leadership transfer.
 
 The numbers themselves are not asserted (tests never assert timing); only that they exist and
 are consistent (commits counted in every run, percentiles ordered).
@@ -77,6 +78,45 @@ class BenchSmoke(unittest.TestCase):
             trial = doc["failover"]["trials"][0]
             self.assertNotEqual(trial["killed_server"], trial["new_leader"])
             self.assertGreaterEqual(trial["kill_to_commit_ms"], 300.0)
+
+    def test_leadership_transfer_trials(self):
+        """--failover-kind transfer: the leader is asked over its client port to hand over to the
+        next server; nothing is killed, so each trial starts from the leader the previous one
+        handed to. A refused transfer is a result (counted, kept in the trials), not a failure."""
+        bench = os.environ.get("FASTZAB_BENCH_BIN")
+        with tempfile.TemporaryDirectory(prefix="fastzab-bench-smoke-") as tmp:
+            out = os.path.join(tmp, "result.json")
+            r = subprocess.run([bench, "--quick", "--no-floors", "--windows", "1", "--failover-trials", "2",
+                                "--failover-windows", "1", "--failover-kind", "transfer", "--json", out],
+                               capture_output=True, text=True, timeout=240)
+            self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+            self.assertIn("leadership transfer", r.stdout)
+            self.assertIn("request to first commit", r.stdout)
+            with open(out, encoding="utf-8") as f:
+                doc = json.load(f)
+            with open(os.path.join(ROOT, "bench", "schema.json"), encoding="utf-8") as f:
+                jsonschema.validate(doc, json.load(f))
+            fo = doc["failover"]
+            self.assertEqual(fo["kind"], "transfer")
+            trials = fo["trials"]
+            self.assertEqual(len(trials), 2)
+            for t in trials:
+                if t["refused"]:
+                    self.assertEqual(t["new_leader"], t["killed_server"], t)
+                else:
+                    self.assertNotEqual(t["new_leader"], t["killed_server"], t)
+                    self.assertGreater(t["kill_to_commit_ms"], 0)
+            self.assertEqual(trials[1]["killed_server"], trials[0]["new_leader"])
+            refused = sum(1 for t in trials if t["refused"])
+            [summary] = fo["summary"]
+            self.assertEqual((summary["trials"], summary["refused"]), (2, refused))
+            self.assertEqual(summary["kill_to_commit_ms"]["count"], 2 - refused)
+            self.assertEqual(sum(1 for n in doc["notes"] if "refused to transfer" in n), refused)
+        # A transfer moves group 0 only: more groups are refused before anything starts.
+        r = subprocess.run([bench, "--failover-kind", "transfer", "--failover-trials", "1", "--groups", "2"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertTrue(r.stderr.startswith("fastzab-bench: --failover-kind transfer needs --groups 1"), r.stderr)
 
     def test_bad_arguments_are_refused_with_a_message(self):
         bench = os.environ.get("FASTZAB_BENCH_BIN")

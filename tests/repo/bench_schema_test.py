@@ -145,16 +145,16 @@ def example_document():
         "failover": {
             "kind": "kill",
             "trials": [
-                {"window": 1, "killed_server": 2, "new_leader": 3, "kill_to_commit_ms": 41.2, "unavailable_ms": 45.0},
-                {"window": 1, "killed_server": 3, "new_leader": 1, "kill_to_commit_ms": 38.7, "unavailable_ms": 42.9},
-                {"window": 64, "killed_server": 1, "new_leader": 2, "kill_to_commit_ms": 52.3, "unavailable_ms": 57.1},
-                {"window": 64, "killed_server": 2, "new_leader": 3, "kill_to_commit_ms": 47.8, "unavailable_ms": 50.2},
+                {"window": 1, "killed_server": 2, "new_leader": 3, "kill_to_commit_ms": 41.2, "unavailable_ms": 45.0, "refused": False},
+                {"window": 1, "killed_server": 3, "new_leader": 1, "kill_to_commit_ms": 38.7, "unavailable_ms": 42.9, "refused": False},
+                {"window": 64, "killed_server": 1, "new_leader": 2, "kill_to_commit_ms": 52.3, "unavailable_ms": 57.1, "refused": False},
+                {"window": 64, "killed_server": 2, "new_leader": 3, "kill_to_commit_ms": 47.8, "unavailable_ms": 50.2, "refused": False},
             ],
             "summary": [
-                {"window": 1, "trials": 2,
+                {"window": 1, "trials": 2, "refused": 0,
                  "kill_to_commit_ms": percentiles("ms", 2, 38.7, 39.95, 38.7, 41.2, 41.2, 41.2, 41.2, 41.2),
                  "unavailable_ms": percentiles("ms", 2, 42.9, 43.95, 42.9, 45.0, 45.0, 45.0, 45.0, 45.0)},
-                {"window": 64, "trials": 2,
+                {"window": 64, "trials": 2, "refused": 0,
                  "kill_to_commit_ms": percentiles("ms", 2, 47.8, 50.05, 47.8, 52.3, 52.3, 52.3, 52.3, 52.3),
                  "unavailable_ms": percentiles("ms", 2, 50.2, 53.65, 50.2, 57.1, 57.1, 57.1, 57.1, 57.1)},
             ],
