@@ -770,6 +770,9 @@ int run(Options& o) {
   co.root = root;
   co.server_bin = o.server_bin;
   std::mt19937_64 rng(started);
+  // Process mode: from spawning the servers to the first write acknowledged (an election from
+  // empty logs, discovery, synchronization, one commit).
+  std::optional<double> cold_start_ms;
 
   if (o.in_process) {
     progress.step("starting " + std::to_string(o.servers) + " fastzab::Nodes in this process", 3);
@@ -806,7 +809,9 @@ int run(Options& o) {
     auto cluster = ProcessCluster::create(co);
     if (!cluster) return std::fprintf(stderr, "fastzab-bench: %s\n", cluster.error().c_str()), 1;
     ProcessBench bench(o, *cluster);
+    const std::uint64_t spawn_ns = now_ns();
     if (auto up = bench.bring_up(); !up) return std::fprintf(stderr, "fastzab-bench: %s\n", up.error().c_str()), 1;
+    cold_start_ms = static_cast<double>(now_ns() - spawn_ns) / 1e6;
     if (!cluster->syscall_note().empty()) notes.push_back(cluster->syscall_note());
     if (!cluster->counter_note().empty()) notes.push_back(cluster->counter_note());
     for (std::size_t size : o.sizes) {
@@ -917,6 +922,10 @@ int run(Options& o) {
   }
 
   print_table(runs, rtt, fsyncs, trials, o.failover_kind);
+  if (cold_start_ms) {
+    std::printf("\ncold start: %u servers spawned to the first write acknowledged: %.1f ms\n", o.servers,
+                *cold_start_ms);
+  }
   if (waterfall) std::printf("\n%s", format_waterfall(*waterfall).c_str());
   if (o.trace && !waterfall) notes.push_back("--trace: no window-1 run, so no waterfall");
   for (const std::string& n : notes) std::printf("note: %s\n", n.c_str());
@@ -950,6 +959,7 @@ int run(Options& o) {
     floors["fdatasync"].push_back({{"batch_bytes", f.batch_bytes}, {"samples", f.latency.count()}, {"latency_us", percentiles(f.latency, 1000.0, "_us")}});
   }
   doc["floors"] = floors;
+  doc["cold_start_ms"] = cold_start_ms ? json(*cold_start_ms) : json(nullptr);
   doc["runs"] = json::array();
   for (const RunResult& r : runs) {
     json j;

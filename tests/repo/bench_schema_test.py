@@ -31,6 +31,7 @@ PERCENTILE_KEYS = ("min", "mean", "p50", "p90", "p99", "p999", "p9999", "max")
 
 # Where SCHEMA.md allows null ("[]" stands for every element of an array). Nothing else may be null.
 NULLABLE = {
+    "cold_start_ms",
     "failover",
     "waterfall",
     "compare",
@@ -180,6 +181,7 @@ def example_document():
                  "ratio": 0.93},
             ],
         },
+        "cold_start_ms": 412.5,
         "notes": ["syscalls: counted with perf_event_open (perf_event_paranoid=1)"],
     }
 
