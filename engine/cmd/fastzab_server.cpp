@@ -9,6 +9,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <time.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -53,6 +54,13 @@ void on_signal(int sig) {
   g_stop.store(true);
   const std::uint64_t one = 1;
   if (g_stop_fd >= 0) (void)!::write(g_stop_fd, &one, sizeof one);
+}
+
+// CLOCK_MONOTONIC in seconds, as Python's time.monotonic() and the benchmark read it.
+double monotonic_s() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 std::string hex(std::uint64_t v) {
@@ -303,13 +311,15 @@ class ClientPort {
     touched_.clear();
     node_.poll([&](const Event& e) {
       if (e.kind == Event::Kind::role_changed) {
-        std::fprintf(stderr, "fastzab-server: group %u: %s, leader %" PRIu64 ", epoch %" PRId64 "%s\n",
-                     e.group, fastzab::to_string(e.role), e.leader, e.epoch, e.established ? ", established" : "");
+        // The monotonic time lets a failover or a transfer be broken down from the logs.
+        std::fprintf(stderr, "fastzab-server: group %u: %s, leader %" PRIu64 ", epoch %" PRId64 "%s (at %.6f s)\n",
+                     e.group, fastzab::to_string(e.role), e.leader, e.epoch,
+                     e.established ? ", established" : "", monotonic_s());
         return;
       }
       if (e.kind == Event::Kind::transfer_ended) {
-        std::fprintf(stderr, "fastzab-server: group %u: leadership transfer to %" PRIu64 ": %s\n",
-                     e.group, e.leader, fastzab::to_string(e.transfer));
+        std::fprintf(stderr, "fastzab-server: group %u: leadership transfer to %" PRIu64 ": %s (at %.6f s)\n",
+                     e.group, e.leader, fastzab::to_string(e.transfer), monotonic_s());
         if (e.tag == exit_transfer_tag_) exit_transfer_result_ = e.transfer;
       }
       auto it = pending_.find(e.tag);
