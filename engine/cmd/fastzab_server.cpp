@@ -187,6 +187,20 @@ class ClientPort {
     if (!exit_transfer_result_) {
       std::fprintf(stderr, "fastzab-server: stopping without a leadership transfer: no answer "
                            "within %lld ms\n", static_cast<long long>(budget.count()));
+      return;
+    }
+    if (*exit_transfer_result_ != fastzab::TransferResult::handed_off) return;
+    // Stay until the new leader has established itself with this server as its follower: the
+    // TRANSFER frames are then known to have reached a quorum. Leaving at once could close the
+    // connections (a reset, with this server's unread input) before they were read. A hand-over
+    // takes milliseconds; 200 ms covers a loaded host without holding up a cluster that is
+    // being stopped as a whole (whose new leader never establishes).
+    const auto settled_by = std::min(deadline, Clock::now() + std::chrono::milliseconds(200));
+    while (Clock::now() < settled_by && !node_.failed()) {
+      const NodeStatus st = node_.status();
+      if (st.role == fastzab::Role::follower && st.phase == fastzab::Phase::broadcast) return;
+      node_.wait(std::chrono::milliseconds(1));
+      drain_results();
     }
   }
 
