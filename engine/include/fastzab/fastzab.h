@@ -153,7 +153,10 @@ class Node {
   // follow the target, which becomes leader of the next epoch without an election. No
   // acknowledged write is lost. The outcome arrives through poll() as transfer_ended with
   // `tag`. Returns false, queuing nothing, while an earlier request has not yet reached the
-  // group thread.
+  // group thread. To stop after a hand-over (a planned restart), wait first for the
+  // role_changed event that shows this server an established follower: stopping at once can
+  // close the connections before the others read the hand-over (fastzab-server does this on
+  // SIGTERM).
   bool transfer_leadership(unsigned group, std::uint64_t tag, std::uint64_t target = 0);
 
   // Calls `on_event` for each waiting event (write outcomes, role changes), in order; returns
