@@ -39,12 +39,23 @@ inline constexpr std::size_t kSnapshotHeaderBytes = 48;
 inline constexpr std::uint64_t kMaxSnapshotBytes = 1ull << 36;
 // ---- The epoch file: "epochs" ----
 inline constexpr std::array<char, 8> kEpochMagic = {'F', 'Z', 'A', 'B', 'E', 'P', 'O', 'C'};
-inline constexpr std::size_t kEpochFileBytes = 48;
+// Two slots, each a record at the start of its own block, so that writing (and the kernel writing
+// back) one slot never rewrites the other's sectors: a torn write can only damage the slot being
+// written, which the newest valid record is never in.
+inline constexpr std::size_t kEpochSlots = 2;
+inline constexpr std::size_t kEpochSlotBytes = 64;
+inline constexpr std::size_t kEpochSlotStride = 4096;
+inline constexpr std::size_t kEpochFileBytes = kEpochSlots * kEpochSlotStride;
+// The previous layout (one 48-byte record, replaced by rename); open() migrates it.
+inline constexpr std::size_t kLegacyEpochFileBytes = 48;
 
 static_assert(kRecordHeaderBytes % 8 == 0 && kSegmentHeaderBytes % 8 == 0);
 static_assert(kSegmentHeaderBytes + kRecordHeaderBytes < kMinSegmentBytes);
 static_assert(kMaxRecordBytes <= UINT32_MAX, "record length is a u32");
 static_assert(kMaxRecordBytes + kRecordHeaderBytes + kSegmentHeaderBytes < kMaxSegmentBytes);
+static_assert(kEpochSlotBytes <= 512, "a slot lies within one sector");
+static_assert(kEpochSlotStride % 4096 == 0 && kEpochSlotBytes <= kEpochSlotStride);
+static_assert(kEpochFileBytes != kLegacyEpochFileBytes, "the file size tells the layouts apart");
 
 namespace detail {
 template <class T>
@@ -206,7 +217,56 @@ inline HeaderStatus decode(std::span<const std::byte, kSnapshotHeaderBytes> in,
   return HeaderStatus::ok;
 }
 
-// ---- Epoch file (48 bytes) ----
+// ---- Epoch file: kEpochSlots slots, slot i = one record at i * kEpochSlotStride ----
+// Slot record (64 bytes); the rest of each block is zero.
+//  0  magic "FZABEPOC"        8
+//  8  version u32             4
+// 12  slot bytes u32 (=64)    4
+// 16  cluster id u64          8
+// 24  sequence u64            8   the valid slot with the highest sequence holds the epochs
+// 32  acceptedEpoch u64       8
+// 40  currentEpoch u64        8
+// 48  reserved (zero)        12
+// 60  crc32c of bytes 0..60   4
+struct EpochRecord {
+  std::uint64_t cluster_id = 0;
+  std::uint64_t sequence = 0;
+  std::uint64_t accepted = 0;
+  std::uint64_t current = 0;
+};
+
+inline void encode(const EpochRecord& e, std::span<std::byte, kEpochSlotBytes> out) noexcept {
+  std::memset(out.data(), 0, out.size());
+  std::memcpy(out.data(), kEpochMagic.data(), 8);
+  detail::put<std::uint32_t>(out.data() + 8, kVersion);
+  detail::put<std::uint32_t>(out.data() + 12, static_cast<std::uint32_t>(kEpochSlotBytes));
+  detail::put<std::uint64_t>(out.data() + 16, e.cluster_id);
+  detail::put<std::uint64_t>(out.data() + 24, e.sequence);
+  detail::put<std::uint64_t>(out.data() + 32, e.accepted);
+  detail::put<std::uint64_t>(out.data() + 40, e.current);
+  detail::put<std::uint32_t>(out.data() + 60, crc32c(out.data(), 60));
+}
+
+// Unlike the other headers, the checksum is checked before the version: a torn slot can carry
+// any bytes, and only a record that is whole (its checksum matches) but of another version says
+// that this build does not read the file.
+inline HeaderStatus decode(std::span<const std::byte, kEpochSlotBytes> in, EpochRecord& e) noexcept {
+  if (std::memcmp(in.data(), kEpochMagic.data(), 8) != 0) return HeaderStatus::bad_magic;
+  if (detail::get<std::uint32_t>(in.data() + 60) != crc32c(in.data(), 60)) {
+    return HeaderStatus::bad_checksum;
+  }
+  if (detail::get<std::uint32_t>(in.data() + 8) != kVersion ||
+      detail::get<std::uint32_t>(in.data() + 12) != kEpochSlotBytes) {
+    return HeaderStatus::bad_version;
+  }
+  e.cluster_id = detail::get<std::uint64_t>(in.data() + 16);
+  e.sequence = detail::get<std::uint64_t>(in.data() + 24);
+  e.accepted = detail::get<std::uint64_t>(in.data() + 32);
+  e.current = detail::get<std::uint64_t>(in.data() + 40);
+  return HeaderStatus::ok;
+}
+
+// ---- The previous epoch file (48 bytes), read only to migrate it ----
 //  0  magic "FZABEPOC"        8
 //  8  version u32             4
 // 12  file bytes u32 (=48)    4
@@ -215,33 +275,18 @@ inline HeaderStatus decode(std::span<const std::byte, kSnapshotHeaderBytes> in,
 // 32  currentEpoch u64        8
 // 40  reserved (zero)         4
 // 44  crc32c of bytes 0..44   4
-struct EpochRecord {
-  std::uint64_t cluster_id = 0;
-  std::uint64_t accepted = 0;
-  std::uint64_t current = 0;
-};
-
-inline void encode(const EpochRecord& e, std::span<std::byte, kEpochFileBytes> out) noexcept {
-  std::memset(out.data(), 0, out.size());
-  std::memcpy(out.data(), kEpochMagic.data(), 8);
-  detail::put<std::uint32_t>(out.data() + 8, kVersion);
-  detail::put<std::uint32_t>(out.data() + 12, static_cast<std::uint32_t>(kEpochFileBytes));
-  detail::put<std::uint64_t>(out.data() + 16, e.cluster_id);
-  detail::put<std::uint64_t>(out.data() + 24, e.accepted);
-  detail::put<std::uint64_t>(out.data() + 32, e.current);
-  detail::put<std::uint32_t>(out.data() + 44, crc32c(out.data(), 44));
-}
-
-inline HeaderStatus decode(std::span<const std::byte, kEpochFileBytes> in, EpochRecord& e) noexcept {
+inline HeaderStatus decode_legacy_epochs(std::span<const std::byte, kLegacyEpochFileBytes> in,
+                                         EpochRecord& e) noexcept {
   if (std::memcmp(in.data(), kEpochMagic.data(), 8) != 0) return HeaderStatus::bad_magic;
   if (detail::get<std::uint32_t>(in.data() + 8) != kVersion ||
-      detail::get<std::uint32_t>(in.data() + 12) != kEpochFileBytes) {
+      detail::get<std::uint32_t>(in.data() + 12) != kLegacyEpochFileBytes) {
     return HeaderStatus::bad_version;
   }
   if (detail::get<std::uint32_t>(in.data() + 44) != crc32c(in.data(), 44)) {
     return HeaderStatus::bad_checksum;
   }
   e.cluster_id = detail::get<std::uint64_t>(in.data() + 16);
+  e.sequence = 0;
   e.accepted = detail::get<std::uint64_t>(in.data() + 24);
   e.current = detail::get<std::uint64_t>(in.data() + 32);
   return HeaderStatus::ok;

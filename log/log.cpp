@@ -192,29 +192,14 @@ Result<void> Log::recover() {
   std::sort(snapshots_.begin(), snapshots_.end());
 
   // Epoch file.
-  const std::string epath = dir_ + "/" + std::string(kEpochFile);
-  if (std::find(names->begin(), names->end(), std::string(kEpochFile)) != names->end()) {
-    auto f = fs_.open(epath, OpenMode::read_write);
-    if (!f) return std::unexpected(f.error());
-    std::array<std::byte, format::kEpochFileBytes> buf{};
-    auto n = (*f)->read_at(0, buf);
-    if (!n) return std::unexpected(n.error());
-    if (*n != buf.size()) {
-      return fail(errc::corrupt, epath + ": " + std::to_string(*n) + " bytes, expected " +
-                                     std::to_string(buf.size()));
-    }
-    format::EpochRecord e;
-    if (auto st = format::decode(std::span<const std::byte, format::kEpochFileBytes>(buf), e);
-        st != format::HeaderStatus::ok) {
-      return std::unexpected(header_error(st, epath, "epoch file"));
-    }
-    if (e.cluster_id != opt_.cluster_id) {
-      return std::unexpected(cluster_error(epath, e.cluster_id, opt_.cluster_id));
-    }
-    epochs_ = Epochs{e.accepted, e.current};
-  }
   const bool epoch_file_missing =
       std::find(names->begin(), names->end(), std::string(kEpochFile)) == names->end();
+  bool epoch_file_legacy = false;
+  if (!epoch_file_missing) {
+    auto legacy = read_epoch_file(dir_ + "/" + std::string(kEpochFile));
+    if (!legacy) return std::unexpected(legacy.error());
+    epoch_file_legacy = *legacy;
+  }
 
   for (std::uint64_t z : seg_zxids) {
     Segment s;
@@ -259,10 +244,12 @@ Result<void> Log::recover() {
       if (auto r = segments_[i].file->sync_data(); !r) return r;
     }
   }
-  if (epoch_file_missing) {
+  if (epoch_file_missing || epoch_file_legacy) {
     // Written only once everything else checked out. Also proves now, rather than at the first
-    // acknowledgement, that the directory takes new files (read-only or full disk).
-    if (auto r = write_epochs(epochs_); !r) return r;
+    // acknowledgement, that the directory takes new files (read-only or full disk). A previous
+    // 48-byte file stays in place until the rename replaces it with the same epochs.
+    if (auto r = create_epoch_file(); !r) return r;
+    report_.epochs_migrated = epoch_file_legacy;
   }
   report_.segments = segments_.size();
   for (const Segment& s : segments_) report_.records += s.records;
@@ -819,6 +806,100 @@ Result<void> Log::write_atomically(const std::string& name, std::span<const std:
   return r;
 }
 
+// Reads the epoch file into epochs_ (FORMAT.md, "Epoch file"). Returns true for the previous
+// 48-byte file, which recover() replaces with a slotted one once the rest of the directory
+// checked out.
+Result<bool> Log::read_epoch_file(const std::string& path) {
+  auto f = fs_.open(path, OpenMode::read_write);
+  if (!f) return std::unexpected(f.error());
+  auto size = (*f)->size();
+  if (!size) return std::unexpected(size.error());
+  if (*size == format::kLegacyEpochFileBytes) {
+    std::array<std::byte, format::kLegacyEpochFileBytes> buf{};
+    auto n = (*f)->read_at(0, buf);
+    if (!n) return std::unexpected(n.error());
+    if (*n != buf.size()) return fail(errc::corrupt, path + ": short read of the epoch file");
+    format::EpochRecord e;
+    if (auto st = format::decode_legacy_epochs(buf, e); st != format::HeaderStatus::ok) {
+      return std::unexpected(header_error(st, path, "epoch file"));
+    }
+    if (e.cluster_id != opt_.cluster_id) {
+      return std::unexpected(cluster_error(path, e.cluster_id, opt_.cluster_id));
+    }
+    epochs_ = Epochs{e.accepted, e.current};
+    return true;
+  }
+  if (*size != format::kEpochFileBytes) {
+    return fail(errc::corrupt, path + ": " + std::to_string(*size) + " bytes; an epoch file has " +
+                                   std::to_string(format::kEpochFileBytes) + " (or " +
+                                   std::to_string(format::kLegacyEpochFileBytes) +
+                                   " in the previous format)");
+  }
+  std::optional<format::EpochRecord> newest;
+  std::size_t newest_slot = 0;
+  std::string why;  // of the invalid slots
+  bool damaged = false;
+  for (std::size_t i = 0; i < format::kEpochSlots; ++i) {
+    std::array<std::byte, format::kEpochSlotBytes> slot{};
+    auto n = (*f)->read_at(i * format::kEpochSlotStride, slot);
+    if (!n) return std::unexpected(n.error());
+    if (*n != slot.size()) return fail(errc::corrupt, path + ": short read of the epoch file");
+    format::EpochRecord e;
+    const auto st = format::decode(slot, e);
+    if (st == format::HeaderStatus::bad_version) {
+      // A whole record of another version, not a torn one: this build does not read the file.
+      return std::unexpected(header_error(st, path, "epoch file"));
+    }
+    if (st != format::HeaderStatus::ok) {
+      // Torn by a crash in the middle of its write (or never written): the other slot holds
+      // the epochs, which the interrupted write_epochs() never reported durable.
+      const bool blank = format::all_zero(slot.data(), slot.size());
+      damaged = damaged || !blank;
+      why += ", slot " + std::to_string(i) + ": " +
+             (blank ? "never written"
+                    : st == format::HeaderStatus::bad_magic ? "bad magic" : "checksum mismatch");
+      continue;
+    }
+    if (e.cluster_id != opt_.cluster_id) {
+      return std::unexpected(cluster_error(path, e.cluster_id, opt_.cluster_id));
+    }
+    if (newest && e.sequence == newest->sequence) {
+      // write_epochs() never writes the sequence of the newest record again.
+      return fail(errc::corrupt, path + ": both slots hold sequence " + std::to_string(e.sequence));
+    }
+    if (!newest || e.sequence > newest->sequence) {
+      newest = e;
+      newest_slot = i;
+    }
+  }
+  if (!newest) return fail(errc::corrupt, path + ": no valid epoch record (" + why.substr(2) + ")");
+  report_.epoch_slot_ignored = damaged;
+  epochs_ = Epochs{newest->accepted, newest->current};
+  epoch_sequence_ = newest->sequence;
+  epoch_slot_ = newest_slot;
+  epoch_file_ = std::move(*f);
+  return false;
+}
+
+// The slotted epoch file holding epochs_ in slot 0, created atomically so that its size and
+// existence are durable before write_epochs() overwrites a slot in place with a bare fdatasync.
+// Every byte is written rather than fallocated: an overwrite of a written extent leaves the file
+// system no metadata to commit, so that fdatasync is the data-only fast path.
+Result<void> Log::create_epoch_file() {
+  std::vector<std::byte> image(format::kEpochFileBytes);
+  format::encode(format::EpochRecord{opt_.cluster_id, 1, epochs_.accepted, epochs_.current},
+                 std::span<std::byte, format::kEpochSlotBytes>(image.data(),
+                                                               format::kEpochSlotBytes));
+  epoch_file_.reset();
+  if (auto r = write_atomically(std::string(kEpochFile), image, {}); !r) return r;
+  auto f = fs_.open(dir_ + "/" + std::string(kEpochFile), OpenMode::read_write);
+  if (!f) return std::unexpected(f.error());
+  epoch_file_ = std::move(*f);
+  epoch_sequence_ = 1;
+  epoch_slot_ = 0;
+  return {};
+}
+
 Result<void> Log::write_epochs(Epochs e) {
   if (e.current > e.accepted) {
     return fail(errc::invalid_argument, "currentEpoch " + std::to_string(e.current) +
@@ -830,9 +911,18 @@ Result<void> Log::write_epochs(Epochs e) {
   if (!queued_.empty() || !inflight_.empty()) {
     if (auto r = flush(); !r) return std::unexpected(r.error());
   }
-  std::array<std::byte, format::kEpochFileBytes> buf{};
-  format::encode(format::EpochRecord{opt_.cluster_id, e.accepted, e.current}, buf);
-  if (auto r = write_atomically(std::string(kEpochFile), buf, {}); !r) return r;
+  FASTZAB_LOG_ASSERT(epoch_file_ != nullptr);
+  // Never the slot holding epochs_: a crash or failure part way leaves that one whole. After a
+  // failure the same slot is written again next time (epoch_slot_ does not move), whatever it
+  // now holds.
+  const std::size_t slot = (epoch_slot_ + 1) % format::kEpochSlots;
+  std::array<std::byte, format::kEpochSlotBytes> rec{};
+  format::encode(format::EpochRecord{opt_.cluster_id, epoch_sequence_ + 1, e.accepted, e.current},
+                 rec);
+  if (auto r = epoch_file_->write_at(slot * format::kEpochSlotStride, rec); !r) return r;
+  if (auto r = epoch_file_->sync_data(); !r) return r;
+  epoch_slot_ = slot;
+  ++epoch_sequence_;
   epochs_ = e;
   return {};
 }

@@ -91,6 +91,8 @@ struct RecoveryReport {
   std::size_t segments_dropped = 0; // later segments removed behind a cut
   std::size_t empty_segments_removed = 0;
   std::size_t temp_files_removed = 0;
+  bool epochs_migrated = false;     // the previous 48-byte epoch file was replaced by the slotted one
+  bool epoch_slot_ignored = false;  // a written but invalid epoch slot (a torn write) was ignored
 };
 
 struct PurgeReport {
@@ -148,10 +150,12 @@ class Log {
   // kept (0 when none is).
   Result<void> truncate(std::uint64_t zxid);
 
-  // acceptedEpoch / currentEpoch, replaced atomically (temp, fsync, rename, fsync dir). Records
-  // appended before the call are flushed first (durable effects complete in issue order), and
-  // a failure there is the flush's (poisoning). A failed epoch-file write leaves the previous
-  // file in place and does not poison the log.
+  // acceptedEpoch / currentEpoch: one in-place write of the epoch file's older slot and one
+  // fdatasync (FORMAT.md, "Epoch file"). Once it returned, a crash reads back these epochs; a
+  // crash or failure before that reads back the previous ones or these, never a mix. Records
+  // appended before the call are flushed first (durable effects complete in issue order), and a
+  // failure there is the flush's (poisoning). A failed epoch write does not poison the log and
+  // leaves epochs() at the previous value (a restart may read back either).
   Result<void> write_epochs(Epochs epochs);
   Epochs epochs() const noexcept { return epochs_; }
 
@@ -260,6 +264,8 @@ class Log {
   Error poison(Error e);
   Result<void> write_atomically(const std::string& name, std::span<const std::byte> head,
                                 std::span<const std::byte> body);
+  Result<bool> read_epoch_file(const std::string& path);
+  Result<void> create_epoch_file();
   std::string seg_path(std::uint64_t zxid) const;
   std::string snap_path(std::uint64_t zxid) const;
 
@@ -282,6 +288,9 @@ class Log {
   bool roll_on_next_append_ = false;
   std::optional<Error> poison_;
   Epochs epochs_;
+  std::unique_ptr<File> epoch_file_;  // kept open: write_epochs() is on the failover path
+  std::uint64_t epoch_sequence_ = 0;  // of the slot holding epochs_
+  std::size_t epoch_slot_ = 0;        // the slot holding epochs_; the other is written next
   std::vector<std::uint64_t> snapshots_;  // ascending
   RecoveryReport report_;
 };

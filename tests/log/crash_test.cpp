@@ -1,7 +1,8 @@
 // The real crash test: a child process (log_crash_child) appends and prints each durable zxid
 // as it learns it; the test SIGKILLs it at a random moment, recovers the log with the default
 // policy and checks that every acknowledged record is there, in order, intact, with no gap and
-// no corrupt record. Trials continue in the same directory, so each recovery also starts from a
+// no corrupt record, and that the epochs are the last ones acknowledged or the one write after
+// them that may have been in progress (never a mix: the child writes (e, e - 1)). Trials continue in the same directory, so each recovery also starts from a
 // log that an earlier kill left behind.
 //
 //   FASTZAB_LOG_CRASH_CHILD=path   the helper (set by meson)
@@ -36,6 +37,8 @@ std::uint64_t env_or(const char* name, std::uint64_t dflt) {
 struct Trial {
   std::uint64_t acked = 0;  // highest zxid the child reported durable
   int acks = 0;
+  std::uint64_t epoch_acked = 0;  // highest acceptedEpoch the child reported written
+  int epoch_acks = 0;
 };
 
 // Runs the child until `kill_after_us`, then SIGKILLs it; collects everything it printed.
@@ -86,10 +89,17 @@ Trial run_child(const std::string& dir, std::uint64_t seed, const char* writer,
   while (true) {
     const std::size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) break;
-    const std::uint64_t z = std::strtoull(text.c_str() + pos, nullptr, 10);
-    EXPECT_GT(z, t.acked) << "acks must increase";
-    t.acked = z;
-    ++t.acks;
+    if (text[pos] == 'e') {
+      const std::uint64_t e = std::strtoull(text.c_str() + pos + 1, nullptr, 10);
+      EXPECT_GT(e, t.epoch_acked) << "epochs must increase";
+      t.epoch_acked = e;
+      ++t.epoch_acks;
+    } else {
+      const std::uint64_t z = std::strtoull(text.c_str() + pos, nullptr, 10);
+      EXPECT_GT(z, t.acked) << "acks must increase";
+      t.acked = z;
+      ++t.acks;
+    }
     pos = nl + 1;
   }
   return t;
@@ -109,6 +119,8 @@ void crash_trials(WriterKind kind) {
   std::uint64_t acked_ever = 0;
   int torn = 0;
   std::uint64_t total_acks = 0;
+  std::uint64_t epoch_floor = 0;  // the epochs in the log before this trial, or acknowledged
+  std::uint64_t epoch_acks = 0;
   for (std::uint64_t i = 0; i < trials; ++i) {
     const std::uint64_t seed = seed0 + i;
     const long kill_after_us = 2000 + static_cast<long>(rng() % 80000);
@@ -118,6 +130,15 @@ void crash_trials(WriterKind kind) {
     auto log = Log::open(tmp.path(), crash_options(kind));
     ASSERT_TRUE(log) << "trial " << i << " (seed " << seed << "): " << log.error().to_string();
     torn += (*log)->recovery().torn_tail_cut ? 1 : 0;
+    epoch_acks += static_cast<std::uint64_t>(t.epoch_acks);
+    // The child wrote epoch_floor + 1, + 2, ...; all up to epoch_acked returned, the next may
+    // have been in progress.
+    const Epochs e = (*log)->epochs();
+    const std::uint64_t acked_epoch = std::max(epoch_floor, t.epoch_acked);
+    ASSERT_GE(e.accepted, acked_epoch) << "trial " << i << ": acknowledged epochs lost";
+    ASSERT_LE(e.accepted, acked_epoch + 1) << "trial " << i;
+    ASSERT_EQ(e.current, e.accepted == 0 ? 0 : e.accepted - 1) << "trial " << i;
+    epoch_floor = e.accepted;
     ASSERT_GE((*log)->last_zxid(), acked_ever)
         << "trial " << i << " (seed " << seed << "): acknowledged records lost";
     auto recs = (*log)->read(1, UINT64_MAX);
@@ -131,10 +152,13 @@ void crash_trials(WriterKind kind) {
     // What is in the log now counts as the baseline: the next child continues from it.
     acked_ever = std::max(acked_ever, (*log)->last_zxid());
   }
-  std::printf("crash trials (%s): %llu, acknowledgements %llu, highest zxid %llu, torn tails cut %d\n",
+  std::printf("crash trials (%s): %llu, acknowledgements %llu, highest zxid %llu, torn tails cut "
+              "%d, epoch writes acknowledged %llu, epoch %llu\n",
               to_string(kind), static_cast<unsigned long long>(trials),
               static_cast<unsigned long long>(total_acks),
-              static_cast<unsigned long long>(acked_ever), torn);
+              static_cast<unsigned long long>(acked_ever), torn,
+              static_cast<unsigned long long>(epoch_acks),
+              static_cast<unsigned long long>(epoch_floor));
 }
 
 TEST(CrashTest, SigkillAtRandomMomentsSyncWriter) { crash_trials(WriterKind::sync); }

@@ -26,6 +26,11 @@
 //  * Issue order: the model completes ops in issue order. Log::write_epochs flushes the records
 //    appended before it, so the real log keeps that order too (a write_epochs that overtook
 //    queued records would be a state the model never produces; this test found it).
+//  * Epoch writes: the model's persist_epochs is atomic; the real write_epochs overwrites one
+//    slot of the epoch file in place. A crash between that write and its fdatasync keeps it
+//    whole, torn or not at all (the fault layer tears an overwrite like an append), and the
+//    state must still be the model's with or without the op: old or new epochs, never a mix.
+//    No normalisation; the coverage line counts these crashes and which epochs came back.
 //  * Not covered: snapshots and the application state (the model's install_snapshot replaces
 //    the log; the real log's snapshots are files beside it), and sync=none (its "durable" is
 //    the page cache, which a power loss does not keep; the model has no such mode).
@@ -60,6 +65,9 @@ struct Coverage {
   std::uint64_t ops = 0, appends = 0, records = 0, flushes = 0, truncates = 0, epoch_writes = 0;
   std::uint64_t crashes = 0, fault_crashes = 0, exact = 0, torn_prefix = 0, truncate_between = 0;
   std::uint64_t survivors_nonzero = 0, lost_pending = 0, rollovers_seen = 0;
+  // Crashes with the epoch file's slot written and not yet synced (in the middle of
+  // write_epochs), and which epochs came back.
+  std::uint64_t epochs_mid_write = 0, epochs_mid_old = 0, epochs_mid_new = 0;
 };
 
 std::string describe(const State& s) {
@@ -291,6 +299,7 @@ class Harness {
       }
     }
     cov.rollovers_seen += log_->segment_count() > 1 ? 1 : 0;
+    const bool epochs_mid_write = fs_.unsynced_writes(dir_ + "/epochs") > 0;
     log_.reset();
     fs_.fail_sync_after = -1;
     fs_.fail_write_after = -1;
@@ -357,6 +366,13 @@ class Harness {
     EXPECT_TRUE(is_prefix(must, real)) << "seed " << seed_ << ": acknowledged records lost";
     EXPECT_TRUE(is_prefix(must, states[s])) << "seed " << seed_ << ": model lost acked records";
 
+    if (epochs_mid_write) {
+      // Only the fault path leaves an epoch write unsynced, and it issued it last.
+      EXPECT_TRUE(!pending_.empty() && pending_.back().kind == Pending::Kind::epochs)
+          << "seed " << seed_;
+      ++cov.epochs_mid_write;
+      ++(s == pending_.size() ? cov.epochs_mid_new : cov.epochs_mid_old);
+    }
     if (s > 0) ++cov.survivors_nonzero;
     if (s < pending_.size()) ++cov.lost_pending;
     if (torn) {
@@ -412,15 +428,19 @@ TEST(Differential, RealLogAndSimDiskAgreeAfterEveryRecovery) {
               " epoch writes, %" PRIu64 " crashes (%" PRIu64 " mid-operation); matches: %" PRIu64
               " exact, %" PRIu64 " torn-prefix, %" PRIu64 " truncate-between; %" PRIu64
               " with surviving pending ops, %" PRIu64 " losing pending ops, %" PRIu64
-              " with several segments\n",
+              " with several segments; %" PRIu64 " crashes in the middle of write_epochs (%" PRIu64
+              " read back the old epochs, %" PRIu64 " the new)\n",
               kSeeds, kSteps, cov.appends, cov.records, cov.flushes, cov.truncates,
               cov.epoch_writes, cov.crashes, cov.fault_crashes, cov.exact, cov.torn_prefix,
-              cov.truncate_between, cov.survivors_nonzero, cov.lost_pending, cov.rollovers_seen);
+              cov.truncate_between, cov.survivors_nonzero, cov.lost_pending, cov.rollovers_seen,
+              cov.epochs_mid_write, cov.epochs_mid_old, cov.epochs_mid_new);
   // The interesting cases must actually occur, or the test proves little.
   EXPECT_GT(cov.survivors_nonzero, 10u);
   EXPECT_GT(cov.lost_pending, 10u);
   EXPECT_GT(cov.torn_prefix, 0u);
   EXPECT_GT(cov.rollovers_seen, 10u);
+  EXPECT_GT(cov.epochs_mid_old, 10u);
+  EXPECT_GT(cov.epochs_mid_new, 10u);
 }
 
 }  // namespace

@@ -187,6 +187,14 @@ std::vector<std::byte> FaultFs::contents(const std::string& path) const {
   return names_.at(path)->data;
 }
 
+std::size_t FaultFs::unsynced_writes(const std::string& path) const {
+  auto it = names_.find(path);
+  if (it == names_.end()) return 0;
+  return static_cast<std::size_t>(std::count_if(it->second->unsynced.begin(),
+                                                it->second->unsynced.end(),
+                                                [](const Op& op) { return !op.resize; }));
+}
+
 void FaultFs::put(const std::string& path, std::vector<std::byte> bytes) {
   auto inode = std::make_shared<Inode>();
   inode->data = bytes;

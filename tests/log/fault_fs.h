@@ -50,6 +50,9 @@ class FaultFs final : public FileSystem {
   // Flips one bit in the file as it is now and as a crash would leave it.
   void flip_bit(const std::string& path, std::uint64_t offset, int bit);
   std::vector<std::byte> contents(const std::string& path) const;
+  // Writes to `path` since its last sync: what a crash now may keep, tear or lose. An in-place
+  // overwrite is torn like an append: a prefix of the new bytes over the durable old ones.
+  std::size_t unsynced_writes(const std::string& path) const;
   void put(const std::string& path, std::vector<std::byte> bytes);  // durable file
   std::uint64_t writes = 0;
   std::uint64_t bytes_written = 0;

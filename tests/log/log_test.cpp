@@ -863,7 +863,7 @@ TEST(Truncate, QueuedRecordsAreWrittenThenCut) {
 }
 
 // ---------------------------------------------------------------- epochs
-TEST(Epochs, WrittenAtomicallyAndReadBack) {
+TEST(Epochs, WrittenInPlaceAndReadBack) {
   FaultFs fs(1);
   auto o = small_options(&fs);
   {
@@ -877,22 +877,368 @@ TEST(Epochs, WrittenAtomicallyAndReadBack) {
   {
     auto log = must_open(kDir, o);
     EXPECT_EQ(log->epochs(), (Epochs{3, 2}));
-    // A failed sync of the new file leaves the old one; the log is not poisoned by it.
+    // A failed sync: the log is not poisoned and still reports the epochs known durable; what a
+    // crash leaves of the unsynced slot is the business of TornSlotWriteReadsBackOldOrNew.
     fs.fail_sync_after = 0;
     EXPECT_FALSE(log->write_epochs({4, 4}));
     fs.fail_sync_after = -1;
     EXPECT_FALSE(log->poisoned());
     EXPECT_EQ(log->epochs(), (Epochs{3, 2}));
   }
-  fs.crash(CrashMode::random_subset);
+  fs.crash(CrashMode::drop_unsynced);
   auto log = must_open(kDir, o);
   EXPECT_EQ(log->epochs(), (Epochs{3, 2}));
   log.reset();  // (a second open while it is open is refused: in_use)
+  // One damaged slot is a torn write (the next test); both is corruption.
   fs.flip_bit(kDir + "/epochs", 30, 2);
+  fs.flip_bit(kDir + "/epochs", format::kEpochSlotStride + 30, 2);
   auto r = Log::open(kDir, o);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, errc::corrupt);
   EXPECT_NE(r.error().detail.find("/log/epochs"), std::string::npos);
+}
+
+// The slot record write_epochs() would write next into `slot` (sequence after `seq`).
+std::array<std::byte, format::kEpochSlotBytes> slot_record(std::uint64_t seq, Epochs e) {
+  std::array<std::byte, format::kEpochSlotBytes> rec{};
+  format::encode(format::EpochRecord{42, seq, e.accepted, e.current}, rec);
+  return rec;
+}
+
+TEST(Epochs, WriteEpochsIsOneInPlaceWriteAndOneSync) {
+  FaultFs fs(1);
+  auto log = must_open(kDir, small_options(&fs));
+  const auto names = *fs.list(kDir);
+  const auto bytes = fs.contents(kDir + "/epochs").size();
+  EXPECT_EQ(bytes, format::kEpochFileBytes);
+  for (std::uint64_t k = 1; k <= 5; ++k) {
+    const auto w = fs.writes, s = fs.syncs;
+    ASSERT_TRUE(log->write_epochs({k, k - 1}));
+    EXPECT_EQ(fs.writes - w, 1u);
+    EXPECT_EQ(fs.syncs - s, 1u);
+    // No new file, no rename: the directory is untouched, the file keeps its size.
+    EXPECT_EQ(*fs.list(kDir), names);
+    EXPECT_EQ(fs.contents(kDir + "/epochs").size(), bytes);
+    // The slots alternate, the newer holding k: slot 0 had sequence 1 at creation.
+    const auto image = fs.contents(kDir + "/epochs");
+    const std::size_t slot = k % 2;
+    const auto want = slot_record(k + 1, {k, k - 1});
+    EXPECT_EQ(std::memcmp(image.data() + slot * format::kEpochSlotStride, want.data(),
+                          want.size()),
+              0)
+        << "write " << k;
+  }
+}
+
+// Puts `bytes` into slot `slot` of the epoch file as it is now, durably.
+void damage_slot(FaultFs& fs, std::size_t slot, std::span<const std::byte> bytes,
+                 std::size_t at = 0) {
+  auto image = fs.contents(kDir + "/epochs");
+  std::memcpy(image.data() + slot * format::kEpochSlotStride + at, bytes.data(), bytes.size());
+  fs.put(kDir + "/epochs", image);
+}
+
+// A crash in the middle of write_epochs() can leave any bytes in the slot being written (never
+// in the other: its own block). Whatever they are, the other slot's epochs come back, and the
+// next write (to the damaged slot again) works.
+TEST(Epochs, TornWriteOfEitherSlotRecoversTheOtherSlot) {
+  std::mt19937_64 rng(7);
+  int torn = 0;
+  for (std::size_t target = 0; target < 2; ++target) {
+    // What a torn write can leave: a prefix of the new record over the old one (the fault
+    // layer's model), a suffix of it (sectors or cache lines landing out of order), random
+    // garbage over the record or the whole block, zeros, the new record with one bit wrong.
+    for (int damage = 0; damage < 6; ++damage) {
+      for (int trial = 0; trial < 20; ++trial) {
+        FaultFs fs(static_cast<std::uint64_t>(trial));
+        auto o = small_options(&fs);
+        auto log = must_open(kDir, o);
+        // Slot 0 holds sequence 1 after creation; each write moves to the other slot. Leave
+        // the newest in the slot that is not the target.
+        const std::uint64_t writes = target == 0 ? 1 + 2 * (trial % 3) : 2 * (trial % 3);
+        for (std::uint64_t k = 1; k <= writes; ++k) ASSERT_TRUE(log->write_epochs({10 + k, k}));
+        const Epochs old = log->epochs();
+        log.reset();
+        const auto rec = slot_record(writes + 2, {99, 98});
+        std::vector<std::byte> bytes;
+        switch (damage) {
+          case 0:
+            bytes.assign(rec.begin(), rec.begin() + static_cast<std::ptrdiff_t>(
+                                                       1 + rng() % (rec.size() - 1)));
+            damage_slot(fs, target, bytes);
+            break;
+          case 1: {
+            const std::size_t from = 1 + rng() % (rec.size() - 1);
+            bytes.assign(rec.begin() + static_cast<std::ptrdiff_t>(from), rec.end());
+            damage_slot(fs, target, bytes, from);
+            break;
+          }
+          case 2:
+          case 3:
+            bytes.resize(damage == 2 ? rec.size() : format::kEpochSlotStride);
+            for (auto& b : bytes) b = static_cast<std::byte>(rng());
+            damage_slot(fs, target, bytes);
+            break;
+          case 4:
+            bytes.assign(rec.size(), std::byte{0});
+            damage_slot(fs, target, bytes);
+            break;
+          default: {
+            bytes.assign(rec.begin(), rec.end());
+            bytes[rng() % bytes.size()] ^= static_cast<std::byte>(1u << (rng() % 8));
+            damage_slot(fs, target, bytes);
+            break;
+          }
+        }
+        // A tear that left the slot's old record (the prefix written equals the old bytes) or
+        // the whole new one is no tear: the old or the new epochs, and nothing is ignored.
+        const auto image = fs.contents(kDir + "/epochs");
+        const std::span<const std::byte, format::kEpochSlotBytes> left(
+            image.data() + target * format::kEpochSlotStride, format::kEpochSlotBytes);
+        format::EpochRecord e;
+        const bool valid = format::decode(left, e) == format::HeaderStatus::ok;
+        const bool is_new = valid && e.sequence == writes + 2;
+        log = must_open(kDir, o);
+        ASSERT_TRUE(log) << "slot " << target << " damage " << damage << " trial " << trial;
+        EXPECT_EQ(log->epochs(), is_new ? (Epochs{99, 98}) : old)
+            << "slot " << target << " damage " << damage;
+        EXPECT_EQ(log->recovery().epoch_slot_ignored,
+                  !valid && !format::all_zero(left.data(), left.size()));
+        torn += valid ? 0 : 1;
+        ASSERT_TRUE(log->write_epochs({200, 100}));
+        log.reset();
+        fs.crash(CrashMode::drop_unsynced);
+        log = must_open(kDir, o);
+        EXPECT_EQ(log->epochs(), (Epochs{200, 100})) << "slot " << target << " damage " << damage;
+        EXPECT_FALSE(log->recovery().epoch_slot_ignored);
+      }
+    }
+  }
+  EXPECT_GT(torn, 150);  // of 240: most damage leaves an invalid slot
+}
+
+TEST(Epochs, WholeNewRecordInTheOtherSlotWins) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  must_open(kDir, o).reset();
+  // write_epochs() crashed after its record reached the disk, before it returned.
+  damage_slot(fs, 1, slot_record(2, {5, 4}));
+  auto log = must_open(kDir, o);
+  EXPECT_EQ(log->epochs(), (Epochs{5, 4}));
+  ASSERT_TRUE(log->write_epochs({6, 6}));  // into slot 0, sequence 3
+  log.reset();
+  log = must_open(kDir, o);
+  EXPECT_EQ(log->epochs(), (Epochs{6, 6}));
+}
+
+TEST(Epochs, BothSlotsBadOrOddFilesAreCorruptionNamingTheFile) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  {
+    auto log = must_open(kDir, o);
+    ASSERT_TRUE(log->write_epochs({2, 1}));
+  }
+  const std::string path = kDir + "/epochs";
+  const auto good = fs.contents(path);
+  std::vector<std::byte> junk(format::kEpochSlotBytes, std::byte{0x5a});
+  // Both slots torn (or one torn and the other never written).
+  damage_slot(fs, 0, junk);
+  damage_slot(fs, 1, std::vector<std::byte>(format::kEpochSlotBytes));
+  auto r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::corrupt);
+  EXPECT_NE(r.error().detail.find(path), std::string::npos) << r.error().detail;
+  EXPECT_NE(r.error().detail.find("slot 0: bad magic"), std::string::npos) << r.error().detail;
+  EXPECT_NE(r.error().detail.find("slot 1: never written"), std::string::npos) << r.error().detail;
+  // Two valid records with one sequence: write_epochs() never does that.
+  fs.put(path, good);
+  damage_slot(fs, 0, slot_record(2, {7, 7}));
+  r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::corrupt);
+  EXPECT_NE(r.error().detail.find("sequence 2"), std::string::npos) << r.error().detail;
+  // A whole slot record of another version is not torn: this build does not read the file.
+  fs.put(path, good);
+  auto rec = slot_record(3, {7, 7});
+  rec[8] = std::byte{2};
+  std::memcpy(rec.data() + 60, std::array<std::uint32_t, 1>{crc32c(rec.data(), 60)}.data(), 4);
+  damage_slot(fs, 0, rec);
+  r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::bad_version);
+  EXPECT_NE(r.error().detail.find(path), std::string::npos);
+  // A valid slot of another cluster.
+  fs.put(path, good);
+  auto other = std::array<std::byte, format::kEpochSlotBytes>{};
+  format::encode(format::EpochRecord{9, 3, 7, 7}, other);
+  damage_slot(fs, 0, other);
+  r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::wrong_cluster);
+  // Any size but the slotted file's and the previous format's.
+  for (std::size_t size : {std::size_t{0}, std::size_t{47}, std::size_t{64}, std::size_t{4096},
+                           format::kEpochFileBytes + 1}) {
+    auto bytes = good;
+    bytes.resize(size);
+    fs.put(path, bytes);
+    r = Log::open(kDir, o);
+    ASSERT_FALSE(r) << size;
+    EXPECT_EQ(r.error().code, errc::corrupt);
+    EXPECT_NE(r.error().detail.find(path + ": " + std::to_string(size) + " bytes"),
+              std::string::npos)
+        << r.error().detail;
+  }
+  fs.put(path, good);
+  auto log = must_open(kDir, o);
+  EXPECT_EQ(log->epochs(), (Epochs{2, 1}));
+}
+
+// Through the fault layer's own crash model: write_epochs() stopped after its write (the sync
+// fails, as a crash would stop it), then a crash keeps the unsynced write whole, torn at a
+// random byte, or not at all. The epochs read back are the old or the new, never a mix.
+TEST(Epochs, TornSlotWriteReadsBackOldOrNewSeeds) {
+  int old_seen = 0, new_seen = 0;
+  for (std::uint64_t seed = 1; seed <= 300; ++seed) {
+    FaultFs fs(seed);
+    auto o = small_options(&fs);
+    auto log = must_open(kDir, o);
+    std::mt19937_64 rng(seed);
+    Epochs old{0, 0};
+    for (std::uint64_t k = 0, n = rng() % 4; k < n; ++k) {
+      old = Epochs{10 + k, 5 + k};
+      ASSERT_TRUE(log->write_epochs(old));
+    }
+    // Records appended before it must be durable before the new epochs can be.
+    append_range(*log, 1, 3);
+    ASSERT_TRUE(log->flush());
+    const Epochs next{100 + seed, seed};
+    fs.fail_sync_after = 0;
+    ASSERT_FALSE(log->write_epochs(next));
+    fs.fail_sync_after = -1;
+    EXPECT_EQ(log->epochs(), old);
+    log.reset();
+    fs.crash(seed % 3 == 0 ? CrashMode::random_subset : CrashMode::prefix_and_tear);
+    log = must_open(kDir, o);
+    ASSERT_TRUE(log) << "seed " << seed;
+    const Epochs got = log->epochs();
+    EXPECT_TRUE(got == old || got == next) << "seed " << seed << ": " << got.accepted << "/"
+                                           << got.current;
+    old_seen += got == old ? 1 : 0;
+    new_seen += got == next ? 1 : 0;
+    EXPECT_EQ(log->last_zxid(), 3u);
+    // And it goes on from there: the next write is durable.
+    ASSERT_TRUE(log->write_epochs({1000, 999}));
+    log.reset();
+    fs.crash(CrashMode::drop_unsynced);
+    log = must_open(kDir, o);
+    EXPECT_EQ(log->epochs(), (Epochs{1000, 999})) << "seed " << seed;
+  }
+  EXPECT_GT(old_seen, 50);
+  EXPECT_GT(new_seen, 50);
+}
+
+TEST(Epochs, RecordsAppendedBeforeAreDurableFirst) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  auto log = must_open(kDir, o);
+  append_range(*log, 1, 20);
+  ASSERT_TRUE(log->write_epochs({1, 1}));
+  log.reset();
+  fs.crash(CrashMode::drop_unsynced);
+  log = must_open(kDir, o);
+  EXPECT_EQ(log->epochs(), (Epochs{1, 1}));
+  expect_records(*log, 20);
+}
+
+// The previous format: one 48-byte record (FORMAT.md), built here byte by byte.
+std::vector<std::byte> legacy_epoch_file(std::uint64_t cluster, std::uint64_t accepted,
+                                         std::uint64_t current) {
+  std::vector<std::byte> b(48);
+  auto put = [&](std::size_t at, auto v) { std::memcpy(b.data() + at, &v, sizeof v); };
+  std::memcpy(b.data(), "FZABEPOC", 8);
+  put(8, std::uint32_t{1});
+  put(12, std::uint32_t{48});
+  put(16, cluster);
+  put(24, accepted);
+  put(32, current);
+  put(44, crc32c(b.data(), 44));
+  return b;
+}
+
+TEST(Epochs, PreviousFormatFileIsMigratedOnceAtomically) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  {
+    auto log = must_open(kDir, o);
+    append_range(*log, 1, 5);
+    ASSERT_TRUE(log->flush());
+  }
+  const std::string path = kDir + "/epochs";
+  fs.put(path, legacy_epoch_file(42, 7, 6));
+  // The replacement fails at its directory sync: the previous file is still what a crash keeps,
+  // and the next open migrates it.
+  fs.fail_sync_after = 1;
+  auto r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  fs.fail_sync_after = -1;
+  fs.crash(CrashMode::drop_unsynced);
+  EXPECT_EQ(fs.contents(path).size(), 48u);
+  {
+    auto log = must_open(kDir, o);
+    EXPECT_TRUE(log->recovery().epochs_migrated);
+    EXPECT_EQ(log->recovery().temp_files_removed, 0u);
+    EXPECT_EQ(log->epochs(), (Epochs{7, 6}));
+    EXPECT_EQ(log->last_zxid(), 5u);
+  }
+  // Durable before open() returned: a crash now keeps the slotted file.
+  fs.crash(CrashMode::drop_unsynced);
+  EXPECT_EQ(fs.contents(path).size(), format::kEpochFileBytes);
+  EXPECT_FALSE(fs.exists(path + ".tmp"));
+  {
+    auto log = must_open(kDir, o);
+    EXPECT_FALSE(log->recovery().epochs_migrated);
+    EXPECT_EQ(log->epochs(), (Epochs{7, 6}));
+    ASSERT_TRUE(log->write_epochs({8, 7}));
+  }
+  fs.crash(CrashMode::drop_unsynced);
+  auto log = must_open(kDir, o);
+  EXPECT_EQ(log->epochs(), (Epochs{8, 7}));
+  log.reset();
+  // A bad previous-format file is refused as before, naming the file.
+  auto bad = legacy_epoch_file(42, 7, 6);
+  bad[30] ^= std::byte{4};
+  fs.put(path, bad);
+  r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::corrupt);
+  EXPECT_NE(r.error().detail.find(path), std::string::npos);
+  fs.put(path, legacy_epoch_file(41, 7, 6));
+  r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::wrong_cluster);
+  EXPECT_EQ(fs.contents(path).size(), 48u);  // nothing changed
+}
+
+TEST(Epochs, PreviousFormatFileIsMigratedOnRealFiles) {
+  TempDir tmp;
+  Options o;
+  o.cluster_id = 5;
+  const std::string path = tmp.path() + "/epochs";
+  {
+    const auto bytes = legacy_epoch_file(5, 3, 3);
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  }
+  {
+    auto log = must_open(tmp.path(), o);
+    EXPECT_TRUE(log->recovery().epochs_migrated);
+    EXPECT_EQ(log->epochs(), (Epochs{3, 3}));
+    EXPECT_EQ(std::filesystem::file_size(path), format::kEpochFileBytes);
+    for (std::uint64_t k = 4; k < 10; ++k) ASSERT_TRUE(log->write_epochs({k, k - 1}));
+  }
+  auto log = must_open(tmp.path(), o);
+  EXPECT_EQ(log->epochs(), (Epochs{9, 8}));
+  EXPECT_EQ(std::filesystem::file_size(path), format::kEpochFileBytes);
 }
 
 // ---------------------------------------------------------------- snapshots and purge
