@@ -200,6 +200,12 @@ void Node::Impl::handle_looking(std::size_t from, const Notification& n) {
     proposal.round = round;
     broadcast_notification();
     if (state != PeerState::looking) return;
+  } else if (from != self && beats(proposal, theirs)) {
+    // A worse vote of my round: the sender has not seen mine (votes only get better), e.g. it
+    // was still FOLLOWING a leader it had not given up yet when mine went out, and answered
+    // with its old vote. Tell it now instead of at the next notification timeout, which is
+    // the whole finalize wait (ZooKeeper waits it out).
+    send_notification(from, PeerState::looking, proposal);
   }
   recvset[from] = RecordedVote{theirs, PeerState::looking, n.version};
   const RecordedVote ref{Vote{proposal.leader, proposal.zxid, round, proposal.peer_epoch},

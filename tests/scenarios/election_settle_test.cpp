@@ -78,5 +78,63 @@ TEST(ElectionSettle, ABetterVoteFromAConnectedVoterStillWins) {
   EXPECT_EQ(e.node(1).vote().leader, ServerId{3});
 }
 
+TEST(ElectionSettle, ASilentLeaderGivenUpSettlesWithoutTheFinalizeWait) {
+  // The leader stops (its links hold everything, its sessions stay up). The followers give it up
+  // after leader_silence_ticks and close their sessions to it, so it can no longer vote: their
+  // election settles as soon as they agree, without the finalize wait.
+  //
+  // n2 gives up first (a shorter silence limit): its vote reaches n1 while n1 still follows,
+  // and n1 answers with its old FOLLOWING vote. When n1 gives up too, its own vote is worse
+  // than n2's (equal logs, lower id), so n2 must answer it at once (AWorseVoteOfMyRound...).
+  Spec spec = Spec::majority(3);
+  spec.tuning.finalize_wait_ticks = 50;
+  spec.tuning.notify_min_ticks = 50;
+  Ensemble e(spec);
+  e.config(2).leader_silence_ticks = 10;
+  e.config(1).leader_silence_ticks = 14;
+  e.start_all();
+  const auto leader = e.elect();
+  ASSERT_EQ(leader, std::optional<Sid>(3));
+  e.auto_reconnect = false;
+  e.freeze(*leader);
+  std::optional<Sid> next;
+  int ticks = 0;
+  while (ticks < 200 && !next) {
+    e.tick();
+    ++ticks;
+    for (Sid s : {1, 2, 3}) {
+      if (s != *leader && e.state(s) == PeerState::leading && e.serving(s)) next = s;
+    }
+  }
+  ASSERT_TRUE(next.has_value()) << e.transcript().dump();
+  // Given up after leader_silence_ticks (+1 for the tick that counts past it); decided in that
+  // same tick, not finalize_wait_ticks (50) later.
+  EXPECT_LE(ticks, e.config(1).leader_silence_ticks + 2) << e.transcript().dump();
+  for (Sid s : {1, 2, 3}) {
+    if (s == *leader) continue;
+    EXPECT_GE(e.node(s).counters().elections_settled_early, 1u) << s;
+  }
+}
+
+TEST(ElectionSettle, AWorseVoteOfMyRoundIsAnsweredAtOnce) {
+  // n1 (whose log is longer) is LOOKING in round 1. Fake n2 sends its own, worse vote of round
+  // 1, as a server does that was FOLLOWING when n1's vote went out. n1 answers with its vote
+  // at once; the notification timeout would take the whole finalize wait.
+  Spec spec = Spec::majority(3);
+  spec.fake({2, 3});
+  Ensemble e(spec);
+  e.disk(1) = DurableImage::with(1, 1, {{z(1, 1), "a"}}, z(1, 1));
+  e.start(1);
+  e.settle();
+  e.clear_inbox(2);
+  e.fake_notify(2, 1, PeerState::looking, 2, z(0, 0), e.node(1).round(), Epoch{0});
+  e.settle();  // no tick
+  bool answered = false;
+  for (const auto& h : e.inbox(2)) {
+    if (h.kind == core::FrameKind::notification && h.leader == 1) answered = true;
+  }
+  EXPECT_TRUE(answered) << e.transcript().dump();
+}
+
 }  // namespace
 }  // namespace fastzab::scenario

@@ -762,7 +762,20 @@ bool Ensemble::settle_until(const std::function<bool()>& pred) {
 }
 
 void Ensemble::tick_only() {
-  for (std::size_t i = 0; i < members_.size(); ++i) step(i, core::input::Tick{});
+  for (std::size_t i = 0; i < members_.size(); ++i) {
+    if (!frozen_.count(members_[i].sid)) step(i, core::input::Tick{});
+  }
+}
+
+void Ensemble::freeze(Sid sid, bool frozen) {
+  if (frozen) frozen_.insert(sid);
+  else frozen_.erase(sid);
+  for (Sid other : sids()) {
+    if (other == sid) continue;
+    hold_link(sid, other, frozen);
+    hold_link(other, sid, frozen);
+  }
+  hold_disk(sid, frozen);
 }
 
 void Ensemble::tick(int n) {

@@ -204,6 +204,9 @@ class Ensemble {
   bool reachable(Sid a, Sid b) const;
   // While held, the frames from `from` to `to` stay queued (the session stays up).
   void hold_link(Sid from, Sid to, bool held = true);
+  // A stopped process (SIGSTOP): no ticks, its links and disk held, its sessions up. (Session
+  // changes still reach it: the harness has no queue for them.)
+  void freeze(Sid sid, bool frozen = true);
   // Reconnect, at every tick, pairs whose session went down (close_session, crash) but that are
   // reachable. On by default.
   bool auto_reconnect = true;
@@ -385,6 +388,7 @@ class Ensemble {
   std::map<std::uint64_t, Zxid> accepted_;
   std::map<std::uint64_t, core::RejectReason> rejected_;
   std::map<std::uint64_t, core::TransferOutcome> transfers_;
+  std::set<Sid> frozen_;
   std::map<std::int64_t, Sid> established_;  // epoch -> leader
   std::vector<std::string> violations_;
   bool stormed_ = false;
