@@ -76,24 +76,47 @@ Result<std::uint16_t> bound_port(int fd, std::string_view name) {
   return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
 }
 
-std::string remote_name(int fd) {
-  sockaddr_storage storage{};
-  socklen_t length = sizeof storage;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &length) != 0) {
-    return "unknown peer";
+std::optional<SocketAddress> remote_address(int fd) {
+  SocketAddress address;
+  address.length = sizeof address.storage;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&address.storage), &address.length) != 0) {
+    return std::nullopt;
   }
+  return address;
+}
+
+std::string address_name(const SocketAddress& address) {
   char text[INET6_ADDRSTRLEN] = {};
-  if (storage.ss_family == AF_INET6) {
-    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+  if (address.family() == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
     ::inet_ntop(AF_INET6, &v6->sin6_addr, text, sizeof text);
     return endpoint_name(text, ntohs(v6->sin6_port));
   }
-  if (storage.ss_family == AF_INET) {
-    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&storage);
+  if (address.family() == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address.storage);
     ::inet_ntop(AF_INET, &v4->sin_addr, text, sizeof text);
     return endpoint_name(text, ntohs(v4->sin_port));
   }
   return "unknown peer";
+}
+
+std::string remote_name(int fd) {
+  const auto address = remote_address(fd);
+  return address ? address_name(*address) : "unknown peer";
+}
+
+HostKey host_key(const SocketAddress& address) noexcept {
+  HostKey key{};
+  if (address.family() == AF_INET6) {
+    const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+    std::memcpy(key.data(), &v6->sin6_addr, key.size());
+  } else if (address.family() == AF_INET) {
+    const auto* v4 = reinterpret_cast<const sockaddr_in*>(&address.storage);
+    key[10] = 0xFF;
+    key[11] = 0xFF;
+    std::memcpy(key.data() + 12, &v4->sin_addr, 4);
+  }
+  return key;
 }
 
 void set_no_delay(int fd) noexcept {

@@ -4,7 +4,9 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -33,8 +35,19 @@ Result<int> listen_on(const SocketAddress& address, std::string_view name);
 // The port a bound socket got (the ephemeral one when 0 was asked for).
 Result<std::uint16_t> bound_port(int fd, std::string_view name);
 
+// The remote end of a connected socket; nullopt when it is gone already.
+std::optional<SocketAddress> remote_address(int fd);
+
+// "127.0.0.1:40312" for an IPv4 or IPv6 address, "unknown peer" for anything else.
+std::string address_name(const SocketAddress& address);
+
 // "127.0.0.1:40312" for the remote end of a connected socket, "unknown peer" when it is gone.
 std::string remote_name(int fd);
+
+// An address's host without its port, as 16 bytes (IPv4 as ::ffff:a.b.c.d, so both families
+// compare alike): what a bound per source address counts by.
+using HostKey = std::array<unsigned char, 16>;
+HostKey host_key(const SocketAddress& address) noexcept;
 
 // Sets TCP_NODELAY: frames are batched per flush by the transport already, so Nagle's delay would
 // only add latency.

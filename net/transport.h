@@ -49,13 +49,17 @@ struct TransportConfig {
   std::chrono::milliseconds reconnect_min{10};
   std::chrono::milliseconds reconnect_max{1000};
   std::chrono::milliseconds handshake_timeout{2000};  // from connect/accept to session_up
+  // An accepted connection must have sent its whole HELLO this long after the accept (a dialer
+  // writes it the moment its connect completes), or it is refused; capped at handshake_timeout.
+  std::chrono::milliseconds hello_timeout{500};
   PollMode poll_mode = PollMode::blocking;
   std::chrono::microseconds adaptive_spin{50};       // adaptive: spin this long before blocking
   // Provided receive buffers: count (a power of two) x bytes.
   std::uint32_t recv_buffer_count = 256;
   std::uint32_t recv_buffer_bytes = 16u << 10;
   // Where the one-line reports of refused connections go; empty: stderr. Called on the polling
-  // thread, inside poll().
+  // thread, inside poll(). Lines about inbound connections that have not authenticated come at
+  // most once a second, with the number left out since the previous one.
   std::function<void(std::string_view line)> log_line;
 };
 
@@ -82,6 +86,13 @@ struct Counters {
   std::uint64_t frames_oversized = 0;             // a header claimed more than max_frame_bytes
   std::uint64_t connections_dropped_garbage = 0;  // bytes that are not the protocol
   std::uint64_t reconnect_attempts = 0;           // dials after a peer's first one
+  // Accepted connections closed, before they authenticated, to make room for a newer one (the
+  // bounds on pending handshakes in README.md, "Unauthenticated connections"). Not in
+  // handshakes_refused.
+  std::uint64_t handshakes_evicted = 0;
+  // Lines about refused, evicted or garbage inbound connections left out by the rate limit (one
+  // line per second at most); each such connection is still counted in its own counter above.
+  std::uint64_t log_lines_suppressed = 0;
 };
 
 using EventSink = FunctionRef<void(const Event&)>;

@@ -43,7 +43,16 @@ std::atomic<SessionId> g_next_session{1};
 constexpr unsigned kSqEntries = 256;
 constexpr unsigned kCqEntries = 4096;
 constexpr unsigned kReapBatch = 64;  // also bounds the buffers one poll() can pin
-constexpr std::size_t kMaxPendingHandshakes = 64;
+// Inbound handshakes (README.md, "Unauthenticated connections"). Unverified: accepted, the HELLO
+// not complete yet. Verified: the HELLO checked out, the dialer's MAC is due. A new connection is
+// always taken; when a bound is reached an older one makes room, so no number of connections that
+// never authenticate can hold a place a real peer needs.
+constexpr std::size_t kMaxUnverifiedHandshakes = 64;
+constexpr std::size_t kMaxUnverifiedPerSource = 16;  // per remote address, port ignored
+constexpr std::size_t kMaxVerifiedHandshakes = 64;
+static_assert(kMaxUnverifiedPerSource <= kMaxUnverifiedHandshakes);
+// Lines about unauthenticated inbound connections: at most one per interval.
+constexpr std::chrono::milliseconds kUnauthenticatedLogInterval{1000};
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 constexpr std::uint16_t kBufferGroup = 0;
 constexpr std::size_t kMaxSendBytesPerSqe = std::size_t{1} << 30;
@@ -98,10 +107,12 @@ struct Conn {
   std::uint32_t generation = 0;
   int fd = -1;
   Role role = Role::acceptor;
-  ConnState state = ConnState::closing;
+  ConnState state = ConnState::closing;  // changed only by UringTransport::set_state()
   std::size_t peer_index = kNoPeer;  // dialer: from the start; acceptor: once the HELLO checks out
   SessionId session = kNoSession;
-  Clock::time_point deadline{};      // for the handshake
+  Clock::time_point deadline{};      // for the handshake (acceptor: for the HELLO first)
+  Clock::time_point accepted_at{};   // acceptor: its age, for choosing whom to evict
+  HostKey source{};                  // acceptor: the remote host, for the per-source bound
   std::uint32_t ops_in_flight = 0;
   bool recv_armed = false;
   bool send_in_flight = false;
@@ -183,6 +194,12 @@ class UringTransport final : public Transport {
   void dialer_on_reply(Conn& c);
   void establish(Conn& c);
 
+  // The bounds on inbound handshakes.
+  void set_state(Conn& c, ConnState state);
+  std::vector<std::uint32_t>* pool_of(ConnState state);
+  void make_room_for(const HostKey& source, Clock::time_point now);
+  void evict(Conn& c, Clock::time_point now, const char* why);
+
   // Closing.
   void close_conn(Conn& c, std::string reason);
   void refuse(Conn& c, const std::string& reason);
@@ -195,6 +212,8 @@ class UringTransport final : public Transport {
   void emit(const Event& e);
   void flush_downs();
   void log(const std::string& line);
+  void log_unauthenticated(FunctionRef<std::string()> line);
+  void report_suppressed(Clock::time_point now);
 
   // Buffers.
   std::byte* buffer(std::uint16_t id) {
@@ -239,7 +258,11 @@ class UringTransport final : public Transport {
 
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::uint32_t> free_slots_;
-  std::size_t pending_handshakes_ = 0;
+  std::vector<std::uint32_t> unverified_;  // slots of inbound conns in awaiting_hello
+  std::vector<std::uint32_t> verified_;    // slots of inbound conns in awaiting_confirm
+  Clock::time_point next_unauthenticated_line_{};  // no such line before then
+  Clock::time_point last_unauthenticated_line_{};
+  std::uint64_t unauthenticated_suppressed_ = 0;  // since the last such line
   std::vector<Peer> peers_;
   SpillPool spill_pool_;
   Counters counters_;
@@ -268,6 +291,9 @@ Result<void> validate(const TransportConfig& c) {
   }
   if (c.handshake_timeout.count() <= 0) {
     return fail(errc::invalid_config, "handshake_timeout must be positive");
+  }
+  if (c.hello_timeout.count() <= 0) {
+    return fail(errc::invalid_config, "hello_timeout must be positive");
   }
   if (c.recv_buffer_count == 0 || c.recv_buffer_count > kMaxRecvBuffers ||
       (c.recv_buffer_count & (c.recv_buffer_count - 1)) != 0) {
@@ -326,6 +352,8 @@ Result<void> UringTransport::init() {
   if (auto ok = setup_buffers(); !ok) return ok;
   pinned_.reserve(config_.recv_buffer_count);
   starved_.reserve(16);
+  unverified_.reserve(kMaxUnverifiedHandshakes);
+  verified_.reserve(kMaxVerifiedHandshakes);
   return {};
 }
 
@@ -636,7 +664,7 @@ void UringTransport::dial(Peer& p, Clock::time_point now) {
   }
   set_no_delay(fd);
   Conn& c = new_conn(fd, Role::dialer);
-  c.state = ConnState::connecting;
+  set_state(c, ConnState::connecting);
   c.peer_index = static_cast<std::size_t>(&p - peers_.data());
   c.deadline = now + config_.handshake_timeout;
   p.conn_slot = c.slot;
@@ -665,7 +693,6 @@ Conn& UringTransport::new_conn(int fd, Role role) {
   c.session = kNoSession;
   c.handshake_have = 0;
   c.send_offset = 0;
-  ++pending_handshakes_;
   return c;
 }
 
@@ -693,6 +720,13 @@ Clock::time_point UringTransport::prepare(Clock::time_point now) {
       next_timer = std::min(next_timer, p.next_dial);
     }
   }
+  if (unauthenticated_suppressed_ > 0) {
+    if (now >= next_unauthenticated_line_) {
+      report_suppressed(now);
+    } else {
+      next_timer = std::min(next_timer, next_unauthenticated_line_);
+    }
+  }
   for (const auto& owned : conns_) {
     Conn& c = *owned;
     if (in_handshake(c.state)) {
@@ -700,6 +734,11 @@ Clock::time_point UringTransport::prepare(Clock::time_point now) {
         if (c.state == ConnState::connecting) {
           // An unreachable peer is not refusing anything: retried with back-off, not logged.
           close_conn(c, "connect timed out");
+        } else if (c.state == ConnState::awaiting_hello) {
+          refuse(c, "handshake not finished within " +
+                        std::to_string(std::min(config_.hello_timeout,
+                                                config_.handshake_timeout).count()) +
+                        " ms (no complete hello)");
         } else {
           refuse(c, "handshake not finished within " +
                         std::to_string(config_.handshake_timeout.count()) + " ms");
@@ -798,18 +837,39 @@ void UringTransport::on_accept(const io_uring_cqe& cqe) {
     return;
   }
   const int fd = cqe.res;
-  if (pending_handshakes_ >= kMaxPendingHandshakes) {
-    ++counters_.handshakes_refused;
-    log("fastzab-net: refused connection from " + remote_name(fd) + ": " +
-        std::to_string(kMaxPendingHandshakes) + " handshakes already pending");
+  const auto remote = remote_address(fd);
+  if (!remote) {  // reset already: nothing to answer
     ::close(fd);
     return;
   }
+  const Clock::time_point now = Clock::now();
+  const HostKey source = host_key(*remote);
+  make_room_for(source, now);
   set_no_delay(fd);
   Conn& c = new_conn(fd, Role::acceptor);
-  c.state = ConnState::awaiting_hello;
-  c.deadline = Clock::now() + config_.handshake_timeout;
-  arm_recv(c);
+  c.accepted_at = now;
+  c.source = source;
+  c.deadline = now + std::min(config_.hello_timeout, config_.handshake_timeout);
+  set_state(c, ConnState::awaiting_hello);
+  // A dialer writes its HELLO the moment its connect completes, so it is usually here already:
+  // checked now, the connection leaves the unverified pool before a burst of newer ones could
+  // evict it. One non-blocking read per connection, of the HELLO's size at most (the rest is the
+  // ring's); whatever comes later arrives through the ring as usual.
+  std::array<std::byte, wire::kHelloBytes> first;
+  const ssize_t n = ::recv(fd, first.data(), first.size(), MSG_DONTWAIT);
+  if (n == 0) {
+    close_conn(c, "closed before its hello");  // a dialer that gave up: nothing to report
+    return;
+  }
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    close_conn(c, std::string("recv failed: ") + std::strerror(errno));
+    return;
+  }
+  if (n > 0) {
+    const bool pin = on_bytes(c, std::span<const std::byte>(first.data(), static_cast<std::size_t>(n)));
+    FZ_NET_CHECK(!pin);  // no frame can arrive before the handshake is done
+  }
+  if (c.state != ConnState::closing) arm_recv(c);
 }
 
 void UringTransport::on_connect(Conn& c, int res) {
@@ -827,7 +887,7 @@ void UringTransport::on_connect(Conn& c, int res) {
   randombytes_buf(hello.nonce.data(), hello.nonce.size());
   c.dialer_hello = wire::encode_hello(hello);
   queue_bytes(c, c.dialer_hello);
-  c.state = ConnState::awaiting_reply;
+  set_state(c, ConnState::awaiting_reply);
   arm_recv(c);
 }
 
@@ -1002,6 +1062,16 @@ void UringTransport::acceptor_on_hello(Conn& c) {
                          std::to_string(config_.self_id) + "): only the larger id dials");
   }
   c.peer_index = static_cast<std::size_t>(p - peers_.data());
+  if (verified_.size() >= kMaxVerifiedHandshakes) {
+    // Anyone who knows the cluster id and a server id can write a hello that checks out: such
+    // connections are bounded too, the oldest (whose MAC is the most overdue) making room.
+    Conn* oldest = nullptr;
+    for (const std::uint32_t slot : verified_) {
+      Conn& v = *conns_[slot];
+      if (oldest == nullptr || v.accepted_at < oldest->accepted_at) oldest = &v;
+    }
+    evict(*oldest, Clock::now(), "its authenticator is overdue and a newer hello checked out");
+  }
 
   wire::Hello reply;
   reply.kind = wire::HelloKind::acceptor;
@@ -1013,7 +1083,8 @@ void UringTransport::acceptor_on_hello(Conn& c) {
   const wire::Mac mac = wire::acceptor_mac(config_.secret, c.dialer_hello, c.acceptor_hello);
   queue_bytes(c, c.acceptor_hello);
   queue_bytes(c, mac);
-  c.state = ConnState::awaiting_confirm;
+  set_state(c, ConnState::awaiting_confirm);
+  c.deadline = c.accepted_at + config_.handshake_timeout;
 }
 
 void UringTransport::acceptor_on_confirm(Conn& c) {
@@ -1054,10 +1125,9 @@ void UringTransport::dialer_on_reply(Conn& c) {
 
 void UringTransport::establish(Conn& c) {
   Peer& p = peers_[c.peer_index];
-  c.state = ConnState::established;
+  set_state(c, ConnState::established);
   c.session = g_next_session.fetch_add(1, std::memory_order_relaxed);
   c.assembler.reset();
-  --pending_handshakes_;
   p.conn_slot = c.slot;
   p.session = c.session;
   p.backoff = config_.reconnect_min;
@@ -1071,6 +1141,79 @@ void UringTransport::queue_bytes(Conn& c, std::span<const unsigned char> bytes) 
 }
 
 // ---------------------------------------------------------------------------------------------
+// The bounds on inbound handshakes (README.md, "Unauthenticated connections").
+
+std::vector<std::uint32_t>* UringTransport::pool_of(ConnState state) {
+  switch (state) {
+    case ConnState::awaiting_hello: return &unverified_;
+    case ConnState::awaiting_confirm: return &verified_;
+    default: return nullptr;
+  }
+}
+
+// Every state change goes through here, so the two pools hold exactly the inbound connections in
+// their states.
+void UringTransport::set_state(Conn& c, ConnState state) {
+  if (std::vector<std::uint32_t>* from = pool_of(c.state)) {
+    const auto at = std::find(from->begin(), from->end(), c.slot);
+    FZ_NET_CHECK(at != from->end());
+    *at = from->back();
+    from->pop_back();
+  }
+  if (std::vector<std::uint32_t>* to = pool_of(state)) {
+    FZ_NET_CHECK(c.role == Role::acceptor);
+    to->push_back(c.slot);  // within the capacity reserved in init(): make_room_for() ran first
+  }
+  c.state = state;
+}
+
+// Called before a new connection from `source` joins the unverified pool: when the pool, or this
+// source's share of it, is full, its weakest member goes. Weakest: no byte yet before a partial
+// hello, then the oldest. The newcomer itself is never the one refused, so a real peer's
+// connection always gets in, and its hello (usually read at once, see on_accept()) takes it out
+// of reach.
+void UringTransport::make_room_for(const HostKey& source, Clock::time_point now) {
+  const auto weaker = [](const Conn& a, const Conn* b) {
+    if (b == nullptr) return true;
+    const bool a_spoke = a.handshake_have > 0;
+    const bool b_spoke = b->handshake_have > 0;
+    if (a_spoke != b_spoke) return !a_spoke;
+    return a.accepted_at < b->accepted_at;
+  };
+  Conn* weakest = nullptr;
+  Conn* weakest_of_source = nullptr;
+  std::size_t of_source = 0;
+  for (const std::uint32_t slot : unverified_) {
+    Conn& u = *conns_[slot];
+    if (weaker(u, weakest)) weakest = &u;
+    if (u.source == source) {
+      ++of_source;
+      if (weaker(u, weakest_of_source)) weakest_of_source = &u;
+    }
+  }
+  if (of_source >= kMaxUnverifiedPerSource) {
+    evict(*weakest_of_source, now, "the handshakes pending from its address reached their bound");
+  } else if (unverified_.size() >= kMaxUnverifiedHandshakes) {
+    evict(*weakest, now, "the handshakes pending without a hello reached their bound");
+  }
+}
+
+void UringTransport::evict(Conn& c, Clock::time_point now, const char* why) {
+  ++counters_.handshakes_evicted;
+  log_unauthenticated([&] {
+    const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - c.accepted_at);
+    return "fastzab-net: evicted connection from " + conn_name(c) + " after " +
+           std::to_string(age.count()) + " ms (" +
+           (c.state == ConnState::awaiting_hello
+                ? std::to_string(c.handshake_have) + " of " + std::to_string(wire::kHelloBytes) +
+                      " hello bytes"
+                : "hello checked, no authenticator yet") +
+           "): " + why + " and a newer connection came";
+  });
+  close_conn(c, "evicted to make room for a newer connection");
+}
+
+// ---------------------------------------------------------------------------------------------
 // Closing.
 
 std::string UringTransport::conn_name(const Conn& c) const {
@@ -1081,7 +1224,8 @@ std::string UringTransport::conn_name(const Conn& c) const {
 void UringTransport::refuse(Conn& c, const std::string& reason) {
   ++counters_.handshakes_refused;
   if (c.role == Role::acceptor) {
-    log("fastzab-net: refused connection from " + conn_name(c) + ": " + reason);
+    log_unauthenticated(
+        [&] { return "fastzab-net: refused connection from " + conn_name(c) + ": " + reason; });
   } else {
     log("fastzab-net: refused connection to server " + std::to_string(peers_[c.peer_index].id) +
         " at " + conn_name(c) + ": " + reason);
@@ -1091,15 +1235,19 @@ void UringTransport::refuse(Conn& c, const std::string& reason) {
 
 void UringTransport::drop_garbage(Conn& c, const std::string& reason) {
   ++counters_.connections_dropped_garbage;
-  log("fastzab-net: dropped connection " + std::string(c.role == Role::acceptor ? "from " : "to ") +
-      conn_name(c) + ": " + reason);
+  if (c.role == Role::acceptor && c.state != ConnState::established) {
+    log_unauthenticated(
+        [&] { return "fastzab-net: dropped connection from " + conn_name(c) + ": " + reason; });
+  } else {
+    log("fastzab-net: dropped connection " +
+        std::string(c.role == Role::acceptor ? "from " : "to ") + conn_name(c) + ": " + reason);
+  }
   close_conn(c, reason);
 }
 
 void UringTransport::close_conn(Conn& c, std::string reason) {
   if (c.state == ConnState::closing) return;
   const bool was_established = c.state == ConnState::established;
-  if (!was_established) --pending_handshakes_;
   if (c.peer_index != kNoPeer) {
     Peer& p = peers_[c.peer_index];
     if (p.conn_slot == c.slot) {
@@ -1113,7 +1261,7 @@ void UringTransport::close_conn(Conn& c, std::string reason) {
     pending_downs_.push_back(
         PendingDown{peers_[c.peer_index].id, c.session, std::move(reason)});
   }
-  c.state = ConnState::closing;
+  set_state(c, ConnState::closing);
   c.queued.clear();
   // The assembler is reset in free_conn(), not here: a callback inside its feed() may be what
   // closes the connection.
@@ -1180,6 +1328,45 @@ void UringTransport::log(const std::string& line) {
   } else {
     std::fprintf(stderr, "%s\n", line.c_str());
   }
+}
+
+// Lines about inbound connections that have not authenticated (refused, dropped as garbage,
+// evicted): anyone who can reach the port can cause them at any rate, so at most one per
+// kUnauthenticatedLogInterval. The others are counted; the next line says how many, or, when no
+// other comes, a line of their own once the interval has passed (prepare()). `line` is built
+// only when it is written.
+void UringTransport::log_unauthenticated(FunctionRef<std::string()> line) {
+  const Clock::time_point now = Clock::now();
+  if (now < next_unauthenticated_line_) {
+    ++unauthenticated_suppressed_;
+    ++counters_.log_lines_suppressed;
+    return;
+  }
+  std::string text = line();
+  if (unauthenticated_suppressed_ > 0) {
+    const auto since =
+        std::chrono::duration_cast<std::chrono::milliseconds>(now - last_unauthenticated_line_);
+    text += " (and " + std::to_string(unauthenticated_suppressed_) +
+            " more not logged in the last " + std::to_string(since.count()) + " ms)";
+    unauthenticated_suppressed_ = 0;
+  }
+  last_unauthenticated_line_ = now;
+  next_unauthenticated_line_ = now + kUnauthenticatedLogInterval;
+  log(text);
+}
+
+void UringTransport::report_suppressed(Clock::time_point now) {
+  const auto since =
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - last_unauthenticated_line_);
+  log("fastzab-net: " + std::to_string(unauthenticated_suppressed_) +
+      " more not logged in the last " + std::to_string(since.count()) +
+      " ms: inbound connections refused, evicted or dropped before authenticating (in all: " +
+      std::to_string(counters_.handshakes_refused) + " refused, " +
+      std::to_string(counters_.handshakes_evicted) + " evicted, " +
+      std::to_string(counters_.connections_dropped_garbage) + " garbage)");
+  unauthenticated_suppressed_ = 0;
+  last_unauthenticated_line_ = now;
+  next_unauthenticated_line_ = now + kUnauthenticatedLogInterval;
 }
 
 void UringTransport::recycle(std::uint16_t id) {
