@@ -19,14 +19,23 @@ namespace fastzab::log::format {
 static_assert(std::endian::native == std::endian::little,
               "the log format is little-endian and this code stores integers by memcpy");
 
-inline constexpr std::uint32_t kVersion = 1;
+// The log format version: what new segments carry. Version 1 segments (no synced hint in the
+// record header) are still read, under their own recovery rule (FORMAT.md, "Recovery").
+inline constexpr std::uint32_t kVersion = 2;
+inline constexpr std::uint32_t kOldestSegmentVersion = 1;
+// Snapshot files and epoch slots did not change with the segments: still version 1.
+inline constexpr std::uint32_t kSnapshotVersion = 1;
+inline constexpr std::uint32_t kEpochVersion = 1;
 
 // ---- Segment files: "log.<first zxid as 16 hex digits>" ----
 inline constexpr std::array<char, 8> kSegmentMagic = {'F', 'Z', 'A', 'B', 'L', 'O', 'G', '\0'};
 inline constexpr std::size_t kSegmentHeaderBytes = 64;
 // ---- Records, back to back after the segment header ----
 inline constexpr std::size_t kRecordHeaderBytes = 24;
-inline constexpr std::uint16_t kRecordTypeEntry = 1;
+inline constexpr std::uint16_t kRecordTypeEntry = 1;  // version 1 headers only
+// Version 2: the record header's synced-back field when nothing is known synced (sync=none, or
+// a distance that does not fit).
+inline constexpr std::uint32_t kSyncedUnknown = UINT32_MAX;
 // The largest payload any log accepts (a log may set a lower limit).
 inline constexpr std::size_t kMaxRecordBytes = 16u << 20;
 // Segment sizes a log accepts: room for the header and at least one full record of the log's
@@ -106,7 +115,7 @@ inline HeaderStatus decode(std::span<const std::byte, kSegmentHeaderBytes> in,
                            SegmentHeader& h) noexcept {
   if (std::memcmp(in.data(), kSegmentMagic.data(), 8) != 0) return HeaderStatus::bad_magic;
   h.version = detail::get<std::uint32_t>(in.data() + 8);
-  if (h.version != kVersion ||
+  if (h.version < kOldestSegmentVersion || h.version > kVersion ||
       detail::get<std::uint32_t>(in.data() + 12) != kSegmentHeaderBytes) {
     return HeaderStatus::bad_version;
   }
@@ -121,27 +130,42 @@ inline HeaderStatus decode(std::span<const std::byte, kSegmentHeaderBytes> in,
 }
 
 // ---- Record header (24 bytes), then `length` payload bytes ----
-//  0  header crc u32    crc32c of bytes 4..24 (so of the payload crc, zxid, length and type)
+//  0  header crc u32    crc32c of bytes 4..24 (so of the payload crc, zxid, length and the rest)
 //  4  payload crc u32   crc32c of the payload
 //  8  zxid u64
 // 16  length u32        payload bytes
-// 20  type u16          1 = entry
-// 22  reserved u16      0
+// 20  version 2: synced back u32: this record's offset minus the segment offset known durable
+//                (fdatasync completed) when the record was appended; kSyncedUnknown: nothing
+//                known. So every record before offset - synced_back was synced.
+//     version 1: type u16 (1 = entry), reserved u16 (0)
 // 24 zero bytes where a header would start mean "no more records" (preallocated space).
 struct RecordHeader {
   std::uint32_t payload_crc = 0;
   std::uint64_t zxid = 0;
   std::uint32_t length = 0;
-  std::uint16_t type = kRecordTypeEntry;
+  std::uint32_t synced_back = kSyncedUnknown;  // version 2; kSyncedUnknown in version 1
+
+  // The offset below which the segment was synced, for a record at `offset`; 0 when unknown.
+  std::uint64_t synced_below(std::uint64_t offset) const noexcept {
+    return synced_back == kSyncedUnknown || synced_back > offset ? 0 : offset - synced_back;
+  }
 };
 
+// The synced-back field for a record at `offset` of a segment durable up to `durable_end`.
+inline std::uint32_t synced_back(std::uint64_t offset, std::uint64_t durable_end) noexcept {
+  if (durable_end == 0 || durable_end > offset || offset - durable_end >= kSyncedUnknown) {
+    return kSyncedUnknown;
+  }
+  return static_cast<std::uint32_t>(offset - durable_end);
+}
+
+// A version 2 header (what the log writes).
 inline void encode_record_header(std::uint64_t zxid, std::span<const std::byte> payload,
-                                 std::byte* out) noexcept {
+                                 std::uint32_t synced_back_bytes, std::byte* out) noexcept {
   detail::put<std::uint32_t>(out + 4, crc32c(payload.data(), payload.size()));
   detail::put<std::uint64_t>(out + 8, zxid);
   detail::put<std::uint32_t>(out + 16, static_cast<std::uint32_t>(payload.size()));
-  detail::put<std::uint16_t>(out + 20, kRecordTypeEntry);
-  detail::put<std::uint16_t>(out + 22, 0);
+  detail::put<std::uint32_t>(out + 20, synced_back_bytes);
   detail::put<std::uint32_t>(out, crc32c(out + 4, kRecordHeaderBytes - 4));
 }
 
@@ -154,9 +178,11 @@ inline bool all_zero(const std::byte* p, std::size_t n) noexcept {
   return true;
 }
 
-// Validates a header (not the payload): `end` for 24 zero bytes, `bad_header` for a checksum
-// mismatch, an unknown type or a non-zero reserved field.
-inline RecordStatus decode_record_header(const std::byte* in, RecordHeader& h) noexcept {
+// Validates a header of a segment of `version` (not the payload): `end` for 24 zero bytes,
+// `bad_header` for a checksum mismatch, and in version 1 an unknown type or a non-zero reserved
+// field.
+inline RecordStatus decode_record_header(const std::byte* in, std::uint32_t version,
+                                         RecordHeader& h) noexcept {
   if (all_zero(in, kRecordHeaderBytes)) return RecordStatus::end;
   if (detail::get<std::uint32_t>(in) != crc32c(in + 4, kRecordHeaderBytes - 4)) {
     return RecordStatus::bad_header;
@@ -164,9 +190,14 @@ inline RecordStatus decode_record_header(const std::byte* in, RecordHeader& h) n
   h.payload_crc = detail::get<std::uint32_t>(in + 4);
   h.zxid = detail::get<std::uint64_t>(in + 8);
   h.length = detail::get<std::uint32_t>(in + 16);
-  h.type = detail::get<std::uint16_t>(in + 20);
-  if (h.type != kRecordTypeEntry || detail::get<std::uint16_t>(in + 22) != 0) {
-    return RecordStatus::bad_header;
+  if (version == 1) {
+    h.synced_back = kSyncedUnknown;
+    if (detail::get<std::uint16_t>(in + 20) != kRecordTypeEntry ||
+        detail::get<std::uint16_t>(in + 22) != 0) {
+      return RecordStatus::bad_header;
+    }
+  } else {
+    h.synced_back = detail::get<std::uint32_t>(in + 20);
   }
   return RecordStatus::ok;
 }
@@ -191,7 +222,7 @@ inline void encode(const SnapshotHeader& h,
                    std::span<std::byte, kSnapshotHeaderBytes> out) noexcept {
   std::memset(out.data(), 0, out.size());
   std::memcpy(out.data(), kSnapshotMagic.data(), 8);
-  detail::put<std::uint32_t>(out.data() + 8, kVersion);
+  detail::put<std::uint32_t>(out.data() + 8, kSnapshotVersion);
   detail::put<std::uint32_t>(out.data() + 12, static_cast<std::uint32_t>(kSnapshotHeaderBytes));
   detail::put<std::uint64_t>(out.data() + 16, h.cluster_id);
   detail::put<std::uint64_t>(out.data() + 24, h.zxid);
@@ -203,7 +234,7 @@ inline void encode(const SnapshotHeader& h,
 inline HeaderStatus decode(std::span<const std::byte, kSnapshotHeaderBytes> in,
                            SnapshotHeader& h) noexcept {
   if (std::memcmp(in.data(), kSnapshotMagic.data(), 8) != 0) return HeaderStatus::bad_magic;
-  if (detail::get<std::uint32_t>(in.data() + 8) != kVersion ||
+  if (detail::get<std::uint32_t>(in.data() + 8) != kSnapshotVersion ||
       detail::get<std::uint32_t>(in.data() + 12) != kSnapshotHeaderBytes) {
     return HeaderStatus::bad_version;
   }
@@ -238,7 +269,7 @@ struct EpochRecord {
 inline void encode(const EpochRecord& e, std::span<std::byte, kEpochSlotBytes> out) noexcept {
   std::memset(out.data(), 0, out.size());
   std::memcpy(out.data(), kEpochMagic.data(), 8);
-  detail::put<std::uint32_t>(out.data() + 8, kVersion);
+  detail::put<std::uint32_t>(out.data() + 8, kEpochVersion);
   detail::put<std::uint32_t>(out.data() + 12, static_cast<std::uint32_t>(kEpochSlotBytes));
   detail::put<std::uint64_t>(out.data() + 16, e.cluster_id);
   detail::put<std::uint64_t>(out.data() + 24, e.sequence);
@@ -255,7 +286,7 @@ inline HeaderStatus decode(std::span<const std::byte, kEpochSlotBytes> in, Epoch
   if (detail::get<std::uint32_t>(in.data() + 60) != crc32c(in.data(), 60)) {
     return HeaderStatus::bad_checksum;
   }
-  if (detail::get<std::uint32_t>(in.data() + 8) != kVersion ||
+  if (detail::get<std::uint32_t>(in.data() + 8) != kEpochVersion ||
       detail::get<std::uint32_t>(in.data() + 12) != kEpochSlotBytes) {
     return HeaderStatus::bad_version;
   }
@@ -278,7 +309,7 @@ inline HeaderStatus decode(std::span<const std::byte, kEpochSlotBytes> in, Epoch
 inline HeaderStatus decode_legacy_epochs(std::span<const std::byte, kLegacyEpochFileBytes> in,
                                          EpochRecord& e) noexcept {
   if (std::memcmp(in.data(), kEpochMagic.data(), 8) != 0) return HeaderStatus::bad_magic;
-  if (detail::get<std::uint32_t>(in.data() + 8) != kVersion ||
+  if (detail::get<std::uint32_t>(in.data() + 8) != kEpochVersion ||
       detail::get<std::uint32_t>(in.data() + 12) != kLegacyEpochFileBytes) {
     return HeaderStatus::bad_version;
   }

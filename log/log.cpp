@@ -54,7 +54,10 @@ Error header_error(format::HeaderStatus st, const std::string& file, const char*
     case format::HeaderStatus::bad_version:
       return Error{errc::bad_version, 0,
                    file + ": " + kind + " format version or header size this build does not read "
-                   "(reads version " + std::to_string(format::kVersion) + ")"};
+                   "(it reads log segments of versions " +
+                       std::to_string(format::kOldestSegmentVersion) + " to " +
+                       std::to_string(format::kVersion) + ", snapshots and epoch files of "
+                       "version " + std::to_string(format::kSnapshotVersion) + ")"};
     case format::HeaderStatus::bad_checksum:
       return Error{errc::corrupt, 0, file + ": " + kind + " header checksum mismatch"};
     case format::HeaderStatus::ok: break;
@@ -84,6 +87,28 @@ const char* to_string(SyncMode m) noexcept {
 }
 const char* to_string(RecoveryMode m) noexcept {
   return m == RecoveryMode::cut_torn_tail ? "cut_torn_tail" : "truncate_at_corruption";
+}
+std::optional<RecoveryMode> parse_recovery_mode(std::string_view name) noexcept {
+  for (RecoveryMode m : {RecoveryMode::cut_torn_tail, RecoveryMode::truncate_at_corruption}) {
+    if (name == to_string(m)) return m;
+  }
+  return std::nullopt;
+}
+
+std::string describe_cut(const RecoveryReport& r) {
+  if (!r.torn_tail_cut && !r.corruption_cut) return {};
+  std::string line = r.torn_tail_cut ? "cut a torn tail: " : "cut at corruption (truncate_at_corruption): ";
+  line += std::to_string(r.records_cut) + (r.records_cut == 1 ? " record" : " records");
+  if (r.records_cut > 0) {
+    line += ", zxid 0x" + hex16(r.cut_first_zxid) + " to 0x" + hex16(r.cut_last_zxid);
+  }
+  line += ", " + std::to_string(r.bytes_cut) + " bytes, after zxid 0x" + hex16(r.last_zxid) + " (kept), at " +
+          at(r.cut_file, r.cut_offset) + ": " + r.cut_reason;
+  if (r.segments_dropped > 0) {
+    line += "; " + std::to_string(r.segments_dropped) + " later segment" +
+            (r.segments_dropped == 1 ? "" : "s") + " removed";
+  }
+  return line;
 }
 const char* to_string(WriterKind w) noexcept { return w == WriterKind::sync ? "sync" : "io_uring"; }
 
@@ -219,7 +244,11 @@ Result<void> Log::recover() {
     if (auto r = recover_segment(i, last, last || i >= unsynced_from, prev); !r) return r;
     if ((report_.corruption_cut || report_.torn_tail_cut) && !last) {
       // Everything after the cut goes, newest first, each removal durable before the next, so a
-      // crash in between leaves a prefix.
+      // crash in between leaves a prefix. What they held is counted first (in zxid order).
+      std::uint64_t cut_prev = std::max(prev, report_.cut_last_zxid);
+      for (std::size_t k = i + 1; k < segments_.size(); ++k) {
+        if (auto r = account_dropped_segment(segments_[k].path, cut_prev); !r) return r;
+      }
       while (segments_.size() > i + 1) {
         const std::string path = segments_.back().path;
         segments_.pop_back();
@@ -237,10 +266,12 @@ Result<void> Log::recover() {
     if (auto r = remove_file(path); !r) return r;
     ++report_.empty_segments_removed;
   }
-  if (opt_.sync == SyncMode::fdatasync) {
+  if (opt_.sync == SyncMode::fdatasync && !segments_.empty()) {
     // Records acknowledged from now on must not sit behind unsynced sync=none data that a crash
-    // could tear (recovery would have to cut them with it).
-    for (std::size_t i = unsynced_from; i < segments_.size(); ++i) {
+    // could tear (recovery would have to cut them with it). The last segment is synced too: a
+    // killed process can leave written but unsynced records in the page cache, which this log
+    // counts as durable and which the synced-back field of the next records says were synced.
+    for (std::size_t i = std::min(unsynced_from, segments_.size() - 1); i < segments_.size(); ++i) {
       if (auto r = segments_[i].file->sync_data(); !r) return r;
     }
   }
@@ -252,7 +283,10 @@ Result<void> Log::recover() {
     report_.epochs_migrated = epoch_file_legacy;
   }
   report_.segments = segments_.size();
-  for (const Segment& s : segments_) report_.records += s.records;
+  for (const Segment& s : segments_) {
+    report_.records += s.records;
+    if (s.version == 1) ++report_.version1_segments;
+  }
   report_.first_zxid = first_zxid();
   last_zxid_ = segments_.empty() ? 0 : segments_.back().last_zxid;
   report_.last_zxid = last_zxid_;
@@ -327,8 +361,12 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
   if (h.first_zxid != s.first_zxid) {
     return fail(errc::corrupt, s.path + ": header says first zxid " + hex16(h.first_zxid));
   }
+  s.version = h.version;
   std::uint64_t off = kSegmentHeaderBytes;
   std::string bad;  // empty: clean end at `off`
+  // The bad record at `off` when its header checks out (only its payload, zxid order or first
+  // zxid is wrong): its zxid and length are what was written.
+  std::optional<format::RecordHeader> bad_header;
   while (true) {
     if (off + kRecordHeaderBytes > size_bytes) {
       auto got = load(off, size_bytes - off);
@@ -344,7 +382,7 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
       break;
     }
     format::RecordHeader rh;
-    const auto st = format::decode_record_header(at_ptr(off), rh);
+    const auto st = format::decode_record_header(at_ptr(off), h.version, rh);
     if (st == format::RecordStatus::end) break;
     if (st == format::RecordStatus::bad_header) {
       bad = "record header checksum mismatch";
@@ -363,14 +401,17 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
     const std::byte* payload = at_ptr(off) + kRecordHeaderBytes;
     if (crc32c(payload, rh.length) != rh.payload_crc) {
       bad = "payload checksum mismatch (zxid " + hex16(rh.zxid) + ")";
+      bad_header = rh;
       break;
     }
     if (rh.zxid <= prev_zxid) {
       bad = "zxid " + hex16(rh.zxid) + " not above the previous " + hex16(prev_zxid);
+      bad_header = rh;
       break;
     }
     if (s.records == 0 && rh.zxid != s.first_zxid) {
       bad = "first record has zxid " + hex16(rh.zxid) + ", the name says " + hex16(s.first_zxid);
+      bad_header = rh;
       break;
     }
     note_record(s, rh.zxid, off);
@@ -403,21 +444,92 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
     chunk_end = chunk_begin;
   }
   if (bad.empty() && !junk) {
-    if (last && h.tail_window_bytes != tail_window_bytes()) roll_on_next_append_ = true;
+    if (last && (h.tail_window_bytes != tail_window_bytes() || h.version != format::kVersion)) {
+      roll_on_next_append_ = true;  // new records go to a segment of this log's window and version
+    }
     return {};
   }
   if (bad.empty()) bad = "non-zero bytes after the last record";
   const std::uint64_t window = h.tail_window_bytes;
-  const bool torn = may_be_torn && (window == 0 || last_nonzero < off + window);
+
+  // What lies after the bad spot: every whole record (both checksums, zxid above the last one
+  // seen) found by following records where a header checks out and searching byte by byte
+  // where none does. They are counted for the report, and in a version 2 segment written with
+  // fdatasync (window != 0) their synced-back fields say up to where the segment was synced
+  // when they were appended: a bad spot below that offset was synced, so it is corruption, not
+  // a torn write, whatever the tail window says.
+  std::uint64_t found = 0, found_first = 0, found_last = 0;
+  std::uint64_t synced = 0, synced_zxid = 0, synced_at = 0;
+  std::uint64_t seen_zxid = prev_zxid;
+  auto found_record = [&](std::uint64_t zxid) {
+    if (found++ == 0) found_first = zxid;
+    found_last = zxid;
+    seen_zxid = zxid;
+  };
+  std::uint64_t p = off + 1;
+  if (bad_header) {
+    // Its header checked out, so its length is what was written: go on after it. It counts as
+    // cut unless its zxid is out of order (then it tells nothing about what was cut).
+    if (bad_header->zxid > seen_zxid) found_record(bad_header->zxid);
+    p = off + kRecordHeaderBytes + bad_header->length;
+  }
+  const bool hints = h.version >= 2 && window != 0;
+  while (junk && p <= last_nonzero && p + kRecordHeaderBytes <= size_bytes) {
+    auto got = load(p, kRecordHeaderBytes);
+    if (!got) return std::unexpected(got.error());
+    if (!*got) break;
+    if (format::all_zero(at_ptr(p), kRecordHeaderBytes)) {
+      // No header starts before the next non-zero byte minus 23.
+      std::uint64_t n = p + kRecordHeaderBytes;
+      while (n <= last_nonzero) {
+        auto g = load(n, 1);
+        if (!g) return std::unexpected(g.error());
+        if (!*g || *at_ptr(n) != std::byte{0}) break;
+        ++n;
+      }
+      p = std::max(p + 1, n - (kRecordHeaderBytes - 1));
+      continue;
+    }
+    format::RecordHeader rh;
+    if (format::decode_record_header(at_ptr(p), h.version, rh) == format::RecordStatus::ok &&
+        rh.length <= format::kMaxRecordBytes &&
+        p + kRecordHeaderBytes + rh.length <= size_bytes && rh.zxid > seen_zxid) {
+      auto whole = load(p, kRecordHeaderBytes + rh.length);
+      if (!whole) return std::unexpected(whole.error());
+      if (*whole && crc32c(at_ptr(p) + kRecordHeaderBytes, rh.length) == rh.payload_crc) {
+        found_record(rh.zxid);
+        if (hints && rh.synced_below(p) > synced) {
+          synced = rh.synced_below(p);
+          synced_zxid = rh.zxid;
+          synced_at = p;
+        }
+        p += kRecordHeaderBytes + rh.length;
+        continue;
+      }
+    }
+    ++p;
+  }
+  const bool synced_past = hints && synced > off;
+  const bool torn = may_be_torn && (window == 0 || last_nonzero < off + window) && !synced_past;
   if (!torn && opt_.recovery == RecoveryMode::cut_torn_tail) {
-    return fail(errc::corrupt,
-                at(s.path, off) + ": " + bad +
-                    (may_be_torn ? ", with data " + std::to_string(last_nonzero - off) +
-                                       " bytes further, beyond the tail window of " +
-                                       std::to_string(window) + " bytes"
-                                 : " in a segment that is not the last") +
-                    "; records after it may have been acknowledged. Restart with "
-                    "RecoveryMode::truncate_at_corruption to cut here and refetch from peers");
+    std::string why;
+    if (synced_past) {
+      why = ", below offset " + std::to_string(synced) + ", which record " + hex16(synced_zxid) +
+            " at offset " + std::to_string(synced_at) + " says was synced";
+    } else if (may_be_torn) {
+      why = ", with data " + std::to_string(last_nonzero - off) +
+            " bytes further, beyond the tail window of " + std::to_string(window) + " bytes";
+    } else {
+      why = " in a segment that is not the last";
+    }
+    std::string after;
+    if (found > 0) {
+      after = " (" + std::to_string(found) + " readable record" + (found == 1 ? "" : "s") +
+              " from zxid " + hex16(found_first) + " to " + hex16(found_last) + " would go)";
+    }
+    return fail(errc::corrupt, at(s.path, off) + ": " + bad + why +
+                                   "; records from here on may have been acknowledged" + after +
+                                   ". " + corruption_advice());
   }
   if (torn) {
     report_.torn_tail_cut = true;
@@ -427,9 +539,74 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
   report_.cut_file = s.path;
   report_.cut_offset = off;
   report_.cut_reason = bad;
+  if (found > 0) {
+    note_cut_record(found_first);
+    report_.records_cut += found - 1;
+    report_.cut_last_zxid = std::max(report_.cut_last_zxid, found_last);
+  }
+  report_.bytes_cut += junk ? last_nonzero + 1 - off : 0;
   if (auto r = zero_tail(s, off); !r) return r;
   // New records go to a fresh segment: this one's header may describe another tail window.
   roll_on_next_append_ = true;
+  return {};
+}
+
+void Log::note_cut_record(std::uint64_t zxid) {
+  if (report_.records_cut++ == 0) report_.cut_first_zxid = zxid;
+  report_.cut_last_zxid = std::max(report_.cut_last_zxid, zxid);
+}
+
+// How the operator selects truncate_at_corruption, for the corruption error.
+std::string Log::corruption_advice() const {
+  const char* mode = to_string(RecoveryMode::truncate_at_corruption);
+  const std::string how = opt_.recovery_setting.empty()
+                              ? std::string("log::Options::recovery = RecoveryMode::") + mode
+                              : opt_.recovery_setting + "=" + mode;
+  return std::string("To cut the log here and fetch the lost records from peers, restart with "
+                     "recovery mode ") + mode + " (" + how + ")";
+}
+
+// Counts what a segment removed behind a cut held (its whole records from the start, as far as
+// they read in order) into the report, before it is removed.
+Result<void> Log::account_dropped_segment(const std::string& path, std::uint64_t& prev_zxid) {
+  auto f = fs_.open(path, OpenMode::read_write);
+  if (!f) return std::unexpected(f.error());
+  auto size = (*f)->size();
+  if (!size) return std::unexpected(size.error());
+  std::array<std::byte, kSegmentHeaderBytes> head{};
+  auto n = (*f)->read_at(0, head);
+  if (!n) return std::unexpected(n.error());
+  format::SegmentHeader h;
+  if (*n != head.size() || format::decode(std::span<const std::byte, kSegmentHeaderBytes>(head),
+                                          h) != format::HeaderStatus::ok) {
+    report_.bytes_cut += *size;
+    return {};
+  }
+  std::uint64_t off = kSegmentHeaderBytes;
+  std::vector<std::byte> rec;
+  while (off + kRecordHeaderBytes <= *size) {
+    rec.resize(kRecordHeaderBytes);
+    auto got = (*f)->read_at(off, rec);
+    if (!got) return std::unexpected(got.error());
+    format::RecordHeader rh;
+    if (*got != rec.size() ||
+        format::decode_record_header(rec.data(), h.version, rh) != format::RecordStatus::ok ||
+        rh.length > format::kMaxRecordBytes || off + kRecordHeaderBytes + rh.length > *size ||
+        rh.zxid <= prev_zxid) {
+      break;
+    }
+    rec.resize(kRecordHeaderBytes + rh.length);
+    got = (*f)->read_at(off, rec);
+    if (!got) return std::unexpected(got.error());
+    if (*got != rec.size() ||
+        crc32c(rec.data() + kRecordHeaderBytes, rh.length) != rh.payload_crc) {
+      break;
+    }
+    note_cut_record(rh.zxid);
+    prev_zxid = rh.zxid;
+    off += kRecordHeaderBytes + rh.length;
+  }
+  report_.bytes_cut += off - kSegmentHeaderBytes;
   return {};
 }
 
@@ -506,7 +683,7 @@ Result<void> Log::scan(Segment& s, const Loc& from, bool payloads, Visit&& visit
     if (auto r = fill(off, kRecordHeaderBytes); !r) return r;
     format::RecordHeader rh;
     const std::byte* p = scan_buf_.data() + (off - buf_begin);
-    if (format::decode_record_header(p, rh) != format::RecordStatus::ok ||
+    if (format::decode_record_header(p, s.version, rh) != format::RecordStatus::ok ||
         off + kRecordHeaderBytes + rh.length > limit) {
       return fail(errc::corrupt, at(s.path, off) + ": record header fails its checksum on read");
     }
@@ -580,7 +757,12 @@ Result<void> Log::append(std::uint64_t zxid, std::span<const std::byte> payload)
   }
   Batch& b = queued_.back();
   std::byte* out = b.bytes.extend(rec);
-  format::encode_record_header(zxid, payload, out);
+  // What of this segment is known synced now (FORMAT.md, "Record"): recovery tells a torn write
+  // from corruption by it. Nothing is in sync=none.
+  const std::uint32_t synced_back =
+      opt_.sync == SyncMode::fdatasync ? format::synced_back(seg.end, seg.durable_end)
+                                       : format::kSyncedUnknown;
+  format::encode_record_header(zxid, payload, synced_back, out);
   if (!payload.empty()) std::memcpy(out + kRecordHeaderBytes, payload.data(), payload.size());
   b.last_zxid = zxid;
   ++b.records;
@@ -784,6 +966,31 @@ Result<void> Log::truncate(std::uint64_t zxid) {
   }
   last_zxid_ = segments_.empty() ? 0 : segments_.back().last_zxid;
   durable_zxid_ = std::min(durable_zxid_, last_zxid_);
+  return {};
+}
+
+Result<void> Log::reset_to_snapshot(std::uint64_t zxid) {
+  if (std::find(snapshots_.begin(), snapshots_.end(), zxid) == snapshots_.end()) {
+    return fail(errc::invalid_argument,
+                "no snapshot at zxid " + hex16(zxid) + " to reset the log to (save_snapshot first)");
+  }
+  // Issue order, as truncate(): what was appended before is written first.
+  if (auto r = flush(); !r) return std::unexpected(r.error());
+  // Newest first, each removal durable before the next: a crash in between leaves the snapshot
+  // and a prefix of the old log.
+  while (!segments_.empty()) {
+    Segment& s = segments_.back();
+    const std::string path = s.path;
+    const bool on_disk = s.file != nullptr;
+    s.file.reset();
+    segments_.pop_back();
+    if (on_disk) {
+      if (auto r = remove_file(path); !r) return std::unexpected(poison(r.error()));
+    }
+  }
+  roll_on_next_append_ = false;
+  last_zxid_ = zxid;
+  durable_zxid_ = zxid;
   return {};
 }
 

@@ -18,6 +18,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "log/errc.h"
@@ -33,11 +34,14 @@ enum class SyncMode : std::uint8_t {
               // the OS. Segments are still synced when the log moves to the next one.
 };
 
-// What open() does with a record that fails its checks (FORMAT.md, "Recovery").
+// What open() does with a record that fails its checks (FORMAT.md, "Recovery"). The names
+// to_string() gives ("cut_torn_tail", "truncate_at_corruption") are the ones
+// parse_recovery_mode() accepts, for a configuration key.
 enum class RecoveryMode : std::uint8_t {
-  // Default. A bad record in the tail window of the last segment is a torn write and is cut; a
-  // bad record anywhere else is corruption and open() fails with errc::corrupt naming the file
-  // and offset. Acknowledged records are never dropped.
+  // Default. A bad record that can only be a torn write (in the last segment, within its tail
+  // window, and below no offset a later record says was synced) is cut; a bad record anywhere
+  // else is corruption and open() fails with errc::corrupt naming the file and offset and how
+  // to select truncate_at_corruption. Acknowledged records are never dropped.
   cut_torn_tail,
   // The operator's choice after such a failure: cut the log at the first bad record wherever it
   // is (later segments too). Records after it may have been acknowledged, so the node must not
@@ -56,6 +60,10 @@ struct Options {
   std::size_t max_inflight_batches = 4;        // io_uring writer only
   SyncMode sync = SyncMode::fdatasync;
   RecoveryMode recovery = RecoveryMode::cut_torn_tail;
+  // How the embedder lets an operator set `recovery` (a configuration key such as "logRecovery"),
+  // for the corruption error: it then says "<recovery_setting>=truncate_at_corruption". Empty:
+  // it names log::Options::recovery = RecoveryMode::truncate_at_corruption.
+  std::string recovery_setting;
   WriterKind writer = WriterKind::sync;
   std::size_t keep_snapshots = 2;              // purge() keeps this many newest snapshots
   FileSystem* fs = nullptr;                    // nullptr: posix_fs()
@@ -77,7 +85,9 @@ struct Snapshot {
   std::vector<std::byte> data;
 };
 
-// What open() found and did.
+// What open() found and did. A cut is never silent: when torn_tail_cut or corruption_cut is
+// set, records_cut, cut_first_zxid, cut_last_zxid and bytes_cut say what went, and
+// describe_cut() puts it in one line for the operator.
 struct RecoveryReport {
   std::size_t segments = 0;
   std::uint64_t records = 0;
@@ -88,12 +98,25 @@ struct RecoveryReport {
   std::string cut_file;             // where the cut happened
   std::uint64_t cut_offset = 0;
   std::string cut_reason;           // what was wrong there
+  // What the cut dropped: the records that could still be read in it (the bad record itself
+  // when only its payload was damaged, every whole record after it, and those of the segments
+  // dropped behind it), their lowest and highest zxid (0 when none could be read: a torn tail
+  // of partial records), and the non-zero bytes. Every record kept is below cut_first_zxid.
+  std::uint64_t records_cut = 0;
+  std::uint64_t cut_first_zxid = 0;
+  std::uint64_t cut_last_zxid = 0;
+  std::uint64_t bytes_cut = 0;
   std::size_t segments_dropped = 0; // later segments removed behind a cut
+  std::size_t version1_segments = 0;  // segments of format version 1 read (FORMAT.md)
   std::size_t empty_segments_removed = 0;
   std::size_t temp_files_removed = 0;
   bool epochs_migrated = false;     // the previous 48-byte epoch file was replaced by the slotted one
   bool epoch_slot_ignored = false;  // a written but invalid epoch slot (a torn write) was ignored
 };
+
+// One line naming what open() cut (empty when nothing was): kind, records and zxid range,
+// bytes, file and offset, reason. For the engine's log.
+std::string describe_cut(const RecoveryReport& r);
 
 struct PurgeReport {
   std::size_t segments_removed = 0;
@@ -161,6 +184,14 @@ class Log {
 
   // Writes a snapshot of the application's state at `zxid` atomically, with a CRC.
   Result<void> save_snapshot(std::uint64_t zxid, std::span<const std::byte> data);
+  // After a snapshot received from the leader is durable (save_snapshot(zxid) returned): drops
+  // every record, in every segment. Those <= zxid are superseded by the snapshot, those above
+  // it go as truncate() would drop them. Flushes first (issue order), then removes the segments
+  // newest first, each removal durable (directory fsync) before the next, so a crash in between
+  // leaves the snapshot and a prefix of the old log (the engine syncs again from there).
+  // Afterwards the log is empty, last_zxid() and durable_zxid() are `zxid`, and the next append
+  // must be above it. errc::invalid_argument when there is no snapshot at `zxid`.
+  Result<void> reset_to_snapshot(std::uint64_t zxid);
   // The newest snapshot, verified; nullopt when there is none.
   Result<std::optional<Snapshot>> latest_snapshot();
   std::vector<std::uint64_t> snapshot_zxids() const { return snapshots_; }
@@ -194,6 +225,7 @@ class Log {
   };
   struct Segment {
     std::uint64_t first_zxid = 0;
+    std::uint32_t version = format::kVersion;  // of its header: how its records are framed
     std::string path;
     std::unique_ptr<File> file;    // null until created on disk
     std::uint64_t end = 0;         // bytes used, queued records included
@@ -248,6 +280,9 @@ class Log {
   Result<void> recover_segment(std::size_t i, bool last, bool may_be_torn,
                                std::uint64_t& prev_zxid);
   Result<void> zero_tail(Segment& s, std::uint64_t offset);
+  Result<void> account_dropped_segment(const std::string& path, std::uint64_t& prev_zxid);
+  void note_cut_record(std::uint64_t zxid);
+  std::string corruption_advice() const;
   static void note_record(Segment& s, std::uint64_t zxid, std::uint64_t offset);
   static const Loc& index_at_or_before(const Segment& s, std::uint64_t zxid);
   Segment* segment_for(std::uint64_t zxid);
@@ -297,6 +332,8 @@ class Log {
 
 const char* to_string(SyncMode m) noexcept;
 const char* to_string(RecoveryMode m) noexcept;
+// "cut_torn_tail" or "truncate_at_corruption" (to_string's names); nullopt for anything else.
+std::optional<RecoveryMode> parse_recovery_mode(std::string_view name) noexcept;
 const char* to_string(WriterKind w) noexcept;
 
 }  // namespace fastzab::log

@@ -5,6 +5,11 @@
 // must leave the evidence as it found it. So this reads the segment files itself, with
 // log/format.h's decoders and log/crc32c.h, applying the same checks recovery applies to each
 // record, and reports the first failure instead of repairing it.
+//
+// Records at or below the newest snapshot's zxid are superseded by it (the server starts from
+// the snapshot and reads the log above it): their lines end in "superseded", and the summary
+// counts them. A log written before Log::reset_to_snapshot(), or by a server that crashed
+// between saving a received snapshot and dropping its old records, holds such records.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -141,9 +146,14 @@ struct Summary {
   std::uint64_t first_zxid = 0;
   std::uint64_t last_zxid = 0;
   std::optional<std::uint64_t> cluster_id;
+  std::optional<std::uint64_t> snapshot_zxid;  // the newest snapshot's
+  std::uint64_t superseded = 0;                // records <= snapshot_zxid
 };
 
-void print_record(const format::RecordHeader& h, const std::byte* payload, bool with_payload) {
+constexpr const char* kSupersededMark = "superseded";
+
+void print_record(const format::RecordHeader& h, const std::byte* payload, bool with_payload,
+                  bool superseded) {
   std::printf("0x%016" PRIx64 " %" PRIu32 " 0x%08" PRIx32, h.zxid, h.length, h.payload_crc);
   if (with_payload) {
     std::putchar(' ');
@@ -152,11 +162,17 @@ void print_record(const format::RecordHeader& h, const std::byte* payload, bool 
       std::printf("%02x", static_cast<unsigned>(payload[i]));
     }
   }
+  if (superseded) std::printf(" %s", kSupersededMark);
   std::putchar('\n');
 }
 
-// The names of the segment files in `dir`, ascending by first zxid, or why `dir` is not a log.
-std::expected<std::vector<std::uint64_t>, Failure> list_segments(const std::string& dir) {
+struct Listing {
+  std::vector<std::uint64_t> segments;   // ascending by first zxid
+  std::vector<std::uint64_t> snapshots;  // ascending
+};
+
+// The segment and snapshot files in `dir`, ascending by zxid, or why `dir` is not a log.
+std::expected<Listing, Failure> list_segments(const std::string& dir) {
   std::error_code ec;
   const auto status = std::filesystem::status(dir, ec);
   if (status.type() == std::filesystem::file_type::not_found) {
@@ -164,14 +180,17 @@ std::expected<std::vector<std::uint64_t>, Failure> list_segments(const std::stri
   }
   if (ec) return cannot(dir + ": " + ec.message());
   if (!std::filesystem::is_directory(status)) return cannot(dir + ": not a directory");
-  std::vector<std::uint64_t> segments;
+  std::vector<std::uint64_t> segments, snapshots;
   bool other_log_files = false;
   for (auto it = std::filesystem::directory_iterator(dir, ec);
        !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (auto z = format::parse_hex_suffix(name, kSegmentPrefix)) {
       segments.push_back(*z);
-    } else if (name == kEpochFile || format::parse_hex_suffix(name, kSnapshotPrefix)) {
+    } else if (auto snap = format::parse_hex_suffix(name, kSnapshotPrefix)) {
+      snapshots.push_back(*snap);
+      other_log_files = true;
+    } else if (name == kEpochFile) {
       other_log_files = true;
     }
   }
@@ -182,7 +201,44 @@ std::expected<std::vector<std::uint64_t>, Failure> list_segments(const std::stri
                         "epochs file)");
   }
   std::sort(segments.begin(), segments.end());
-  return segments;
+  std::sort(snapshots.begin(), snapshots.end());
+  return Listing{std::move(segments), std::move(snapshots)};
+}
+
+// The newest snapshot's header (FORMAT.md, "Snapshot file"), checked: magic, version, header
+// checksum, the zxid of its name, and the cluster id when --cluster-id gave one. Its body is not
+// read (it can be large); the server checks it when it loads the snapshot.
+std::expected<void, Failure> check_snapshot(const std::string& path, std::uint64_t name_zxid,
+                                            const DumpOptions& options) {
+  auto opened = SegmentFile::open(path);
+  if (!opened) return std::unexpected(opened.error());
+  if (opened->size() < format::kSnapshotHeaderBytes) {
+    return bad_log(path, 0, std::to_string(opened->size()) +
+                                " bytes, shorter than a snapshot header");
+  }
+  auto head = opened->view(0, format::kSnapshotHeaderBytes);
+  if (!head) return std::unexpected(head.error());
+  format::SnapshotHeader header;
+  switch (format::decode(std::span<const std::byte, format::kSnapshotHeaderBytes>(
+                             *head, format::kSnapshotHeaderBytes),
+                         header)) {
+    case format::HeaderStatus::ok: break;
+    case format::HeaderStatus::bad_magic:
+      return cannot(path + ": not a fastzab snapshot (bad magic)");
+    case format::HeaderStatus::bad_version:
+      return cannot(path + ": snapshot format version or header size this build does not read");
+    case format::HeaderStatus::bad_checksum:
+      return bad_log(path, 0, "snapshot header checksum mismatch");
+  }
+  if (header.zxid != name_zxid) {
+    return bad_log(path, 24, "header says zxid " + hex_zxid(header.zxid) + ", the name says " +
+                                 hex_zxid(name_zxid));
+  }
+  if (options.cluster_id && header.cluster_id != *options.cluster_id) {
+    return bad_log(path, 16, "cluster id " + std::to_string(header.cluster_id) + ", expected " +
+                                 std::to_string(*options.cluster_id) + " (--cluster-id)");
+  }
+  return {};
 }
 
 // Checks one segment (FORMAT.md, "Segment") and prints its records; `prev_zxid` carries the
@@ -208,7 +264,8 @@ std::expected<void, Failure> dump_segment(const std::string& path, std::uint64_t
       return cannot(path + ": not a fastzab log segment (bad magic)");
     case format::HeaderStatus::bad_version:
       return cannot(path + ": format version " + std::to_string(header.version) +
-                    " or header size this build does not read (it reads version " +
+                    " or header size this build does not read (it reads versions " +
+                    std::to_string(format::kOldestSegmentVersion) + " to " +
                     std::to_string(format::kVersion) + ")");
     case format::HeaderStatus::bad_checksum:
       return bad_log(path, 0, "segment header checksum mismatch");
@@ -231,12 +288,12 @@ std::expected<void, Failure> dump_segment(const std::string& path, std::uint64_t
     auto bytes = file.view(offset, format::kRecordHeaderBytes);
     if (!bytes) return std::unexpected(bytes.error());
     format::RecordHeader rh;
-    const format::RecordStatus status = format::decode_record_header(*bytes, rh);
+    const format::RecordStatus status = format::decode_record_header(*bytes, header.version, rh);
     if (status == format::RecordStatus::end) break;
     if (status == format::RecordStatus::bad_header) {
       const bool crc_ok = load_u32(*bytes) == crc32c(*bytes + 4, format::kRecordHeaderBytes - 4);
       return bad_log(path, offset, crc_ok ? "record header has an unknown type or a non-zero "
-                                            "reserved field"
+                                            "reserved field (format version 1)"
                                           : "record header checksum mismatch");
     }
     if (rh.length > format::kMaxRecordBytes ||
@@ -259,7 +316,9 @@ std::expected<void, Failure> dump_segment(const std::string& path, std::uint64_t
       return bad_log(path, offset, "first record has zxid " + hex_zxid(rh.zxid) +
                                        ", the name says " + hex_zxid(name_zxid));
     }
-    print_record(rh, payload, options.payload);
+    const bool superseded = summary.snapshot_zxid && rh.zxid <= *summary.snapshot_zxid;
+    print_record(rh, payload, options.payload, superseded);
+    if (superseded) ++summary.superseded;
     first_in_segment = false;
     prev_zxid = rh.zxid;
     if (summary.records++ == 0) summary.first_zxid = rh.zxid;
@@ -288,15 +347,25 @@ std::expected<void, Failure> dump_segment(const std::string& path, std::uint64_t
 }
 
 int dump(const DumpOptions& options) {
-  auto segments = list_segments(options.dir);
+  auto listing = list_segments(options.dir);
   Summary summary;
   summary.cluster_id = options.cluster_id;
   std::optional<Failure> failure;
-  if (!segments) {
-    failure = segments.error();
-  } else {
+  if (!listing) {
+    failure = listing.error();
+  } else if (!listing->snapshots.empty()) {
+    const std::uint64_t z = listing->snapshots.back();
+    char name[40];
+    std::snprintf(name, sizeof name, "snapshot.%016" PRIx64, z);
+    if (auto r = check_snapshot(options.dir + "/" + name, z, options); !r) {
+      failure = r.error();
+    } else {
+      summary.snapshot_zxid = z;
+    }
+  }
+  if (!failure) {
     std::uint64_t prev_zxid = 0;
-    for (std::uint64_t z : *segments) {
+    for (std::uint64_t z : listing->segments) {
       char name[32];
       std::snprintf(name, sizeof name, "log.%016" PRIx64, z);
       auto r = dump_segment(options.dir + "/" + name, z, options, summary, prev_zxid);
@@ -315,15 +384,20 @@ int dump(const DumpOptions& options) {
     std::fprintf(stderr, "fastzab-log: %s\n", failure->message.c_str());
     return failure->exit_code;
   }
+  std::string snapshot;
+  if (summary.snapshot_zxid) {
+    snapshot = "; newest snapshot " + hex_zxid(*summary.snapshot_zxid) + ": " +
+               std::to_string(summary.superseded) + " records at or below it are superseded";
+  }
   if (summary.records == 0) {
-    std::fprintf(stderr, "fastzab-log: %s: no records\n", options.dir.c_str());
+    std::fprintf(stderr, "fastzab-log: %s: no records%s\n", options.dir.c_str(), snapshot.c_str());
   } else {
     std::fprintf(stderr,
                  "fastzab-log: %s: %" PRIu64 " records in %zu segments, zxid %s to %s, "
-                 "cluster id %" PRIu64 "\n",
+                 "cluster id %" PRIu64 "%s\n",
                  options.dir.c_str(), summary.records, summary.segments,
                  hex_zxid(summary.first_zxid).c_str(), hex_zxid(summary.last_zxid).c_str(),
-                 *summary.cluster_id);
+                 *summary.cluster_id, snapshot.c_str());
   }
   return kExitGood;
 }
@@ -345,11 +419,14 @@ std::optional<std::uint64_t> parse_u64(std::string_view s) {
 constexpr const char* kDumpHelp =
     "Prints every record of the log in DIR, in zxid order, one line each:\n"
     "  0x<zxid, 16 hex digits> <payload bytes> 0x<CRC32C of the payload, 8 hex digits>\n"
-    "and nothing else on stdout (a summary goes to stderr). Every segment header, record header\n"
-    "and payload checksum is verified, as are zxid order and the zero fill after the last\n"
-    "record. The directory is only read: unlike a server opening the log, this never cuts or\n"
-    "rewrites anything. The epochs file and snapshots are not checked. Run it on a log no\n"
-    "server is writing: a record being written would show up as a bad tail.";
+    "and nothing else on stdout (a summary goes to stderr). A record at or below the newest\n"
+    "snapshot's zxid is superseded by it (a server starts from the snapshot): its line ends in\n"
+    "the word 'superseded' (after the payload with --payload), and the summary counts them.\n"
+    "Every segment header, record header and payload checksum is verified, as are zxid order\n"
+    "and the zero fill after the last record, and the newest snapshot's header. The directory\n"
+    "is only read: unlike a server opening the log, this never cuts or rewrites anything. The\n"
+    "epochs file and snapshot bodies are not checked. Run it on a log no server is writing: a\n"
+    "record being written would show up as a bad tail.";
 
 constexpr const char* kExitHelp =
     "Exit status:\n"

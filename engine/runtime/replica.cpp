@@ -82,6 +82,11 @@ Result<void> Replica::start() {
   auto opened = log::Log::open(opt_.log_dir, opt_.log);
   if (!opened) return std::unexpected(log_error("cannot open the log", opened.error()));
   log_ = std::move(*opened);
+  if (const std::string cut = log::describe_cut(log_->recovery()); !cut.empty()) {
+    // Never silent: a torn tail after a crash is normal, a cut at corruption is the operator's
+    // choice; either way the records and zxids that went are named (RecoveryReport::records_cut).
+    std::fprintf(stderr, "fastzab: log %s: recovery %s\n", opt_.log_dir.c_str(), cut.c_str());
+  }
 
   core::DurableState state;
   const log::Epochs ep = log_->epochs();
@@ -368,13 +373,14 @@ Result<void> Replica::carry_out(const core::Output& o) {
     }
     case OutputKind::install_snapshot: {
       const auto at = as_log_zxid(o.zxid);
-      // Durable first, then the log above it goes: a crash in between restarts from the
-      // snapshot with the old tail after it, a state the core accepts (it syncs it again).
+      // Durable first, then every record goes (those <= at are superseded by the snapshot,
+      // those above it are another history's): a crash in between restarts from the snapshot
+      // with a prefix of the old log after it, a state the core accepts (it syncs it again).
       if (auto s = log_->save_snapshot(at, bytes); !s) {
         return std::unexpected(log_error("saving a received snapshot failed", s.error()));
       }
-      if (auto t = log_->truncate(at); !t) {
-        return std::unexpected(log_error("log truncate after a snapshot failed", t.error()));
+      if (auto t = log_->reset_to_snapshot(at); !t) {
+        return std::unexpected(log_error("dropping the log after a snapshot failed", t.error()));
       }
       app_.restore(at, bytes);
       applied_zxid_ = at;

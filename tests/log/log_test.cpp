@@ -7,6 +7,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "log/crc32c.h"
@@ -134,8 +135,14 @@ TEST(Format, SegmentHeaderRoundTripAndChecks) {
   bad[0] = std::byte{'X'};
   EXPECT_EQ(format::decode(bad, g), format::HeaderStatus::bad_magic);
   bad = buf;
-  bad[8] = std::byte{2};
+  bad[8] = std::byte{3};
   EXPECT_EQ(format::decode(bad, g), format::HeaderStatus::bad_version);
+  bad[8] = std::byte{0};
+  EXPECT_EQ(format::decode(bad, g), format::HeaderStatus::bad_version);
+  // Version 1 segments are still read (under their own recovery rule).
+  format::encode(format::SegmentHeader{1, 7, 0x100000001ull, 1 << 20, 4096}, bad);
+  ASSERT_EQ(format::decode(bad, g), format::HeaderStatus::ok);
+  EXPECT_EQ(g.version, 1u);
   bad = buf;
   bad[20] ^= std::byte{1};
   EXPECT_EQ(format::decode(bad, g), format::HeaderStatus::bad_checksum);
@@ -144,32 +151,69 @@ TEST(Format, SegmentHeaderRoundTripAndChecks) {
 TEST(Format, RecordHeaderZeroIsEndAndEveryBitIsCovered) {
   std::array<std::byte, format::kRecordHeaderBytes> zero{};
   format::RecordHeader rh;
-  EXPECT_EQ(format::decode_record_header(zero.data(), rh), format::RecordStatus::end);
+  EXPECT_EQ(format::decode_record_header(zero.data(), format::kVersion, rh),
+            format::RecordStatus::end);
   const auto payload = payload_for(5);
   std::array<std::byte, format::kRecordHeaderBytes> h{};
-  format::encode_record_header(5, payload, h.data());
-  ASSERT_EQ(format::decode_record_header(h.data(), rh), format::RecordStatus::ok);
+  format::encode_record_header(5, payload, 1000, h.data());
+  ASSERT_EQ(format::decode_record_header(h.data(), format::kVersion, rh), format::RecordStatus::ok);
   EXPECT_EQ(rh.zxid, 5u);
   EXPECT_EQ(rh.length, payload.size());
+  EXPECT_EQ(rh.synced_back, 1000u);
+  EXPECT_EQ(rh.synced_below(5000), 4000u);
+  EXPECT_EQ(rh.synced_below(999), 0u);  // nonsense: "nothing known"
   for (std::size_t bit = 0; bit < h.size() * 8; ++bit) {
     auto c = h;
     c[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
-    EXPECT_NE(format::decode_record_header(c.data(), rh), format::RecordStatus::ok) << bit;
+    EXPECT_NE(format::decode_record_header(c.data(), format::kVersion, rh),
+              format::RecordStatus::ok)
+        << bit;
   }
+  // The synced-back field: what is known durable, or nothing.
+  EXPECT_EQ(format::synced_back(5000, 4000), 1000u);
+  EXPECT_EQ(format::synced_back(5000, 5000), 0u);
+  EXPECT_EQ(format::synced_back(5000, 0), format::kSyncedUnknown);
+  EXPECT_EQ(format::synced_back(1ull << 33, 64), format::kSyncedUnknown);  // does not fit
+}
+
+std::string hex_of(std::span<const std::byte> bytes) {
+  std::string hex;
+  for (auto b : bytes) {
+    char buf[3];
+    std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(b));
+    hex += buf;
+  }
+  return hex;
+}
+
+// A version 1 record header (FORMAT.md, "Version 1 segments"): type 1 and a zero reserved field
+// where version 2 has the synced-back field.
+void encode_v1_record_header(std::uint64_t zxid, std::span<const std::byte> payload,
+                             std::byte* out) {
+  const std::uint32_t pcrc = crc32c(payload.data(), payload.size());
+  const std::uint32_t len = static_cast<std::uint32_t>(payload.size());
+  const std::uint16_t type = 1, zero = 0;
+  std::memcpy(out + 4, &pcrc, 4);
+  std::memcpy(out + 8, &zxid, 8);
+  std::memcpy(out + 16, &len, 4);
+  std::memcpy(out + 20, &type, 2);
+  std::memcpy(out + 22, &zero, 2);
+  const std::uint32_t hcrc = crc32c(out + 4, format::kRecordHeaderBytes - 4);
+  std::memcpy(out, &hcrc, 4);
 }
 
 TEST(Format, WorkedExampleInFormatMd) {
   // FORMAT.md shows this record byte for byte; keep them in step.
   const std::array<std::byte, 3> payload{std::byte{'a'}, std::byte{'b'}, std::byte{'c'}};
   std::array<std::byte, format::kRecordHeaderBytes> h{};
-  format::encode_record_header(0x0000000100000001ull, payload, h.data());
-  std::string hex;
-  for (auto b : h) {
-    char buf[3];
-    std::snprintf(buf, sizeof buf, "%02x", static_cast<unsigned>(b));
-    hex += buf;
-  }
-  EXPECT_EQ(hex, "404833cfb73f4b36" "0100000001000000" "0300000001000000");
+  format::encode_record_header(0x0000000100000001ull, payload, 0x80, h.data());
+  EXPECT_EQ(hex_of(h), "c72bd640b73f4b36" "0100000001000000" "0300000080000000");
+  // The version 1 example of the previous FORMAT.md, still read.
+  encode_v1_record_header(0x0000000100000001ull, payload, h.data());
+  EXPECT_EQ(hex_of(h), "404833cfb73f4b36" "0100000001000000" "0300000001000000");
+  format::RecordHeader rh;
+  ASSERT_EQ(format::decode_record_header(h.data(), 1, rh), format::RecordStatus::ok);
+  EXPECT_EQ(rh.synced_back, format::kSyncedUnknown);
 }
 
 // ---------------------------------------------------------------- append, flush, read
@@ -686,6 +730,262 @@ TEST(Recovery, LeftoverTempFilesAndEmptyLastSegmentAreRemoved) {
   EXPECT_FALSE(fs.exists(kDir + "/log.0000000000000006"));
   EXPECT_FALSE(fs.exists(kDir + "/log.0000000000000009.tmp"));
   EXPECT_EQ(log->last_zxid(), 5u);
+}
+
+// ---------------------------------------------------------------- the synced-back field (issue 10)
+// A tail window as large as the io_uring writer's (there: 4 batches of up to 1 MiB), here from
+// one batch of up to 64 KiB: every record of these logs lies within the window of the end.
+Options wide_window_options(FileSystem* fs) {
+  Options o = small_options(fs);
+  o.segment_bytes = 1 << 20;
+  o.max_batch_bytes = 64 << 10;
+  return o;
+}
+
+// Records 1..n, flushed every `every` records, so that each batch is synced (and its
+// completion reaped) before the next batch's records are appended.
+void append_synced(Log& log, std::uint64_t n, std::uint64_t every) {
+  for (std::uint64_t z = 1; z <= n; z += every) {
+    append_range(log, z, std::min(n, z + every - 1));
+    auto d = log.flush();
+    ASSERT_TRUE(d) << d.error().to_string();
+  }
+}
+
+// The first zxid >= z whose payload is not empty (a byte of it can be flipped).
+std::uint64_t with_payload(std::uint64_t z) {
+  while (payload_for(z).empty()) ++z;
+  return z;
+}
+
+// Bug 5 of issue 10: one flipped byte in a synced record well before the end, with later
+// records synced, all within the tail window. The window alone cannot tell it from a torn
+// write (FORMAT.md's version 1 limit: it was cut with everything after it, silently); the
+// synced-back field of the later records can: open() reports corruption and cuts nothing.
+TEST(Recovery, FlippedByteBelowASyncedOffsetIsCorruptionNotATornTail) {
+  FaultFs fs(1);
+  auto o = wide_window_options(&fs);
+  std::uint64_t window = 0;
+  {
+    auto log = must_open(kDir, o);
+    window = log->tail_window_bytes();
+    append_synced(*log, 300, 10);
+    ASSERT_EQ(log->segment_count(), 1u);
+  }
+  const std::uint64_t bad = with_payload(100);
+  auto log0 = must_open(kDir, o);
+  const auto pos = must_locate(*log0, bad);
+  const auto last = must_locate(*log0, 300);
+  log0.reset();
+  ASSERT_LT(last.offset, pos.offset + window) << "the test wants the whole tail in the window";
+  fs.flip_bit(pos.file, pos.offset + format::kRecordHeaderBytes, 2);
+  const auto before = fs.contents(pos.file);
+
+  auto r = Log::open(kDir, o);
+  ASSERT_FALSE(r) << "cut as a torn tail: " << describe_cut((*r)->recovery());
+  EXPECT_EQ(r.error().code, errc::corrupt);
+  const std::string& d = r.error().detail;
+  EXPECT_NE(d.find(pos.file + " at offset " + std::to_string(pos.offset) +
+                   ": payload checksum mismatch"),
+            std::string::npos)
+      << d;
+  EXPECT_NE(d.find("says was synced"), std::string::npos) << d;
+  EXPECT_NE(d.find(std::to_string(301 - bad) + " readable records"), std::string::npos) << d;
+  // It says exactly how to select the mode that cuts.
+  EXPECT_NE(d.find("restart with recovery mode truncate_at_corruption (log::Options::recovery = "
+                   "RecoveryMode::truncate_at_corruption)"),
+            std::string::npos)
+      << d;
+  EXPECT_EQ(fs.contents(pos.file), before);  // nothing changed
+  o.recovery_setting = "logRecovery";
+  r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().detail.find("(logRecovery=truncate_at_corruption)"), std::string::npos)
+      << r.error().detail;
+
+  // The operator's mode cuts there, and the report names what went.
+  o.recovery = RecoveryMode::truncate_at_corruption;
+  auto log = must_open(kDir, o);
+  const RecoveryReport& rep = log->recovery();
+  EXPECT_TRUE(rep.corruption_cut);
+  EXPECT_FALSE(rep.torn_tail_cut);
+  EXPECT_EQ(rep.cut_offset, pos.offset);
+  EXPECT_EQ(rep.records_cut, 301 - bad);
+  EXPECT_EQ(rep.cut_first_zxid, bad);
+  EXPECT_EQ(rep.cut_last_zxid, 300u);
+  EXPECT_EQ(rep.bytes_cut, last.offset + format::kRecordHeaderBytes + last.length - pos.offset);
+  EXPECT_EQ(log->last_zxid(), bad - 1);
+  expect_records(*log, bad - 1);
+  const std::string line = describe_cut(rep);
+  EXPECT_NE(line.find(std::to_string(301 - bad) + " records, zxid 0x" +
+                      std::string(16 - 2, '0') + "64"),
+            std::string::npos)
+      << line;
+  EXPECT_NE(line.find("to 0x000000000000012c"), std::string::npos) << line;
+}
+
+// A damaged record header (its length unknown) is found past by searching for the next
+// header that checks out.
+TEST(Recovery, DamagedHeaderBelowASyncedOffsetIsCorruptionToo) {
+  FaultFs fs(1);
+  auto o = wide_window_options(&fs);
+  {
+    auto log = must_open(kDir, o);
+    append_synced(*log, 300, 10);
+  }
+  auto log0 = must_open(kDir, o);
+  const auto pos = must_locate(*log0, 150);
+  log0.reset();
+  fs.flip_bit(pos.file, pos.offset + 17, 6);  // the length field
+  auto r = Log::open(kDir, o);
+  ASSERT_FALSE(r) << "cut as a torn tail: " << describe_cut((*r)->recovery());
+  EXPECT_NE(r.error().detail.find("record header checksum mismatch"), std::string::npos)
+      << r.error().detail;
+  o.recovery = RecoveryMode::truncate_at_corruption;
+  auto log = must_open(kDir, o);
+  // Record 150 cannot be read; 151..300 can.
+  EXPECT_EQ(log->recovery().records_cut, 150u);
+  EXPECT_EQ(log->recovery().cut_first_zxid, 151u);
+  EXPECT_EQ(log->recovery().cut_last_zxid, 300u);
+  EXPECT_EQ(log->last_zxid(), 149u);
+}
+
+// The other side of the rule: the batch in flight at a crash is still a torn tail, cut, and the
+// report names the records that went (never acknowledged: they were never synced).
+TEST(Recovery, TornFinalBatchIsStillCutAndReportedSeeds) {
+  int cuts = 0, with_records = 0;
+  for (std::uint64_t seed = 1; seed <= 200; ++seed) {
+    FaultFs fs(seed);
+    auto o = wide_window_options(&fs);
+    {
+      auto log = must_open(kDir, o);
+      append_synced(*log, 200, 10);
+      // The last batch is written, its sync fails, then the machine crashes.
+      append_range(*log, 201, 230);
+      fs.fail_sync_after = 0;
+      ASSERT_FALSE(log->flush());
+      fs.fail_sync_after = -1;
+    }
+    fs.crash(seed % 2 ? CrashMode::prefix_and_tear : CrashMode::random_subset);
+    auto log = Log::open(kDir, o);
+    ASSERT_TRUE(log) << "seed " << seed << ": " << log.error().to_string();
+    const RecoveryReport& rep = (*log)->recovery();
+    EXPECT_FALSE(rep.corruption_cut);
+    ASSERT_GE((*log)->last_zxid(), 200u) << "seed " << seed;
+    expect_records(**log, (*log)->last_zxid());
+    if (!rep.torn_tail_cut) {
+      EXPECT_EQ(rep.records_cut, 0u);
+      EXPECT_TRUE(describe_cut(rep).empty());
+      continue;
+    }
+    ++cuts;
+    EXPECT_GT(rep.bytes_cut, 0u);
+    EXPECT_LE(rep.records_cut, 230 - (*log)->last_zxid()) << "seed " << seed;
+    if (rep.records_cut > 0) {
+      ++with_records;
+      EXPECT_GT(rep.cut_first_zxid, (*log)->last_zxid()) << "seed " << seed;
+      EXPECT_LE(rep.cut_last_zxid, 230u) << "seed " << seed;
+      EXPECT_LE(rep.cut_first_zxid, rep.cut_last_zxid);
+    }
+    EXPECT_NE(describe_cut(rep).find("cut a torn tail: " + std::to_string(rep.records_cut)),
+              std::string::npos)
+        << describe_cut(rep);
+  }
+  EXPECT_GT(cuts, 50);
+  EXPECT_GT(with_records, 10);  // some crashes kept whole records behind a torn one
+}
+
+// Version 1 segments (no synced-back field) are read under their old rule: a bad record in the
+// tail window is cut as a torn tail, as before. New records go to a new, version 2 segment.
+std::vector<std::byte> v1_segment(std::uint64_t first, std::uint64_t last,
+                                  std::uint64_t segment_bytes, std::uint64_t window,
+                                  std::map<std::uint64_t, std::uint64_t>* offsets = nullptr) {
+  std::vector<std::byte> seg(format::kSegmentHeaderBytes);
+  format::encode(format::SegmentHeader{1, 42, first, segment_bytes, window},
+                 std::span<std::byte, format::kSegmentHeaderBytes>(seg.data(),
+                                                                   format::kSegmentHeaderBytes));
+  for (std::uint64_t z = first; z <= last; ++z) {
+    const auto p = payload_for(z);
+    if (offsets != nullptr) (*offsets)[z] = seg.size();
+    const std::size_t at = seg.size();
+    seg.resize(at + format::kRecordHeaderBytes);
+    encode_v1_record_header(z, p, seg.data() + at);
+    seg.insert(seg.end(), p.begin(), p.end());
+  }
+  seg.resize(segment_bytes);
+  return seg;
+}
+
+TEST(Recovery, VersionOneSegmentsKeepTheirRuleAndNewRecordsGoToVersionTwo) {
+  FaultFs fs(1);
+  auto o = wide_window_options(&fs);
+  fs.make_dir(kDir);
+  std::map<std::uint64_t, std::uint64_t> offsets;
+  fs.put(kDir + "/log.0000000000000001", v1_segment(1, 100, o.segment_bytes, 64 << 10, &offsets));
+  {
+    auto log = must_open(kDir, o);
+    EXPECT_EQ(log->recovery().version1_segments, 1u);
+    expect_records(*log, 100);
+    append_range(*log, 101, 110);
+    ASSERT_TRUE(log->flush());
+    EXPECT_EQ(log->segment_count(), 2u);  // not appended to the version 1 segment
+    expect_records(*log, 110);
+  }
+  const auto v2 = fs.contents(kDir + "/log.0000000000000065");
+  ASSERT_GE(v2.size(), format::kSegmentHeaderBytes);
+  format::SegmentHeader h;
+  ASSERT_EQ(format::decode(std::span<const std::byte, format::kSegmentHeaderBytes>(
+                               v2.data(), format::kSegmentHeaderBytes),
+                           h),
+            format::HeaderStatus::ok);
+  EXPECT_EQ(h.version, format::kVersion);
+
+  // In a version 1 last segment, the same flipped byte as above is cut as a torn tail: that
+  // version has no synced-back field to tell otherwise.
+  FaultFs old(2);
+  old.make_dir(kDir);
+  old.put(kDir + "/log.0000000000000001", v1_segment(1, 100, o.segment_bytes, 64 << 10, &offsets));
+  const std::uint64_t bad = with_payload(50);
+  old.flip_bit(kDir + "/log.0000000000000001", offsets[bad] + format::kRecordHeaderBytes, 0);
+  auto o2 = wide_window_options(&old);
+  auto log = must_open(kDir, o2);
+  EXPECT_TRUE(log->recovery().torn_tail_cut);
+  EXPECT_EQ(log->recovery().records_cut, 101 - bad);  // but not silently
+  EXPECT_EQ(log->recovery().cut_first_zxid, bad);
+  EXPECT_EQ(log->recovery().cut_last_zxid, 100u);
+  EXPECT_EQ(log->last_zxid(), bad - 1);
+}
+
+// A cut in an earlier sync=none segment removes the later ones; what they held is counted.
+TEST(Recovery, SegmentsDroppedBehindACutAreCounted) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  {
+    auto log = must_open(kDir, o);
+    append_range(*log, 1, 100);
+    ASSERT_TRUE(log->flush());
+  }
+  auto log0 = must_open(kDir, o);
+  const auto pos = must_locate(*log0, 3);
+  log0.reset();
+  fs.flip_bit(pos.file, pos.offset + 10, 0);  // record 3's header
+  o.recovery = RecoveryMode::truncate_at_corruption;
+  auto log = must_open(kDir, o);
+  EXPECT_GT(log->recovery().segments_dropped, 0u);
+  EXPECT_EQ(log->recovery().records_cut, 97u);  // 4..100: record 3's header is unreadable
+  EXPECT_EQ(log->recovery().cut_first_zxid, 4u);
+  EXPECT_EQ(log->recovery().cut_last_zxid, 100u);
+  EXPECT_NE(describe_cut(log->recovery()).find("later segments removed"), std::string::npos);
+}
+
+TEST(Log, RecoveryModeNamesRoundTrip) {
+  for (RecoveryMode m : {RecoveryMode::cut_torn_tail, RecoveryMode::truncate_at_corruption}) {
+    EXPECT_EQ(parse_recovery_mode(to_string(m)), m);
+  }
+  EXPECT_EQ(parse_recovery_mode("cut_torn_tail"), RecoveryMode::cut_torn_tail);
+  EXPECT_EQ(parse_recovery_mode("truncate_at_corruption"), RecoveryMode::truncate_at_corruption);
+  EXPECT_FALSE(parse_recovery_mode("truncate"));
+  EXPECT_FALSE(parse_recovery_mode(""));
 }
 
 // ---------------------------------------------------------------- wrong files
@@ -1299,6 +1599,81 @@ TEST(Snapshots, FailedSnapshotWriteLeavesThePreviousOne) {
   EXPECT_NE(s.error().detail.find("snapshot.000000000000000a"), std::string::npos);
 }
 
+// Bug 6 of issue 10: a follower that installs a snapshot from the leader drops every record:
+// those below it are superseded (a zombie leader's uncommitted writes of an old epoch among
+// them), those above it are another history's. truncate(at) kept the ones below.
+TEST(Snapshots, ResetToSnapshotDropsEveryRecord) {
+  FaultFs fs(1);
+  auto o = small_options(&fs);
+  auto log = must_open(kDir, o);
+  const std::uint64_t e1 = 1ull << 32, e2 = 2ull << 32;
+  for (std::uint64_t c = 1; c <= 50; ++c) ASSERT_TRUE(log->append(e1 | c, payload_for(c)));
+  ASSERT_TRUE(log->flush());
+  for (std::uint64_t c = 51; c <= 60; ++c) ASSERT_TRUE(log->append(e1 | c, payload_for(c)));  // queued
+  ASSERT_GT(log->segment_count(), 2u);
+  const std::uint64_t at = e2 | 7;
+  EXPECT_EQ(log->reset_to_snapshot(at).error().code, errc::invalid_argument);  // no snapshot yet
+  ASSERT_TRUE(log->save_snapshot(at, payload_for(7, 2000)));
+  auto r = log->reset_to_snapshot(at);
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_EQ(log->segment_count(), 0u);
+  EXPECT_EQ(log->record_count(), 0u);
+  EXPECT_EQ(log->first_zxid(), 0u);
+  EXPECT_EQ(log->last_zxid(), at);
+  EXPECT_EQ(log->durable_zxid(), at);
+  auto none = log->read(1, UINT64_MAX);
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->empty());
+  auto names = fs.list(kDir);
+  ASSERT_TRUE(names);
+  for (const std::string& n : *names) EXPECT_NE(n.rfind("log.", 0), 0u) << n;
+  // The next append must be above the snapshot.
+  EXPECT_EQ(log->append(at, payload_for(1)).error().code, errc::invalid_argument);
+  ASSERT_TRUE(log->append(at + 1, payload_for(8)));
+  ASSERT_TRUE(log->flush());
+  log.reset();
+  fs.crash(CrashMode::drop_unsynced);
+  log = must_open(kDir, o);
+  EXPECT_EQ(log->first_zxid(), at + 1);
+  EXPECT_EQ(log->last_zxid(), at + 1);
+  EXPECT_EQ(log->record_count(), 1u);
+  auto snap = log->latest_snapshot();
+  ASSERT_TRUE(snap && *snap);
+  EXPECT_EQ((*snap)->zxid, at);
+}
+
+// A crash after the snapshot is durable and before every segment is gone leaves the snapshot
+// and a prefix of the old log, which opens cleanly (the engine syncs again from there).
+TEST(Snapshots, CrashInTheMiddleOfAResetLeavesTheSnapshotAndAPrefix) {
+  for (int fail_at = 0; fail_at < 8; ++fail_at) {
+    FaultFs fs(1);
+    auto o = small_options(&fs);
+    std::size_t segments = 0;
+    {
+      auto log = must_open(kDir, o);
+      append_range(*log, 1, 100);
+      ASSERT_TRUE(log->flush());
+      segments = log->segment_count();
+      ASSERT_TRUE(log->save_snapshot(70, payload_for(70, 500)));
+      fs.fail_sync_after = fail_at;  // the directory fsync of one removal fails
+      auto r = log->reset_to_snapshot(70);
+      EXPECT_EQ(r.has_value(), static_cast<std::size_t>(fail_at) >= segments) << fail_at;
+      fs.fail_sync_after = -1;
+    }
+    fs.crash(CrashMode::drop_unsynced);
+    auto log = must_open(kDir, o);
+    auto snap = log->latest_snapshot();
+    ASSERT_TRUE(snap && *snap);
+    EXPECT_EQ((*snap)->zxid, 70u);
+    // Newest first: what is left is records 1..k.
+    expect_records(*log, log->last_zxid());
+    EXPECT_LE(log->segment_count(), segments - std::min<std::size_t>(segments, fail_at));
+    if (static_cast<std::size_t>(fail_at) >= segments) {
+      EXPECT_EQ(log->segment_count(), 0u);
+    }
+  }
+}
+
 // ---------------------------------------------------------------- real files, both writers
 class RealFiles : public ::testing::TestWithParam<WriterKind> {
  protected:
@@ -1408,6 +1783,63 @@ TEST_P(RealFiles, WritesToAReadOnlyFileDescriptorPoison) {
   EXPECT_EQ(d.error().sys_errno, EBADF) << d.error().to_string();
   EXPECT_EQ(log->durable_zxid(), 1u);
   EXPECT_EQ(log->append(3, payload_for(3)).error().code, errc::poisoned);
+}
+
+// Bug 5 of issue 10 on real files with both writers: a stopped follower's 3,000 synced
+// records, one flipped byte in record 1,001, everything after it within the tail window. open()
+// names the corruption and keeps all 3,000 records; it used to cut 1,001..3,000 silently.
+TEST_P(RealFiles, FlippedByteInRecord1001Of3000IsCorruptionNotACut) {
+  TempDir tmp;
+  auto o = options();
+  o.segment_bytes = 64 << 20;
+  o.max_record_bytes = 1 << 20;
+  o.max_batch_bytes = 1 << 20;
+  std::uint64_t window = 0;
+  {
+    auto log = must_open(tmp.path(), o);
+    window = log->tail_window_bytes();
+    std::uint64_t z = 0;
+    while (z < 3000) {
+      for (int k = 0; k < 7 && z < 3000; ++k, ++z) {
+        ASSERT_TRUE(log->append(z + 1, payload_for(z + 1, 600)));
+      }
+      ASSERT_TRUE(log->submit());
+      ASSERT_TRUE(log->poll(false));
+    }
+    auto d = log->flush();
+    ASSERT_TRUE(d) << d.error().to_string();
+    ASSERT_EQ(*d, 3000u);
+    ASSERT_EQ(log->segment_count(), 1u);
+  }
+  std::uint64_t bad = 1001;
+  while (payload_for(bad, 600).empty()) ++bad;
+  auto log0 = must_open(tmp.path(), o);
+  const auto pos = must_locate(*log0, bad);
+  const auto last = must_locate(*log0, 3000);
+  log0.reset();
+  ASSERT_LT(last.offset + last.length, pos.offset + window) << "all in the tail window";
+  {
+    std::fstream f(pos.file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(pos.offset + format::kRecordHeaderBytes));
+    char c = 0;
+    f.get(c);
+    f.seekp(static_cast<std::streamoff>(pos.offset + format::kRecordHeaderBytes));
+    f.put(static_cast<char>(c ^ 0x10));
+  }
+  auto r = Log::open(tmp.path(), o);
+  ASSERT_FALSE(r) << "cut: " << describe_cut((*r)->recovery());
+  EXPECT_EQ(r.error().code, errc::corrupt);
+  EXPECT_NE(r.error().detail.find(pos.file + " at offset " + std::to_string(pos.offset)),
+            std::string::npos)
+      << r.error().detail;
+  EXPECT_NE(r.error().detail.find("truncate_at_corruption"), std::string::npos);
+  o.recovery = RecoveryMode::truncate_at_corruption;
+  auto log = must_open(tmp.path(), o);
+  EXPECT_TRUE(log->recovery().corruption_cut);
+  EXPECT_EQ(log->recovery().records_cut, 3001 - bad);
+  EXPECT_EQ(log->recovery().cut_first_zxid, bad);
+  EXPECT_EQ(log->recovery().cut_last_zxid, 3000u);
+  EXPECT_EQ(log->last_zxid(), bad - 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Writers, RealFiles,
