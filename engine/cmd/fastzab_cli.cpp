@@ -2,6 +2,8 @@
 //
 //   fastzab-cli --server HOST:PORT [--timeout MS] status      the server's status, as JSON
 //   fastzab-cli --server HOST:PORT [--timeout MS] put VALUE   a write; prints its commit zxid
+//   fastzab-cli --server HOST:PORT [--timeout MS] put --file PATH
+//                                  the same with the value read from a file (- : standard input)
 //   fastzab-cli --server HOST:PORT [--timeout MS] transfer [--to ID]
 //                                  hand leadership (group 0) from that server, its leader, to ID
 //                                  (default: the server's choice); prints the new leader's id
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -156,7 +159,9 @@ class Connection {
       std::size_t consumed = 0;
       switch (client::decode(buffer_, m, consumed)) {
         case client::Decoded::message: return {};
-        case client::Decoded::bad: return fail("garbage reply: not the fastzab client protocol");
+        case client::Decoded::bad:
+        case client::Decoded::too_large:
+          return fail("garbage reply: not the fastzab client protocol");
         case client::Decoded::need_more: break;
       }
       std::byte chunk[16 * 1024];
@@ -288,6 +293,36 @@ int run_status(const Endpoint& ep, int timeout_ms) {
   return std::fflush(stdout) == 0 ? kExitGood : kExitNoAnswer;
 }
 
+// The value of `put --file PATH` (- : standard input), read up to one byte past the largest
+// value so that a too-large input is told without reading all of it.
+std::expected<std::string, std::string> read_value(const std::string& path) {
+  const bool from_stdin = path == "-";
+  const int fd = from_stdin ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const std::string name = from_stdin ? "standard input" : path;
+  if (fd < 0) return std::unexpected(name + ": " + std::strerror(errno));
+  std::string value;
+  const std::size_t cap = std::size_t{client::kMaxValueBytes} + 1;
+  char chunk[64 * 1024];
+  std::string error;
+  while (value.size() < cap) {
+    const ssize_t n = ::read(fd, chunk, std::min(sizeof chunk, cap - value.size()));
+    if (n > 0) {
+      value.append(chunk, static_cast<std::size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) error = name + ": " + std::strerror(errno);
+    break;
+  }
+  if (!from_stdin) ::close(fd);
+  if (!error.empty()) return std::unexpected(error);
+  if (value.size() > client::kMaxValueBytes) {
+    return std::unexpected(name + " holds more than " + std::to_string(client::kMaxValueBytes) +
+                           " bytes, the largest value");
+  }
+  return value;
+}
+
 int run_put(const Endpoint& ep, int timeout_ms, const std::string& value) {
   if (value.size() > client::kMaxValueBytes) {
     std::fprintf(stderr, "fastzab-cli: put: VALUE is %zu bytes, the largest is %" PRIu32 "\n",
@@ -351,9 +386,17 @@ int main(int argc, char** argv) {
   CLI::App* put_cmd = app.add_subcommand(
       "put", "Write VALUE; print the zxid it committed at (0x%016x). A follower forwards the "
              "write to its leader");
-  put_cmd->add_option("VALUE", value, "The value's bytes (the argument as given)")
-      ->required()
-      ->type_name("");
+  CLI::Option* value_opt =
+      put_cmd->add_option("VALUE", value, "The value's bytes (the argument as given)")
+          ->type_name("");
+  std::string value_file;
+  CLI::Option* file_opt =
+      put_cmd->add_option("--file", value_file,
+                          "Read the value from this file instead (- : standard input); for "
+                          "values a command line cannot hold (up to 1 MiB)")
+          ->type_name("PATH");
+  value_opt->excludes(file_opt);
+  put_cmd->require_option(1);
 
   std::uint64_t transfer_to = 0;
   CLI::App* transfer_cmd = app.add_subcommand(
@@ -383,5 +426,13 @@ int main(int argc, char** argv) {
   }
   if (status_cmd->parsed()) return run_status(*endpoint, timeout_ms);
   if (transfer_cmd->parsed()) return run_transfer(*endpoint, timeout_ms, transfer_to);
+  if (file_opt->count() > 0) {
+    auto read = read_value(value_file);
+    if (!read) {
+      std::fprintf(stderr, "fastzab-cli: put --file: %s\n", read.error().c_str());
+      return kExitUsage;
+    }
+    value = std::move(*read);
+  }
   return run_put(*endpoint, timeout_ms, value);
 }

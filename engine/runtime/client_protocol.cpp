@@ -71,16 +71,29 @@ void encode(const Message& m, std::vector<std::byte>& out) {
 Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed) {
   if (in.size() < 4) return Decoded::need_more;
   const std::uint32_t len = get_u32(in.data());
-  if (len < kHeaderBytes || len > kMaxBodyBytes) return Decoded::bad;
-  if (in.size() - 4 < len) return Decoded::need_more;
+  if (len < kHeaderBytes) return Decoded::bad;
   const std::byte* p = in.data() + 4;
+  if (len > kMaxSkippedBodyBytes) return Decoded::bad;
+  if (len > kMaxBodyBytes) {
+    // Only a write may be long; its id is enough to answer it.
+    if (in.size() < 4 + kHeaderBytes) return Decoded::need_more;
+    if (static_cast<std::uint8_t>(p[0]) != 0x01) return Decoded::bad;
+    m = Message{};
+    m.id = get_u64(p + 1);
+    consumed = std::size_t{4} + len;
+    return Decoded::too_large;
+  }
+  if (in.size() - 4 < len) return Decoded::need_more;
   const auto body = std::span<const std::byte>(p + kHeaderBytes, len - kHeaderBytes);
   m = Message{};
   m.id = get_u64(p + 1);
   switch (static_cast<std::uint8_t>(p[0])) {
     case 0x01:
-      if (body.size() > kMaxValueBytes) return Decoded::bad;
       m.type = Type::write;
+      if (body.size() > kMaxValueBytes) {
+        consumed = 4 + len;
+        return Decoded::too_large;
+      }
       m.body = body;
       break;
     case 0x02:

@@ -19,7 +19,9 @@
 //      0xE1  error      u8 error code, then UTF-8 text (the rest)
 //
 //    Requests may be pipelined; each reply carries its request's id. Four bytes that decode as a
-//    length can never be a four-letter word: those are above kMaxBodyBytes.
+//    length can never be a four-letter word: those are above kMaxSkippedBodyBytes. A write whose
+//    value passes kMaxValueBytes (its length up to kMaxSkippedBodyBytes) is answered too_large
+//    and its bytes skipped; any other length above kMaxBodyBytes is bad_request.
 //
 // Every decoder here is bounds-checked: bytes from the network are untrusted.
 #pragma once
@@ -44,7 +46,7 @@ enum class Type : std::uint8_t {
 
 enum class ErrorCode : std::uint8_t {
   no_leader = 1,     // no established leader right now: retry later
-  too_large = 2,     // the value passes the largest entry
+  too_large = 2,     // the value passes the largest entry (the connection stays open)
   bad_request = 3,   // an unknown type or malformed body (the connection is closed after it)
   unavailable = 4,   // the server is stopping, or its queue to the core is full: retry
   rejected = 5,      // the leader refused the write (e.g. zxid space exhausted): retry
@@ -56,6 +58,10 @@ inline constexpr std::uint32_t kMaxValueBytes = 1u << 20;
 inline constexpr std::uint32_t kHeaderBytes = 1 + 8;  // type + request id
 inline constexpr std::uint32_t kMaxBodyBytes = kHeaderBytes + kMaxValueBytes + 16;
 static_assert(kMaxBodyBytes < 0x206b6f72u, "a length must never read as a four-letter word");
+// A write announcing a body up to this is answered too_large and skipped; a longer length is
+// not a plausible value but garbage (or a four-letter word): bad_request at once.
+inline constexpr std::uint32_t kMaxSkippedBodyBytes = 256u << 20;
+static_assert(kMaxSkippedBodyBytes < 0x206b6f72u, "a four-letter word must stay bad");
 
 struct Message {
   Type type = Type::write;
@@ -73,6 +79,10 @@ enum class Decoded : std::uint8_t {
   message,    // `m` and `consumed` are set
   need_more,  // the input holds less than one frame
   bad,        // not the protocol: drop the connection
+  // A write whose value passes kMaxValueBytes: `m.id` is set and `consumed` is the whole
+  // frame's length, which may pass the input's: the caller answers too_large and skips that
+  // many bytes as they arrive, without holding them.
+  too_large,
 };
 // Decodes the first frame of `in`. `m.body` views into `in`.
 Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed);

@@ -40,17 +40,21 @@ namespace {
 constexpr std::uint64_t kInt32Max = std::numeric_limits<std::int32_t>::max();
 constexpr std::uint64_t kInt64Max = std::numeric_limits<std::int64_t>::max();
 constexpr std::uint64_t kUint64Max = std::numeric_limits<std::uint64_t>::max();
+constexpr std::uint64_t kUint32Max = std::numeric_limits<std::uint32_t>::max();
 constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 22> kPlainKeys = {
+constexpr std::array<std::string_view, 28> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
     "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace",
     "cpus",
     // Protocol timing in milliseconds (check_timing).
     "tickResolutionMs", "electionFinalizeWaitMs", "electionNotificationMaxMs",
-    "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs", "transferTimeoutMs"};
+    "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs", "transferTimeoutMs",
+    // The client port's limits (README.md "Client port limits").
+    "maxClientCnxns", "maxCnxns", "clientOutputLimitBytes", "clientOutstandingLimit",
+    "clientInputBudgetBytes", "clientTimeoutMs"};
 // The finest tick: a second is coarser than any protocol timer worth counting with it.
 constexpr std::uint64_t kMaxTickResolutionMs = 1000;
 // Defaults of heartbeatMs and leaderSilenceMs, when tickTime and syncLimit do not make them
@@ -71,13 +75,12 @@ struct ZooKeeperOnlyKey {
   std::string_view key;
   std::string_view hint;
 };
-constexpr std::array<ZooKeeperOnlyKey, 20> kZooKeeperOnlyKeys = {{
+constexpr std::array<ZooKeeperOnlyKey, 19> kZooKeeperOnlyKeys = {{
     {"dataLogDir", "fastzab keeps its log in dataDir"},
     {"forceSync", "use sync=fdatasync|none"},
     {"peerType", "the :observer suffix of the server.N line decides"},
     {"clientPortAddress", ""},
     {"secureClientPort", ""},
-    {"maxClientCnxns", ""},
     {"minSessionTimeout", ""},
     {"maxSessionTimeout", ""},
     {"globalOutstandingLimit", ""},
@@ -333,6 +336,18 @@ class Parser {
     if (key == "leaderSilenceMs") return set_u32(config_.leader_silence_ms, 1, kInt32Max);
     if (key == "transferTimeoutMs") return set_u32(config_.transfer_timeout_ms, 1, kInt32Max);
     if (key == "groups") return set_u32(config_.groups, 1, kMaxGroups);
+    if (key == "maxClientCnxns") return set_u32(config_.max_client_cnxns, 0, kInt32Max);
+    if (key == "maxCnxns") return set_u32(config_.max_cnxns, 0, kInt32Max);
+    if (key == "clientOutputLimitBytes") {
+      return set_u32(config_.client_output_limit_bytes, kMinClientOutputLimitBytes, kUint32Max);
+    }
+    if (key == "clientOutstandingLimit") {
+      return set_u32(config_.client_outstanding_limit, 1, kInt32Max);
+    }
+    if (key == "clientInputBudgetBytes") {
+      return set_u32(config_.client_input_budget_bytes, kMinClientInputBudgetBytes, kUint32Max);
+    }
+    if (key == "clientTimeoutMs") return set_u32(config_.client_timeout_ms, 1, kInt32Max);
     if (key == "dataDir") {
       config_.data_dir = std::string(value);
       return {};

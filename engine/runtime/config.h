@@ -84,6 +84,25 @@ struct ServerConfig {
   // transferTimeoutMs: how long a leader handing leadership over waits for the target to hold
   // and commit everything before it gives the transfer up and takes writes again.
   std::uint32_t transfer_timeout_ms = 1000;
+  // The client port's limits (README.md "Client port limits"): one client, or many, may take only
+  // a bounded share of the server; each limit that is hit is counted in `mntr`.
+  // maxClientCnxns: connections per source address (ZooKeeper's key and default; 0: no limit).
+  std::uint32_t max_client_cnxns = 60;
+  // maxCnxns: connections in all (ZooKeeper's key; 0: as many as the descriptor limit leaves
+  // after the descriptors kept for the log and the quorum).
+  std::uint32_t max_cnxns = 0;
+  // clientOutputLimitBytes: unsent reply bytes per connection past which the server stops
+  // reading that connection until the client has taken half of them.
+  std::uint32_t client_output_limit_bytes = 1u << 20;
+  // clientOutstandingLimit: requests per connection waiting for their outcome past which the
+  // server stops reading that connection until half of them are answered.
+  std::uint32_t client_outstanding_limit = 1024;
+  // clientInputBudgetBytes: bytes all connections together may hold in request frames larger
+  // than one read (64 KiB); a connection whose large frame does not fit waits.
+  std::uint32_t client_input_budget_bytes = 64u << 20;
+  // clientTimeoutMs: a request frame must arrive whole, and pending replies must start being
+  // taken, within this; otherwise the connection is dropped.
+  std::uint32_t client_timeout_ms = 10000;
   Transport transport = Transport::uring;
   PollMode poll = PollMode::blocking;
   SyncMode sync = SyncMode::fdatasync;
@@ -107,6 +126,10 @@ struct ServerConfig {
 };
 
 inline constexpr std::uint32_t kMaxGroups = 64;
+// A connection must be able to hold replies to a full read of requests; the input budget must
+// hold the largest request frame (a 1 MiB value and its header) with room to spare.
+inline constexpr std::uint32_t kMinClientOutputLimitBytes = 64u << 10;
+inline constexpr std::uint32_t kMinClientInputBudgetBytes = 2u << 20;
 // A segment must hold the largest entry (1 MiB) with its headers; 1 TiB is the log's limit.
 inline constexpr std::uint32_t kMinPreAllocKb = 2048;
 inline constexpr std::uint32_t kMaxPreAllocKb = 1u << 30;

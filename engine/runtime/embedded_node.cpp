@@ -210,7 +210,8 @@ struct Group {
     std::atomic<std::int64_t> leader{0}, epoch{0};
     std::atomic<std::uint64_t> last_zxid{0}, committed_zxid{0}, applied{0};
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, sessions_up{0}, refused{0},
-        garbage{0}, oversized{0}, snapshots_installed{0}, truncations{0}, records_truncated{0};
+        garbage{0}, oversized{0}, evicted{0}, snapshots_installed{0}, truncations{0},
+        records_truncated{0}, recovery_records_cut{0};
     std::atomic<std::uint64_t> log_batches{0}, log_bytes{0}, log_records{0};
   } status;
 
@@ -355,6 +356,8 @@ struct Group {
     const net::Counters& c = r.transport_counters();
     status.sessions_up.store(c.sessions_up, rel);
     status.refused.store(c.handshakes_refused, rel);
+    status.evicted.store(c.handshakes_evicted, rel);
+    status.recovery_records_cut.store(r.log().recovery().records_cut, rel);
     status.garbage.store(c.connections_dropped_garbage, rel);
     status.oversized.store(c.frames_oversized, rel);
   }
@@ -673,6 +676,8 @@ NodeStatus Node::status(unsigned group) const {
   out.quorum_frames_out = s.frames_out.load(rel);
   out.quorum_sessions_up = s.sessions_up.load(rel);
   out.handshakes_refused = s.refused.load(rel);
+  out.handshakes_evicted = s.evicted.load(rel);
+  out.recovery_records_cut = s.recovery_records_cut.load(rel);
   out.connections_dropped_garbage = s.garbage.load(rel);
   out.frames_oversized = s.oversized.load(rel);
   out.snapshots_installed = s.snapshots_installed.load(rel);

@@ -301,6 +301,12 @@ def _die_with_parent():
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def _limit_descriptors(n):
+    _die_with_parent()
+    import resource
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))
+
+
 def free_ports(n):
     """n distinct free TCP ports on 127.0.0.1, with their sockets still bound (close them right
     before the servers start, so that nothing else takes the ports in between)."""
@@ -423,7 +429,8 @@ class Cluster:
             sock.close()
         self._reserved = []
 
-    def start(self, sid, wait_ready=True, timeout=10.0):
+    def start(self, sid, wait_ready=True, timeout=10.0, nofile=None):
+        """Starts server `sid`; `nofile` sets its descriptor limit (ulimit -n, soft and hard)."""
         assert threading.current_thread() is threading.main_thread(), \
             'start servers from the main thread (PR_SET_PDEATHSIG follows the forking thread)'
         s = self.servers[sid]
@@ -436,7 +443,8 @@ class Cluster:
         s.log_offset = log.tell()
         s.proc = subprocess.Popen([server_bin(), '--config', s.config, '--id', str(sid)],
                                   stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                  preexec_fn=_die_with_parent)
+                                  preexec_fn=_die_with_parent if nofile is None else
+                                  lambda: _limit_descriptors(nofile))
         log.close()
         if wait_ready:
             self.wait_ready(sid, timeout)
@@ -679,7 +687,8 @@ class Cluster:
 
     def dump(self, sid, payload=True):
         """`fastzab-log dump --payload DATADIR` of a stopped server: a list of (zxid, length,
-        crc, payload bytes) in the log's order."""
+        crc, payload bytes) in the log's order, without the records its newest snapshot
+        supersedes."""
         s = self.servers[sid]
         assert not s.running(), f'dump of {s} while it runs'
         args = [log_bin(), 'dump', '--cluster-id', str(self.cluster_id)]
@@ -692,6 +701,8 @@ class Cluster:
         records = []
         for line in r.stdout.splitlines():
             fields = line.split()
+            if fields[-1] == 'superseded':
+                continue  # under the newest snapshot: not part of the log the servers agree on
             zxid, length, crc = int(fields[0], 16), int(fields[1]), int(fields[2], 16)
             value = b''
             if payload and fields[3] != '-':

@@ -46,6 +46,9 @@ Bytes encoded(const Message& m) {
 void append_u32(Bytes& out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
 }
+void append_u64(Bytes& out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
+}
 // A frame by hand: length prefix from the body's size, then type, id, fields.
 Bytes frame(std::uint8_t type, std::uint64_t id, const Bytes& fields) {
   Bytes out;
@@ -258,11 +261,34 @@ TEST(ClientProtocolTest, LengthBelowHeaderIsBad) {
   }
 }
 
-TEST(ClientProtocolTest, LengthAboveMaximumIsBad) {
-  for (std::uint32_t len : {kMaxBodyBytes + 1, kMaxBodyBytes + 1000, 0x7fffffffu, 0xffffffffu}) {
+TEST(ClientProtocolTest, LengthAboveTheSkippableMaximumIsBadAtOnce) {
+  for (std::uint32_t len : {kMaxSkippedBodyBytes + 1, 0x7fffffffu, 0xffffffffu}) {
     Bytes in;
     append_u32(in, len);
-    EXPECT_EQ(decode_bytes(in), Decoded::bad) << "length " << len;  // without the body
+    EXPECT_EQ(decode_bytes(in), Decoded::bad) << "length " << len;
+  }
+}
+
+TEST(ClientProtocolTest, LengthAboveMaximumIsTooLargeForAWriteAndBadOtherwise) {
+  for (std::uint32_t len : {kMaxBodyBytes + 1, kMaxBodyBytes + 1000, kMaxSkippedBodyBytes}) {
+    Bytes in;
+    append_u32(in, len);
+    // The length alone does not say: the type and the id come first.
+    EXPECT_EQ(decode_bytes(in), Decoded::need_more) << "length " << len;
+    Bytes write = in;
+    write.push_back(std::byte{0x01});
+    append_u64(write, 0x1122334455667788ull);
+    Message m;
+    std::size_t consumed = 0;
+    ASSERT_EQ(decode_all(write, m, consumed), Decoded::too_large) << "length " << len;
+    EXPECT_EQ(m.id, 0x1122334455667788ull);
+    EXPECT_EQ(consumed, std::size_t{4} + len);  // the whole frame, to skip
+    for (unsigned type : {0x02u, 0x03u, 0x81u, 0x82u, 0x83u, 0xe1u, 0x00u, 0xffu}) {
+      Bytes other = in;
+      other.push_back(static_cast<std::byte>(type));
+      append_u64(other, 1);
+      EXPECT_EQ(decode_bytes(other), Decoded::bad) << "length " << len << " type " << type;
+    }
   }
   // The maximum itself is a length: it needs its body.
   Bytes in;
@@ -273,14 +299,18 @@ TEST(ClientProtocolTest, LengthAboveMaximumIsBad) {
   EXPECT_EQ(decode_bytes(in), Decoded::message);
 }
 
-TEST(ClientProtocolTest, WriteValueAboveMaximumIsBad) {
+TEST(ClientProtocolTest, WriteValueAboveMaximumIsTooLarge) {
   // A body within kMaxBodyBytes whose value passes kMaxValueBytes.
   EXPECT_EQ(decode_bytes(frame(0x01, 1, Bytes(kMaxValueBytes, std::byte{'x'}))),
             Decoded::message);
-  EXPECT_EQ(decode_bytes(frame(0x01, 1, Bytes(kMaxValueBytes + 1, std::byte{'x'}))),
-            Decoded::bad);
-  EXPECT_EQ(decode_bytes(frame(0x01, 1, Bytes(kMaxBodyBytes - kHeaderBytes, std::byte{'x'}))),
-            Decoded::bad);
+  for (std::size_t value : {std::size_t{kMaxValueBytes} + 1, std::size_t{kMaxBodyBytes - kHeaderBytes}}) {
+    const Bytes in = frame(0x01, 7, Bytes(value, std::byte{'x'}));
+    Message m;
+    std::size_t consumed = 0;
+    EXPECT_EQ(decode_all(in, m, consumed), Decoded::too_large) << value;
+    EXPECT_EQ(m.id, 7u);
+    EXPECT_EQ(consumed, in.size());
+  }
 }
 
 TEST(ClientProtocolTest, UnknownTypeIsBad) {
@@ -392,6 +422,17 @@ TEST(ClientProtocolTest, RandomBytesNeverOverrun) {
       }
       case Decoded::need_more: ++need_more; break;
       case Decoded::bad: ++bad; break;
+      case Decoded::too_large: {
+        // Only from a random length above kMaxBodyBytes (the shaped ones stay below it) on a
+        // write: the whole announced frame is to be skipped.
+        std::uint32_t len = 0;
+        for (int k = 3; k >= 0; --k) len = (len << 8) | static_cast<std::uint8_t>(in[k]);
+        ASSERT_GT(len, kMaxBodyBytes) << "input " << i;
+        ASSERT_LE(len, kMaxSkippedBodyBytes) << "input " << i;
+        ASSERT_EQ(in[4], std::byte{0x01}) << "input " << i;
+        ASSERT_EQ(consumed, std::size_t{4} + len) << "input " << i;
+        break;
+      }
     }
   }
   // The loop did reach every outcome (else the shaping above is broken).
@@ -414,8 +455,8 @@ TEST(ClientProtocolTest, FourLetterWords) {
 }
 
 TEST(ClientProtocolTest, FourLetterWordsAreNotFrames) {
-  // Read as a length, each word is above kMaxBodyBytes: the decoder refuses it outright.
-  for (std::string_view word : {"ruok", "srvr", "mntr", "trce"}) {
+  // Read as a length, each word is above kMaxSkippedBodyBytes: the decoder refuses it outright.
+  for (std::string_view word : {"ruok", "srvr", "mntr", "trce", "stat"}) {
     Message m;
     std::size_t consumed = 0;
     EXPECT_EQ(decode(view(word), m, consumed), Decoded::bad) << word;

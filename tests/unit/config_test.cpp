@@ -609,13 +609,37 @@ TEST(ConfigErrorTest, LineErrorsCiteSourceLineAndKey) {
 // ---------------------------------------------------------------------------------------------
 // Warnings
 
+TEST(ConfigTest, ClientPortLimitsParseWithTheirDefaultsAndBounds) {
+  const ServerConfig d = parse_ok(with(""));
+  EXPECT_EQ(d.max_client_cnxns, 60u);
+  EXPECT_EQ(d.max_cnxns, 0u);
+  EXPECT_EQ(d.client_output_limit_bytes, 1u << 20);
+  EXPECT_EQ(d.client_outstanding_limit, 1024u);
+  EXPECT_EQ(d.client_input_budget_bytes, 64u << 20);
+  EXPECT_EQ(d.client_timeout_ms, 10000u);
+  const ServerConfig c = parse_ok(with(
+      "maxClientCnxns=0\nmaxCnxns=500\nclientOutputLimitBytes=65536\n"
+      "clientOutstandingLimit=1\nclientInputBudgetBytes=2097152\nclientTimeoutMs=250"));
+  EXPECT_TRUE(c.warnings.empty());
+  EXPECT_EQ(c.max_client_cnxns, 0u);
+  EXPECT_EQ(c.max_cnxns, 500u);
+  EXPECT_EQ(c.client_output_limit_bytes, 65536u);
+  EXPECT_EQ(c.client_outstanding_limit, 1u);
+  EXPECT_EQ(c.client_input_budget_bytes, 2097152u);
+  EXPECT_EQ(c.client_timeout_ms, 250u);
+  for (const char* bad : {"clientOutputLimitBytes=65535", "clientInputBudgetBytes=1048576",
+                          "clientOutstandingLimit=0", "clientTimeoutMs=0", "maxCnxns=-1"}) {
+    EXPECT_FALSE(parse_config(with(bad), "zoo.cfg").has_value()) << bad;
+  }
+}
+
 TEST(ConfigWarningTest, UnknownKeysAreIgnoredWithAWarning) {
   const ServerConfig c = parse_ok(with(
       "fancyFeature=on\n"              // 8
       "tickTim=100\n"                  // 9
       "ticktime=100\n"                 // 10
       "sever.4=h:1:2\n"                // 11
-      "maxClientCnxns=60\n"            // 12
+      "minSessionTimeout=60\n"         // 12
       "dataLogDir=/logs\n"             // 13
       "secretfile=/x\n"                // 14
       "fancyFeature=off"));            // 15: unknown keys may repeat
@@ -625,7 +649,7 @@ TEST(ConfigWarningTest, UnknownKeysAreIgnoredWithAWarning) {
   EXPECT_EQ(c.warnings[2], "zoo.cfg:10: ticktime: unknown key; ignored (did you mean tickTime?)");
   EXPECT_EQ(c.warnings[3], "zoo.cfg:11: sever.4: unknown key; ignored (did you mean server.4?)");
   EXPECT_EQ(c.warnings[4],
-            "zoo.cfg:12: maxClientCnxns: a ZooKeeper setting fastzab does not use; ignored");
+            "zoo.cfg:12: minSessionTimeout: a ZooKeeper setting fastzab does not use; ignored");
   EXPECT_EQ(c.warnings[5], "zoo.cfg:13: dataLogDir: a ZooKeeper setting fastzab does not use; "
                            "ignored (fastzab keeps its log in dataDir)");
   EXPECT_EQ(c.warnings[6],

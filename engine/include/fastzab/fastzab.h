@@ -110,6 +110,10 @@ struct NodeStatus {
   std::uint64_t applied = 0;         // entries applied since start
   std::uint64_t quorum_frames_in = 0, quorum_frames_out = 0, quorum_sessions_up = 0;
   std::uint64_t handshakes_refused = 0, connections_dropped_garbage = 0, frames_oversized = 0;
+  // Unauthenticated quorum connections closed to make room for newer ones (net/README.md).
+  std::uint64_t handshakes_evicted = 0;
+  // Records the log's recovery cut at start (a torn tail; log/FORMAT.md): 0 on a clean start.
+  std::uint64_t recovery_records_cut = 0;
   // Catch-up since start: snapshots installed from a leader (SNAP), truncations of this log by a
   // leader (TRUNC) and the records they dropped.
   std::uint64_t snapshots_installed = 0, truncations = 0, records_truncated = 0;
