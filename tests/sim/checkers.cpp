@@ -14,17 +14,21 @@ Checkers::Checkers(std::size_t nodes)
       subs_(1),
       leaderinfo_(nodes * nodes, {0, 0}),
       newleader_(nodes * nodes, {0, core::kNoZxid}),
-      acked_by_node_(nodes) {}
+      acked_by_node_(nodes),
+      acks_(nodes),
+      failure_(nodes) {}
 
-void Checkers::fail(std::uint32_t node, const std::string& what) {
+void Checkers::fail(const char* check, std::uint32_t node, const std::string& what) {
   if (!violation_.empty()) return;
   const std::string name = node < names_.size() ? names_[node] : "n" + std::to_string(node);
-  violation_ = "t=" + std::to_string(now_) + " node " + name + ": " + what;
+  violation_ = "t=" + std::to_string(now_) + " node " + name + ": [" + check + "] " + what;
+  check_ = check;
 }
 
-void Checkers::fail_global(const std::string& what) {
+void Checkers::fail_global(const char* check, const std::string& what) {
   if (!violation_.empty()) return;
-  violation_ = "t=" + std::to_string(now_) + ": " + what;
+  violation_ = "t=" + std::to_string(now_) + ": [" + check + "] " + what;
+  check_ = check;
 }
 
 std::uint64_t Checkers::tag_of(const std::string& payload) const {
@@ -41,18 +45,18 @@ std::uint64_t Checkers::tag_of(const std::string& payload) const {
 
 void Checkers::submitted(std::uint64_t tag, std::uint32_t node, std::string payload) {
   if (tag != subs_.size()) {
-    fail_global("simulator bug: tags must be submitted in order");
+    fail_global("host", "simulator bug: tags must be submitted in order");
     return;
   }
   subs_.push_back(Submission{std::move(payload), node, core::kNoZxid, -1, false});
 }
 
 void Checkers::proposal_accepted(std::uint32_t node, std::uint64_t tag, Zxid zxid) {
-  if (tag == 0 || tag >= subs_.size()) return fail(node, "proposal_accepted for unknown tag " +
+  if (tag == 0 || tag >= subs_.size()) return fail("host", node, "proposal_accepted for unknown tag " +
                                                              std::to_string(tag));
   Submission& s = subs_[tag];
-  if (s.node != node) return fail(node, "proposal_accepted for a tag submitted elsewhere");
-  if (s.assigned != core::kNoZxid) return fail(node, "tag " + std::to_string(tag) + " accepted twice");
+  if (s.node != node) return fail("host", node, "proposal_accepted for a tag submitted elsewhere");
+  if (s.assigned != core::kNoZxid) return fail("integrity", node, "tag " + std::to_string(tag) + " accepted twice");
   s.assigned = zxid;
   awaiting_[{node, zxid.value}] = tag;
 }
@@ -68,7 +72,7 @@ void Checkers::established(std::uint32_t node, core::PeerState role, core::Epoch
   const auto [it, inserted] = leader_of_epoch_.emplace(epoch.value, node);
   if (!inserted && it->second != node) {
     const std::string other = it->second < names_.size() ? names_[it->second] : "?";
-    fail(node, "second leader established in epoch " + std::to_string(epoch.value) +
+    fail("leader", node, "second leader established in epoch " + std::to_string(epoch.value) +
                    " (already established: " + other + ")");
   }
 }
@@ -77,30 +81,30 @@ void Checkers::extend_truth(std::uint32_t node, const AppEntry& e) {
   // Primary order: zxids increase; within an epoch counters are 1, 2, 3, ...
   if (truth_.empty()) {
     if (e.zxid.counter() != 1) {
-      return fail(node, "first delivered entry " + zxid_str(e.zxid) + " does not have counter 1");
+      return fail("order", node, "first delivered entry " + zxid_str(e.zxid) + " does not have counter 1");
     }
   } else {
     const Zxid prev = truth_.back().zxid;
     if (e.zxid <= prev) {
-      return fail(node, "delivered " + zxid_str(e.zxid) + " after " + zxid_str(prev));
+      return fail("order", node, "delivered " + zxid_str(e.zxid) + " after " + zxid_str(prev));
     }
     const bool ok = e.zxid.epoch() == prev.epoch() ? e.zxid.value == prev.value + 1
                                                    : e.zxid.counter() == 1;
     if (!ok) {
-      return fail(node, "primary order: " + zxid_str(e.zxid) + " follows " + zxid_str(prev));
+      return fail("order", node, "primary order: " + zxid_str(e.zxid) + " follows " + zxid_str(prev));
     }
   }
   // Integrity: submitted, once, at the zxid its leader gave it.
   const std::uint64_t tag = tag_of(e.payload);
-  if (tag == 0) return fail(node, "delivered " + zxid_str(e.zxid) + " that nobody submitted");
+  if (tag == 0) return fail("integrity", node, "delivered " + zxid_str(e.zxid) + " that nobody submitted");
   Submission& s = subs_[tag];
   if (s.truth_index >= 0) {
-    return fail(node, "entry '" + e.payload + "' delivered twice: at " +
+    return fail("integrity", node, "entry '" + e.payload + "' delivered twice: at " +
                           zxid_str(truth_[static_cast<std::size_t>(s.truth_index)].zxid) +
                           " and " + zxid_str(e.zxid));
   }
   if (s.assigned != core::kNoZxid && s.assigned != e.zxid) {
-    return fail(node, "entry '" + e.payload + "' delivered at " + zxid_str(e.zxid) +
+    return fail("integrity", node, "entry '" + e.payload + "' delivered at " + zxid_str(e.zxid) +
                           " but its leader assigned " + zxid_str(s.assigned));
   }
   s.truth_index = static_cast<std::int64_t>(truth_.size());
@@ -112,7 +116,7 @@ bool Checkers::check_prefix(std::uint32_t node, const AppState& app, std::size_t
     const AppEntry& e = app.entries[i];
     if (i < truth_.size()) {
       if (!(e == truth_[i])) {
-        fail(node, "agreement: position " + std::to_string(i) + " holds " + zxid_str(e.zxid) +
+        fail("agreement", node, "agreement: position " + std::to_string(i) + " holds " + zxid_str(e.zxid) +
                        " '" + e.payload + "' but another node delivered " +
                        zxid_str(truth_[i].zxid) + " '" + truth_[i].payload + "'");
       }
@@ -129,7 +133,7 @@ void Checkers::acknowledge(std::uint32_t node, const AppEntry& e, std::size_t in
   Submission& s = subs_[it->second];
   awaiting_.erase(it);
   if (s.payload != e.payload) {
-    return fail(node, "delivered " + zxid_str(e.zxid) + " as '" + e.payload +
+    return fail("integrity", node, "delivered " + zxid_str(e.zxid) + " as '" + e.payload +
                           "' but it accepted '" + s.payload + "' at that zxid");
   }
   s.acked = true;
@@ -161,7 +165,7 @@ void Checkers::entered_broadcast(std::uint32_t node, core::Epoch epoch, const Ap
   }
   if (need >= 0 && static_cast<std::int64_t>(app.entries.size()) <= need) {
     const AppEntry& w = truth_[static_cast<std::size_t>(need)];
-    fail(node, "acknowledged write lost: entered broadcast in epoch " +
+    fail("lost-write", node, "acknowledged write lost: entered broadcast in epoch " +
                    std::to_string(epoch.value) + " without " + zxid_str(w.zxid) + " '" +
                    w.payload + "' (acknowledged in epoch " + std::to_string(need_epoch) +
                    "); its application ends at " + zxid_str(app.zxid));
@@ -171,7 +175,7 @@ void Checkers::entered_broadcast(std::uint32_t node, core::Epoch epoch, const Ap
 void Checkers::final_check(std::uint32_t node, const AppState& app, std::int64_t limit) {
   if (limit >= 0 && static_cast<std::int64_t>(app.entries.size()) <= limit) {
     const AppEntry& w = truth_[static_cast<std::size_t>(limit)];
-    fail(node, "acknowledged write lost: at the end it lacks " + zxid_str(w.zxid) + " '" +
+    fail("lost-write", node, "acknowledged write lost: at the end it lacks " + zxid_str(w.zxid) + " '" +
                    w.payload + "'; its application ends at " + zxid_str(app.zxid));
   }
 }
@@ -180,11 +184,11 @@ void Checkers::dropped_on_recovery(std::uint32_t node,
                                    const std::vector<core::LoggedEntry>& dropped, Zxid applied) {
   for (const core::LoggedEntry& e : dropped) {
     if (e.zxid <= applied) {
-      return fail(node, "recovery dropped " + zxid_str(e.zxid) + " that it had delivered");
+      return fail("recovery-drop", node, "recovery dropped " + zxid_str(e.zxid) + " that it had delivered");
     }
     const auto it = acked_by_node_[node].find(e.zxid.epoch().value);
     if (it != acked_by_node_[node].end() && e.zxid <= it->second) {
-      return fail(node, "recovery dropped " + zxid_str(e.zxid) + " that it had ACKed (up to " +
+      return fail("recovery-drop", node, "recovery dropped " + zxid_str(e.zxid) + " that it had ACKed (up to " +
                             zxid_str(it->second) + ")");
     }
   }
@@ -207,11 +211,45 @@ void Checkers::frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId 
                           const Disk& disk) {
   const auto frame = core::decode_frame(f);
   if (!frame) {
-    return fail(node, std::string("sent a frame it cannot decode: ") +
+    return fail("host", node, std::string("sent a frame it cannot decode: ") +
                           core::to_string(frame.error()));
   }
-  if (frame->kind != core::FrameKind::quorum) return;
   const core::QuorumPacket& p = frame->packet;
+  const bool quorum = frame->kind == core::FrameKind::quorum;
+  // The acknowledgement this frame is, if any (what it promises to be durable).
+  AckSent ack;
+  ack.last_issued = disk.last_issued();
+  ack.type = p.type;
+  ack.zxid = p.zxid;
+  ack.at = now_;
+  const bool is_ack = quorum && (p.type == core::PacketType::ack || p.type == core::PacketType::ackepoch);
+  if (is_ack && p.type == core::PacketType::ackepoch) {
+    const auto [session, epoch] = leaderinfo_[node * n_ + to];
+    ack.epoch = session == s.value ? epoch : 0;
+  } else if (is_ack && p.zxid.counter() == 0) {
+    ack.epoch = p.zxid.epoch().value;
+    const auto [session, synced] = newleader_[node * n_ + to];
+    ack.synced = session == s.value ? synced : core::kNoZxid;
+  }
+  if (const Failure& failure = failure_[node]; failure.failed) {
+    const std::string gap = is_ack ? ack_gap(ack, disk) : std::string();
+    if (!gap.empty()) {
+      return fail("disk-failure-ack", node,
+                  describe(ack) + " sent after its failed " + failure.what + " at t=" +
+                      std::to_string(failure.at) + ", which never made it durable: " + gap);
+    }
+    return fail("disk-failure-sent", node,
+                std::string(quorum ? core::to_string(p.type) : "election") +
+                    " frame sent after its host saw a failed " + failure.what + " at t=" +
+                    std::to_string(failure.at) + ": a failed durable op must stop the node");
+  }
+  if (is_ack && disk.pending() > 0) {
+    auto& list = acks_[node];
+    const std::uint64_t oldest = disk.oldest_pending();
+    std::erase_if(list, [&](const AckSent& a) { return a.last_issued < oldest; });
+    list.push_back(ack);
+  }
+  if (!quorum) return;
   const EpochImage& ep = disk.durable_epochs();
   const auto durable_holds = [&](Zxid z) {
     return disk.durable_log().holds(z) || z <= disk.durable_app().zxid;
@@ -222,17 +260,17 @@ void Checkers::frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId 
         const auto [slot, inserted] = acked_by_node_[node].emplace(p.zxid.epoch().value, p.zxid);
         if (!inserted && p.zxid > slot->second) slot->second = p.zxid;
         if (!durable_holds(p.zxid)) {
-          fail(node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
+          fail("ack-durable", node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
                          ") sent but the durable log ends at " +
                          zxid_str(disk.durable_log().last()));
         }
       } else if (ep.current < p.zxid.epoch()) {
-        fail(node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
+        fail("newleader-ack-epoch", node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
                        ") of NEWLEADER sent with durable currentEpoch " +
                        std::to_string(ep.current.value));
       } else if (const auto [session, synced] = newleader_[node * n_ + to];
                  session == s.value && !durable_holds(synced)) {
-        fail(node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
+        fail("newleader-ack-log", node, "persist-before-ack: ACK(" + zxid_str(p.zxid) +
                        ") of NEWLEADER sent before the synced history through " +
                        zxid_str(synced) + " is durable (durable log ends at " +
                        zxid_str(disk.durable_log().last()) + ")");
@@ -241,10 +279,10 @@ void Checkers::frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId 
     case core::PacketType::ackepoch: {
       const auto [session, epoch] = leaderinfo_[node * n_ + to];
       if (session == s.value && ep.accepted.value < epoch) {
-        fail(node, "persist-before-ack: ACKEPOCH for epoch " + std::to_string(epoch) +
+        fail("ackepoch-durable", node, "persist-before-ack: ACKEPOCH for epoch " + std::to_string(epoch) +
                        " sent with durable acceptedEpoch " + std::to_string(ep.accepted.value));
       } else if (!durable_holds(p.zxid)) {
-        fail(node, "ACKEPOCH advertises last zxid " + zxid_str(p.zxid) +
+        fail("ackepoch-durable", node, "ACKEPOCH advertises last zxid " + zxid_str(p.zxid) +
                        " that is not durable (durable log ends at " +
                        zxid_str(disk.durable_log().last()) + ")");
       }
@@ -252,20 +290,74 @@ void Checkers::frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId 
     }
     case core::PacketType::leaderinfo:
       if (ep.accepted < p.zxid.epoch()) {
-        fail(node, "LEADERINFO(" + std::to_string(p.zxid.epoch().value) +
+        fail("leaderinfo-durable", node, "LEADERINFO(" + std::to_string(p.zxid.epoch().value) +
                        ") sent before acceptedEpoch is durable (durable " +
                        std::to_string(ep.accepted.value) + ")");
       }
       break;
     case core::PacketType::newleader:
       if (ep.current < p.zxid.epoch()) {
-        fail(node, "NEWLEADER(" + std::to_string(p.zxid.epoch().value) +
+        fail("newleader-durable", node, "NEWLEADER(" + std::to_string(p.zxid.epoch().value) +
                        ") sent before currentEpoch is durable (durable " +
                        std::to_string(ep.current.value) + ")");
       }
       break;
     default:
       break;
+  }
+}
+
+}  // namespace fastzab::sim
+
+namespace fastzab::sim {
+
+std::string Checkers::describe(const AckSent& a) {
+  if (a.type == core::PacketType::ackepoch) {
+    return "ACKEPOCH(epoch " + std::to_string(a.epoch) + ", last " + zxid_str(a.zxid) + ")";
+  }
+  if (a.zxid.counter() == 0) return "ACK(" + zxid_str(a.zxid) + ") of NEWLEADER";
+  return "ACK(" + zxid_str(a.zxid) + ")";
+}
+
+std::string Checkers::ack_gap(const AckSent& a, const Disk& disk) {
+  const EpochImage& ep = disk.durable_epochs();
+  const auto holds = [&](Zxid z) {
+    return z == core::kNoZxid || disk.durable_log().holds(z) || z <= disk.durable_app().zxid;
+  };
+  const std::string log_end = "the durable log ends at " + zxid_str(disk.durable_log().last());
+  if (a.type == core::PacketType::ackepoch) {
+    if (ep.accepted.value < a.epoch) {
+      return "durable acceptedEpoch is " + std::to_string(ep.accepted.value);
+    }
+    if (!holds(a.zxid)) return log_end;
+    return {};
+  }
+  if (a.zxid.counter() == 0) {
+    if (ep.current.value < a.epoch) return "durable currentEpoch is " + std::to_string(ep.current.value);
+    if (!holds(a.synced)) return "synced through " + zxid_str(a.synced) + " but " + log_end;
+    return {};
+  }
+  return holds(a.zxid) ? std::string() : log_end;
+}
+
+void Checkers::node_started(std::uint32_t node) {
+  failure_[node] = Failure{};
+  acks_[node].clear();
+}
+
+void Checkers::disk_failed(std::uint32_t node, const Completion& done, const Disk& disk) {
+  Failure& f = failure_[node];
+  if (f.failed) return;  // the ops after the first failed one fail too (a poisoned log)
+  f.failed = true;
+  f.at = now_;
+  f.what = std::string(done.op) + " (" + to_string(done.error) + ")";
+  for (const AckSent& a : acks_[node]) {
+    if (a.last_issued < done.id) continue;  // sent before the failed op was issued
+    if (const std::string gap = ack_gap(a, disk); !gap.empty()) {
+      return fail("disk-failure-ack", node,
+                  describe(a) + " sent at t=" + std::to_string(a.at) + ", but its " + f.what +
+                      " failed and never made it durable: " + gap);
+    }
   }
 }
 

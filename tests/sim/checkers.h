@@ -10,7 +10,14 @@
 //  * persist before ack: the frames a node sends (after its SendGate) never promise more than its
 //    durable image holds: ACK(z) z durable; ACK(NEWLEADER) currentEpoch and everything synced
 //    before NEWLEADER durable; ACKEPOCH the promised epoch and the advertised zxid durable;
-//    LEADERINFO and NEWLEADER the leader's acceptedEpoch / currentEpoch durable.
+//    LEADERINFO and NEWLEADER the leader's acceptedEpoch / currentEpoch durable;
+//  * fail-stop on a failed durable op (disk errors): when a node's host learns that an append,
+//    epoch write or snapshot save failed, no acknowledgement the node sent since that op was
+//    issued (ACK, ACKEPOCH, ACK of NEWLEADER) may depend on it (the durable image the failure
+//    left must hold it), and no frame at all leaves the node afterwards (until it restarts).
+//
+// Each violation names the checker that found it ("[name] ..."; Checkers::check()), so a
+// self-test can require that a broken host trips the checker meant to catch it.
 #pragma once
 
 #include <cstdint>
@@ -47,6 +54,11 @@ class Checkers {
                       const Disk& disk);
   void frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId s, core::Bytes f,
                   const Disk& disk);
+  // The node (re)started: a new incarnation, no failed op yet.
+  void node_started(std::uint32_t node);
+  // The node's host learned that a durable op failed (`done.error`); `disk` is the durable image
+  // that failure left.
+  void disk_failed(std::uint32_t node, const Completion& done, const Disk& disk);
   // Recovery dropped these log entries of `node` (core::drop_unacknowledged_tail): none may be
   // one it acknowledged (ACK) or delivered.
   void dropped_on_recovery(std::uint32_t node, const std::vector<core::LoggedEntry>& dropped,
@@ -59,10 +71,14 @@ class Checkers {
   }
 
   // ---- verdict ----
-  void fail(std::uint32_t node, const std::string& what);
-  void fail_global(const std::string& what);
+  // `check` names the checker (see --expect-violation in main.cpp); "host" is a broken host
+  // contract (outputs the simulated host cannot carry out) or a simulator bug.
+  void fail(const char* check, std::uint32_t node, const std::string& what);
+  void fail_global(const char* check, const std::string& what);
+  void fail(std::uint32_t node, const std::string& what) { fail("host", node, what); }
   bool failed() const noexcept { return !violation_.empty(); }
   const std::string& violation() const noexcept { return violation_; }
+  const std::string& check() const noexcept { return check_; }
   void set_time(Time t) noexcept { now_ = t; }
   void set_node_names(std::vector<std::string> names) { names_ = std::move(names); }
 
@@ -71,6 +87,9 @@ class Checkers {
   std::size_t leaders() const noexcept { return leader_of_epoch_.size(); }
   std::size_t acknowledged() const noexcept { return acked_count_; }
   std::int64_t max_acked_index() const noexcept { return max_acked_index_; }
+  std::int64_t max_established_epoch() const noexcept {
+    return leader_of_epoch_.empty() ? 0 : leader_of_epoch_.rbegin()->first;
+  }
   const std::vector<AppEntry>& truth() const noexcept { return truth_; }
 
  private:
@@ -89,6 +108,7 @@ class Checkers {
   std::size_t n_;
   Time now_ = 0;
   std::string violation_;
+  std::string check_;
   std::vector<std::string> names_;
   std::vector<AppEntry> truth_;
   std::map<std::int64_t, std::uint32_t> leader_of_epoch_;
@@ -103,6 +123,27 @@ class Checkers {
   std::vector<std::pair<std::uint64_t, core::Zxid>> newleader_;
   // Highest zxid each node ever ACKed, per epoch (acks are cumulative within the log).
   std::vector<std::map<std::int64_t, core::Zxid>> acked_by_node_;
+
+  // ---- fail-stop on a failed durable op
+  // An acknowledgement sent while some durable op was pending: what it promises is durable.
+  struct AckSent {
+    std::uint64_t last_issued = 0;  // Disk::last_issued() at the send
+    core::PacketType type = core::PacketType::ack;
+    core::Zxid zxid = core::kNoZxid;  // ACK: the entry; ACKEPOCH: the advertised last zxid
+    std::int64_t epoch = 0;           // ACKEPOCH: promised epoch; ACK(NEWLEADER): its epoch
+    core::Zxid synced = core::kNoZxid;  // ACK(NEWLEADER): log end when NEWLEADER arrived
+    Time at = 0;
+  };
+  // Empty if `a`'s promise holds in `disk`'s durable image; else what is missing.
+  static std::string ack_gap(const AckSent& a, const Disk& disk);
+  static std::string describe(const AckSent& a);
+  std::vector<std::vector<AckSent>> acks_;
+  struct Failure {
+    bool failed = false;
+    Time at = 0;
+    std::string what;
+  };
+  std::vector<Failure> failure_;
 };
 
 std::string zxid_str(core::Zxid z);

@@ -104,9 +104,9 @@ SimResult Cluster::run() {
     if (checkers_.failed()) break;
     if (!liveness_ && events_ >= opt_.steps) begin_liveness();
     if (liveness_) check_liveness();
-    if (events_ > storm_limit) checkers_.fail_global("event storm: too many events");
+    if (events_ > storm_limit) checkers_.fail_global("storm", "event storm: too many events");
   }
-  if (!done_ && !checkers_.failed()) checkers_.fail_global("simulator ran out of events");
+  if (!done_ && !checkers_.failed()) checkers_.fail_global("liveness", "simulator ran out of events");
 
   SimResult r;
   r.seed = opt_.seed;
@@ -119,7 +119,12 @@ SimResult Cluster::run() {
   r.digest = digest_.value();
   r.liveness_time = liveness_ ? q_.now() - liveness_start_ : 0;
   r.faults = faults_.counts();
+  r.faults.disk_failures = disk_failures_;
+  r.faults.zombies = zombies_;
+  r.faults.zombie_frames = zombie_frames_;
+  r.faults.zombie_frames_delivered = zombie_frames_delivered_;
   r.violation = checkers_.violation();
+  r.check = checkers_.check();
   return r;
 }
 
@@ -129,13 +134,15 @@ void Cluster::dispatch(Event& e) {
       Host& h = hosts_[e.a];
       if (h.up && h.frozen) {
         ++h.missed_ticks;
+      } else if (h.up && q_.now() < h.clock_stall_until) {
+        ++h.stalled_ticks;
       } else if (h.up) {
-        step(e.a, core::input::Tick{});
+        tick(e.a);
       }
       Event next;
       next.kind = EventKind::tick;
       next.a = e.a;
-      q_.schedule(q_.now() + kTickPeriod, std::move(next));
+      q_.schedule(q_.now() + h.tick_period, std::move(next));
       break;
     }
     case EventKind::deliver: {
@@ -147,6 +154,7 @@ void Cluster::dispatch(Event& e) {
         break;
       }
       if (!net_.is_current(e.a, e.b, s)) break;  // fenced
+      if (hosts_[e.a].zombie) ++zombie_frames_delivered_;  // reaches a peer's core
       checkers_.frame_received(e.b, e.a, s, core::Bytes(e.data), hosts_[e.b].disk);
       step(e.b, core::input::Message{hosts_[e.a].id, s, core::Bytes(e.data)});
       break;
@@ -218,7 +226,7 @@ void Cluster::step(std::uint32_t i, const core::Input& in) {
   }
   h.last_phase = phase;
   if (const std::string err = h.disk.check_durable(); !err.empty()) {
-    checkers_.fail(i, "durable state a restart would refuse: " + err);
+    checkers_.fail("restart", i, "durable state a restart would refuse: " + err);
   }
 }
 
@@ -227,16 +235,32 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
   const auto emit = [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
     frame_out(i, peer, s, frame);
   };
-  const auto learner_ack = [&] {
+  // Host-bug self-tests: which kind of acknowledgement this held frame is.
+  enum class Ack : std::uint8_t { none, proposal, newleader, epoch };
+  const auto ack_kind = [&] {
     const auto f = core::decode_frame(outs_.bytes(o));
-    return f && f->kind == core::FrameKind::quorum &&
-           (f->packet.type == core::PacketType::ack || f->packet.type == core::PacketType::ackepoch);
+    if (!f || f->kind != core::FrameKind::quorum) return Ack::none;
+    if (f->packet.type == core::PacketType::ackepoch) return Ack::epoch;
+    if (f->packet.type != core::PacketType::ack) return Ack::none;
+    return f->packet.zxid.counter() == 0 ? Ack::newleader : Ack::proposal;
   };
-  if (o.kind == OutputKind::send_after_durable &&
-      (opt_.host_bug == "ignore-barriers" || (opt_.host_bug == "early-acks" && learner_ack()))) {
+  const std::string& bug = opt_.host_bug;
+  const bool held = o.kind == OutputKind::send_after_durable;
+  if (held && (bug == "ignore-barriers" || (bug == "early-acks" && ack_kind() != Ack::none) ||
+               (bug == "early-proposal-acks" && ack_kind() == Ack::proposal))) {
     core::Output now = o;
     now.kind = OutputKind::send;
     h.gate.on_output(outs_, now, emit);
+  } else if (held && bug.starts_with("newleader-ack-before-") && ack_kind() == Ack::newleader) {
+    // Waits for only half of its barrier: the epochs (not the synced log), or the reverse.
+    core::Output half = o;
+    if (bug == "newleader-ack-before-log") {
+      half.barrier.log_zxid = core::kNoZxid;
+    } else {
+      half.barrier.accepted = core::kNoEpoch;
+      half.barrier.current = core::kNoEpoch;
+    }
+    h.gate.on_output(outs_, half, emit);
   } else {
     h.gate.on_output(outs_, o, emit);  // acts on send, send_after_durable, truncate, snapshot
   }
@@ -350,6 +374,13 @@ void Cluster::send_snapshot(std::uint32_t i, const core::Output& o) {
 void Cluster::frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame) {
   const std::uint32_t j = index_of(peer);
   if (j >= hosts_.size() || j == i) return checkers_.fail(i, "send to a non-peer");
+  if (Host& h = hosts_[i]; h.zombie) {
+    if (h.node->state() == core::PeerState::leading && h.node->current_epoch() == h.frozen_epoch) {
+      ++zombie_frames_;
+    } else {
+      h.zombie = false;
+    }
+  }
   checkers_.frame_sent(i, j, s, frame, hosts_[i].disk);
   digest_.add_u64(j);
   digest_.add_u64(s.value);
@@ -360,12 +391,13 @@ void Cluster::frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s,
 void Cluster::on_disk_done(std::uint32_t i, const Event& e) {
   Host& h = hosts_[i];
   if (!h.up || e.x != h.disk.incarnation()) return;  // lost in a crash
+  if (e.b != h.disk.schedule_gen()) return;          // rescheduled by a disk stall
   const Completion c = h.disk.complete(e.y);
   if (const std::string err = h.disk.check_durable(); !err.empty()) {
-    return checkers_.fail(i, "durable state a restart would refuse: " + err);
+    return checkers_.fail("restart", i, "durable state a restart would refuse: " + err);
   }
   if (c.probe_restart && opt_.restart_probes) probe_restart(i, "after a disk write completed");
-  if (checkers_.failed() || c.kind == Completion::Kind::none) return;
+  if (checkers_.failed() || (c.kind == Completion::Kind::none && c.error == DiskError::none)) return;
   if (h.frozen) {
     // The kernel finished the write (the image above is durable, a crash keeps it); the stopped
     // process hears of it at thaw, and only then may its SendGate release what waited for it.
@@ -383,6 +415,7 @@ void Cluster::report_done(std::uint32_t i, const Completion& c) {
   const auto emit = [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
     frame_out(i, peer, s, frame);
   };
+  if (c.error != DiskError::none) return on_disk_failure(i, c);
   switch (c.kind) {
     case Completion::Kind::none: break;
     case Completion::Kind::log_durable:
@@ -400,8 +433,79 @@ void Cluster::report_done(std::uint32_t i, const Completion& c) {
   }
 }
 
+// A durable op failed. The production host (engine/runtime/replica.cpp) treats every failed
+// append, epoch write or snapshot save as fatal: the Replica stops stepping the core and
+// fastzab-server exits ("stopping: log write failed"), so its connections close; whoever
+// supervises it restarts it later from what is on its disk (the poisoned log is reopened and
+// recovered like after a crash). The simulated host does the same: the node goes down at once,
+// nothing more leaves it, and it restarts from its durable image after a while (a supervisor's
+// restart), except after ENOSPC, which needs an operator: down until the liveness phase (there,
+// an op issued before it may still fail: the node then restarts like after any other error).
+void Cluster::on_disk_failure(std::uint32_t i, const Completion& c) {
+  Host& h = hosts_[i];
+  ++disk_failures_;
+  checkers_.disk_failed(i, c, h.disk);
+  if (checkers_.failed()) return;
+  if (opt_.verbose) {
+    trace(i, "DISK FAILURE", std::string(c.op) + " " + to_string(c.error) + "; durable log ends at " +
+                                 zxid_str(h.disk.durable_log().last()));
+  }
+  if (opt_.host_bug == "no-fail-stop") return;  // swallowed: the node goes on
+  if (opt_.host_bug == "ignore-disk-errors") {  // reported as done: the node goes on
+    Completion ok = c;
+    ok.error = DiskError::none;
+    return report_done(i, ok);
+  }
+  if (c.error == DiskError::enospc && !liveness_) {  // healing frees the space
+    stop_node(i, 0, -1);
+  } else {
+    stop_node(i, 0, 100);
+  }
+}
+
+void Cluster::tick(std::uint32_t i) {
+  Host& h = hosts_[i];
+  // The first tick after a clock stall: the stalled ones first, back to back, or none.
+  const std::uint64_t stalled = std::exchange(h.stalled_ticks, 0);
+  if (h.clock_replay) {
+    for (std::uint64_t k = 0; k < stalled && h.up && !checkers_.failed(); ++k) {
+      step(i, core::input::Tick{});
+    }
+  }
+  if (h.up && !checkers_.failed()) step(i, core::input::Tick{});
+}
+
+void Cluster::clock_jump(std::uint32_t i, std::uint32_t ticks) {
+  Host& h = hosts_[i];
+  if (!h.up || h.frozen || q_.now() < h.clock_stall_until) return;
+  if (opt_.verbose) trace(i, "CLOCK JUMP", std::to_string(ticks) + " ticks");
+  for (std::uint32_t k = 0; k < ticks && h.up && !checkers_.failed(); ++k) {
+    step(i, core::input::Tick{});
+  }
+}
+
+void Cluster::clock_stall(std::uint32_t i, Time until, bool replay) {
+  Host& h = hosts_[i];
+  if (!h.up || until <= h.clock_stall_until) return;
+  h.clock_stall_until = until;
+  h.clock_replay = replay;
+}
+
+void Cluster::heal_clocks_and_disks() {
+  for (Host& h : hosts_) {
+    h.tick_period = kTickPeriod;
+    if (h.clock_stall_until > q_.now()) h.clock_stall_until = q_.now();
+    h.disk.disarm_error();
+    h.disk.end_stall();
+  }
+}
+
 void Cluster::start_node(std::uint32_t i) {
   Host& h = hosts_[i];
+  checkers_.node_started(i);
+  h.clock_stall_until = 0;
+  h.stalled_ticks = 0;
+  h.zombie = false;
   core::DurableState state = h.disk.durable_state();
   if (const auto to = core::drop_unacknowledged_tail(state)) {
     const auto dropped = h.disk.recovery_truncate(*to);
@@ -415,7 +519,7 @@ void Cluster::start_node(std::uint32_t i) {
   try {
     h.node.emplace(node_config(i), std::move(state));
   } catch (const std::exception& ex) {
-    return checkers_.fail(i, std::string("restart refused: ") + ex.what());
+    return checkers_.fail("restart", i, std::string("restart refused: ") + ex.what());
   }
   const EpochImage& ep = h.disk.durable_epochs();
   h.gate.reset(h.node->last_logged(), ep.accepted, ep.current);
@@ -442,7 +546,7 @@ void Cluster::probe_restart(std::uint32_t i, const char* after) {
   try {
     core::Node probe(node_config(i), std::move(state));
   } catch (const std::exception& ex) {
-    checkers_.fail(i, std::string("a crash now would leave a node that cannot restart (") + after +
+    checkers_.fail("restart", i, std::string("a crash now would leave a node that cannot restart (") + after +
                           "): " + ex.what());
   }
 }
@@ -455,10 +559,15 @@ void Cluster::crash_node(std::uint32_t i, bool torn) {
     trace(i, "CRASH", describe(i) + " pending ops " + std::to_string(h.disk.pending()) +
                           ", surviving " + std::to_string(survivors));
   }
+  stop_node(i, survivors, 10);
+}
+
+void Cluster::stop_node(std::uint32_t i, std::size_t survivors, Time restart_min) {
+  Host& h = hosts_[i];
   h.disk.crash(survivors);
   if (opt_.host_bug == "lose-synced") h.disk.lose_synced(static_cast<std::size_t>(rng_.range(1, 3)));
   if (const std::string err = h.disk.check_durable(); !err.empty()) {
-    checkers_.fail(i, "durable state after crash a restart would refuse: " + err);
+    checkers_.fail("restart", i, "durable state after crash a restart would refuse: " + err);
   }
   // A crash ends a freeze: what waited in the stopped process dies with it.
   h.frozen = false;
@@ -469,11 +578,16 @@ void Cluster::crash_node(std::uint32_t i, bool torn) {
   net_.node_down(i);
   checkers_.client_disconnected(i);
   if (probe_tag_ != 0 && probe_node_ == i) probe_tag_ = 0;
+  h.zombie = false;
+  if (restart_min < 0) return;  // down until the liveness phase
   Event e;
   e.kind = EventKind::restart;
   e.a = i;
   e.x = h.disk.incarnation();
-  q_.schedule(q_.now() + rng_.range(10, 1500), std::move(e));
+  // A crashed machine comes back after 10-1500; a supervisor restarts a failed process after
+  // 100-2000 (restart_min 100).
+  q_.schedule(q_.now() + (restart_min == 10 ? rng_.range(10, 1500) : rng_.range(100, 2000)),
+              std::move(e));
 }
 
 void Cluster::on_workload() {
@@ -515,6 +629,9 @@ void Cluster::freeze_node(std::uint32_t i, bool replay_ticks) {
   h.frozen = true;
   h.replay_ticks = replay_ticks;
   h.missed_ticks = 0;
+  h.frozen_leading = h.node->state() == core::PeerState::leading &&
+                     h.node->phase() == core::ZabPhase::broadcast;
+  h.frozen_epoch = h.node->current_epoch();
   if (opt_.verbose) trace(i, "FREEZE", describe(i));
 }
 
@@ -532,6 +649,13 @@ void Cluster::thaw_node(std::uint32_t i) {
   std::vector<Held> held = std::move(h.held);
   h.held.clear();
   const std::uint64_t missed = std::exchange(h.missed_ticks, 0);
+  // A zombie leader: it still leads in its old epoch, but a newer one was established meanwhile.
+  if (h.frozen_leading && h.node->state() == core::PeerState::leading &&
+      h.node->current_epoch() == h.frozen_epoch &&
+      checkers_.max_established_epoch() > h.frozen_epoch.value) {
+    h.zombie = true;
+    ++zombies_;
+  }
   if (opt_.verbose) {
     trace(i, "THAW", describe(i) + "; " + std::to_string(missed) + " missed ticks " +
                          (h.replay_ticks ? "replayed first" : "skipped") + ", " +
@@ -542,7 +666,7 @@ void Cluster::thaw_node(std::uint32_t i) {
   }
   std::vector<core::ClientProposal> batch;
   for (Held& x : held) {
-    if (checkers_.failed()) return;
+    if (checkers_.failed() || !h.up) return;  // a failed durable op may have stopped it
     switch (x.event.kind) {
       case EventKind::disk_done: report_done(i, x.done); break;
       case EventKind::workload:
@@ -575,7 +699,7 @@ void Cluster::check_liveness() {
   if (now - liveness_start_ > opt_.liveness_budget) {
     std::string status;
     for (std::uint32_t i = 0; i < hosts_.size(); ++i) status += " [" + describe(i) + "]";
-    checkers_.fail_global("liveness: " +
+    checkers_.fail_global("liveness", "liveness: " +
                           std::string(probe_tag_ == 0 ? "no leader with a quorum in broadcast"
                                                       : "probe write not delivered everywhere") +
                           " within " + std::to_string(opt_.liveness_budget) +

@@ -41,8 +41,12 @@ struct SimOptions {
   bool restart_probes = true;
   // Self-test of the checkers: a deliberately broken host. "ignore-barriers" sends every
   // send_after_durable frame at once, "early-acks" only the ACK and ACKEPOCH ones; "lose-synced"
-  // makes a crash also lose the last few log entries the disk had reported durable. Each must
-  // make the checkers report violations.
+  // makes a crash also lose the last few log entries the disk had reported durable;
+  // "early-proposal-acks" sends only the ACKs of proposals at once; "newleader-ack-before-log"
+  // and "newleader-ack-before-epoch" release the ACK of NEWLEADER once only the epochs, or only
+  // the synced log, are durable; "ignore-disk-errors" reports a failed durable op as done and
+  // goes on; "no-fail-stop" drops the failure silently and goes on. Each must make a checker
+  // report a violation (main.cpp --expect-violation).
   std::string host_bug;
 };
 
@@ -58,6 +62,7 @@ struct SimResult {
   Time liveness_time = 0;  // how long the liveness phase took
   FaultCounts faults;
   std::string violation;  // empty = ok
+  std::string check;      // the checker that reported it (Checkers::check())
 };
 
 class Cluster final : public FaultTarget {
@@ -75,6 +80,14 @@ class Cluster final : public FaultTarget {
   void freeze_node(std::uint32_t node, bool replay_ticks) override;
   void thaw_node(std::uint32_t node) override;
   void request_transfer(std::uint32_t leader, std::optional<std::uint32_t> to) override;
+  void set_tick_period(std::uint32_t node, Time period) override { hosts_[node].tick_period = period; }
+  void clock_jump(std::uint32_t node, std::uint32_t ticks) override;
+  void clock_stall(std::uint32_t node, Time until, bool replay) override;
+  void arm_disk_error(std::uint32_t node, DiskError error, std::uint8_t kinds) override {
+    hosts_[node].disk.arm_error(error, kinds);
+  }
+  void stall_disk(std::uint32_t node, Time until) override { hosts_[node].disk.stall(until); }
+  void heal_clocks_and_disks() override;
 
  private:
   // An input that reached a frozen node: its core gets it at thaw, in arrival order.
@@ -100,6 +113,17 @@ class Cluster final : public FaultTarget {
     bool replay_ticks = false;
     std::uint64_t missed_ticks = 0;
     std::vector<Held> held;
+    // Its clock (Profile::clock_drift): a tick every tick_period; none before clock_stall_until,
+    // then the stalled ticks replayed back to back (clock_replay) or skipped.
+    Time tick_period = kTickPeriod;
+    Time clock_stall_until = 0;
+    bool clock_replay = false;
+    std::uint64_t stalled_ticks = 0;
+    // Zombie leader tracking: established leader in `frozen_epoch` when frozen; at thaw, a zombie if a
+    // newer epoch was established meanwhile (until its role changes).
+    bool frozen_leading = false;
+    core::Epoch frozen_epoch{0};
+    bool zombie = false;
   };
 
   void dispatch(Event& e);
@@ -111,6 +135,12 @@ class Cluster final : public FaultTarget {
   void report_done(std::uint32_t i, const Completion& c);
   void submit(std::uint32_t i, std::span<const core::ClientProposal> batch);
   void start_node(std::uint32_t i);
+  // The node goes down: its process ends (a crash, or fail-stop on a failed durable op); the
+  // disk keeps `survivors` of its pending ops. restart_after < 0: it stays down until the
+  // liveness phase.
+  void stop_node(std::uint32_t i, std::size_t survivors, Time restart_after);
+  void on_disk_failure(std::uint32_t i, const Completion& c);
+  void tick(std::uint32_t i);
   core::NodeConfig node_config(std::uint32_t i) const;
   void probe_restart(std::uint32_t i, const char* after);
   void on_workload();
@@ -145,6 +175,10 @@ class Cluster final : public FaultTarget {
   std::uint32_t probe_node_ = 0;
   Time probe_time_ = 0;
   std::int64_t acked_before_probe_ = -1;
+  std::uint64_t disk_failures_ = 0;
+  std::uint64_t zombies_ = 0;
+  std::uint64_t zombie_frames_ = 0;
+  std::uint64_t zombie_frames_delivered_ = 0;
 };
 
 }  // namespace fastzab::sim

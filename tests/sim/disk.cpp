@@ -23,6 +23,17 @@ std::string zx(Zxid z) {
 }
 }  // namespace
 
+const char* to_string(DiskError e) noexcept {
+  switch (e) {
+    case DiskError::none: return "none";
+    case DiskError::eio: return "EIO";
+    case DiskError::enospc: return "ENOSPC";
+    case DiskError::fsync: return "fsync failure";
+    case DiskError::poisoned: return "poisoned log";
+  }
+  return "?";
+}
+
 void encode_snapshot(const AppState& app, core::ByteBuffer& out) {
   put_be(out, static_cast<std::uint64_t>(app.zxid.value), 8);
   put_be(out, app.entries.size(), 4);
@@ -80,16 +91,60 @@ void Disk::enqueue(Op op, bool instant) {
     latency = slow ? rng_.range(params_.slow_min, params_.slow_max)
                    : rng_.range(params_.latency_min, params_.latency_max);
   }
+  if (poisoned_) {
+    op.error = DiskError::poisoned;
+  } else if (armed_kinds_ != 0) {
+    const std::uint8_t kind = op.kind == OpKind::append ? kAppend
+                              : op.kind == OpKind::epochs ? kEpochs
+                              : op.kind == OpKind::snapshot ? kSnapshot : 0;
+    if ((armed_kinds_ & kind) != 0) {
+      op.error = armed_error_;
+      armed_kinds_ = 0;
+    }
+  }
   Time at = q_.now() + latency;
+  if (at < stall_until_) at = stall_until_;
   if (at < last_done_) at = last_done_;  // completes in issue order
   last_done_ = at;
+  op.due = at;
+  schedule(op);
+  ops_.push_back(std::move(op));
+}
+
+void Disk::schedule(const Op& op) {
   Event e;
   e.kind = EventKind::disk_done;
   e.a = node_;
+  e.b = static_cast<std::uint32_t>(schedule_gen_);
   e.x = incarnation_;
   e.y = op.id;
-  ops_.push_back(std::move(op));
-  q_.schedule(at, std::move(e));
+  q_.schedule(op.due, std::move(e));
+}
+
+void Disk::end_stall() {
+  if (stall_until_ <= q_.now()) return;
+  stall_until_ = q_.now();
+  ++schedule_gen_;
+  for (Op& op : ops_) {
+    op.due = q_.now();
+    schedule(op);
+  }
+  last_done_ = q_.now();
+}
+
+void Disk::stall(Time until) {
+  if (until <= stall_until_) return;
+  stall_until_ = until;
+  // Every queued op completes at the end of the stall at the earliest, in issue order: the old
+  // completion events go stale and each op gets a new one.
+  ++schedule_gen_;
+  Time prev = 0;
+  for (Op& op : ops_) {
+    op.due = std::max({op.due, until, prev});
+    prev = op.due;
+    schedule(op);
+  }
+  last_done_ = std::max(last_done_, until);
 }
 
 std::string Disk::append(Zxid first, std::vector<core::LoggedEntry> entries) {
@@ -189,6 +244,7 @@ Completion Disk::complete(std::uint64_t id) {
   if (ops_.empty() || ops_.front().id != id) return c;  // lost in a crash
   Op op = std::move(ops_.front());
   ops_.pop_front();
+  if (op.error != DiskError::none) return fail(op);
   c.probe_restart = op.kind == OpKind::epochs || op.kind == OpKind::snapshot ||
                     op.kind == OpKind::truncate ||
                     (op.kind == OpKind::append && op.zxid.epoch() > durable_epochs_.current);
@@ -225,14 +281,65 @@ Completion Disk::complete(std::uint64_t id) {
   return c;
 }
 
+Completion Disk::fail(Op& op) {
+  Completion c;
+  c.error = op.error;
+  c.id = op.id;
+  // kind and its fields: what a success would have reported (only a broken host uses them).
+  switch (op.kind) {
+    case OpKind::append:
+      c.op = "append";
+      c.kind = Completion::Kind::log_durable;
+      c.zxid = op.zxid;
+      break;
+    case OpKind::truncate: c.op = "truncate"; break;
+    case OpKind::epochs:
+      c.op = "epoch write";
+      c.kind = Completion::Kind::epochs_durable;
+      c.accepted = op.epochs.accepted;
+      c.current = op.epochs.current;
+      break;
+    case OpKind::snapshot:
+      c.op = "snapshot save";
+      c.kind = Completion::Kind::snapshot_installed;
+      c.zxid = op.zxid;
+      break;
+    case OpKind::app_deliver: c.op = "application write"; break;
+  }
+  // What of it may have reached the disk anyway: ENOSPC wrote nothing; EIO stopped part-way;
+  // after a failed fsync any part of it may have been written back (or dropped) by the kernel.
+  // The epoch file and snapshots are replaced atomically: all or nothing.
+  if (op.error == DiskError::eio || op.error == DiskError::fsync) {
+    if (op.kind == OpKind::append) {
+      const std::size_t keep = static_cast<std::size_t>(
+          rng_.below(op.entries.size() + (op.error == DiskError::fsync ? 1 : 0)));
+      if (keep > 0) {
+        op.entries.resize(keep);
+        apply_durable(op);
+      }
+    } else if ((op.kind == OpKind::epochs || op.kind == OpKind::snapshot) && rng_.coin()) {
+      apply_durable(op);
+      c.probe_restart = true;
+    }
+  }
+  // The log is poisoned: every op after it fails unattempted.
+  poisoned_ = true;
+  for (Op& later : ops_) later.error = DiskError::poisoned;
+  return c;
+}
+
 void Disk::crash(std::size_t survivors) {
   for (std::size_t i = 0; i < survivors && !ops_.empty(); ++i) {
+    if (ops_.front().error != DiskError::none) break;  // a failed op and all after it: lost
     apply_durable(ops_.front());
     ops_.pop_front();
   }
   ops_.clear();
   ++incarnation_;
   last_done_ = q_.now();
+  poisoned_ = false;  // the restarted process reopens the log
+  armed_kinds_ = 0;
+  stall_until_ = 0;
   log_ = durable_log_;
   epochs_ = durable_epochs_;
   app_ = durable_app_;

@@ -61,6 +61,17 @@ struct DiskParams {
   Time slow_max = 300;
 };
 
+// An injected I/O error (Profile::disk_errors). A failed op reports it instead of its completion;
+// every op after it fails too (the production log is poisoned: log/log.h).
+enum class DiskError : std::uint8_t {
+  none,
+  eio,       // the write failed part-way: a prefix of it may have reached the disk
+  enospc,    // nothing of it was written
+  fsync,     // written, but the sync failed: any part of it may or may not be on the disk
+  poisoned,  // an op issued after a failed one (never attempted)
+};
+const char* to_string(DiskError e) noexcept;
+
 // What a completed op reports to the node (and its SendGate).
 struct Completion {
   enum class Kind : std::uint8_t { none, log_durable, epochs_durable, snapshot_installed };
@@ -71,6 +82,10 @@ struct Completion {
   // The durable image changed in a way that bears on the epoch start-up rules (epochs, snapshot,
   // truncate, or entries of an epoch above the durable currentEpoch): worth a restart probe.
   bool probe_restart = false;
+  // Failed (the durable image holds at most part of it, see DiskError): the host must fail-stop.
+  DiskError error = DiskError::none;
+  const char* op = "";  // the failed op: "append", "epoch write", "snapshot save", ...
+  std::uint64_t id = 0;  // the op's (Disk::last_issued() numbering)
 };
 
 class Disk {
@@ -98,6 +113,25 @@ class Disk {
   // Host-bug self-test only: drops the last `count` durable log entries (a lying fsync).
   void lose_synced(std::size_t count);
   std::size_t pending() const noexcept { return ops_.size(); }
+
+  // ---- injected faults
+  // The next op of one of these kinds issued from now on fails with `error`.
+  enum KindMask : std::uint8_t { kAppend = 1, kEpochs = 2, kSnapshot = 4 };
+  void arm_error(DiskError error, std::uint8_t kinds) noexcept {
+    armed_error_ = error;
+    armed_kinds_ = kinds;
+  }
+  void disarm_error() noexcept { armed_kinds_ = 0; }
+  bool poisoned() const noexcept { return poisoned_; }
+  // Ops are numbered 1, 2, 3, ... in issue order.
+  std::uint64_t last_issued() const noexcept { return next_op_ - 1; }
+  std::uint64_t oldest_pending() const noexcept { return ops_.empty() ? next_op_ : ops_.front().id; }
+  // A hung disk: nothing completes before `until` (the ops already queued included); issue
+  // order is kept. Completion events carry schedule_gen(): older ones are stale.
+  void stall(Time until);
+  void end_stall();  // the liveness phase: what is queued completes now
+  Time stalled_until() const noexcept { return stall_until_; }
+  std::uint64_t schedule_gen() const noexcept { return schedule_gen_; }
   std::uint64_t incarnation() const noexcept { return incarnation_; }
 
   core::DurableState durable_state() const;
@@ -131,7 +165,11 @@ class Disk {
     EpochImage epochs;                       // epochs
     AppState app;                            // snapshot
     std::vector<AppEntry> app_entries;       // app_deliver
+    DiskError error = DiskError::none;
+    Time due = 0;
   };
+  void schedule(const Op& op);
+  Completion fail(Op& op);
   void enqueue(Op op, bool instant);
   void apply_durable(Op& op);
   bool snapshot_pending() const noexcept;
@@ -145,6 +183,11 @@ class Disk {
   std::uint64_t next_op_ = 1;
   Time last_done_ = 0;
   std::deque<Op> ops_;
+  DiskError armed_error_ = DiskError::none;
+  std::uint8_t armed_kinds_ = 0;
+  bool poisoned_ = false;
+  Time stall_until_ = 0;
+  std::uint64_t schedule_gen_ = 0;
 
   LogImage log_, durable_log_;
   EpochImage epochs_, durable_epochs_;

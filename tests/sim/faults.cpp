@@ -16,9 +16,18 @@ Faults::Faults(const Profile& profile, Rng& rng, EventQueue& queue, Network& net
   if (p_.slow_disks) actions_.push_back(Action::slow_disk);
   if (p_.freezes) actions_.push_back(Action::freeze);
   if (p_.transfers) actions_.push_back(Action::transfer);
+  if (p_.clock_drift) actions_.push_back(Action::clock);
+  if (p_.disk_errors) actions_.push_back(Action::disk_error);
+  if (p_.disk_stalls) actions_.push_back(Action::disk_stall);
 }
 
 void Faults::start() {
+  if (p_.clock_drift && !started_) {
+    // Skew from the start: every node gets its own rate, 0.5x to 2x the nominal one.
+    for (std::uint32_t v = 0; v < n_; ++v) target_.set_tick_period(v, random_period());
+    ++counts_.clock_faults;
+  }
+  started_ = true;
   if (actions_.empty()) return;
   Event e;
   e.kind = EventKind::chaos;
@@ -35,6 +44,9 @@ void Faults::on_chaos() {
     case Action::slow_disk: slow_disk(); break;
     case Action::freeze: freeze(); break;
     case Action::transfer: transfer(); break;
+    case Action::clock: clock(); break;
+    case Action::disk_error: disk_error(); break;
+    case Action::disk_stall: disk_stall(); break;
   }
   start();
 }
@@ -247,7 +259,90 @@ void Faults::transfer() {
           (to ? "n" + std::to_string(*to) : std::string("its choice"));
 }
 
+// Clock drift and skew: the node's tick rate changes (0.5x-2x, so its timeouts fire at other
+// real times than its peers'), its clock jumps ahead (many ticks at once: an NTP step, a VM
+// resumed with a catching-up timer) or stops for a while (a starved timer) while the node keeps
+// reading its sockets and disk.
+Time Faults::random_period() noexcept { return rng_.range(kTickPeriod / 2, kTickPeriod * 2); }
+
+void Faults::clock() {
+  ++counts_.clock_faults;
+  const std::uint32_t v = leader_or_random();
+  switch (rng_.below(4)) {
+    case 0:
+    case 1: {
+      const Time period = random_period();
+      target_.set_tick_period(v, period);
+      last_ = "clock: n" + std::to_string(v) + " ticks every " + std::to_string(period);
+      break;
+    }
+    case 2: {
+      const auto ticks = static_cast<std::uint32_t>(rng_.range(2, 40));
+      target_.clock_jump(v, ticks);
+      last_ = "clock: n" + std::to_string(v) + " jumps " + std::to_string(ticks) + " ticks";
+      break;
+    }
+    default: {
+      const Time length = rng_.range(50, 1500);
+      const bool replay = rng_.coin();
+      target_.clock_stall(v, q_.now() + length, replay);
+      last_ = "clock: n" + std::to_string(v) + " stalls for " + std::to_string(length) +
+              (replay ? ", missed ticks replayed" : ", missed ticks skipped");
+      break;
+    }
+  }
+}
+
+// Disk errors: the next append, epoch write or snapshot save of a node fails. The host fails
+// the node (production: engine/runtime/replica.cpp makes every failed durable op fatal).
+void Faults::disk_error() {
+  ++counts_.disk_errors;
+  const std::uint32_t v = leader_or_random();
+  static const DiskError kErrors[] = {DiskError::eio, DiskError::enospc, DiskError::fsync};
+  const DiskError error = kErrors[rng_.below(3)];
+  // Epoch writes and snapshot saves are rare: arm them more often than appends.
+  static const std::uint8_t kKinds[] = {Disk::kAppend, Disk::kEpochs, Disk::kSnapshot,
+                                        Disk::kEpochs | Disk::kSnapshot,
+                                        Disk::kAppend | Disk::kEpochs | Disk::kSnapshot};
+  const std::uint8_t kinds = kKinds[rng_.below(5)];
+  target_.arm_disk_error(v, error, kinds);
+  last_ = std::string("disk error: n") + std::to_string(v) + " " + to_string(error) +
+          " on its next" + ((kinds & Disk::kAppend) != 0 ? " append" : "") +
+          ((kinds & Disk::kEpochs) != 0 ? " epoch-write" : "") +
+          ((kinds & Disk::kSnapshot) != 0 ? " snapshot-save" : "");
+}
+
+// A very slow fsync: the node's disk completes nothing for 2-30x syncLimit (10 ticks), the ops
+// already queued included (the slow-disk fault only slows the ops issued while it lasts).
+void Faults::disk_stall() {
+  ++counts_.disk_stalls;
+  const std::uint32_t v = leader_or_random();
+  const Time length = rng_.range(20 * kTickPeriod, 300 * kTickPeriod);
+  target_.stall_disk(v, q_.now() + length);
+  last_ = "disk stall: n" + std::to_string(v) + " for " + std::to_string(length);
+}
+
 void Faults::freeze() {
+  if (p_.zombies && rng_.coin()) {
+    // A zombie leader: stopped for 3-20x leader silence while the others elect and establish a
+    // new one; its missed ticks skipped, so at thaw it reads what waited and goes on sending in
+    // its old epoch until a timeout or a peer's answer tells it otherwise.
+    const auto leader = target_.current_leader();
+    if (leader && !target_.node_is_frozen(*leader)) {
+      ++counts_.freezes;
+      ++counts_.zombie_freezes;
+      const Time length = rng_.range(30 * kTickPeriod, 200 * kTickPeriod);
+      target_.freeze_node(*leader, false);
+      Event e;
+      e.kind = EventKind::thaw;
+      e.a = *leader;
+      e.x = ++freeze_gen_[*leader];
+      q_.schedule(q_.now() + length, std::move(e));
+      last_ = "freeze: leader n" + std::to_string(*leader) + " for " + std::to_string(length) +
+              " (zombie), missed ticks skipped";
+      return;
+    }
+  }
   const std::uint32_t v = leader_or_random();
   if (!target_.node_is_up(v) || target_.node_is_frozen(v)) {
     last_ = "freeze: none (n" + std::to_string(v) + " is down or frozen)";
@@ -291,6 +386,7 @@ void Faults::heal_all() {
     ++freeze_gen_[v];
     target_.thaw_node(v);
   }
+  target_.heal_clocks_and_disks();
 }
 
 }  // namespace fastzab::sim

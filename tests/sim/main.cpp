@@ -3,15 +3,20 @@
 //
 //   fastzab-sim --seed S | --seeds A-B | --file regression_seeds.txt
 //               [--nodes N] [--observers M] [--mixed] [--steps K] [--liveness-budget T]
-//               [--no-restart-probes] [--host-bug NAME] [--verbose] [--quiet]
+//               [--no-restart-probes] [--host-bug NAME] [--expect-violation CHECK]
+//               [--verbose] [--quiet]
 //
 // --steps K: the safety phase processes K events (network deliveries, ticks, disk completions,
 // client submissions, faults, ...); then every fault heals and the liveness phase runs until a
 // proposal is delivered everywhere, or fails after T simulated time units (kTickPeriod = 10 units
 // is one node tick). --mixed picks the node count (3, 5 or 7 voters, 0-2 observers) from the seed.
 // --no-restart-probes: do not check, at each durable change that bears on the start-up rules,
-// that a node could restart from its durable image; count only restarts that actually happen. --host-bug ignore-barriers|early-acks|lose-synced: break the
-// simulated host on purpose (the checkers must catch it; the sim suite tests that they do).
+// that a node could restart from its durable image; count only restarts that actually happen.
+// --host-bug NAME (kHostBugs below; cluster.h says what each breaks): break the simulated host on
+// purpose (the checkers must catch it; the sim suite tests that they do).
+// --expect-violation CHECK: the self-test mode. Runs the seeds until one reports a violation of
+// the checker CHECK (the name in "[...]" of a violation line) and then exits 0; exits 1 if none
+// did (other checkers' violations are printed but do not count), 2 on a usage error.
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -38,6 +43,26 @@ extern "C" void on_abort(int) {
   (void)ignored;
 }
 
+const char* const kHostBugs[] = {
+    "ignore-barriers", "early-acks", "early-proposal-acks", "newleader-ack-before-log",
+    "newleader-ack-before-epoch", "lose-synced", "ignore-disk-errors", "no-fail-stop",
+};
+
+// Every name a violation may carry (Checkers::fail's `check`).
+const char* const kChecks[] = {
+    "leader", "order", "integrity", "agreement", "lost-write", "recovery-drop", "ack-durable",
+    "newleader-ack-epoch", "newleader-ack-log", "ackepoch-durable", "leaderinfo-durable",
+    "newleader-durable", "disk-failure-ack", "disk-failure-sent", "restart", "liveness",
+    "storm", "host",
+};
+
+bool one_of(const std::string& v, const auto& names) {
+  for (const char* n : names) {
+    if (v == n) return true;
+  }
+  return false;
+}
+
 struct Job {
   std::uint64_t seed;
   std::uint32_t voters;
@@ -49,7 +74,9 @@ struct Job {
                "fastzab-sim: %s\n"
                "usage: fastzab-sim (--seed S | --seeds A-B | --file F) [--nodes N] "
                "[--observers M] [--mixed]\n"
-               "                   [--steps K] [--liveness-budget T] [--verbose] [--quiet]\n",
+               "                   [--steps K] [--liveness-budget T] [--no-restart-probes]\n"
+               "                   [--host-bug NAME] [--expect-violation CHECK] [--verbose] "
+               "[--quiet]\n",
                why);
   std::exit(2);
 }
@@ -94,6 +121,7 @@ int main(int argc, char** argv) {
   bool have_range = false, mixed = false, verbose = false, quiet = false;
   std::uint32_t voters = 3, observers = 0;
   std::string file;
+  std::string expect;
   SimOptions base;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -126,10 +154,10 @@ int main(int argc, char** argv) {
       base.liveness_budget = static_cast<fastzab::sim::Time>(parse_u64(value(), "bad budget"));
     } else if (a == "--host-bug") {
       base.host_bug = value();
-      if (base.host_bug != "ignore-barriers" && base.host_bug != "early-acks" &&
-          base.host_bug != "lose-synced") {
-        usage("--host-bug is ignore-barriers, early-acks or lose-synced");
-      }
+      if (!one_of(base.host_bug, kHostBugs)) usage(("unknown --host-bug " + base.host_bug).c_str());
+    } else if (a == "--expect-violation") {
+      expect = value();
+      if (!one_of(expect, kChecks)) usage(("unknown checker " + expect).c_str());
     } else if (a == "--no-restart-probes") {
       base.restart_probes = false;
     } else if (a == "--verbose") {
@@ -162,7 +190,9 @@ int main(int argc, char** argv) {
 
   std::uint64_t events = 0, commits = 0, failures = 0;
   fastzab::sim::FaultCounts faults;
-  std::uint64_t frozen_seeds = 0;
+  std::uint64_t frozen_seeds = 0, clock_seeds = 0, diskerr_seeds = 0, stall_seeds = 0,
+                zombie_seeds = 0;
+  bool expected_seen = false;
   for (const Job& j : jobs) {
     SimOptions opt = base;
     opt.seed = j.seed;
@@ -185,7 +215,19 @@ int main(int argc, char** argv) {
     faults.slow_disks += r.faults.slow_disks;
     faults.freezes += r.faults.freezes;
     faults.transfers += r.faults.transfers;
+    faults.clock_faults += r.faults.clock_faults;
+    faults.disk_errors += r.faults.disk_errors;
+    faults.disk_failures += r.faults.disk_failures;
+    faults.disk_stalls += r.faults.disk_stalls;
+    faults.zombie_freezes += r.faults.zombie_freezes;
+    faults.zombies += r.faults.zombies;
+    faults.zombie_frames += r.faults.zombie_frames;
+    faults.zombie_frames_delivered += r.faults.zombie_frames_delivered;
     if (r.faults.freezes != 0) ++frozen_seeds;
+    if (r.faults.clock_faults != 0) ++clock_seeds;
+    if (r.faults.disk_failures != 0) ++diskerr_seeds;
+    if (r.faults.disk_stalls != 0) ++stall_seeds;
+    if (r.faults.zombies != 0) ++zombie_seeds;
     const bool ok = r.violation.empty();
     if (!ok) ++failures;
     if (!quiet || !ok) {
@@ -205,6 +247,10 @@ int main(int argc, char** argv) {
                   static_cast<unsigned long long>(opt.steps), flags.c_str());
     }
     std::fflush(stdout);
+    if (!expect.empty() && r.check == expect) {
+      expected_seen = true;
+      break;
+    }
   }
   if (failures == 0) {
     std::printf("%zu seeds, %llu simulated steps, %llu commits, all ok\n", jobs.size(),
@@ -215,7 +261,10 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(failures));
   }
   std::printf("faults: %llu partitions, %llu crashes, %llu drops, %llu spikes, %llu slow disks, "
-              "%llu freezes (in %llu seeds), %llu transfers\n",
+              "%llu freezes (in %llu seeds), %llu transfers, %llu clock faults (in %llu seeds), "
+              "%llu disk errors armed / %llu failed ops (in %llu seeds), %llu disk stalls (in %llu "
+              "seeds), %llu zombie freezes / %llu zombie leaders (in %llu seeds) / %llu zombie "
+              "frames sent, %llu delivered\n",
               static_cast<unsigned long long>(faults.partitions),
               static_cast<unsigned long long>(faults.crashes),
               static_cast<unsigned long long>(faults.drops),
@@ -223,6 +272,23 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(faults.slow_disks),
               static_cast<unsigned long long>(faults.freezes),
               static_cast<unsigned long long>(frozen_seeds),
-              static_cast<unsigned long long>(faults.transfers));
+              static_cast<unsigned long long>(faults.transfers),
+              static_cast<unsigned long long>(faults.clock_faults),
+              static_cast<unsigned long long>(clock_seeds),
+              static_cast<unsigned long long>(faults.disk_errors),
+              static_cast<unsigned long long>(faults.disk_failures),
+              static_cast<unsigned long long>(diskerr_seeds),
+              static_cast<unsigned long long>(faults.disk_stalls),
+              static_cast<unsigned long long>(stall_seeds),
+              static_cast<unsigned long long>(faults.zombie_freezes),
+              static_cast<unsigned long long>(faults.zombies),
+              static_cast<unsigned long long>(zombie_seeds),
+              static_cast<unsigned long long>(faults.zombie_frames),
+              static_cast<unsigned long long>(faults.zombie_frames_delivered));
+  if (!expect.empty()) {
+    std::printf("expect-violation %s: %s\n", expect.c_str(),
+                expected_seen ? "reported (ok)" : "NOT reported (the checker did not fire)");
+    return expected_seen ? 0 : 1;
+  }
   return failures == 0 ? 0 : 1;
 }

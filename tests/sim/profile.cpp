@@ -38,6 +38,14 @@ Profile choose_profile(Rng& rng, std::uint64_t seed) {
   // Drawn after every earlier choice, from the same late stream, so that seeds without
   // transfers keep their profiles.
   if (!calm && later.coin()) p.transfers = true;
+  // Issue 10's faults, from a stream of their own for the same reason.
+  Rng later2(seed ^ 0x0c10c4d15cfa11edULL);
+  if (!calm) {
+    p.clock_drift = later2.chance(1, 3);
+    p.disk_errors = later2.chance(1, 4);
+    p.disk_stalls = later2.chance(1, 4);
+    p.zombies = p.freezes && later2.coin();
+  }
   static const Time kLatency[] = {2, 5, 10, 25};
   p.net.latency_min = 1;
   p.net.latency_max = kLatency[rng.below(4)];
@@ -81,6 +89,10 @@ std::string Profile::name() const {
   if (slow_disks) add("slowdisk");
   if (freezes) add("freeze/" + std::to_string(freeze_min) + "-" + std::to_string(freeze_max));
   if (transfers) add("transfer");
+  if (clock_drift) add("clock");
+  if (disk_errors) add("diskerr");
+  if (disk_stalls) add("stall");
+  if (zombies) add("zombie");
   if (s.empty()) s = "calm";
   else s += "@" + std::to_string(chaos_min) + "-" + std::to_string(chaos_max);
   s += ",lat" + std::to_string(net.latency_max) + ",disk" + std::to_string(disk.latency_max);

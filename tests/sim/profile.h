@@ -23,6 +23,11 @@ struct Profile {
   bool slow_disks = false;
   bool freezes = false;       // a node stops (its sessions stay open), then resumes
   bool transfers = false;     // the leader is asked to hand leadership over (named or its choice)
+  // Added later (profile.cpp: their own stream, so seeds without them keep their runs):
+  bool clock_drift = false;   // each node ticks at its own rate; rate changes, jumps and stalls
+  bool disk_errors = false;   // an append / epoch write / snapshot save fails (EIO, ENOSPC, fsync)
+  bool disk_stalls = false;   // a node's disk completes nothing for many ticks (beyond syncLimit)
+  bool zombies = false;       // freezes: sometimes the leader, far longer than leader silence
   Time freeze_min = 0;        // how long a freeze lasts
   Time freeze_max = 0;
   Time chaos_min = 100;       // time between fault actions
