@@ -36,21 +36,43 @@ std::uint64_t now_ns() noexcept {
   return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
+// A free port on 127.0.0.1, below the kernel's ephemeral range when it can: a port from that
+// range, once released for a server to bind, can meanwhile become the local end of another
+// server's outgoing connection (EADDRINUSE at start-up, seen in CI).
 std::expected<std::uint16_t, std::string> free_loopback_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return std::unexpected(std::string("socket: ") + std::strerror(errno));
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
-    const int e = errno;
-    ::close(fd);
-    return std::unexpected(std::string("bind 127.0.0.1:0: ") + std::strerror(e));
+  unsigned ephemeral_low = 32768;
+  if (std::FILE* f = std::fopen("/proc/sys/net/ipv4/ip_local_port_range", "r")) {
+    unsigned lo = 0, hi = 0;
+    if (std::fscanf(f, "%u %u", &lo, &hi) == 2 && lo > 1024) ephemeral_low = lo;
+    std::fclose(f);
   }
-  ::close(fd);
-  return ntohs(a.sin_port);
+  const unsigned first = ephemeral_low > 16384 + 1024 ? ephemeral_low - 16384 : 1024;
+  static std::uint64_t state = now_ns() ^ (static_cast<std::uint64_t>(::getpid()) << 32);
+  auto try_bind = [](std::uint16_t port) -> std::expected<std::uint16_t, int> {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return std::unexpected(errno);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    socklen_t len = sizeof a;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      const int e = errno;
+      ::close(fd);
+      return std::unexpected(e);
+    }
+    ::close(fd);
+    return ntohs(a.sin_port);
+  };
+  for (int tries = 0; tries < 64 && first < ephemeral_low; ++tries) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    const auto port = static_cast<std::uint16_t>(first + (state >> 33) % (ephemeral_low - first));
+    if (auto p = try_bind(port)) return *p;
+  }
+  auto p = try_bind(0);
+  if (!p) return std::unexpected(std::string("bind 127.0.0.1:0: ") + std::strerror(p.error()));
+  return *p;
 }
 
 namespace {

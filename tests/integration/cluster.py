@@ -22,6 +22,7 @@ import hashlib
 import hmac
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -310,10 +311,26 @@ def _limit_descriptors(n):
 def free_ports(n):
     """n distinct free TCP ports on 127.0.0.1, with their sockets still bound (close them right
     before the servers start, so that nothing else takes the ports in between)."""
+    # Below the kernel's ephemeral range: a port from it, once released for a server, can become
+    # the local end of another server's outgoing connection first (EADDRINUSE, seen in CI).
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    first = max(1024, low - 16384)
+    rng = random.Random(os.getpid() ^ time.monotonic_ns())
     socks = []
-    for _ in range(n):
+    tries = 0
+    while len(socks) < n:
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        s.bind(('127.0.0.1', 0))
+        port = rng.randrange(first, low) if first < low and tries < 64 * n else 0
+        tries += 1
+        try:
+            s.bind(('127.0.0.1', port))
+        except OSError:
+            s.close()
+            continue
         socks.append(s)
     return [s.getsockname()[1] for s in socks], socks
 
