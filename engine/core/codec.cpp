@@ -34,7 +34,7 @@ constexpr std::int32_t kFirstPacketType = static_cast<std::int32_t>(PacketType::
 constexpr std::int32_t kLastPacketType = static_cast<std::int32_t>(PacketType::inform_and_activate);
 static_assert(kLearnerInfoBytes == kI64 + kI32 + kI64);
 constexpr std::size_t kAckEpochZkBytes = kI32;
-constexpr std::size_t kAckEpochBytes = kI32 + kI64;
+constexpr std::size_t kAckEpochBytes = kI32 + kI64 + kI32;
 
 static_assert(kMaxFrameBytes > kPacketHeaderBytes + kPacketTrailerBytes);
 static_assert(kMaxFrameBytes <= 0x7fffffff, "lengths travel as int32");
@@ -326,6 +326,7 @@ void encode_ackepoch(Zxid last_logged, const AckEpochInfo& info, ByteBuffer& out
   put_packet_header(c, PacketType::ackepoch, last_logged, static_cast<std::int32_t>(kAckEpochBytes));
   c.i32(info.current_epoch);
   c.i64(info.applied.value);
+  c.i32(info.answered_epoch);
   c.i32(kNullLength);
 }
 
@@ -423,7 +424,8 @@ Expected<ServerId, DecodeError> decode_transfer(Bytes data) {
 Expected<AckEpochInfo, DecodeError> decode_ackepoch(Bytes data) {
   if (data.size() == kAckEpochZkBytes) return AckEpochInfo{load_i32(data.data()), kNoZxid};
   if (data.size() == kAckEpochBytes) {
-    return AckEpochInfo{load_i32(data.data()), Zxid{load_i64(data.data() + kI32)}};
+    return AckEpochInfo{load_i32(data.data()), Zxid{load_i64(data.data() + kI32)},
+                        load_i32(data.data() + kI32 + kI64)};
   }
   return unexpected(DecodeError::bad_payload_size);
 }

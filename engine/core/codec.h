@@ -99,11 +99,17 @@ struct LearnerInfo {
   std::int64_t config_version = 0;
 };
 
-// ACKEPOCH payload. fastzab sends int32 currentEpoch (-1 = none) then int64 applied zxid
-// (12 bytes); ZooKeeper sends only the int32 (4 bytes), decoded with applied = kNoZxid.
+// ACKEPOCH payload. fastzab sends int32 currentEpoch (-1 = none), int64 applied zxid and int32
+// answered epoch (16 bytes); ZooKeeper sends only the int32 (4 bytes), decoded with applied =
+// kNoZxid and answered_epoch = -1. The answered epoch names the LEADERINFO this ACKEPOCH answers:
+// one session carries every role a pair of servers plays, so an ACKEPOCH held back for
+// durability can arrive after its sender gave that leader up and the leader moved to a later
+// epoch; the leader must not read it as a promise for the later one. ZooKeeper needs no such
+// field because each attempt to follow opens a new connection.
 struct AckEpochInfo {
   std::int32_t current_epoch;
   Zxid applied;
+  std::int32_t answered_epoch = -1;  // -1: not named (ZooKeeper's form)
 };
 
 // ---- encoding: each call appends exactly one frame to `out` ----

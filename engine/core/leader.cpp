@@ -133,6 +133,12 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
     }
     case PacketType::ackepoch: {
       const auto info = decode_ackepoch(p.data);
+      if (info && info->answered_epoch != -1 && info->answered_epoch != leader_epoch.value) {
+        // Held for durability past its sender's attempt to follow an earlier LEADERINFO of
+        // mine (the session outlives roles): its promise is for that epoch, not this one.
+        ++counters.ignored_packets;
+        return;
+      }
       if (!l.active || !l.leaderinfo_sent || l.ackepoch_received || !info) {
         ++counters.protocol_errors;
         drop_learner(from);

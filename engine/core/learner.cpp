@@ -103,7 +103,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       // durable (I4, I11).
       const DurableBarrier barrier{history.last(), e, kNoEpoch};
       send_frame(leader_index, leader_session, &barrier, [&](ByteBuffer& b) {
-        encode_ackepoch(history.last(), AckEpochInfo{promised, applied}, b);
+        encode_ackepoch(history.last(), AckEpochInfo{promised, applied, static_cast<std::int32_t>(e.value)}, b);
       });
       return;
     }

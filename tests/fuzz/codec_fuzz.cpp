@@ -104,7 +104,8 @@ void check_typed(Bytes data, PacketType type, Zxid zxid) {
     FASTZAB_ASSERT(g.packet.type == PacketType::ackepoch && g.packet.zxid == zxid);
     auto a2 = decode_ackepoch(g.packet.data);
     FASTZAB_ASSERT(a2.has_value());
-    FASTZAB_ASSERT(a2->current_epoch == a->current_epoch && a2->applied == a->applied);
+    FASTZAB_ASSERT(a2->current_epoch == a->current_epoch && a2->applied == a->applied &&
+                   a2->answered_epoch == a->answered_epoch);
   }
   check_batch(data, type, zxid);
 }

@@ -162,6 +162,32 @@ TEST(DiscoveryEpoch, S7_11_AckEpochMinusOneNeverCountsButIsSynced) {
   EXPECT_EQ(e.received(2, PacketType::newleader).size(), 1u);  // n2 synced too
 }
 
+TEST(DiscoveryEpoch, AckEpochNamingAnEarlierLeaderInfoIsNoPromise) {
+  // Sim seed 2061: a learner's ACKEPOCH to LEADERINFO(e) waited for its promise to be durable,
+  // the learner meanwhile gave that attempt up, and the leader (on the same session, now
+  // offering e+1) must not count the late frame as a promise for e+1: the learner's durable
+  // acceptedEpoch is only e.
+  Ensemble e = leader_n1_with_fakes(3, DurableImage::with(1, 1, {}, z(0, 0)));
+  e.fake_followerinfo(2, 1, Epoch{1});
+  e.settle();
+  const auto info = e.received(2, PacketType::leaderinfo);
+  ASSERT_EQ(info.size(), 1u);
+  ASSERT_EQ(info[0].zxid, z(2, 0));
+  e.fake_ackepoch(2, 1, z(0, 0), 1, z(0, 0), /*answered=*/1);
+  e.settle();
+  EXPECT_EQ(e.node(1).counters().ignored_packets, 1u);
+  EXPECT_EQ(e.node(1).phase(), ZabPhase::discovery);
+  EXPECT_EQ(e.node(1).current_epoch(), Epoch{1});
+  EXPECT_TRUE(e.received(2, PacketType::newleader).empty());
+  EXPECT_TRUE(e.connected(1, 2));  // a race, not a protocol error: the session stays
+
+  // The answer to this LEADERINFO still counts.
+  e.fake_ackepoch(2, 1, z(0, 0), 1, z(0, 0), /*answered=*/2);
+  e.settle();
+  EXPECT_EQ(e.node(1).current_epoch(), Epoch{2});
+  EXPECT_EQ(e.received(2, PacketType::newleader).size(), 1u);
+}
+
 TEST(DiscoveryEpoch, S7_11_LearnerAheadOfTheLeaderIsRefused) {
   // Reference §4.3 step 5 (L:1514-1520): a learner whose (currentEpoch, lastZxid) is above the
   // leader's cannot be synchronized by it and is dropped; it never counts.

@@ -958,9 +958,10 @@ void Ensemble::fake_followerinfo(Sid fake, Sid to, Epoch accepted, PacketType ty
   fake_send(fake, to, std::move(b));
 }
 
-void Ensemble::fake_ackepoch(Sid fake, Sid to, Zxid last_logged, std::int32_t current, Zxid applied) {
+void Ensemble::fake_ackepoch(Sid fake, Sid to, Zxid last_logged, std::int32_t current, Zxid applied,
+                             std::int32_t answered) {
   ByteBuffer b;
-  core::encode_ackepoch(last_logged, core::AckEpochInfo{current, applied}, b);
+  core::encode_ackepoch(last_logged, core::AckEpochInfo{current, applied, answered}, b);
   fake_send(fake, to, std::move(b));
 }
 

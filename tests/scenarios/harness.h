@@ -303,7 +303,9 @@ class Ensemble {
   void fake_packet(Sid fake, Sid to, PacketType type, Zxid zxid, Bytes data = {});
   void fake_followerinfo(Sid fake, Sid to, Epoch accepted, PacketType type = PacketType::followerinfo);
   // ACKEPOCH with fastzab's 12-byte payload.
-  void fake_ackepoch(Sid fake, Sid to, Zxid last_logged, std::int32_t current, Zxid applied);
+  // `answered`: the LEADERINFO epoch the ACKEPOCH names (-1: none, as ZooKeeper's learners).
+  void fake_ackepoch(Sid fake, Sid to, Zxid last_logged, std::int32_t current, Zxid applied,
+                     std::int32_t answered = -1);
   // ACKEPOCH with ZooKeeper's 4-byte payload (no applied zxid).
   void fake_ackepoch_zk(Sid fake, Sid to, Zxid last_logged, std::int32_t current);
   void fake_batch(Sid fake, Sid to, PacketType type, Zxid first, const std::vector<std::string>& values);

@@ -224,8 +224,11 @@ void Checkers::frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId 
   ack.at = now_;
   const bool is_ack = quorum && (p.type == core::PacketType::ack || p.type == core::PacketType::ackepoch);
   if (is_ack && p.type == core::PacketType::ackepoch) {
+    const auto info = core::decode_ackepoch(p.data);
     const auto [session, epoch] = leaderinfo_[node * n_ + to];
-    ack.epoch = session == s.value ? epoch : 0;
+    ack.epoch = info && info->answered_epoch != -1 ? info->answered_epoch
+                : session == s.value             ? epoch
+                                                 : 0;
   } else if (is_ack && p.zxid.counter() == 0) {
     ack.epoch = p.zxid.epoch().value;
     const auto [session, synced] = newleader_[node * n_ + to];
@@ -277,8 +280,13 @@ void Checkers::frame_sent(std::uint32_t node, std::uint32_t to, core::SessionId 
       }
       break;
     case core::PacketType::ackepoch: {
-      const auto [session, epoch] = leaderinfo_[node * n_ + to];
-      if (session == s.value && ep.accepted.value < epoch) {
+      // The promise is for the epoch the frame names (the last LEADERINFO heard on the session
+      // when it names none, as ZooKeeper's form).
+      const auto [session, heard_epoch] = leaderinfo_[node * n_ + to];
+      const auto info = core::decode_ackepoch(p.data);
+      const bool named = info && info->answered_epoch != -1;
+      const auto epoch = named ? std::int64_t{info->answered_epoch} : heard_epoch;
+      if ((named || session == s.value) && ep.accepted.value < epoch) {
         fail("ackepoch-durable", node, "persist-before-ack: ACKEPOCH for epoch " + std::to_string(epoch) +
                        " sent with durable acceptedEpoch " + std::to_string(ep.accepted.value));
       } else if (!durable_holds(p.zxid)) {

@@ -30,7 +30,8 @@ std::string describe_frame(core::Bytes frame) {
     if (const auto b = core::decode_batch(p.data)) s += " x" + std::to_string(b->size());
   } else if (p.type == core::PacketType::ackepoch) {
     if (const auto a = core::decode_ackepoch(p.data)) {
-      s += " current=" + std::to_string(a->current_epoch) + " applied=" + zxid_str(a->applied);
+      s += " current=" + std::to_string(a->current_epoch) + " applied=" + zxid_str(a->applied) +
+           " answers=" + std::to_string(a->answered_epoch);
     }
   } else if (!p.data.empty()) {
     s += " " + std::to_string(p.data.size()) + "B";

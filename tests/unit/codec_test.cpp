@@ -648,9 +648,9 @@ TEST(CodecInt32, LeaderInfoRoundTripAndWrongSize) {
 
 TEST(CodecAckEpoch, FastzabFormRoundTrip) {
   ByteBuffer out;
-  encode_ackepoch(Zxid{0x300000005}, AckEpochInfo{3, Zxid{0x300000004}}, out);
-  EXPECT_EQ(to_hex(view(out)), to_hex(view(hex("02 00000012 0000000300000005 0000000c "
-                                               "00000003 0000000300000004 ffffffff"))));
+  encode_ackepoch(Zxid{0x300000005}, AckEpochInfo{3, Zxid{0x300000004}, 4}, out);
+  EXPECT_EQ(to_hex(view(out)), to_hex(view(hex("02 00000012 0000000300000005 00000010 "
+                                               "00000003 0000000300000004 00000004 ffffffff"))));
   const Frame f = decoded(out);
   EXPECT_EQ(f.packet.type, PacketType::ackepoch);
   EXPECT_EQ(f.packet.zxid, Zxid{0x300000005});
@@ -658,6 +658,7 @@ TEST(CodecAckEpoch, FastzabFormRoundTrip) {
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->current_epoch, 3);
   EXPECT_EQ(a->applied, Zxid{0x300000004});
+  EXPECT_EQ(a->answered_epoch, 4);
 
   out.clear();
   encode_ackepoch(kNoZxid, AckEpochInfo{-1, kNoZxid}, out);
@@ -665,6 +666,7 @@ TEST(CodecAckEpoch, FastzabFormRoundTrip) {
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->current_epoch, -1);
   EXPECT_EQ(a->applied, kNoZxid);
+  EXPECT_EQ(a->answered_epoch, -1);
 }
 
 TEST(CodecAckEpoch, ZooKeeperFormAndWrongSize) {
@@ -674,9 +676,11 @@ TEST(CodecAckEpoch, ZooKeeperFormAndWrongSize) {
   ASSERT_TRUE(a.has_value());
   EXPECT_EQ(a->current_epoch, 2);
   EXPECT_EQ(a->applied, kNoZxid);
+  EXPECT_EQ(a->answered_epoch, -1);
 
-  const ByteBuffer b(16, std::byte{0xff});
-  for (std::size_t n : {0, 3, 5, 8, 11, 13, 16}) {
+  // 12 bytes was fastzab's form before the answered epoch: refused, not guessed at.
+  const ByteBuffer b(20, std::byte{0xff});
+  for (std::size_t n : {0, 3, 5, 8, 11, 12, 13, 15, 17, 20}) {
     a = decode_ackepoch(view(b).first(n));
     ASSERT_FALSE(a.has_value()) << n;
     EXPECT_EQ(a.error(), DecodeError::bad_payload_size);
@@ -941,7 +945,8 @@ class Mutator {
                             interesting32(), out);
         break;
       case 4:
-        encode_ackepoch(Zxid{interesting64()}, AckEpochInfo{interesting32(), Zxid{interesting64()}}, out);
+        encode_ackepoch(Zxid{interesting64()},
+                        AckEpochInfo{interesting32(), Zxid{interesting64()}, interesting32()}, out);
         break;
       default: {
         BatchWriter w(coin() ? PacketType::proposal : PacketType::inform, Zxid{interesting64()}, out);
@@ -1051,6 +1056,7 @@ bool check_round_trip(const ByteBuffer& frame) {
     if (a2) {
       EXPECT_EQ(a2->current_epoch, a->current_epoch);
       EXPECT_EQ(a2->applied, a->applied);
+      EXPECT_EQ(a2->answered_epoch, a->answered_epoch);
     }
   }
   return true;
