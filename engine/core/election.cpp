@@ -22,7 +22,7 @@ bool same_vote(const RecordedVote& a, const RecordedVote& b) {
 
 Vote Node::Impl::initial_vote() const {
   if (!is_voter(self)) return Vote{kNoServer, kNoZxid, round, kNoEpoch};
-  return Vote{cfg.self, history.last(), round, current_epoch};
+  return Vote{cfg.self, state_lost ? kLostZxid : history.last(), round, current_epoch};
 }
 
 // totalOrderPredicate (reference §2.2): a candidate with weight 0 never wins; otherwise the
@@ -180,7 +180,16 @@ void Node::Impl::on_notification(std::size_t from, const Notification& n) {
 }
 
 void Node::Impl::handle_looking(std::size_t from, const Notification& n) {
-  if (n.zxid == kLostZxid) {  // a server whose state is lost never takes part (ZOOKEEPER-261)
+  // A server whose state is lost never takes part (ZOOKEEPER-261), neither as the sender nor
+  // as the receiver: it may only join a leader others established (handle_established). It
+  // still follows the rounds, so that the established voters' answers to it count there.
+  if (state_lost && from != self && n.round > round) {
+    round = n.round;
+    std::fill(recvset.begin(), recvset.end(), std::nullopt);
+    proposal = initial_vote();
+    broadcast_notification();
+  }
+  if (n.zxid == kLostZxid || state_lost) {
     ++counters.ignored_notifications;
     return;
   }
@@ -270,7 +279,9 @@ void Node::Impl::election_tick() {
     // Nothing heard for a whole interval: send again and back off (FLE:970-997).
     quiet_ticks = 0;
     // No overflow: notify_max_ticks <= kMaxDurationTicks <= INT32_MAX / 2.
-    notify_timeout = std::min(notify_timeout * 2, cfg.notify_max_ticks);
+    // A lost state cannot make the election progress, only learn its outcome: it keeps asking
+    // at the first interval, or it would hear of an established leader up to a minute late.
+    if (!state_lost) notify_timeout = std::min(notify_timeout * 2, cfg.notify_max_ticks);
     broadcast_notification();
   }
 }

@@ -127,6 +127,9 @@ struct Output {
   PeerState role = PeerState::looking;
   ServerId leader = kNoServer;
   bool established = false;
+  // role_change: the node synchronized with an established leader after starting with
+  // DurableState::state_lost; the host may now clear its durable mark.
+  bool state_restored = false;
   std::uint64_t tag = 0;
   RejectReason reason = RejectReason::not_leader;
   TransferOutcome transfer = TransferOutcome::handed_off;

@@ -103,7 +103,10 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       // durable (I4, I11).
       const DurableBarrier barrier{history.last(), e, kNoEpoch};
       send_frame(leader_index, leader_session, &barrier, [&](ByteBuffer& b) {
-        encode_ackepoch(history.last(), AckEpochInfo{promised, applied, static_cast<std::int32_t>(e.value)}, b);
+        // A lost state advertises -1: the leader syncs it from its applied point and does not
+        // count it towards the epoch quorum (I12).
+        encode_ackepoch(state_lost ? kLostZxid : history.last(),
+                        AckEpochInfo{promised, applied, static_cast<std::int32_t>(e.value)}, b);
       });
       return;
     }
@@ -195,7 +198,13 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       uptodate_received = true;
       phase = ZabPhase::broadcast;
       current_vote.peer_epoch = session_epoch;
-      emit_role_change(true);
+      Output& o = emit_role_change(true);
+      if (state_lost) {
+        // UPTODATE follows this node's ACK(NEWLEADER), which left only once the leader's whole
+        // initial history (every committed entry) was durable here.
+        state_lost = false;
+        o.state_restored = true;
+      }
       deliver_up_to(commit);
       return;
     }

@@ -67,6 +67,7 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
   }
   applied = st.applied_zxid;
   commit = applied;
+  state_lost = st.state_lost;
   accepted_epoch = durable_accepted = st.accepted_epoch;
   current_epoch = durable_current = st.current_epoch;
   log_durability.reset(history.last());
@@ -255,7 +256,7 @@ void Node::Impl::persist_epochs() {
   o.current = current_epoch;
 }
 
-void Node::Impl::emit_role_change(bool established) {
+Output& Node::Impl::emit_role_change(bool established) {
   Output& o = push(OutputKind::role_change);
   o.role = state;
   o.leader = state == PeerState::looking ? kNoServer : current_vote.leader;
@@ -263,6 +264,7 @@ void Node::Impl::emit_role_change(bool established) {
                : state == PeerState::looking ? kNoEpoch
                                              : session_epoch;
   o.established = established;
+  return o;
 }
 
 void Node::Impl::emit_entries(OutputKind kind, std::size_t first, std::size_t end) {
@@ -376,5 +378,6 @@ const Vote& Node::vote() const noexcept {
 std::int64_t Node::round() const noexcept { return impl_->round; }
 const NodeCounters& Node::counters() const noexcept { return impl_->counters; }
 bool Node::transferring() const noexcept { return impl_->transfer_active; }
+bool Node::state_lost() const noexcept { return impl_->state_lost; }
 
 }  // namespace fastzab::core

@@ -66,6 +66,14 @@ struct LoggedEntry {
 struct DurableState {
   Epoch accepted_epoch{0};
   Epoch current_epoch{0};
+  // The log may have lost records this node acknowledged (recovery cut records that were
+  // possibly synced: corruption, or a tail it cannot tell from a torn write). Until it has
+  // synchronized with an established leader again it must neither vote nor count in an epoch
+  // quorum (I12, ZOOKEEPER-261): its votes and ACKEPOCH carry zxid -1, which every voter
+  // ignores, and it follows only a leader that a quorum of others already follows. The host
+  // keeps this durable (set before the node starts) until a role_change output says
+  // `state_restored`.
+  bool state_lost = false;
   // The application has applied (been delivered) every committed entry <= applied_zxid.
   Zxid applied_zxid = kZeroZxid;
   // The log holds every entry after log_base (a snapshot point) in `tail`, in zxid order. `tail`
@@ -126,6 +134,7 @@ class Node {
   const NodeCounters& counters() const noexcept;
   // A leadership transfer is under way: client proposals are refused with `transferring`.
   bool transferring() const noexcept;
+  bool state_lost() const noexcept;
 
  private:
   struct Impl;

@@ -72,7 +72,7 @@ struct Node::Impl {
   void send_packet(std::size_t peer, PacketType type, Zxid zxid, const DurableBarrier* barrier);
   void close_session(std::size_t peer);
   void persist_epochs();
-  void emit_role_change(bool established);
+  Output& emit_role_change(bool established);
   // Emits append or deliver outputs for history entries [first, end), one per zxid run.
   void emit_entries(OutputKind kind, std::size_t first_index, std::size_t end_index);
   void deliver_up_to(Zxid z);
@@ -141,6 +141,7 @@ struct Node::Impl {
   Epoch current_epoch{0};
   Epoch durable_accepted{0};
   Epoch durable_current{0};
+  bool state_lost = false;  // DurableState::state_lost, until UPTODATE
   DurabilityTracker log_durability;
   History history;
   Zxid applied = kZeroZxid;

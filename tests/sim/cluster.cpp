@@ -123,6 +123,8 @@ SimResult Cluster::run() {
   r.faults.zombies = zombies_;
   r.faults.zombie_frames = zombie_frames_;
   r.faults.zombie_frames_delivered = zombie_frames_delivered_;
+  r.faults.lost_tails = lost_tails_;
+  r.faults.lost_tail_entries = lost_tail_entries_;
   r.violation = checkers_.violation();
   r.check = checkers_.check();
   return r;
@@ -184,7 +186,10 @@ void Cluster::dispatch(Event& e) {
       break;
     case EventKind::heal: faults_.on_heal(e.x); break;
     case EventKind::restart:
-      if (!hosts_[e.a].up && e.x == hosts_[e.a].disk.incarnation()) start_node(e.a);
+      if (!hosts_[e.a].up && e.x == hosts_[e.a].disk.incarnation()) {
+        if (profile_.lost_tails) maybe_lose_tail(e.a);
+        start_node(e.a);
+      }
       break;
     case EventKind::spike_end: faults_.on_spike_end(e.x); break;
     case EventKind::slow_end: faults_.on_slow_end(e.a, e.x); break;
@@ -342,6 +347,7 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
     }
     case OutputKind::role_change:
       if (o.established) checkers_.established(i, o.role, o.accepted);
+      if (o.state_restored) h.disk.set_state_lost(false);
       break;
     case OutputKind::proposal_accepted:
       ++workload_.accepted;
@@ -497,6 +503,28 @@ void Cluster::heal_clocks_and_disks() {
     if (h.clock_stall_until > q_.now()) h.clock_stall_until = q_.now();
     h.disk.disarm_error();
     h.disk.end_stall();
+  }
+}
+
+// Recovery cut the last records of the log, records this node may have acknowledged. The host
+// knows (log::RecoveryReport::records_cut) and marks the state lost, durably, before the node
+// starts; "ignore-lost-state" is the host that does not. At most a minority of the voters may be
+// lost at once: beyond that no quorum is left to fetch the records from, which is outside the
+// fault model (the cluster would rightly stay unavailable).
+void Cluster::maybe_lose_tail(std::uint32_t i) {
+  Host& h = hosts_[i];
+  if (!rng_.chance(1, 3) || h.disk.state_lost()) return;
+  std::uint32_t lost = 0;
+  for (const Host& other : hosts_) lost += other.disk.state_lost() ? 1 : 0;
+  if (lost + 1 > (opt_.voters - 1) / 2) return;
+  const std::size_t cut = h.disk.lose_synced(static_cast<std::size_t>(rng_.range(1, 12)));
+  if (cut == 0) return;
+  ++lost_tails_;
+  lost_tail_entries_ += cut;
+  if (opt_.host_bug != "ignore-lost-state") h.disk.set_state_lost(true);
+  if (opt_.verbose) {
+    trace(i, "RECOVERY", "cut " + std::to_string(cut) + " possibly acknowledged records" +
+                             (h.disk.state_lost() ? ", state lost until resynchronized" : ""));
   }
 }
 

@@ -45,7 +45,8 @@ struct SimOptions {
   // "early-proposal-acks" sends only the ACKs of proposals at once; "newleader-ack-before-log"
   // and "newleader-ack-before-epoch" release the ACK of NEWLEADER once only the epochs, or only
   // the synced log, are durable; "ignore-disk-errors" reports a failed durable op as done and
-  // goes on; "no-fail-stop" drops the failure silently and goes on. Each must make a checker
+  // goes on; "no-fail-stop" drops the failure silently and goes on; "ignore-lost-state" does not
+  // mark the state lost after a lost-tail fault (DurableState::state_lost). Each must make a checker
   // report a violation (main.cpp --expect-violation).
   std::string host_bug;
 };
@@ -134,6 +135,7 @@ class Cluster final : public FaultTarget {
   void on_disk_done(std::uint32_t i, const Event& e);
   void report_done(std::uint32_t i, const Completion& c);
   void submit(std::uint32_t i, std::span<const core::ClientProposal> batch);
+  void maybe_lose_tail(std::uint32_t i);
   void start_node(std::uint32_t i);
   // The node goes down: its process ends (a crash, or fail-stop on a failed durable op); the
   // disk keeps `survivors` of its pending ops. restart_after < 0: it stays down until the
@@ -179,6 +181,8 @@ class Cluster final : public FaultTarget {
   std::uint64_t zombies_ = 0;
   std::uint64_t zombie_frames_ = 0;
   std::uint64_t zombie_frames_delivered_ = 0;
+  std::uint64_t lost_tails_ = 0;
+  std::uint64_t lost_tail_entries_ = 0;
 };
 
 }  // namespace fastzab::sim

@@ -349,16 +349,19 @@ core::DurableState Disk::durable_state() const {
   core::DurableState st;
   st.accepted_epoch = durable_epochs_.accepted;
   st.current_epoch = durable_epochs_.current;
+  st.state_lost = state_lost_;
   st.applied_zxid = durable_app_.zxid;
   st.log_base = durable_log_.base;
   st.tail = durable_log_.entries;
   return st;
 }
 
-void Disk::lose_synced(std::size_t count) {
+std::size_t Disk::lose_synced(std::size_t count) {
   auto& e = durable_log_.entries;
-  e.resize(e.size() > count ? e.size() - count : 0);
+  const std::size_t lost = std::min(count, e.size());
+  e.resize(e.size() - lost);
   log_ = durable_log_;
+  return lost;
 }
 
 std::vector<core::LoggedEntry> Disk::recovery_truncate(Zxid truncate_to) {
@@ -384,6 +387,7 @@ core::DurableState Disk::durable_state_above_applied() const {
   core::DurableState st;
   st.accepted_epoch = durable_epochs_.accepted;
   st.current_epoch = durable_epochs_.current;
+  st.state_lost = state_lost_;
   st.applied_zxid = durable_app_.zxid;
   st.log_base = durable_log_.base;
   const auto& e = durable_log_.entries;

@@ -110,8 +110,12 @@ class Disk {
   // When the application durably applied entries whose log records were lost, its state is the
   // snapshot the log restarts from (as the core does, node.h DurableState).
   void recover();
-  // Host-bug self-test only: drops the last `count` durable log entries (a lying fsync).
-  void lose_synced(std::size_t count);
+  // Host-bug self-test only: drops the last `count` durable log entries (a lying fsync). Also
+  // the lost-tail fault (recovery cut records it may have acknowledged). Returns how many went.
+  std::size_t lose_synced(std::size_t count);
+  // DurableState::state_lost, kept durable by the host until the node says state_restored.
+  void set_state_lost(bool lost) noexcept { state_lost_ = lost; }
+  bool state_lost() const noexcept { return state_lost_; }
   std::size_t pending() const noexcept { return ops_.size(); }
 
   // ---- injected faults
@@ -186,6 +190,7 @@ class Disk {
   DiskError armed_error_ = DiskError::none;
   std::uint8_t armed_kinds_ = 0;
   bool poisoned_ = false;
+  bool state_lost_ = false;
   Time stall_until_ = 0;
   std::uint64_t schedule_gen_ = 0;
 

@@ -64,6 +64,8 @@ struct FaultCounts {
   std::uint64_t zombies = 0;  // frozen leaders that resumed after a newer epoch was established
   std::uint64_t zombie_frames = 0;  // frames such a zombie sent in its old role
   std::uint64_t zombie_frames_delivered = 0;  // of those, reached a peer's core (not fenced)
+  std::uint64_t lost_tails = 0;          // restarts whose recovery cut possibly acknowledged records
+  std::uint64_t lost_tail_entries = 0;   // the records so cut
 };
 
 class Faults {

@@ -45,7 +45,7 @@ extern "C" void on_abort(int) {
 
 const char* const kHostBugs[] = {
     "ignore-barriers", "early-acks", "early-proposal-acks", "newleader-ack-before-log",
-    "newleader-ack-before-epoch", "lose-synced", "ignore-disk-errors", "no-fail-stop",
+    "newleader-ack-before-epoch", "lose-synced", "ignore-lost-state", "ignore-disk-errors", "no-fail-stop",
 };
 
 // Every name a violation may carry (Checkers::fail's `check`).
@@ -223,6 +223,8 @@ int main(int argc, char** argv) {
     faults.zombies += r.faults.zombies;
     faults.zombie_frames += r.faults.zombie_frames;
     faults.zombie_frames_delivered += r.faults.zombie_frames_delivered;
+    faults.lost_tails += r.faults.lost_tails;
+    faults.lost_tail_entries += r.faults.lost_tail_entries;
     if (r.faults.freezes != 0) ++frozen_seeds;
     if (r.faults.clock_faults != 0) ++clock_seeds;
     if (r.faults.disk_failures != 0) ++diskerr_seeds;
@@ -264,7 +266,7 @@ int main(int argc, char** argv) {
               "%llu freezes (in %llu seeds), %llu transfers, %llu clock faults (in %llu seeds), "
               "%llu disk errors armed / %llu failed ops (in %llu seeds), %llu disk stalls (in %llu "
               "seeds), %llu zombie freezes / %llu zombie leaders (in %llu seeds) / %llu zombie "
-              "frames sent, %llu delivered\n",
+              "frames sent, %llu delivered, %llu lost tails (%llu records)\n",
               static_cast<unsigned long long>(faults.partitions),
               static_cast<unsigned long long>(faults.crashes),
               static_cast<unsigned long long>(faults.drops),
@@ -284,7 +286,9 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(faults.zombies),
               static_cast<unsigned long long>(zombie_seeds),
               static_cast<unsigned long long>(faults.zombie_frames),
-              static_cast<unsigned long long>(faults.zombie_frames_delivered));
+              static_cast<unsigned long long>(faults.zombie_frames_delivered),
+              static_cast<unsigned long long>(faults.lost_tails),
+              static_cast<unsigned long long>(faults.lost_tail_entries));
   if (!expect.empty()) {
     std::printf("expect-violation %s: %s\n", expect.c_str(),
                 expected_seen ? "reported (ok)" : "NOT reported (the checker did not fire)");

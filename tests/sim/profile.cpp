@@ -46,6 +46,8 @@ Profile choose_profile(Rng& rng, std::uint64_t seed) {
     p.disk_stalls = later2.chance(1, 4);
     p.zombies = p.freezes && later2.coin();
   }
+  Rng later3(seed ^ 0x7a11c07c0ffee5edULL);
+  if (p.crashes) p.lost_tails = later3.chance(1, 3);
   static const Time kLatency[] = {2, 5, 10, 25};
   p.net.latency_min = 1;
   p.net.latency_max = kLatency[rng.below(4)];
@@ -93,6 +95,7 @@ std::string Profile::name() const {
   if (disk_errors) add("diskerr");
   if (disk_stalls) add("stall");
   if (zombies) add("zombie");
+  if (lost_tails) add("losttail");
   if (s.empty()) s = "calm";
   else s += "@" + std::to_string(chaos_min) + "-" + std::to_string(chaos_max);
   s += ",lat" + std::to_string(net.latency_max) + ",disk" + std::to_string(disk.latency_max);

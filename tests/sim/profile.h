@@ -28,6 +28,10 @@ struct Profile {
   bool disk_errors = false;   // an append / epoch write / snapshot save fails (EIO, ENOSPC, fsync)
   bool disk_stalls = false;   // a node's disk completes nothing for many ticks (beyond syncLimit)
   bool zombies = false;       // freezes: sometimes the leader, far longer than leader silence
+  // A restart after a crash sometimes finds the last records of the log cut by recovery, records
+  // the node may have acknowledged (corruption in the window recovery cannot tell from a torn
+  // write); the host marks the node's state lost (DurableState::state_lost), on a minority only.
+  bool lost_tails = false;
   Time freeze_min = 0;        // how long a freeze lasts
   Time freeze_max = 0;
   Time chaos_min = 100;       // time between fault actions
