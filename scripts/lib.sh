@@ -19,7 +19,8 @@ FZ_RELEASE_OPTIONS=(-Dbuildtype=release)
 # `scripts/test --sanitize` (clang 14 cannot compile libstdc++ 12's std::expected; see below).
 FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev libsodium-dev clang libclang-rt-14-dev
              clang-16 libclang-rt-16-dev
-             libcli11-dev nlohmann-json3-dev libjemalloc-dev gnuplot-nox python3-jsonschema)
+             libcli11-dev nlohmann-json3-dev libjemalloc-dev gnuplot-nox python3-jsonschema
+             e2fsprogs)  # mkfs.ext4 for the durability audit (tests/log/durability-audit)
 
 # Only scripts/compare-zookeeper needs these: Apache ZooKeeper 3.8 (with a Java runtime) and its
 # C client, which the ZooKeeper load driver (bench/compare/) links.
