@@ -36,6 +36,7 @@ constexpr std::string_view kSegmentPrefix = "log.";
 constexpr std::string_view kSnapshotPrefix = "snapshot.";
 constexpr std::string_view kEpochFile = "epochs";
 constexpr std::string_view kTempSuffix = ".tmp";
+constexpr std::string_view kStateLostFile = "state-lost";
 
 std::string hex16(std::uint64_t v) {
   char buf[17];
@@ -213,6 +214,8 @@ Result<void> Log::recover() {
   if (removed_temp) {
     if (auto r = fs_.sync_dir(dir_); !r) return r;
   }
+  report_.state_lost =
+      std::find(names->begin(), names->end(), std::string(kStateLostFile)) != names->end();
   std::sort(seg_zxids.begin(), seg_zxids.end());
   std::sort(snapshots_.begin(), snapshots_.end());
 
@@ -530,6 +533,18 @@ Result<void> Log::recover_segment(std::size_t i, bool last, bool may_be_torn,
     return fail(errc::corrupt, at(s.path, off) + ": " + bad + why +
                                    "; records from here on may have been acknowledged" + after +
                                    ". " + corruption_advice());
+  }
+  if (!report_.state_lost) {
+    // Before anything is cut: a crash after the cut must still find the mark.
+    const std::string text = "fastzab: recovery cut the log at " + at(s.path, off) + " (" + bad +
+                             "); records from there may have been acknowledged. Written before " +
+                             "the cut; removed once they are fetched from a leader again.\n";
+    if (auto r = write_atomically(std::string(kStateLostFile),
+                                  std::as_bytes(std::span(text.data(), text.size())), {});
+        !r) {
+      return r;
+    }
+    report_.state_lost = true;
   }
   if (torn) {
     report_.torn_tail_cut = true;
@@ -1011,6 +1026,14 @@ Result<void> Log::write_atomically(const std::string& name, std::span<const std:
   }();
   if (!r) (void)fs_.remove(tmp);
   return r;
+}
+
+Result<void> Log::clear_state_lost() {
+  if (!report_.state_lost) return {};
+  if (auto r = fs_.remove(dir_ + "/" + std::string(kStateLostFile)); !r) return r;
+  if (auto r = fs_.sync_dir(dir_); !r) return r;
+  report_.state_lost = false;
+  return {};
 }
 
 // Reads the epoch file into epochs_ (FORMAT.md, "Epoch file"). Returns true for the previous

@@ -112,6 +112,12 @@ struct RecoveryReport {
   std::size_t temp_files_removed = 0;
   bool epochs_migrated = false;     // the previous 48-byte epoch file was replaced by the slotted one
   bool epoch_slot_ignored = false;  // a written but invalid epoch slot (a torn write) was ignored
+  // The directory holds the state-lost mark: this recovery or an earlier one cut records that
+  // may have been acknowledged (any cut: a synced record whose header or payload went bad is
+  // cut like a torn write when nothing later vouches for it). The mark is written durably
+  // before the cut, so a crash in between cannot lose it, and stays until clear_state_lost().
+  // The engine's node neither votes nor counts in an epoch quorum while it is set (I12).
+  bool state_lost = false;
 };
 
 // One line naming what open() cut (empty when nothing was): kind, records and zxid range,
@@ -210,6 +216,9 @@ class Log {
   const BatchStats& batch_stats() const noexcept { return batch_stats_; }
 
   const RecoveryReport& recovery() const noexcept { return report_; }
+  // Removes the state-lost mark (RecoveryReport::state_lost), durably: the records a cut may
+  // have taken are held again (the engine: synchronized with an established leader).
+  Result<void> clear_state_lost();
   const std::string& dir() const noexcept { return dir_; }
   // The tail window this log writes into its segment headers (FORMAT.md).
   std::uint64_t tail_window_bytes() const noexcept;

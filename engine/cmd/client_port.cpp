@@ -704,6 +704,7 @@ std::string ClientPort::four_letter_answer(std::string_view w) const {
   line("zk_truncations", std::to_string(st.truncations));
   line("zk_records_truncated", std::to_string(st.records_truncated));
   line("zk_recovery_records_cut", std::to_string(st.recovery_records_cut));
+  line("zk_state_lost", std::to_string(st.state_lost));
   line("zk_log_batches", std::to_string(st.log_batches));
   line("zk_log_bytes_written", std::to_string(st.log_bytes_written));
   line("zk_log_records_written", std::to_string(st.log_records_written));

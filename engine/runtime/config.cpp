@@ -35,6 +35,10 @@ const char* to_string(SyncMode s) noexcept {
   return s == SyncMode::fdatasync ? "fdatasync" : "none";
 }
 
+const char* to_string(LogRecovery r) noexcept {
+  return r == LogRecovery::cut_torn_tail ? "cut_torn_tail" : "truncate_at_corruption";
+}
+
 namespace {
 
 constexpr std::uint64_t kInt32Max = std::numeric_limits<std::int32_t>::max();
@@ -45,10 +49,10 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 28> kPlainKeys = {
+constexpr std::array<std::string_view, 29> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
     "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace",
-    "cpus",
+    "cpus",     "logRecovery",
     // Protocol timing in milliseconds (check_timing).
     "tickResolutionMs", "electionFinalizeWaitMs", "electionNotificationMaxMs",
     "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs", "transferTimeoutMs",
@@ -375,6 +379,15 @@ class Parser {
       auto t = choice(line, key, value, kOptions);
       if (!t) return std::unexpected(t.error());
       config_.transport = *t;
+      return {};
+    }
+    if (key == "logRecovery") {
+      constexpr std::array<std::pair<std::string_view, LogRecovery>, 2> kOptions = {
+          {{"cut_torn_tail", LogRecovery::cut_torn_tail},
+           {"truncate_at_corruption", LogRecovery::truncate_at_corruption}}};
+      auto r = choice(line, key, value, kOptions);
+      if (!r) return std::unexpected(r.error());
+      config_.log_recovery = *r;
       return {};
     }
     if (key == "poll") {

@@ -28,10 +28,14 @@ enum class Transport : std::uint8_t { uring, dpdk };
 enum class PollMode : std::uint8_t { busy, adaptive, blocking };
 // Whether a log batch is fdatasync'ed before it counts as durable (log::SyncMode).
 enum class SyncMode : std::uint8_t { fdatasync, none };
+// logRecovery: what the log's recovery does with a bad record it cannot prove was never
+// acknowledged (log::RecoveryMode; README.md "Log recovery").
+enum class LogRecovery : std::uint8_t { cut_torn_tail, truncate_at_corruption };
 
 const char* to_string(Transport t) noexcept;
 const char* to_string(PollMode p) noexcept;
 const char* to_string(SyncMode s) noexcept;
+const char* to_string(LogRecovery r) noexcept;
 
 // One `server.N=host:quorumPort:electionPort[:participant|:observer]` line.
 struct ServerEntry {
@@ -106,6 +110,7 @@ struct ServerConfig {
   Transport transport = Transport::uring;
   PollMode poll = PollMode::blocking;
   SyncMode sync = SyncMode::fdatasync;
+  LogRecovery log_recovery = LogRecovery::cut_torn_tail;
   std::uint32_t groups = 1;            // replication groups per node, 1..kMaxGroups
   // trace=on|off: commit tracing (README.md "Commit tracing"): per write, the time of each stage
   // of its commit, answered by the `trce` four-letter word. Off by default.

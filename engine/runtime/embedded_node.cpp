@@ -211,7 +211,7 @@ struct Group {
     std::atomic<std::uint64_t> last_zxid{0}, committed_zxid{0}, applied{0};
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, sessions_up{0}, refused{0},
         garbage{0}, oversized{0}, evicted{0}, snapshots_installed{0}, truncations{0},
-        records_truncated{0}, recovery_records_cut{0};
+        records_truncated{0}, recovery_records_cut{0}, state_lost{0};
     std::atomic<std::uint64_t> log_batches{0}, log_bytes{0}, log_records{0};
   } status;
 
@@ -358,6 +358,7 @@ struct Group {
     status.refused.store(c.handshakes_refused, rel);
     status.evicted.store(c.handshakes_evicted, rel);
     status.recovery_records_cut.store(r.log().recovery().records_cut, rel);
+    status.state_lost.store(n.state_lost() ? 1 : 0, rel);
     status.garbage.store(c.connections_dropped_garbage, rel);
     status.oversized.store(c.frames_oversized, rel);
   }
@@ -479,6 +480,10 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     opt.log.cluster_id = cfg->cluster_id;
     opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;
     opt.log.writer = log::WriterKind::io_uring;
+    opt.log.recovery = cfg->log_recovery == runtime::LogRecovery::truncate_at_corruption
+                           ? log::RecoveryMode::truncate_at_corruption
+                           : log::RecoveryMode::cut_torn_tail;
+    opt.log.recovery_setting = "logRecovery";  // the corruption error names the key to set
     opt.log.segment_bytes = std::uint64_t{cfg->prealloc_kb} << 10;
     opt.log.max_record_bytes = static_cast<std::uint32_t>(core::kMaxEntryBytes);
     opt.snapshot_every = options.snapshot_every != 0 ? options.snapshot_every : cfg->snap_count;
@@ -678,6 +683,7 @@ NodeStatus Node::status(unsigned group) const {
   out.handshakes_refused = s.refused.load(rel);
   out.handshakes_evicted = s.evicted.load(rel);
   out.recovery_records_cut = s.recovery_records_cut.load(rel);
+  out.state_lost = s.state_lost.load(rel);
   out.connections_dropped_garbage = s.garbage.load(rel);
   out.frames_oversized = s.oversized.load(rel);
   out.snapshots_installed = s.snapshots_installed.load(rel);

@@ -89,6 +89,14 @@ Result<void> Replica::start() {
   }
 
   core::DurableState state;
+  state.state_lost = log_->recovery().state_lost;
+  if (state.state_lost) {
+    std::fprintf(stderr,
+                 "fastzab: log %s: the log may have lost acknowledged records (state-lost mark): "
+                 "this server neither votes nor counts in a quorum until it has synchronized "
+                 "with an established leader\n",
+                 opt_.log_dir.c_str());
+  }
   const log::Epochs ep = log_->epochs();
   state.accepted_epoch = core::Epoch{static_cast<std::int64_t>(ep.accepted)};
   state.current_epoch = core::Epoch{static_cast<std::int64_t>(ep.current)};
@@ -428,6 +436,15 @@ Result<void> Replica::carry_out(const core::Output& o) {
       return {};
     }
     case OutputKind::role_change:
+      if (o.state_restored) {
+        // Synchronized with an established leader: whatever a recovery cut is held again.
+        if (auto c = log_->clear_state_lost(); !c) {
+          return std::unexpected(log_error("cannot remove the state-lost mark", c.error()));
+        }
+        std::fprintf(stderr, "fastzab: log %s: synchronized with leader %lld: state-lost mark "
+                     "removed, voting again\n", opt_.log_dir.c_str(),
+                     static_cast<long long>(o.leader.value));
+      }
       if (o.role != core::PeerState::leading || !o.established) {
         // Proposals of a leadership that ended may or may not commit under the next leader.
         fail_all_writes(WriteFailure::unknown_outcome, false);

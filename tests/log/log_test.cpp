@@ -654,22 +654,29 @@ TEST(Recovery, CorruptionInLastSegmentBeyondTheTailWindowFailsOpen) {
   EXPECT_NE(r.error().detail.find("at offset " + std::to_string(early.offset)), std::string::npos);
 }
 
-TEST(Recovery, BadRecordWithinTheTailWindowIsTreatedAsTorn) {
-  // The documented limit of the rule (FORMAT.md): the last tail_window bytes may be a torn
-  // write, so a bad record there is cut. Such records were in flight, never acknowledged,
-  // unless the disk corrupted synced data in that window.
-  FaultFs fs(1);
+// Records 1..50 flushed, then one bit of record 50's header flipped: within the tail window.
+Options log_with_bad_last_record(FaultFs& fs) {
   auto o = small_options(&fs);
   o.segment_bytes = 1 << 16;
   {
     auto log = must_open(kDir, o);
     append_range(*log, 1, 50);
-    ASSERT_TRUE(log->flush());
+    EXPECT_TRUE(log->flush());
   }
   auto log0 = must_open(kDir, o);
+  EXPECT_FALSE(log0->recovery().state_lost);
   auto last = must_locate(*log0, 50);
   log0.reset();
   fs.flip_bit(last.file, last.offset + 9, 1);
+  return o;
+}
+
+TEST(Recovery, BadRecordWithinTheTailWindowIsTreatedAsTorn) {
+  // The documented limit of the rule (FORMAT.md): the last tail_window bytes may be a torn
+  // write, so a bad record there is cut. Such records were in flight, never acknowledged,
+  // unless the disk corrupted synced data in that window.
+  FaultFs fs(1);
+  const auto o = log_with_bad_last_record(fs);
   auto log = must_open(kDir, o);
   EXPECT_TRUE(log->recovery().torn_tail_cut);
   EXPECT_EQ(log->last_zxid(), 49u);
@@ -826,6 +833,28 @@ TEST(Recovery, FlippedByteBelowASyncedOffsetIsCorruptionNotATornTail) {
 
 // A damaged record header (its length unknown) is found past by searching for the next
 // header that checks out.
+TEST(Recovery, EveryCutLeavesTheStateLostMarkUntilCleared) {
+  // A cut record may have been acknowledged (issue 10, bug 5): the mark that keeps the node from
+  // voting is written before the cut and survives reopening until clear_state_lost().
+  FaultFs fs(1);
+  const auto o = log_with_bad_last_record(fs);
+  {
+    auto log = must_open(kDir, o);
+    EXPECT_TRUE(log->recovery().torn_tail_cut);
+    EXPECT_TRUE(log->recovery().state_lost);
+  }
+  {
+    // Nothing is cut this time; the mark from the earlier cut is still there.
+    auto log = must_open(kDir, o);
+    EXPECT_FALSE(log->recovery().torn_tail_cut);
+    EXPECT_TRUE(log->recovery().state_lost);
+    ASSERT_TRUE(log->clear_state_lost());
+    EXPECT_FALSE(log->recovery().state_lost);
+  }
+  auto log = must_open(kDir, o);
+  EXPECT_FALSE(log->recovery().state_lost);
+}
+
 TEST(Recovery, DamagedHeaderBelowASyncedOffsetIsCorruptionToo) {
   FaultFs fs(1);
   auto o = wide_window_options(&fs);
@@ -843,6 +872,7 @@ TEST(Recovery, DamagedHeaderBelowASyncedOffsetIsCorruptionToo) {
       << r.error().detail;
   o.recovery = RecoveryMode::truncate_at_corruption;
   auto log = must_open(kDir, o);
+  EXPECT_TRUE(log->recovery().state_lost);
   // Record 150 cannot be read; 151..300 can.
   EXPECT_EQ(log->recovery().records_cut, 150u);
   EXPECT_EQ(log->recovery().cut_first_zxid, 151u);

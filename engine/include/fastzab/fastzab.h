@@ -114,6 +114,10 @@ struct NodeStatus {
   std::uint64_t handshakes_evicted = 0;
   // Records the log's recovery cut at start (a torn tail; log/FORMAT.md): 0 on a clean start.
   std::uint64_t recovery_records_cut = 0;
+  // 1 while the log's state-lost mark is set (a recovery cut records that may have been
+  // acknowledged): the server neither votes nor counts in a quorum until it has synchronized
+  // with an established leader (README.md "Log recovery").
+  std::uint64_t state_lost = 0;
   // Catch-up since start: snapshots installed from a leader (SNAP), truncations of this log by a
   // leader (TRUNC) and the records they dropped.
   std::uint64_t snapshots_installed = 0, truncations = 0, records_truncated = 0;
