@@ -75,7 +75,12 @@ class CatchUpTest(ClusterTestCase):
                 s = socket.create_connection(('127.0.0.1', c.port(old)), timeout=2.0)
                 s.sendall(encode_frame(T_WRITE, 1, value))
                 socks.append(s)
-            time.sleep(0.3)
+            def logged_uncommitted():
+                m = c.mntr(old)
+                return int(m['zk_last_zxid'], 0) > int(m['zk_committed_zxid'], 0)
+
+            cluster.wait_until('the cut-off leader logs writes it cannot commit',
+                               logged_uncommitted, timeout=10, interval=0.01)
             m = c.mntr(old)
             last, committed = int(m['zk_last_zxid'], 0), int(m['zk_committed_zxid'], 0)
             c.kill(old)
