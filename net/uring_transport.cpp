@@ -636,6 +636,17 @@ void UringTransport::arm_recv(Conn& c) {
   c.recv_armed = true;
 }
 
+// Clears a send buffer. Steady traffic reuses its capacity; a burst (a DIFF of a long history, a
+// backlog behind a slow peer) would otherwise keep its high-water mark for the life of the
+// connection, so capacity past SpillPool's retention limit is given back.
+void release_if_large(std::vector<std::byte>& buffer) noexcept {
+  if (buffer.capacity() > SpillPool::kMaxRetainedCapacityBytes) {
+    std::vector<std::byte>().swap(buffer);
+  } else {
+    buffer.clear();
+  }
+}
+
 void UringTransport::start_send(Conn& c) {
   // Double buffering: the batch in flight is `sending`; send() keeps appending to `queued`. Both
   // keep their capacity, so steady traffic allocates nothing.
@@ -945,7 +956,7 @@ void UringTransport::on_send(Conn& c, int res) {
     prep_send(c);  // a short write: the rest goes out with the next submit
     return;
   }
-  c.sending.clear();
+  release_if_large(c.sending);
   c.send_offset = 0;
   if (!c.queued.empty()) start_send(c);
 }
@@ -1281,8 +1292,8 @@ void UringTransport::free_conn(Conn& c) {
   ::close(c.fd);
   c.fd = -1;
   ++c.generation;
-  c.sending.clear();
-  c.queued.clear();
+  release_if_large(c.sending);
+  release_if_large(c.queued);
   c.send_offset = 0;
   c.recv_armed = false;
   c.send_in_flight = false;

@@ -26,6 +26,17 @@
 #include "engine/include/fastzab/fastzab.h"
 #include "engine/runtime/config.h"
 
+// jemalloc's options, read at its start. It gives freed pages back to the kernel only when the
+// arena that freed them allocates again, or from a background thread; the server's steady state
+// allocates next to nothing, so without the thread the high-water mark of a burst (a replayed
+// log at restart, a flood's backlog) would stay resident for good. The thread purges what has
+// been free for dirty_decay_ms (10 s by default) and otherwise sleeps. MALLOC_CONF still
+// overrides it.
+extern "C" {
+// NOLINTNEXTLINE: the name is jemalloc's
+const char* malloc_conf = "background_thread:true";
+}
+
 namespace {
 
 using namespace fastzab;

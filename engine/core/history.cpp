@@ -6,9 +6,18 @@
 
 namespace fastzab::core {
 
+void History::recycle(ByteBuffer& buffer) {
+  if (spare_.size() < kMaxSpare) {
+    spare_.push_back(std::move(buffer));
+  } else {
+    // The ring keeps a popped slot's value until the slot is reused: free it now.
+    ByteBuffer().swap(buffer);
+  }
+}
+
 void History::reset(Zxid base) {
   while (!entries_.empty()) {
-    spare_.push_back(std::move(entries_.back().bytes));
+    recycle(entries_.back().bytes);
     entries_.pop_back();
   }
   base_ = base;
@@ -28,7 +37,7 @@ void History::append(Zxid zxid, Bytes bytes) {
 void History::truncate_after(Zxid zxid) {
   FASTZAB_ASSERT(contains(zxid));
   while (!entries_.empty() && entries_.back().zxid > zxid) {
-    spare_.push_back(std::move(entries_.back().bytes));
+    recycle(entries_.back().bytes);
     entries_.pop_back();
   }
 }
@@ -38,7 +47,7 @@ void History::evict(Zxid keep_above, std::size_t window) {
   std::size_t drop = applied > window ? applied - window : 0;
   while (drop-- > 0) {
     base_ = entries_.front().zxid;
-    if (spare_.size() < 64) spare_.push_back(std::move(entries_.front().bytes));
+    recycle(entries_.front().bytes);
     entries_.pop_front();
   }
 }

@@ -44,7 +44,12 @@ class History {
  private:
   Zxid base_ = kZeroZxid;
   Ring<Entry> entries_;
-  std::vector<ByteBuffer> spare_;  // byte buffers reused so the steady state does not allocate
+  // Byte buffers reused so the steady state does not allocate; at most kMaxSpare: the rest are
+  // freed, so a history that once held many entries (a restart replaying a long log, a long
+  // sync) gives the memory back once they are evicted.
+  static constexpr std::size_t kMaxSpare = 64;
+  void recycle(ByteBuffer& buffer);
+  std::vector<ByteBuffer> spare_;
 };
 
 }  // namespace fastzab::core

@@ -138,16 +138,29 @@ struct Output {
 };
 
 // Caller-owned output buffer. step() appends; the caller processes and then clear()s it, so the
-// capacity is reused and the steady state allocates nothing.
+// capacity is reused and the steady state allocates nothing. One step can be huge (delivering
+// or syncing a whole replayed log: 100k 1 KiB entries grew the arena past 100 MB): capacity
+// beyond kKeepBytes is given back at clear(), which the steady state never reaches.
 class Outputs {
  public:
+  static constexpr std::size_t kKeepBytes = std::size_t{8} << 20;
+  static constexpr std::size_t kKeepItems = kKeepBytes / 64;
+
   std::vector<Output> items;
   ByteBuffer arena;
 
   Bytes bytes(const Output& o) const noexcept { return Bytes(arena).subspan(o.offset, o.length); }
   void clear() noexcept {
-    items.clear();
-    arena.clear();
+    if (items.capacity() > kKeepItems) {
+      std::vector<Output>().swap(items);
+    } else {
+      items.clear();
+    }
+    if (arena.capacity() > kKeepBytes) {
+      ByteBuffer().swap(arena);
+    } else {
+      arena.clear();
+    }
   }
 };
 
