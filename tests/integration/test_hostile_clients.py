@@ -8,87 +8,17 @@ larger than the largest entry. Every wait has a deadline; nothing here asserts a
 """
 
 import os
-import select
 import socket
-import struct
-import threading
 import time
 import unittest
 
 import cluster as C
+import hostile as H
+from hostile import rss_mb, cpu_seconds, closed_by_server, PolitePuts
 
 T_WRITE, T_STATUS = 0x01, 0x02
 T_WRITE_OK, T_ERROR = 0x81, 0xE1
 E_TOO_LARGE = 2
-
-
-def rss_mb(pid):
-    with open(f'/proc/{pid}/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f'no VmRSS for {pid}')
-
-
-def cpu_seconds(pid):
-    with open(f'/proc/{pid}/stat') as f:
-        fields = f.read().rsplit(')', 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
-
-
-def closed_by_server(sock, timeout):
-    """True once the server has closed `sock` (EOF or reset) within `timeout` seconds; reads and
-    drops whatever replies come first."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([sock], [], [], max(0.0, deadline - time.monotonic()))
-        if not r:
-            return False
-        try:
-            if not sock.recv(65536):
-                return True
-        except (ConnectionResetError, BrokenPipeError):
-            return True
-    return False
-
-
-class PolitePuts:
-    """A polite client in a thread: one put at a time on its own connection, retried on a new
-    connection when a leader change makes it fail. Records every outcome."""
-
-    def __init__(self, port):
-        self.port = port
-        self.ok = 0
-        self.errors = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._client = C.Client(port, timeout=5.0)  # connected now, before any hostile one
-
-    def _run(self):
-        n = 0
-        while not self._stop.is_set():
-            n += 1
-            try:
-                self._client.put(b'polite-%d' % n)
-                self.ok += 1
-            except (OSError, C.ProtocolError, C.ServerError) as e:
-                self.errors.append(repr(e))
-                self._client.close()
-                try:
-                    self._client = C.Client(self.port, timeout=5.0)
-                except OSError as e2:
-                    self.errors.append(repr(e2))
-                    time.sleep(0.1)
-            time.sleep(0.01)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(timeout=15)
-        self._client.close()
 
 
 class HostileClientsTest(C.ClusterTestCase):
@@ -108,31 +38,13 @@ class HostileClientsTest(C.ClusterTestCase):
         (bytes sent, whether it was stopped, peak RSS in MB)."""
         pid = cl.servers[sid].proc.pid
         s = socket.create_connection(('127.0.0.1', cl.port(sid)))
-        s.setblocking(False)
-        buf = frame * (65536 // len(frame) + 1)
-        pos = sent = 0
-        blocked_since = None
-        peak = rss_mb(pid)
-        deadline = time.monotonic() + 60
-        stopped = False
-        try:
-            while time.monotonic() < deadline:
-                try:
-                    k = s.send(buf[pos:])
-                    sent += k
-                    pos = (pos + k) % len(buf)
-                    blocked_since = None
-                except BlockingIOError:
-                    now = time.monotonic()
-                    blocked_since = blocked_since or now
-                    if now - blocked_since >= 1.0:
-                        stopped = True
-                        break
-                    select.select([], [s], [], 0.05)
-                peak = max(peak, rss_mb(pid)) if sent % (1 << 20) < 65536 else peak
-        finally:
-            peak = max(peak, rss_mb(pid))
-            s.close()
+        with H.RssSampler({'server': pid}, interval=0.05) as rss:
+            try:
+                out = H.pipeline_unread(s, frame, time.monotonic() + 60, stop_when_blocked=1.0)
+            finally:
+                s.close()
+            rss.sample()
+        sent, stopped, peak = out['bytes_sent'], out['stopped_reading'], rss.peak_mb('server')
         print(f'{what}: sent {sent >> 20} MiB before the server stopped reading: {stopped}; '
               f'peak RSS {peak:.0f} MB')
         return sent, stopped, peak
@@ -166,7 +78,7 @@ class HostileClientsTest(C.ClusterTestCase):
         with PolitePuts(cl.port(leader)) as polite:  # holds one of the 20
             held = [socket.create_connection(('127.0.0.1', cl.port(leader))) for _ in range(50)]
             try:
-                refused = [s for s in held if closed_by_server(s, 0.5)]
+                _, refused = H.split_refused(held)
                 self.assertEqual(len(refused), 31, 'expected 20 connections from 127.0.0.1')
                 ok_before = polite.ok
                 C.wait_until('polite writes with the port full',
@@ -228,28 +140,13 @@ class HostileClientsTest(C.ClusterTestCase):
         with PolitePuts(cl.port(leader)) as polite:
             # 40 connections announce a 1 MiB value and send it a byte at a time: 40 MiB
             # announced against a 4 MiB budget.
-            slow = []
-            for i in range(40):
-                s = socket.create_connection(('127.0.0.1', cl.port(leader)))
-                s.sendall(struct.pack('<IBQ', 9 + (1 << 20), T_WRITE, i))
-                slow.append(s)
-            deadline = time.monotonic() + 30
-            open_ = list(slow)
-            peak = rss_mb(pid)
-            while open_ and time.monotonic() < deadline:
-                still = []
-                for s in open_:
-                    try:
-                        s.send(b's')
-                        still.append(s)
-                    except OSError:
-                        pass
-                open_ = [s for s in still if not closed_by_server(s, 0.0)]
-                peak = max(peak, rss_mb(pid))
-                time.sleep(0.1)
-            for s in slow:
-                s.close()
-            self.assertEqual(open_, [], f'{len(open_)} slow connections were never dropped')
+            with H.RssSampler({'server': pid}, interval=0.1) as rss:
+                r = H.slowloris('127.0.0.1', cl.port(leader), 30, connections=40,
+                                reconnect=False)
+            peak = rss.peak_mb('server')
+            self.assertEqual(r['connections_opened'], 40)
+            self.assertEqual(r['open_at_end'], 0,
+                             f'{r["open_at_end"]} slow connections were never dropped')
             ok_before = polite.ok
             C.wait_until('polite writes after the slow clients',
                          lambda: polite.ok >= ok_before + 5, timeout=20)
