@@ -147,9 +147,12 @@ std::size_t typo_distance(std::string_view a, std::string_view b) {
 // Whether `written` looks like a misspelling of `known`: the same but for case, or one edit
 // away (two for long names, where two slips are as likely as one in a short name).
 bool looks_like(std::string_view written, std::string_view known) {
-  const std::string w = lower(written);
-  const std::string k = lower(known);
-  return typo_distance(w, k) <= (k.size() >= 8 ? 2u : 1u);
+  const std::size_t limit = known.size() >= 8 ? 2 : 1;
+  // The distance is at least the difference in length: no table when that is already too far.
+  const std::size_t gap = written.size() > known.size() ? written.size() - known.size()
+                                                        : known.size() - written.size();
+  if (gap > limit) return false;
+  return typo_distance(lower(written), lower(known)) <= limit;
 }
 
 std::optional<std::string> suggestion_for(std::string_view key) {
