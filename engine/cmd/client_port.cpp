@@ -29,6 +29,9 @@ using runtime::client::Type;
 // One read() takes at most this much; frames up to it need no share of the input budget (a
 // connection holds at most two reads' worth of them).
 constexpr std::size_t kReadChunk = 64u << 10;
+// The smallest share of globalOutstandingLimit a connection gets, however many connections there
+// are: enough to pipeline a little.
+constexpr std::uint32_t kMinOutstandingShare = 8;
 // Reads per readiness event and connection, so that one fast sender cannot starve the others.
 constexpr int kReadsPerEvent = 4;
 constexpr auto kSweepPeriod = std::chrono::milliseconds(100);
@@ -279,6 +282,7 @@ void ClientPort::close_conn(int fd) {
   if (it == conns_.end()) return;
   Conn& c = it->second;
   release_frame(c);
+  if (c.outstanding > 0) --active_writers_;  // its pending requests find no connection
   if (c.waiting_budget) {
     budget_waiters_.erase(std::remove(budget_waiters_.begin(), budget_waiters_.end(), fd),
                           budget_waiters_.end());
@@ -321,7 +325,23 @@ void ClientPort::on_readable(Conn& c) {
 bool ClientPort::take_requests(const Conn& c) const {
   return !c.close_after_write && !c.paused && !c.waiting_budget && c.skip == 0 &&
          c.out.size() - c.out_sent < limits_.output_bytes &&
-         c.outstanding < limits_.outstanding;
+         c.outstanding < outstanding_limit(c);
+}
+
+std::uint32_t ClientPort::outstanding_limit(const Conn& c) const noexcept {
+  // A connection without requests in flight counts itself in: its first request is always
+  // within its share.
+  const std::uint32_t sharers = active_writers_ + (c.outstanding == 0 ? 1 : 0);
+  const std::uint32_t share = std::max(kMinOutstandingShare, limits_.global_outstanding / sharers);
+  return std::min(limits_.outstanding, share);
+}
+
+void ClientPort::started_request(Conn& c) noexcept {
+  if (c.outstanding++ == 0) ++active_writers_;
+}
+
+void ClientPort::finished_request(Conn& c) noexcept {
+  if (--c.outstanding == 0) --active_writers_;
 }
 
 void ClientPort::handle_input(Conn& c, std::uint64_t read_ns) {
@@ -380,7 +400,7 @@ void ClientPort::handle_input(Conn& c, std::uint64_t read_ns) {
         reply_error(c, m.id, ErrorCode::unavailable, "a transfer request is already waiting");
       } else {
         pending_[tag] = Pending{c.fd, c.serial, m.id, now};
-        ++c.outstanding;
+        started_request(c);
       }
     } else if (m.type == Type::status) {
       const std::string json = status_json();
@@ -397,7 +417,7 @@ void ClientPort::handle_input(Conn& c, std::uint64_t read_ns) {
         reply_error(c, m.id, ErrorCode::unavailable, "the server's queue is full");
       } else {
         pending_[tag] = Pending{c.fd, c.serial, m.id, now};
-        ++c.outstanding;
+        started_request(c);
       }
     }
   }
@@ -463,11 +483,11 @@ void ClientPort::update_interest(Conn& c) {
     if (unsent >= limits_.output_bytes) {
       c.paused = true;
       ++counters_.paused_output;
-    } else if (c.outstanding >= limits_.outstanding) {
+    } else if (c.outstanding >= outstanding_limit(c)) {
       c.paused = true;
       ++counters_.paused_outstanding;
     }
-  } else if (unsent <= limits_.output_bytes / 2 && c.outstanding <= limits_.outstanding / 2) {
+  } else if (unsent <= limits_.output_bytes / 2 && c.outstanding <= outstanding_limit(c) / 2) {
     c.paused = false;
     // A partial frame was not the client's fault while paused.
     if (c.frame_since != Clock::time_point{}) c.frame_since = Clock::now();
@@ -516,7 +536,7 @@ void ClientPort::drain_results() {
     auto ci = conns_.find(p.fd);
     if (ci == conns_.end() || ci->second.serial != p.serial) return;  // the client went away
     Conn& c = ci->second;
-    --c.outstanding;
+    finished_request(c);
     if (e.kind == Event::Kind::transfer_ended) {
       if (e.transfer == fastzab::TransferResult::handed_off) {
         Message r;
@@ -679,6 +699,7 @@ std::string ClientPort::four_letter_answer(std::string_view w) const {
   line("zk_outstanding_requests", std::to_string(pending_.size()));
   line("zk_num_alive_connections", std::to_string(conns_.size()));
   line("zk_max_client_cnxns", std::to_string(limits_.per_source));
+  line("zk_global_outstanding_limit", std::to_string(limits_.global_outstanding));
   line("zk_max_cnxns", std::to_string(limits_.total));
   line("zk_latency_p50_us", std::to_string(percentile(0.50)));
   line("zk_latency_p99_us", std::to_string(percentile(0.99)));

@@ -26,6 +26,10 @@ struct ClientPortLimits {
   std::uint32_t total = 1024;               // connections in all (at least 1)
   std::uint32_t output_bytes = 1u << 20;    // unsent reply bytes before reading pauses
   std::uint32_t outstanding = 1024;         // requests awaiting an outcome before reading pauses
+  // Requests awaiting an outcome on all connections together; each connection with requests in
+  // flight may hold an equal share of it (at least kMinOutstandingShare), so a few pipelining
+  // clients cannot queue thousands of writes ahead of everyone else's.
+  std::uint32_t global_outstanding = 1000;
   std::uint32_t input_budget_bytes = 64u << 20;  // large frames' bytes, all connections
   std::chrono::milliseconds timeout{10000}; // a frame's arrival, replies' first progress
 };
@@ -36,7 +40,7 @@ struct ClientPortCounters {
   std::uint64_t refused_total = 0;       // connections closed at once: maxCnxns / descriptors
   std::uint64_t accept_errors = 0;       // accept() failures (EMFILE, ENFILE, ENOMEM, ...)
   std::uint64_t paused_output = 0;       // reading paused: clientOutputLimitBytes
-  std::uint64_t paused_outstanding = 0;  // reading paused: clientOutstandingLimit
+  std::uint64_t paused_outstanding = 0;  // reading paused: clientOutstandingLimit or the share
   std::uint64_t budget_waits = 0;        // a large frame waited for clientInputBudgetBytes
   std::uint64_t dropped_timeout = 0;     // closed: clientTimeoutMs
   std::uint64_t too_large = 0;           // writes answered too_large (their bytes skipped)
@@ -96,6 +100,11 @@ class ClientPort {
   void on_readable(Conn& c);
   void handle_input(Conn& c, std::uint64_t read_ns);
   bool take_requests(const Conn& c) const;
+  // What connection `c` may have outstanding now: clientOutstandingLimit, or less, its share of
+  // globalOutstandingLimit among the connections with requests in flight.
+  std::uint32_t outstanding_limit(const Conn& c) const noexcept;
+  void started_request(Conn& c) noexcept;
+  void finished_request(Conn& c) noexcept;
   bool reserve_frame(Conn& c);
   void release_frame(Conn& c);
   void update_interest(Conn& c);
@@ -135,6 +144,7 @@ class ClientPort {
   bool tracing_ = false;      // commit tracing (trace=on)
   std::vector<std::pair<unsigned, std::uint64_t>> replied_;  // tracing: (group, zxid) replied
   ClientPortCounters counters_;
+  std::uint32_t active_writers_ = 0;  // connections with outstanding > 0
   Clock::time_point last_sweep_{};
   Clock::time_point log_window_{};  // refusals are logged once a second, with a count
   std::uint64_t log_suppressed_ = 0;

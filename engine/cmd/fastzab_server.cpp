@@ -125,6 +125,7 @@ std::expected<cmd::ClientPortLimits, std::string> client_port_limits(
   l.total = static_cast<std::uint32_t>(cfg.max_cnxns == 0 ? fit : std::min<std::uint64_t>(cfg.max_cnxns, fit));
   l.output_bytes = cfg.client_output_limit_bytes;
   l.outstanding = cfg.client_outstanding_limit;
+  l.global_outstanding = cfg.global_outstanding_limit;
   l.input_budget_bytes = cfg.client_input_budget_bytes;
   l.timeout = std::chrono::milliseconds(cfg.client_timeout_ms);
   return l;

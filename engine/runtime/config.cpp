@@ -49,7 +49,7 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 29> kPlainKeys = {
+constexpr std::array<std::string_view, 30> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
     "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace",
     "cpus",     "logRecovery",
@@ -58,6 +58,7 @@ constexpr std::array<std::string_view, 29> kPlainKeys = {
     "learnerHelloRetryMs", "heartbeatMs", "leaderSilenceMs", "transferTimeoutMs",
     // The client port's limits (README.md "Client port limits").
     "maxClientCnxns", "maxCnxns", "clientOutputLimitBytes", "clientOutstandingLimit",
+    "globalOutstandingLimit",
     "clientInputBudgetBytes", "clientTimeoutMs"};
 // The finest tick: a second is coarser than any protocol timer worth counting with it.
 constexpr std::uint64_t kMaxTickResolutionMs = 1000;
@@ -347,6 +348,9 @@ class Parser {
     if (key == "maxCnxns") return set_u32(config_.max_cnxns, 0, kInt32Max);
     if (key == "clientOutputLimitBytes") {
       return set_u32(config_.client_output_limit_bytes, kMinClientOutputLimitBytes, kUint32Max);
+    }
+    if (key == "globalOutstandingLimit") {
+      return set_u32(config_.global_outstanding_limit, 1, kInt32Max);
     }
     if (key == "clientOutstandingLimit") {
       return set_u32(config_.client_outstanding_limit, 1, kInt32Max);

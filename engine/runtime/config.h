@@ -101,6 +101,10 @@ struct ServerConfig {
   // clientOutstandingLimit: requests per connection waiting for their outcome past which the
   // server stops reading that connection until half of them are answered.
   std::uint32_t client_outstanding_limit = 1024;
+  // globalOutstandingLimit (ZooKeeper's key and default): requests waiting for their outcome on
+  // all connections together. Each connection with requests in flight may hold an equal share
+  // (at least 8), so a polite client's write never waits behind thousands of a flooder's.
+  std::uint32_t global_outstanding_limit = 1000;
   // clientInputBudgetBytes: bytes all connections together may hold in request frames larger
   // than one read (64 KiB); a connection whose large frame does not fit waits.
   std::uint32_t client_input_budget_bytes = 64u << 20;
