@@ -120,29 +120,50 @@ std::string quoted(std::string_view s) {
   return out;
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+char fold_case(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
-// Edit distance with adjacent transpositions (a typo's usual shapes).
-std::size_t typo_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
-        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-      }
-    }
+// The longest name a key is compared with (kPlainKeys, kPrefixes), plus room for the two edits
+// looks_like allows: typo_distance keeps its rows on the stack, sized by this.
+constexpr std::size_t kMaxComparedName = 40;
+constexpr bool names_fit(const auto& names) {
+  for (std::string_view n : names) {
+    if (n.size() + 2 > kMaxComparedName) return false;
   }
-  return d[a.size()][b.size()];
+  return true;
+}
+static_assert(names_fit(kPlainKeys) && names_fit(kPrefixes), "raise kMaxComparedName");
+
+// Edit distance with adjacent transpositions (a typo's usual shapes), without regard to case,
+// capped: anything over `limit` is reported as limit + 1, and the table stops as soon as a whole
+// row is past it. Every unknown key is compared with every known name, so this allocates
+// nothing. Both strings must be shorter than kMaxComparedName.
+std::size_t typo_distance(std::string_view a, std::string_view b, std::size_t limit) {
+  // Rows i, i-1 and i-2 of the table, by i % 3 (a transposition reaches back two rows).
+  std::array<std::array<std::size_t, kMaxComparedName + 1>, 3> rows{};
+  for (std::size_t j = 0; j <= b.size(); ++j) rows[0][j] = j;
+  std::size_t previous_min = 0;  // row 0's smallest cell
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    auto& current = rows[i % 3];
+    const auto& previous = rows[(i - 1) % 3];
+    const auto& before = rows[(i + 1) % 3];  // row i - 2; unused while i == 1
+    current[0] = i;
+    std::size_t row_min = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = fold_case(a[i - 1]) == fold_case(b[j - 1]) ? 0 : 1;
+      std::size_t d = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost});
+      if (i > 1 && j > 1 && fold_case(a[i - 1]) == fold_case(b[j - 2]) &&
+          fold_case(a[i - 2]) == fold_case(b[j - 1])) {
+        d = std::min(d, before[j - 2] + 1);
+      }
+      current[j] = d;
+      row_min = std::min(row_min, d);
+    }
+    // Each later cell is at least the smallest cell of one of the two rows above it: once this
+    // row and the one before are both past the limit, so is the answer.
+    if (row_min > limit && previous_min > limit) return limit + 1;
+    previous_min = row_min;
+  }
+  return std::min(rows[a.size() % 3][b.size()], limit + 1);
 }
 
 // Whether `written` looks like a misspelling of `known`: the same but for case, or one edit
@@ -153,7 +174,7 @@ bool looks_like(std::string_view written, std::string_view known) {
   const std::size_t gap = written.size() > known.size() ? written.size() - known.size()
                                                         : known.size() - written.size();
   if (gap > limit) return false;
-  return typo_distance(lower(written), lower(known)) <= limit;
+  return typo_distance(written, known, limit) <= limit;
 }
 
 std::optional<std::string> suggestion_for(std::string_view key) {

@@ -659,6 +659,28 @@ TEST(ConfigWarningTest, UnknownKeysAreIgnoredWithAWarning) {
   EXPECT_EQ(c.servers.size(), 3u);
 }
 
+// The suggestion's edit distance: swapped neighbours count as one edit, long names (8 letters
+// or more) allow two, and a key past that gets no suggestion even where a prefix of the table
+// matched well (the distance is cut short once every path is past the limit).
+TEST(ConfigWarningTest, SuggestionsFollowTheTypoDistance) {
+  const ServerConfig c = parse_ok(with(
+      "tickTiem=100\n"        // 8: a transposition
+      "TICKTIME=100\n"        // 9: case only
+      "snpCout=5\n"           // 10: two deletions in a long name
+      "snapCXXXt=5\n"         // 11: three substitutions: too far
+      "iintLimit=5\n"         // 12: an insertion at the front
+      "initLimitXYZ=5\n"      // 13: three insertions at the end
+      "wieght.1=2"));          // 14: a transposition in a prefix
+  ASSERT_EQ(c.warnings.size(), 7u);
+  EXPECT_EQ(c.warnings[0], "zoo.cfg:8: tickTiem: unknown key; ignored (did you mean tickTime?)");
+  EXPECT_EQ(c.warnings[1], "zoo.cfg:9: TICKTIME: unknown key; ignored (did you mean tickTime?)");
+  EXPECT_EQ(c.warnings[2], "zoo.cfg:10: snpCout: unknown key; ignored (did you mean snapCount?)");
+  EXPECT_EQ(c.warnings[3], "zoo.cfg:11: snapCXXXt: unknown key; ignored");
+  EXPECT_EQ(c.warnings[4], "zoo.cfg:12: iintLimit: unknown key; ignored (did you mean initLimit?)");
+  EXPECT_EQ(c.warnings[5], "zoo.cfg:13: initLimitXYZ: unknown key; ignored");
+  EXPECT_EQ(c.warnings[6], "zoo.cfg:14: wieght.1: unknown key; ignored (did you mean weight.1?)");
+}
+
 // ---------------------------------------------------------------------------------------------
 // validate_for
 
