@@ -556,10 +556,12 @@ void ClientPort::drain_results() {
       runtime::client::encode(r, c.out);
       if (tracing_) [[unlikely]] replied_.emplace_back(e.group, e.zxid);
     } else {
+      // unknown_outcome and stopped: proposed, or may have been, so never `unavailable` (which
+      // promises that nothing was proposed); the text says which.
       const ErrorCode code = e.error == WriteError::no_leader   ? ErrorCode::no_leader
                              : e.error == WriteError::too_large ? ErrorCode::too_large
                              : e.error == WriteError::rejected  ? ErrorCode::rejected
-                                                                : ErrorCode::unavailable;
+                                                                : ErrorCode::unknown_outcome;
       reply_error(c, p.id, code, to_string(e.error));
     }
     if (std::find(touched_.begin(), touched_.end(), p.fd) == touched_.end()) {

@@ -54,9 +54,10 @@ constexpr std::uint64_t kRequestId = 1;
 
 constexpr const char* kExitHelp =
     "Exit status: 0 success; 1 the server answered with an error (printed as\n"
-    "'fastzab-cli: <code>: <text>'; e.g. no_leader or unavailable: retry); 2 a bad command\n"
-    "line; 3 no usable answer: cannot resolve or connect, the connection closed, the timeout\n"
-    "passed, or the reply was not the protocol.";
+    "'fastzab-cli: <code>: <text>'; e.g. no_leader or unavailable: not written, retry;\n"
+    "unknown_outcome: the write may have committed, read back before retrying); 2 a bad\n"
+    "command line; 3 no usable answer: cannot resolve or connect, the connection closed, the\n"
+    "timeout passed, or the reply was not the protocol.";
 
 struct Endpoint {
   std::string host;

@@ -32,6 +32,7 @@ const char* to_string(ErrorCode c) noexcept {
     case ErrorCode::unavailable: return "unavailable";
     case ErrorCode::rejected: return "rejected";
     case ErrorCode::transfer_refused: return "transfer_refused";
+    case ErrorCode::unknown_outcome: return "unknown_outcome";
   }
   return "unknown";
 }
@@ -118,7 +119,7 @@ Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed)
     case 0xE1: {
       if (body.empty()) return Decoded::bad;
       const auto code = static_cast<std::uint8_t>(body[0]);
-      if (code < 1 || code > 6) return Decoded::bad;
+      if (code < 1 || code > kMaxErrorCode) return Decoded::bad;
       m.type = Type::error;
       m.code = static_cast<ErrorCode>(code);
       m.body = body.subspan(1);

@@ -48,10 +48,16 @@ enum class ErrorCode : std::uint8_t {
   no_leader = 1,     // no established leader right now: retry later
   too_large = 2,     // the value passes the largest entry (the connection stays open)
   bad_request = 3,   // an unknown type or malformed body (the connection is closed after it)
-  unavailable = 4,   // the server is stopping, or its queue to the core is full: retry
+  unavailable = 4,   // nothing was proposed: the queue to the core is full, or a transfer
+                     // request is already waiting: retry
   rejected = 5,      // the leader refused the write (e.g. zxid space exhausted): retry
   transfer_refused = 6,  // a transfer did not happen; the text says why (not_leader, aborted, ...)
+  unknown_outcome = 7,   // the write was proposed, then leadership, the session to the leader or
+                         // the server itself was lost before it committed: it may have
+                         // committed (at most once), or may never. A plain retry can apply the
+                         // value twice; read back first when that matters.
 };
+inline constexpr std::uint8_t kMaxErrorCode = 7;
 const char* to_string(ErrorCode c) noexcept;
 
 inline constexpr std::uint32_t kMaxValueBytes = 1u << 20;

@@ -88,7 +88,7 @@ def wait_until(what, predicate, timeout, interval=0.05):
 T_WRITE, T_STATUS, T_WRITE_OK, T_STATUS_OK, T_ERROR = 0x01, 0x02, 0x81, 0x82, 0xE1
 T_TRANSFER, T_TRANSFER_OK = 0x03, 0x83
 ERROR_CODES = {1: 'no_leader', 2: 'too_large', 3: 'bad_request', 4: 'unavailable',
-               5: 'rejected', 6: 'transfer_refused'}
+               5: 'rejected', 6: 'transfer_refused', 7: 'unknown_outcome'}
 HEADER_BYTES = 9
 MAX_VALUE_BYTES = 1 << 20
 MAX_BODY_BYTES = HEADER_BYTES + MAX_VALUE_BYTES + 16

@@ -41,12 +41,12 @@ fastzab::WriteError, engine/runtime/replica.cpp's WriteFailure and core's Reject
   too_large    nothing proposed: the client port refused the frame, or core's too_large.
   bad_request  nothing proposed: the frame was not decoded as a write (the server then closes).
   rejected     nothing proposed: core's zxid_exhausted (the epoch's counter is used up).
-  unavailable  UNKNOWN. It is the client port's catch-all: its queue to the core was full or a
-               transfer was already waiting (nothing proposed), but also WriteError
-               unknown_outcome (proposed, then leadership or the session to the leader was lost:
-               it may still commit under the next leader) and stopped (the server stopped with
-               the write in flight). Only the text tells them apart, and text is not a contract,
-               so an `unavailable` write may appear in the log, at most once.
+  unavailable  nothing proposed: the client port's queue to the core was full, or a transfer
+               request was already waiting (engine/cmd/client_port.cpp).
+  unknown_outcome  UNKNOWN: WriteError unknown_outcome (proposed, then leadership or the
+               session to the leader was lost: it may still commit under the next leader) or
+               stopped (the server stopped with the write in flight). It may appear in the log,
+               at most once.
   transfer_refused, or any other code: not an answer to a write; taken as unknown.
 
 A client-side timeout, a broken connection or a malformed reply is unknown too. A write that
@@ -70,7 +70,7 @@ import cluster
 from cluster import ProtocolError, ServerError, hexz
 
 # The error codes that mean nothing was proposed; every other one leaves the outcome unknown.
-NOT_PROPOSED = frozenset({'no_leader', 'too_large', 'bad_request', 'rejected'})
+NOT_PROPOSED = frozenset({'no_leader', 'too_large', 'bad_request', 'rejected', 'unavailable'})
 
 PENDING, OK, FAILED, UNKNOWN = 'pending', 'ok', 'failed', 'unknown'
 

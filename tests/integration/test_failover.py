@@ -148,5 +148,30 @@ class FailoverTest(ClusterTestCase):
         records = self.assert_dumps_equal(c)
         self.assert_acked_present(records, acked, 'the logs')
 
+    def test_a_write_cut_off_from_its_quorum_is_unknown_outcome(self):
+        """A write the leader proposed but could not commit before it lost its quorum is
+        answered unknown_outcome (it may still commit), never unavailable, which promises that
+        nothing was proposed. Both followers frozen, one write to the leader, the followers
+        thawed: the write is in the agreed log at most once."""
+        c = self.cluster(3)
+        c.start_all()
+        leader = c.wait_leader(timeout=20)
+        followers = [sid for sid in c.ids if sid != leader]
+        for sid in followers:
+            c.pause(sid)
+        try:
+            with self.assertRaises(ServerError) as caught:
+                c.put(leader, b'cut-off', timeout=20.0)
+        finally:
+            for sid in followers:
+                c.resume(sid)
+        self.assertEqual(caught.exception.name, 'unknown_outcome', str(caught.exception))
+        c.wait_leader(timeout=20)
+        c.wait_caught_up(timeout=20)
+        statuses = c.stop_all()
+        self.assertEqual(statuses, {sid: 0 for sid in c.ids})
+        records = self.assert_dumps_equal(c)
+        self.assertLessEqual([r[3] for r in records].count(b'cut-off'), 1)
+
 if __name__ == '__main__':
     cluster.main()

@@ -54,7 +54,7 @@ class Builder:
 
 def clean():
     """A clean history and the three servers' dumps that go with it: acknowledged writes
-    across two epochs, a no_leader failure (absent), an unavailable one that committed, an
+    across two epochs, a no_leader failure (absent), an unknown_outcome one that committed, an
     unknown one that did not, one that committed; one server's log is a prefix of the others'
     (it stopped behind) and one starts later (a snapshot superseded its first records)."""
     b = Builder()
@@ -62,7 +62,7 @@ def clean():
     b.ok(b'h-2', z(1, 3), 1.5, 2.0)
     b.ok(b'h-3', z(1, 4), 1.6, 2.5)           # concurrent with h-2: any order
     b.failed(b'h-4', 'no_leader', 3.0, 3.1)
-    b.failed(b'h-5', 'unavailable', 3.2, 4.0)  # proposed before the leader died: committed
+    b.failed(b'h-5', 'unknown_outcome', 3.2, 4.0)  # proposed before the leader died: committed
     b.unknown(b'h-6', 3.3)                     # a timeout: never committed
     b.unknown(b'h-7', 3.4, 4.5)                # connection lost: committed
     b.ok(b'h-8', z(2, 3), 5.0, 6.0)
@@ -167,7 +167,7 @@ class CheckerTest(unittest.TestCase):
         self.assertEqual(kinds(v), ['duplicate'])
         self.assertIn('at most once', str(v[0]))
 
-    def test_unavailable_twice_in_the_log(self):
+    def test_unknown_outcome_code_twice_in_the_log(self):
         b, dumps = clean()
         for sid in (1, 3):
             dumps[sid].append(rec(z(2, 4), b'h-5'))

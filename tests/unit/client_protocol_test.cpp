@@ -148,7 +148,8 @@ TEST(ClientProtocolTest, RoundTripEveryType) {
     expect_round_trip(status_ok_msg(id, R"({"id":1,"role":"leader"})"));
     expect_round_trip(status_ok_msg(id, ""));
     for (ErrorCode c : {ErrorCode::no_leader, ErrorCode::too_large, ErrorCode::bad_request,
-                        ErrorCode::unavailable, ErrorCode::rejected}) {
+                        ErrorCode::unavailable, ErrorCode::rejected, ErrorCode::transfer_refused,
+                        ErrorCode::unknown_outcome}) {
       expect_round_trip(error_msg(id, c, "why"));
       expect_round_trip(error_msg(id, c, ""));
     }
@@ -195,6 +196,8 @@ TEST(ClientProtocolTest, ErrorLayout) {
   EXPECT_EQ(encoded(error_msg(9, ErrorCode::too_large, ""))[13], std::byte{2});
   EXPECT_EQ(encoded(error_msg(9, ErrorCode::bad_request, ""))[13], std::byte{3});
   EXPECT_EQ(encoded(error_msg(9, ErrorCode::rejected, ""))[13], std::byte{5});
+  EXPECT_EQ(encoded(error_msg(9, ErrorCode::transfer_refused, ""))[13], std::byte{6});
+  EXPECT_EQ(encoded(error_msg(9, ErrorCode::unknown_outcome, ""))[13], std::byte{7});
 }
 
 TEST(ClientProtocolTest, LengthPrefixIsLittleEndian) {
@@ -360,11 +363,11 @@ TEST(ClientProtocolTest, TransferRoundTripsAndNeedsExactlyItsServerId) {
 
 TEST(ClientProtocolTest, ErrorWithUnknownCodeIsBad) {
   EXPECT_EQ(decode_bytes(frame(0xe1, 1, {})), Decoded::bad);  // no code at all
-  for (unsigned code : {0u, 7u, 0x7fu, 0x80u, 0xffu}) {
+  for (unsigned code : {0u, 8u, 0x7fu, 0x80u, 0xffu}) {
     EXPECT_EQ(decode_bytes(frame(0xe1, 1, bytes({code, 'x'}))), Decoded::bad) << code;
     EXPECT_EQ(decode_bytes(frame(0xe1, 1, bytes({code}))), Decoded::bad) << code;
   }
-  for (unsigned code = 1; code <= 6; ++code) {
+  for (unsigned code = 1; code <= 7; ++code) {
     Message m;
     std::size_t consumed = 0;
     const Bytes in = frame(0xe1, 1, bytes({code, 'x'}));
@@ -380,6 +383,8 @@ TEST(ClientProtocolTest, ErrorCodeNames) {
   EXPECT_STREQ(to_string(ErrorCode::bad_request), "bad_request");
   EXPECT_STREQ(to_string(ErrorCode::unavailable), "unavailable");
   EXPECT_STREQ(to_string(ErrorCode::rejected), "rejected");
+  EXPECT_STREQ(to_string(ErrorCode::transfer_refused), "transfer_refused");
+  EXPECT_STREQ(to_string(ErrorCode::unknown_outcome), "unknown_outcome");
 }
 
 // Random inputs, some shaped like frames (a small plausible length, a known type) so that the
