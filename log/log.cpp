@@ -1036,6 +1036,19 @@ Result<void> Log::clear_state_lost() {
   return {};
 }
 
+// write_epochs() refuses a currentEpoch above the acceptedEpoch, so a whole record (its checksum
+// good) that holds one was not written by a log: corruption, not a torn write, and never handed
+// to the protocol, whose invariant it breaks.
+namespace {
+Result<void> check_epoch_order(const std::string& path, const format::EpochRecord& e,
+                               const std::string& where) {
+  if (e.current <= e.accepted) return {};
+  return fail(errc::corrupt, path + ": " + where + ": currentEpoch " + std::to_string(e.current) +
+                                 " above acceptedEpoch " + std::to_string(e.accepted) +
+                                 " (never written so by this log)");
+}
+}  // namespace
+
 // Reads the epoch file into epochs_ (FORMAT.md, "Epoch file"). Returns true for the previous
 // 48-byte file, which recover() replaces with a slotted one once the rest of the directory
 // checked out.
@@ -1056,6 +1069,7 @@ Result<bool> Log::read_epoch_file(const std::string& path) {
     if (e.cluster_id != opt_.cluster_id) {
       return std::unexpected(cluster_error(path, e.cluster_id, opt_.cluster_id));
     }
+    if (auto ok = check_epoch_order(path, e, "epoch file"); !ok) return std::unexpected(ok.error());
     epochs_ = Epochs{e.accepted, e.current};
     return true;
   }
@@ -1092,6 +1106,9 @@ Result<bool> Log::read_epoch_file(const std::string& path) {
     }
     if (e.cluster_id != opt_.cluster_id) {
       return std::unexpected(cluster_error(path, e.cluster_id, opt_.cluster_id));
+    }
+    if (auto ok = check_epoch_order(path, e, "slot " + std::to_string(i)); !ok) {
+      return std::unexpected(ok.error());
     }
     if (newest && e.sequence == newest->sequence) {
       // write_epochs() never writes the sequence of the newest record again.

@@ -1268,6 +1268,26 @@ void damage_slot(FaultFs& fs, std::size_t slot, std::span<const std::byte> bytes
   fs.put(kDir + "/epochs", image);
 }
 
+// A whole slot (checksum good) whose currentEpoch is above its acceptedEpoch was not written by
+// write_epochs(), which refuses that: open() reports corruption naming the slot, in either slot,
+// newest or not, and never hands such epochs to the protocol. (Found by the log fuzzer.)
+TEST(Epochs, CurrentAboveAcceptedInAWholeSlotIsCorruption) {
+  for (std::size_t slot : {std::size_t{0}, std::size_t{1}}) {
+    for (std::uint64_t seq : {std::uint64_t{1}, std::uint64_t{50}}) {
+      FaultFs fs(1);
+      { must_open(kDir, small_options(&fs))->write_epochs({5, 4}); }
+      damage_slot(fs, slot, slot_record(seq, {5, 275977418571773}));
+      auto r = Log::open(kDir, small_options(&fs));
+      ASSERT_FALSE(r) << "slot " << slot << " seq " << seq;
+      EXPECT_EQ(r.error().code, errc::corrupt);
+      EXPECT_NE(r.error().detail.find("slot " + std::to_string(slot) +
+                                      ": currentEpoch 275977418571773 above acceptedEpoch 5"),
+                std::string::npos)
+          << r.error().detail;
+    }
+  }
+}
+
 // A crash in the middle of write_epochs() can leave any bytes in the slot being written (never
 // in the other: its own block). Whatever they are, the other slot's epochs come back, and the
 // next write (to the damaged slot again) works.
@@ -1546,6 +1566,14 @@ TEST(Epochs, PreviousFormatFileIsMigratedOnceAtomically) {
   r = Log::open(kDir, o);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, errc::wrong_cluster);
+  // Nor can a previous-format file say currentEpoch > acceptedEpoch.
+  fs.put(path, legacy_epoch_file(42, 6, 7));
+  r = Log::open(kDir, o);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::corrupt);
+  EXPECT_NE(r.error().detail.find("epoch file: currentEpoch 7 above acceptedEpoch 6"),
+            std::string::npos)
+      << r.error().detail;
   EXPECT_EQ(fs.contents(path).size(), 48u);  // nothing changed
 }
 
