@@ -21,13 +21,10 @@
 
 #include "net/errc.h"
 #include "net/function_ref.h"
+#include "net/poll_mode.h"
 
 namespace fastzab::net {
 
-// How poll() waits when nothing is ready. busy: never blocks (peeks completions, one
-// non-blocking enter per iteration), for a dedicated core; blocking: sleeps in the kernel until a
-// completion or the timeout; adaptive: spins adaptive_spin, then blocks.
-enum class PollMode : std::uint8_t { busy, adaptive, blocking };
 
 struct PeerAddress {
   std::uint64_t id = 0;

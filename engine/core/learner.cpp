@@ -14,7 +14,7 @@ void Node::Impl::start_learning(std::size_t index) {
   leader_session = SessionId{};
   session_epoch = kNoEpoch;
   leaderinfo_received = false;
-  sync_mode = SyncMode::none;
+  sync_method = SyncMethod::none;
   newleader_received = false;
   uptodate_received = false;
   leader_silent_ticks = 0;
@@ -113,15 +113,15 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
     case PacketType::diff:
     case PacketType::trunc:
     case PacketType::snap: {
-      if (!leaderinfo_received || sync_mode != SyncMode::none) return learner_fail();
+      if (!leaderinfo_received || sync_method != SyncMethod::none) return learner_fail();
       if (p.type == PacketType::diff) {
-        sync_mode = SyncMode::diff;
+        sync_method = SyncMethod::diff;
       } else if (p.type == PacketType::trunc) {
         // Never truncate what this node delivered (I10), nor to a point it does not hold.
         if (p.zxid < applied || p.zxid > history.last() || !history.contains(p.zxid)) {
           return learner_fail();
         }
-        sync_mode = SyncMode::trunc;
+        sync_method = SyncMethod::trunc;
         if (p.zxid < history.last()) {
           history.truncate_after(p.zxid);
           Output& o = push(OutputKind::truncate);
@@ -130,7 +130,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
         }
       } else {
         if (p.zxid < applied || p.zxid.counter() == 0) return learner_fail();
-        sync_mode = SyncMode::snap;
+        sync_method = SyncMethod::snap;
         Output& o = push(OutputKind::install_snapshot);
         o.zxid = p.zxid;
         o.offset = out->arena.size();
@@ -146,7 +146,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
     }
     case PacketType::proposal:
     case PacketType::inform: {
-      if (sync_mode == SyncMode::none) return learner_fail();
+      if (sync_method == SyncMethod::none) return learner_fail();
       // After NEWLEADER only the new epoch's proposals follow; INFORM may still carry the
       // initial history, committed when the leader is established.
       if (p.type == PacketType::proposal && newleader_received &&
@@ -167,7 +167,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       return;
     }
     case PacketType::commit: {
-      if (sync_mode == SyncMode::none || p.zxid.epoch() > session_epoch) return learner_fail();
+      if (sync_method == SyncMethod::none || p.zxid.epoch() > session_epoch) return learner_fail();
       if (p.zxid > history.last() || (p.zxid > history.base() && !history.contains(p.zxid))) {
         return learner_fail();  // a COMMIT must name an entry this node holds (I8)
       }
@@ -176,7 +176,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       return;
     }
     case PacketType::newleader: {
-      if (sync_mode == SyncMode::none || newleader_received ||
+      if (sync_method == SyncMethod::none || newleader_received ||
           p.zxid != Zxid::make(session_epoch, 0)) {
         return learner_fail();
       }

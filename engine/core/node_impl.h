@@ -42,7 +42,8 @@ struct LearnerRecord {
   std::int32_t ack_stall_ticks = 0;
 };
 
-enum class SyncMode : std::uint8_t { none, diff, trunc, snap };
+// How the leader brings this learner up to date: its DIFF, TRUNC or SNAP (none until it says).
+enum class SyncMethod : std::uint8_t { none, diff, trunc, snap };
 
 struct Node::Impl {
   Impl(NodeConfig cfg, DurableState state);
@@ -199,7 +200,7 @@ struct Node::Impl {
   SessionId leader_session;
   Epoch session_epoch = kNoEpoch;
   bool leaderinfo_received = false;
-  SyncMode sync_mode = SyncMode::none;
+  SyncMethod sync_method = SyncMethod::none;
   bool newleader_received = false;
   bool uptodate_received = false;
   std::int32_t leader_silent_ticks = 0;

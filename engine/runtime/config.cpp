@@ -23,21 +23,6 @@
 namespace fastzab::runtime {
 
 const char* to_string(Transport t) noexcept { return t == Transport::uring ? "uring" : "dpdk"; }
-const char* to_string(PollMode p) noexcept {
-  switch (p) {
-    case PollMode::busy: return "busy";
-    case PollMode::adaptive: return "adaptive";
-    case PollMode::blocking: return "blocking";
-  }
-  return "?";
-}
-const char* to_string(SyncMode s) noexcept {
-  return s == SyncMode::fdatasync ? "fdatasync" : "none";
-}
-
-const char* to_string(LogRecovery r) noexcept {
-  return r == LogRecovery::cut_torn_tail ? "cut_torn_tail" : "truncate_at_corruption";
-}
 
 namespace {
 

@@ -18,24 +18,23 @@
 #include "engine/core/quorum.h"
 #include "engine/core/types.h"
 #include "engine/runtime/error.h"
+#include "log/modes.h"
+#include "net/poll_mode.h"
 
 namespace fastzab::runtime {
 
 // The network transport between servers. `dpdk` is accepted here so that a configuration can
 // name it; start-up refuses it when the build has no DPDK support.
 enum class Transport : std::uint8_t { uring, dpdk };
-// How a reactor waits for work: spin, spin then sleep, or sleep in the kernel.
-enum class PollMode : std::uint8_t { busy, adaptive, blocking };
-// Whether a log batch is fdatasync'ed before it counts as durable (log::SyncMode).
-enum class SyncMode : std::uint8_t { fdatasync, none };
-// logRecovery: what the log's recovery does with a bad record it cannot prove was never
-// acknowledged (log::RecoveryMode; README.md "Log recovery").
-enum class LogRecovery : std::uint8_t { cut_torn_tail, truncate_at_corruption };
+// The `poll`, `sync` and `logRecovery` keys take the transport's and the log's own types (one
+// definition each): how a reactor waits for work; whether a log batch is fdatasync'ed before it
+// counts as durable; what the log's recovery does with a bad record it cannot prove was never
+// acknowledged (README.md "Log recovery").
+using net::PollMode;
+using log::SyncMode;
+using LogRecovery = log::RecoveryMode;
 
 const char* to_string(Transport t) noexcept;
-const char* to_string(PollMode p) noexcept;
-const char* to_string(SyncMode s) noexcept;
-const char* to_string(LogRecovery r) noexcept;
 
 // One `server.N=host:quorumPort:electionPort[:participant|:observer]` line.
 struct ServerEntry {

@@ -120,15 +120,6 @@ WriteError error_of(runtime::WriteFailure f) {
   return WriteError::unknown_outcome;
 }
 
-net::PollMode poll_mode(runtime::PollMode p) {
-  switch (p) {
-    case runtime::PollMode::busy: return net::PollMode::busy;
-    case runtime::PollMode::adaptive: return net::PollMode::adaptive;
-    case runtime::PollMode::blocking: return net::PollMode::blocking;
-  }
-  return net::PollMode::blocking;
-}
-
 // The application's state machine, seen by the Replica.
 class AppAdapter final : public runtime::StateMachine {
  public:
@@ -478,11 +469,9 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     opt.tick = std::chrono::milliseconds(cfg->tick_resolution_ms);
     opt.log_dir = cfg->groups == 1 ? cfg->data_dir : cfg->data_dir + "/group-" + std::to_string(g);
     opt.log.cluster_id = cfg->cluster_id;
-    opt.log.sync = cfg->sync == runtime::SyncMode::none ? log::SyncMode::none : log::SyncMode::fdatasync;
+    opt.log.sync = cfg->sync;
     opt.log.writer = log::WriterKind::io_uring;
-    opt.log.recovery = cfg->log_recovery == runtime::LogRecovery::truncate_at_corruption
-                           ? log::RecoveryMode::truncate_at_corruption
-                           : log::RecoveryMode::cut_torn_tail;
+    opt.log.recovery = cfg->log_recovery;
     opt.log.recovery_setting = "logRecovery";  // the corruption error names the key to set
     opt.log.segment_bytes = std::uint64_t{cfg->prealloc_kb} << 10;
     opt.log.max_record_bytes = static_cast<std::uint32_t>(core::kMaxEntryBytes);
@@ -493,7 +482,7 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     opt.transport.secret = key;
     opt.transport.listen_host = me.host;
     opt.transport.listen_port = static_cast<std::uint16_t>(me.quorum_port + g);
-    opt.transport.poll_mode = poll_mode(cfg->poll);
+    opt.transport.poll_mode = cfg->poll;
     if (cfg->trace) {
       grp->trace_group = std::make_unique<runtime::trace::Table>();
       grp->trace_app = std::make_unique<runtime::trace::Table>();
