@@ -83,7 +83,7 @@ std::expected<std::unique_ptr<InProcessCluster>, std::string> InProcessCluster::
     o.data_dir = options.root + "/data" + std::to_string(id);
     if (!cpus->empty()) o.cpus = (*cpus)[id - 1];
     auto node = Node::start(o, *impl->machines.back());
-    if (!node) return std::unexpected("server " + std::to_string(id) + ": " + node.error());
+    if (!node) return std::unexpected("server " + std::to_string(id) + ": " + node.error().message);
     impl->nodes.push_back(std::move(*node));
   }
   return std::unique_ptr<InProcessCluster>(new InProcessCluster(std::move(impl)));

@@ -165,9 +165,14 @@ int main(int argc, char** argv) {
   ::sigaction(SIGINT, &sa, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
-  // The client port number: read here too, so that a taken port is an error before the node
-  // starts (the Node reads the same file).
-  auto cfg = runtime::load_config(config_path);
+  // The file is read once: its text serves this program (the client port, its limits, so that
+  // a taken port is an error before the node starts) and the Node (NodeOptions::config_text).
+  auto text = runtime::read_config_file(config_path);
+  if (!text) {
+    std::fprintf(stderr, "fastzab-server: %s\n", text.error().message.c_str());
+    return 2;
+  }
+  auto cfg = runtime::load_config_text(*text, config_path);
   if (!cfg) {
     std::fprintf(stderr, "fastzab-server: %s\n", cfg.error().message.c_str());
     return 2;
@@ -185,20 +190,16 @@ int main(int argc, char** argv) {
   for (CountingMachine& a : apps) app_ptrs.push_back(&a);
   NodeOptions options;
   options.config_file = config_path;
+  options.config_text = std::move(*text);
   options.data_dir = data_dir;
   options.cpus = cpus;
   if (client_port != 0) cfg->client_port = static_cast<std::uint16_t>(client_port);
   options.id = id;
   auto node = Node::start(options, app_ptrs);
   if (!node) {
-    std::fprintf(stderr, "fastzab-server: %s\n", node.error().c_str());
+    std::fprintf(stderr, "fastzab-server: %s\n", node.error().message.c_str());
     // Start-up refusals of the configuration are usage errors; the rest (log, port) are not.
-    return node.error().find("transport=dpdk") != std::string::npos ||
-                   node.error().find("groups=") != std::string::npos ||
-                   node.error().find("poll=busy") != std::string::npos ||
-                   node.error().find("cpus: ") != std::string::npos
-               ? 2
-               : 1;
+    return node.error().kind == fastzab::StartError::Kind::configuration ? 2 : 1;
   }
   auto limits = client_port_limits(*cfg);
   if (!limits) {

@@ -799,10 +799,18 @@ Result<ServerConfig> parse_config(std::string_view text, std::string_view source
   return Parser(source_name).run(text);
 }
 
+Result<std::string> read_config_file(const std::string& path) {
+  return read_file(path, kMaxConfigFileBytes, "");
+}
+
 Result<ServerConfig> load_config(const std::string& path) {
-  auto text = read_file(path, kMaxConfigFileBytes, "");
+  auto text = read_config_file(path);
   if (!text) return std::unexpected(text.error());
-  auto config = parse_config(*text, path);
+  return load_config_text(*text, path);
+}
+
+Result<ServerConfig> load_config_text(std::string_view text, const std::string& path) {
+  auto config = parse_config(text, path);
   if (!config || config->secret_file.empty()) return config;
 
   const std::string where =

@@ -155,6 +155,11 @@ Result<ServerConfig> parse_config(std::string_view text, std::string_view source
 // Reads and parses the file at `path`, then reads the secret file it names (a relative path is
 // taken from the working directory, as ZooKeeper does for its paths) and checks its length.
 Result<ServerConfig> load_config(const std::string& path);
+// load_config() in two steps, for a caller that reads the file once and keeps its text:
+// read_config_file() (bounded; a clear error naming the path), then load_config_text(), which
+// parses it (messages name `path`) and reads the secret file.
+Result<std::string> read_config_file(const std::string& path);
+Result<ServerConfig> load_config_text(std::string_view text, const std::string& path);
 
 // Checks that `id` (the server's own id, from the command line) is one of the configured
 // servers; returns its index in `servers` and `cluster`.

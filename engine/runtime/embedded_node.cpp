@@ -399,49 +399,66 @@ std::optional<std::string> check_group_ports(const runtime::ServerConfig& cfg) {
 
 }  // namespace
 
-std::expected<std::unique_ptr<Node>, std::string> Node::start(const NodeOptions& options,
-                                                              StateMachine& app) {
+const char* to_string(StartError::Kind k) noexcept {
+  return k == StartError::Kind::configuration ? "configuration" : "environment";
+}
+
+namespace {
+
+std::unexpected<StartError> configuration_error(std::string message) {
+  return std::unexpected(StartError{StartError::Kind::configuration, std::move(message)});
+}
+std::unexpected<StartError> environment_error(std::string message) {
+  return std::unexpected(StartError{StartError::Kind::environment, std::move(message)});
+}
+
+}  // namespace
+
+std::expected<std::unique_ptr<Node>, StartError> Node::start(const NodeOptions& options,
+                                                             StateMachine& app) {
   StateMachine* one[] = {&app};
   return start(options, std::span<StateMachine* const>(one));
 }
 
-std::expected<std::unique_ptr<Node>, std::string> Node::start(
+std::expected<std::unique_ptr<Node>, StartError> Node::start(
     const NodeOptions& options, std::span<StateMachine* const> apps) {
-  auto cfg = runtime::load_config(options.config_file);
-  if (!cfg) return std::unexpected(cfg.error().message);
+  auto cfg = options.config_text.empty()
+                 ? runtime::load_config(options.config_file)
+                 : runtime::load_config_text(options.config_text, options.config_file);
+  if (!cfg) return configuration_error(cfg.error().message);
   if (!options.data_dir.empty()) cfg->data_dir = options.data_dir;
   auto index = runtime::validate_for(*cfg, core::ServerId{static_cast<std::int64_t>(options.id)});
-  if (!index) return std::unexpected(index.error().message);
+  if (!index) return configuration_error(index.error().message);
   if (cfg->transport == runtime::Transport::dpdk) {
-    return std::unexpected(options.config_file +
-                           ": transport=dpdk: this build has no DPDK transport; use transport=uring");
+    return configuration_error(options.config_file +
+                               ": transport=dpdk: this build has no DPDK transport; use transport=uring");
   }
   if (apps.size() != cfg->groups) {
-    return std::unexpected(options.config_file + ": groups=" + std::to_string(cfg->groups) +
-                           ", but the application passed " + std::to_string(apps.size()) +
-                           " state machine(s): one per group");
+    return configuration_error(options.config_file + ": groups=" + std::to_string(cfg->groups) +
+                               ", but the application passed " + std::to_string(apps.size()) +
+                               " state machine(s): one per group");
   }
   if (!options.cpus.empty()) {  // fastzab-server --cpus: wins over the file's cpus
     auto cpus = runtime::parse_cpu_list(options.cpus);
-    if (!cpus) return std::unexpected("--cpus: " + cpus.error().message);
+    if (!cpus) return configuration_error("--cpus: " + cpus.error().message);
     cfg->cpus = std::move(*cpus);
     cfg->cpus_origin = "--cpus";
   }
   if (auto placed = runtime::check_cpus(*cfg, runtime::available_cpus()); !placed) {
-    return std::unexpected(placed.error().message);
+    return configuration_error(placed.error().message);
   }
-  if (auto bad = check_group_ports(*cfg)) return std::unexpected(*bad);
-  if (sodium_init() < 0) return std::unexpected(std::string("libsodium failed to initialise"));
+  if (auto bad = check_group_ports(*cfg)) return configuration_error(*bad);
+  if (sodium_init() < 0) return environment_error("libsodium failed to initialise");
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->event_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (impl->event_fd < 0) return std::unexpected(std::string("eventfd: ") + std::strerror(errno));
+  if (impl->event_fd < 0) return environment_error(std::string("eventfd: ") + std::strerror(errno));
   const runtime::ServerEntry& me = cfg->servers[*index];
   if (cfg->groups > 1 && ::mkdir(cfg->data_dir.c_str(), 0755) != 0 && errno != EEXIST) {
     const int err = errno;
     ::close(impl->event_fd);
-    return std::unexpected("dataDir " + cfg->data_dir + ": " + std::strerror(err));
+    return environment_error("dataDir " + cfg->data_dir + ": " + std::strerror(err));
   }
   std::array<unsigned char, 32> key{};
   // The key is a hash of the whole secret file, so every byte of it counts.
@@ -514,7 +531,7 @@ std::expected<std::unique_ptr<Node>, std::string> Node::start(
     impl->stop_requested.store(true);
     for (auto& g : impl->groups) g->thread.join();
     ::close(impl->event_fd);
-    return std::unexpected(cfg->groups == 1 ? failure.substr(failure.find(": ") + 2) : failure);
+    return environment_error(cfg->groups == 1 ? failure.substr(failure.find(": ") + 2) : failure);
   }
   return std::unique_ptr<Node>(new Node(std::move(impl)));
 }

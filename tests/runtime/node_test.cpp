@@ -97,7 +97,7 @@ class Cluster {
     o.config_file = cfg(i);
     o.id = static_cast<std::uint64_t>(i);
     auto node = fastzab::Node::start(o, apps);
-    ASSERT_TRUE(node) << node.error();
+    ASSERT_TRUE(node) << node.error().message;
     nodes_[i - 1] = std::move(*node);
   }
   void stop(int i) { nodes_[i - 1].reset(); }
@@ -234,7 +234,7 @@ TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
                                 << free_port() << ":" << free_port() << "\n";
   kv_example::KvMap kv;
   auto node = fastzab::Node::start({.config_file = dir + "/s.cfg", .id = 1}, kv);
-  ASSERT_TRUE(node) << node.error();
+  ASSERT_TRUE(node) << node.error().message;
   bool committed = false;
   int no_leader = 0;
   for (int attempt = 0; attempt < 100 && !committed; ++attempt) {
@@ -329,7 +329,50 @@ TEST(Node, ABadConfigIsOneClearError) {
   o.id = 1;
   auto node = fastzab::Node::start(o, kv);
   ASSERT_FALSE(node);
-  EXPECT_NE(node.error().find("bad.cfg:2: clientPort"), std::string::npos) << node.error();
+  EXPECT_EQ(node.error().kind, fastzab::StartError::Kind::configuration);
+  EXPECT_NE(node.error().message.find("bad.cfg:2: clientPort"), std::string::npos)
+      << node.error().message;
+  std::filesystem::remove_all(dir);
+}
+
+// NodeOptions::config_text: the file is not read (it does not exist here), only named in
+// messages; and a start the machine refuses (dataDir is a regular file, so the log cannot open)
+// is an environment error, where a bad config line is a configuration error.
+TEST(Node, ConfigTextIsUsedAsGivenAndStartErrorsSayWhoseFaultTheyAre) {
+  char tmpl[] = "/tmp/fastzab-node-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const std::string text = "tickTime=20\ndataDir=" + dir + "/data\nclientPort=" +
+                           std::to_string(free_port()) + "\nclusterId=5\nserver.1=127.0.0.1:" +
+                           std::to_string(free_port()) + ":" + std::to_string(free_port()) + "\n";
+  kv_example::KvMap kv;
+  fastzab::NodeOptions o;
+  o.config_file = dir + "/never-written.cfg";
+  o.config_text = text;
+  o.id = 1;
+  {
+    auto node = fastzab::Node::start(o, kv);
+    ASSERT_TRUE(node) << node.error().message;
+    EXPECT_FALSE(std::filesystem::exists(o.config_file));
+  }
+  o.config_text = "tickTime=20\nclientPort=99999\n";
+  auto bad = fastzab::Node::start(o, kv);
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, fastzab::StartError::Kind::configuration);
+  EXPECT_NE(bad.error().message.find("never-written.cfg:2: clientPort"), std::string::npos)
+      << bad.error().message;
+
+  std::filesystem::remove_all(dir + "/data");
+  std::ofstream(dir + "/data") << "not a directory";
+  o.config_text = text;
+  kv_example::KvMap other;
+  auto refused = fastzab::Node::start(o, other);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, fastzab::StartError::Kind::environment)
+      << refused.error().message;
+  EXPECT_NE(refused.error().message.find(dir + "/data"), std::string::npos)
+      << refused.error().message;
+  EXPECT_STREQ(fastzab::to_string(refused.error().kind), "environment");
+  EXPECT_STREQ(fastzab::to_string(fastzab::StartError::Kind::configuration), "configuration");
   std::filesystem::remove_all(dir);
 }
 
@@ -356,15 +399,19 @@ TEST(Node, GroupSetUpsThatCannotWorkAreRefused) {
   auto overlap = fastzab::Node::start({.config_file = dir + "/overlap.cfg", .id = 1},
                                       std::span<fastzab::StateMachine* const>(apps.data(), 2));
   ASSERT_FALSE(overlap);
-  EXPECT_NE(overlap.error().find("overlap"), std::string::npos) << overlap.error();
+  EXPECT_EQ(overlap.error().kind, fastzab::StartError::Kind::configuration);
+  EXPECT_NE(overlap.error().message.find("overlap"), std::string::npos) << overlap.error().message;
   auto busy = fastzab::Node::start({.config_file = dir + "/busy.cfg", .id = 1}, apps);
   ASSERT_FALSE(busy);
-  EXPECT_NE(busy.error().find("busy.cfg: cpus: poll=busy needs one CPU per group: "),
+  EXPECT_EQ(busy.error().kind, fastzab::StartError::Kind::configuration);
+  EXPECT_NE(busy.error().message.find("busy.cfg: cpus: poll=busy needs one CPU per group: "),
             std::string::npos)
-      << busy.error();
+      << busy.error().message;
   auto wrong_count = fastzab::Node::start({.config_file = dir + "/overlap.cfg", .id = 1}, maps[0]);
   ASSERT_FALSE(wrong_count);
-  EXPECT_NE(wrong_count.error().find("one per group"), std::string::npos) << wrong_count.error();
+  EXPECT_EQ(wrong_count.error().kind, fastzab::StartError::Kind::configuration);
+  EXPECT_NE(wrong_count.error().message.find("one per group"), std::string::npos)
+      << wrong_count.error().message;
   std::filesystem::remove_all(dir);
 }
 

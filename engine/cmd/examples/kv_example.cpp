@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
   options.id = std::stoull(argv[4]);
   auto node = fastzab::Node::start(options, kv);
   if (!node) {
-    std::fprintf(stderr, "fastzab-kv-example: %s\n", node.error().c_str());
-    return 1;
+    std::fprintf(stderr, "fastzab-kv-example: %s\n", node.error().message.c_str());
+    return node.error().kind == fastzab::StartError::Kind::configuration ? 2 : 1;
   }
   std::uint64_t tag = 0;
   std::string line;

@@ -81,6 +81,9 @@ struct Event {
 
 struct NodeOptions {
   std::string config_file;  // a zoo.cfg (engine/runtime/README.md lists the keys)
+  // The zoo.cfg's content, when the caller has it already (read once, or made in memory): then
+  // config_file is not read, only named in messages. Empty: read config_file.
+  std::string config_text = {};
   std::uint64_t id = 0;     // this server's id: one of the file's server.N lines
   // A snapshot (and a purge of the log below it) after this many applied entries; 0: the
   // config's snapCount.
@@ -126,18 +129,30 @@ struct NodeStatus {
   std::uint64_t log_batches = 0, log_bytes_written = 0, log_records_written = 0;
 };
 
+// Why Node::start() failed. `configuration`: the config, the options or the state machines
+// passed do not describe a server that can run here (the file, a --cpus list, ports that
+// overlap, poll=busy without CPUs, transport=dpdk in a build without it): fix them, a retry
+// cannot help (fastzab-server exits 2). `environment`: the machine refused (the log's files, a
+// taken port, descriptors, the data directory): fastzab-server exits 1.
+struct StartError {
+  enum class Kind : std::uint8_t { configuration, environment };
+  Kind kind = Kind::environment;
+  std::string message;  // one line naming what is wrong
+};
+const char* to_string(StartError::Kind k) noexcept;
+
 class Node {
  public:
   // Reads the config, opens and recovers the log (restoring `app` from the newest snapshot),
   // opens the transport and starts the group thread. `app` must outlive the Node. Errors are
   // one line naming what is wrong (a config line, a corrupt log file and offset, a taken port).
-  static std::expected<std::unique_ptr<Node>, std::string> start(const NodeOptions& options,
-                                                                  StateMachine& app);
+  static std::expected<std::unique_ptr<Node>, StartError> start(const NodeOptions& options,
+                                                                 StateMachine& app);
   // With `groups=G` in the config: G independent replication groups, each with its own thread,
   // log (dataDir/group-<g>), quorum port (quorumPort + g) and state machine (apps[g]). Groups
   // share nothing; each orders its own writes. Group threads are pinned only as the config's
   // `cpus` (or NodeOptions::cpus) says; poll=busy without one listed CPU per group is refused.
-  static std::expected<std::unique_ptr<Node>, std::string> start(
+  static std::expected<std::unique_ptr<Node>, StartError> start(
       const NodeOptions& options, std::span<StateMachine* const> apps);
   unsigned groups() const noexcept;
   ~Node();  // stop()s
