@@ -288,6 +288,7 @@ struct Group {
     }
     std::unique_ptr<runtime::Replica> r = std::move(*opened);
     replica.store(r.get());
+    publish(*r);  // before ready: a status read right after start sees the recovered state
     ready.store(true);
     while (!stop_requested->load(std::memory_order_relaxed)) {
       if (trace_group != nullptr) [[unlikely]] {

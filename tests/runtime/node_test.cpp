@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -221,6 +222,28 @@ TEST(Node, ARestartedNodeRecoversItsMapFromItsLogAndTheCluster) {
   c.stop(f);
   ASSERT_EQ(c.map(f).map.size(), 80u);
   EXPECT_EQ(c.map(f).map.at("k79"), "value79");
+}
+
+// status() is true from the moment start() returns: a node restarted on a log reports that
+// log's last zxid at once, not zero until its thread's first turn (mntr right after "ready"
+// read zk_state_lost 0 for a node that had just marked itself state-lost).
+TEST(Node, StatusRightAfterStartShowsTheRecoveredLog) {
+  Cluster c(3);
+  for (int i = 1; i <= 3; ++i) c.start(i);
+  const int l = c.leader();
+  ASSERT_NE(l, 0);
+  const auto committed = write(c, l, 0, 20, "k");
+  ASSERT_EQ(committed.size(), 20u);
+  std::uint64_t last = 0;
+  for (const auto& [key, zxid] : committed) last = std::max(last, zxid);
+  const int f = l % 3 + 1;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (std::chrono::steady_clock::now() < deadline && c.node(f).status().last_zxid < last) {
+    std::this_thread::sleep_for(5ms);
+  }
+  c.stop(f);
+  c.start(f);
+  EXPECT_GE(c.node(f).status().last_zxid, last);
 }
 
 // README's embedding example: a one-server cluster, the same tag proposed again after a
