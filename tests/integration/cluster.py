@@ -18,6 +18,7 @@ set by meson.build), or else from <repo>/build/engine/cmd/.
 import atexit
 import base64
 import ctypes
+import glob
 import hashlib
 import hmac
 import json
@@ -701,6 +702,11 @@ class Cluster:
         return wait_until(f'servers {ids} at the same last and committed zxid', same, timeout)
 
     # -------------------------------------------------------------- logs
+
+    def newest_snapshot(self, sid):
+        """The zxid of server `sid`'s newest snapshot file, or 0 if it has none."""
+        paths = glob.glob(os.path.join(self.servers[sid].data_dir, 'snapshot.*'))
+        return max((int(os.path.basename(p).split('.')[1], 16) for p in paths), default=0)
 
     def dump(self, sid, payload=True):
         """`fastzab-log dump --payload DATADIR` of a stopped server: a list of (zxid, length,

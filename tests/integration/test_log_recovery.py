@@ -91,9 +91,8 @@ class LogRecoveryTest(ClusterTestCase):
             whole, [(z, value(i)) for i, z in enumerate(acked, start=1)], 'the logs')
         # The lost node fetched the cut records again: by a snapshot (it advertised zxid -1, so
         # the leader cannot DIFF it) covering every acknowledged write, then the same records.
-        snaps = glob.glob(os.path.join(c.servers[lost].data_dir, 'snapshot.*'))
-        self.assertTrue(snaps, 'the lost node got no snapshot')
-        newest = max(int(os.path.basename(p).split('.')[1], 16) for p in snaps)
+        newest = c.newest_snapshot(lost)
+        self.assertNotEqual(newest, 0, 'the lost node got no snapshot')
         self.assertGreaterEqual(newest, max(acked))
         mine = c.dump(lost)
         self.assertEqual(mine, [r for r in whole if r[0] > newest])
