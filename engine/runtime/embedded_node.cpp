@@ -179,6 +179,10 @@ struct Group {
   std::thread thread;
   std::atomic<runtime::Replica*> replica{nullptr};
   std::atomic<bool>* stop_requested = nullptr;
+  // Raised by the application's thread once it will no longer call wake() on `replica`: only
+  // then may this group's thread destroy the Replica (stop_requested alone comes too early:
+  // stop() raises it and then wakes every group).
+  std::atomic<bool> released{false};
   std::atomic<bool> ready{false};
   std::atomic<bool> failed{false};
   // A transfer request from the application thread: the fields are written before the flag is
@@ -321,7 +325,9 @@ struct Group {
     }
     // Only stop() (on the application's thread) ends the Replica's life: until then that thread
     // may still call wake() on it.
-    while (!stop_requested->load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    while (!released.load(std::memory_order_acquire)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
     replica.store(nullptr);
     r.reset();  // on this thread: the transport's ring belongs to it
   }
@@ -530,7 +536,10 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
   }
   if (!failure.empty()) {
     impl->stop_requested.store(true);
-    for (auto& g : impl->groups) g->thread.join();
+    for (auto& g : impl->groups) {
+      g->released.store(true, std::memory_order_release);
+      g->thread.join();
+    }
     ::close(impl->event_fd);
     return environment_error(cfg->groups == 1 ? failure.substr(failure.find(": ") + 2) : failure);
   }
@@ -708,6 +717,7 @@ void Node::stop() {
   impl_->stop_requested.store(true);
   for (auto& g : impl_->groups) {
     if (runtime::Replica* r = g->replica.load()) r->wake();
+    g->released.store(true, std::memory_order_release);
   }
   for (auto& g : impl_->groups) {
     if (g->thread.joinable()) g->thread.join();
