@@ -22,6 +22,10 @@ FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev libu
              libcli11-dev nlohmann-json3-dev libjemalloc-dev gnuplot-nox python3-jsonschema
              e2fsprogs)  # mkfs.ext4 for the durability audit (tests/log/durability-audit)
 
+# Only `scripts/test --sanitize` needs this: llvm-symbolizer-16, with which the sanitizers' reports
+# name functions, files and lines instead of bare addresses.
+FZ_SANITIZER_PACKAGES=(llvm-16)
+
 # Only scripts/compare-zookeeper needs these: Apache ZooKeeper 3.8 (with a Java runtime) and its
 # C client, which the ZooKeeper load driver (bench/compare/) links.
 FZ_ZOOKEEPER_PACKAGES=(zookeeper libzookeeper-mt-dev)
