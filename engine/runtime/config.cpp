@@ -559,6 +559,7 @@ class Parser {
       }
     }
     if (auto r = check_servers(); !r) return r;
+    if (auto r = check_group_ports(); !r) return r;
     if (auto r = check_hierarchy(); !r) return r;
     if (auto r = build_cluster(); !r) return r;
     if (config_.servers.size() > 1 && config_.secret_file.empty()) {
@@ -670,6 +671,38 @@ class Parser {
     }
     std::sort(servers.begin(), servers.end(),
               [](const ServerEntry& a, const ServerEntry& b) { return a.id < b.id; });
+    return {};
+  }
+
+  // Group g of a server listens on its quorum port + g: with groups=G each server needs G
+  // quorum ports of its own, clear of every other server's ports on the same host.
+  Result<void> check_group_ports() const {
+    const unsigned g = config_.groups;
+    for (const ServerEntry& s : config_.servers) {
+      const std::string key = "server." + std::to_string(s.id.value);
+      const unsigned last = static_cast<unsigned>(s.quorum_port) + g - 1;
+      if (last > 65535) {
+        return at(s.line, key, "groups=" + std::to_string(g) + " needs quorum ports " +
+                                   std::to_string(s.quorum_port) + ".." + std::to_string(last) +
+                                   ", past 65535");
+      }
+      for (const ServerEntry& o : config_.servers) {
+        if (o.id == s.id || o.host != s.host) continue;
+        for (std::uint16_t p : {o.quorum_port, o.election_port}) {
+          if (p < s.quorum_port || p > last) continue;
+          const ServerEntry& later = o.line > s.line ? o : s;
+          const ServerEntry& earlier = o.line > s.line ? s : o;
+          return at(later.line, "server." + std::to_string(later.id.value),
+                    "groups=" + std::to_string(g) + " gives server." + std::to_string(s.id.value) +
+                        " quorum ports " + std::to_string(s.quorum_port) + ".." +
+                        std::to_string(last) + " (group g listens on quorum port + g), and " +
+                        s.host + ":" + std::to_string(p) + " is server." +
+                        std::to_string(o.id.value) + "'s: their port ranges overlap (server." +
+                        std::to_string(earlier.id.value) + " on line " +
+                        std::to_string(earlier.line) + ")");
+        }
+      }
+    }
     return {};
   }
 

@@ -376,36 +376,6 @@ struct Node::Impl {
   std::vector<std::unordered_set<std::uint64_t>> outstanding;
 };
 
-namespace {
-
-// Group g of a server listens on its quorum port + g; every server's ports for all groups and
-// its client and election ports must be distinct on one host.
-std::optional<std::string> check_group_ports(const runtime::ServerConfig& cfg) {
-  const unsigned g = cfg.groups;
-  for (const runtime::ServerEntry& s : cfg.servers) {
-    if (static_cast<unsigned>(s.quorum_port) + g - 1 > 65535) {
-      return cfg.source + ": server." + std::to_string(s.id.value) + ": groups=" +
-             std::to_string(g) + " needs quorum ports " + std::to_string(s.quorum_port) + ".." +
-             std::to_string(s.quorum_port + g - 1) + ", past 65535";
-    }
-    for (const runtime::ServerEntry& o : cfg.servers) {
-      if (o.id.value == s.id.value || o.host != s.host) continue;
-      const auto in_range = [&](unsigned port) {
-        return port >= s.quorum_port && port < s.quorum_port + g;
-      };
-      if (in_range(o.quorum_port) || in_range(o.election_port) ||
-          (g > 1 && o.quorum_port < s.quorum_port && o.quorum_port + g > s.quorum_port)) {
-        return cfg.source + ": server." + std::to_string(s.id.value) + " and server." +
-               std::to_string(o.id.value) + ": with groups=" + std::to_string(g) +
-               " group g uses quorum port + g, and their port ranges overlap";
-      }
-    }
-  }
-  return std::nullopt;
-}
-
-}  // namespace
-
 const char* to_string(StartError::Kind k) noexcept {
   return k == StartError::Kind::configuration ? "configuration" : "environment";
 }
@@ -454,7 +424,6 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
   if (auto placed = runtime::check_cpus(*cfg, runtime::available_cpus()); !placed) {
     return configuration_error(placed.error().message);
   }
-  if (auto bad = check_group_ports(*cfg)) return configuration_error(*bad);
   if (sodium_init() < 0) return environment_error("libsodium failed to initialise");
 
   auto impl = std::make_unique<Impl>();

@@ -413,6 +413,8 @@ TEST(Node, GroupSetUpsThatCannotWorkAreRefused) {
   std::ofstream(dir + "/overlap.cfg") << common << "groups=2\nserver.1=127.0.0.1:" << p << ":"
                                       << p + 3 << "\nserver.2=127.0.0.1:" << p + 1 << ":"
                                       << p + 2 << "\n";
+  std::ofstream(dir + "/two.cfg") << common << "groups=2\nserver.1=127.0.0.1:" << p << ":"
+                                  << p + 3 << "\n";
   // Spinning threads without CPUs of their own (engine/runtime/README.md, "CPU placement").
   std::ofstream(dir + "/busy.cfg") << common << "groups=64\npoll=busy\nserver.1=127.0.0.1:" << p
                                    << ":" << p + 3 << "\n";
@@ -430,7 +432,7 @@ TEST(Node, GroupSetUpsThatCannotWorkAreRefused) {
   EXPECT_NE(busy.error().message.find("busy.cfg: cpus: poll=busy needs one CPU per group: "),
             std::string::npos)
       << busy.error().message;
-  auto wrong_count = fastzab::Node::start({.config_file = dir + "/overlap.cfg", .id = 1}, maps[0]);
+  auto wrong_count = fastzab::Node::start({.config_file = dir + "/two.cfg", .id = 1}, maps[0]);
   ASSERT_FALSE(wrong_count);
   EXPECT_EQ(wrong_count.error().kind, fastzab::StartError::Kind::configuration);
   EXPECT_NE(wrong_count.error().message.find("one per group"), std::string::npos)

@@ -296,6 +296,13 @@ TEST(ConfigTest, CpuListFormatsAsRanges) {
 // check_cpus, the start-up check, against a made-up machine.
 TEST(ConfigTest, CpuPlacementAtStartUp) {
   const std::vector<std::uint32_t> two = {0, 1}, four = {0, 1, 2, 3};
+  // kBase with quorum ports 10 apart, room for up to 10 groups each (check_group_ports).
+  auto with = [](std::string_view extra) {
+    std::string text = ::fastzab::runtime::with(extra);
+    text.replace(text.find("2889:3889"), 9, "2898:3898");
+    text.replace(text.find("2890:3890"), 9, "2908:3908");
+    return text;
+  };
   auto check = [](const std::string& text, const std::vector<std::uint32_t>& available) {
     auto c = parse(text);
     if (!c) return "parse: " + c.error().message;
@@ -329,6 +336,29 @@ TEST(ConfigTest, CpuPlacementAtStartUp) {
   EXPECT_EQ(check_cpus(*c, four).error().message,
             "--cpus: poll=busy needs one CPU per group: set --cpus 0-1 or other distinct CPUs "
             "(2 groups, 1 listed)");
+}
+
+// Group g of a server listens on its quorum port + g, so groups=G needs G ports per server, clear
+// of the other servers' ports on the same host (kBase's are 2888, 2889, 2890 on 127.0.0.1).
+TEST(ConfigErrorTest, GroupPortRangesMustNotOverlap) {
+  EXPECT_EQ(error_of(with("groups=2")),
+            at_line(6) + "server.2: groups=2 gives server.1 quorum ports 2888..2889 (group g "
+                         "listens on quorum port + g), and 127.0.0.1:2889 is server.2's: their "
+                         "port ranges overlap (server.1 on line 5)");
+  // The election port counts too: nothing listens on it, but it is another server's address.
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=2181\nclusterId=7\nsecretFile=/s\n"
+                     "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2898:2889\ngroups=2\n"),
+            at_line(6) + "server.2: groups=2 gives server.1 quorum ports 2888..2889 (group g "
+                         "listens on quorum port + g), and 127.0.0.1:2889 is server.2's: their "
+                         "port ranges overlap (server.1 on line 5)");
+  EXPECT_EQ(error_of("dataDir=/d\nclientPort=2181\nclusterId=7\n"
+                     "server.1=127.0.0.1:65535:3888\ngroups=2\n"),
+            at_line(4) + "server.1: groups=2 needs quorum ports 65535..65536, past 65535");
+  // Other hosts, or ports far enough apart, are fine.
+  parse_ok("dataDir=/d\nclientPort=2181\nclusterId=7\nsecretFile=/s\n"
+           "server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\ngroups=8\n");
+  parse_ok("dataDir=/d\nclientPort=2181\nclusterId=7\nsecretFile=/s\n"
+           "server.1=127.0.0.1:2888:3888\nserver.2=127.0.0.1:2890:3890\ngroups=2\n");
 }
 
 TEST(ConfigErrorTest, CpusErrors) {
