@@ -110,16 +110,6 @@ Role role_of(core::PeerState s) {
   return Role::looking;
 }
 
-WriteError error_of(runtime::WriteFailure f) {
-  switch (f) {
-    case runtime::WriteFailure::no_leader: return WriteError::no_leader;
-    case runtime::WriteFailure::too_large: return WriteError::too_large;
-    case runtime::WriteFailure::rejected: return WriteError::rejected;
-    case runtime::WriteFailure::unknown_outcome: return WriteError::unknown_outcome;
-  }
-  return WriteError::unknown_outcome;
-}
-
 // The application's state machine, seen by the Replica.
 class AppAdapter final : public runtime::StateMachine {
  public:
@@ -259,11 +249,11 @@ struct Group {
       e.zxid = zxid;
       emit(e);
     };
-    hooks.failed = [&](std::uint64_t tag, runtime::WriteFailure why) {
+    hooks.failed = [&](std::uint64_t tag, WriteError why) {
       Event e;
       e.kind = Event::Kind::write_failed;
       e.tag = tag;
-      e.error = error_of(why);
+      e.error = why;
       emit(e);
     };
     hooks.role_changed = [&](core::PeerState role, std::uint64_t leader, std::int64_t epoch,

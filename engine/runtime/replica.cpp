@@ -34,9 +34,15 @@ std::uint64_t as_log_zxid(Zxid z) {
 // values are 1 and 2): a follower forwards a client's write to the leader and hears back.
 //   forward_request: 0x03, u64 tag (the follower's), value
 //   forward_reply:   0x04, u64 tag, u64 zxid (0 unless committed), u8 code (0 = committed,
-//                    else a WriteFailure)
+//                    else a fastzab::WriteError: 1 no_leader .. 4 unknown_outcome)
 constexpr std::byte kForwardRequest{0x03};
 constexpr std::byte kForwardReply{0x04};
+// The largest failure code a forward reply may carry; anything else from the wire reads as it.
+constexpr auto kLastWireError = static_cast<std::uint8_t>(WriteError::unknown_outcome);
+static_assert(static_cast<int>(WriteError::no_leader) == 1 &&
+                  static_cast<int>(WriteError::too_large) == 2 &&
+                  static_cast<int>(WriteError::rejected) == 3 && kLastWireError == 4,
+              "forward replies carry these values between servers: keep them");
 
 void put_u64(core::ByteBuffer& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
@@ -53,16 +59,6 @@ constexpr std::uint64_t kInternalTag = std::uint64_t{1} << 63;
 constexpr int kMaxTickBurst = 16;
 
 }  // namespace
-
-const char* to_string(WriteFailure f) noexcept {
-  switch (f) {
-    case WriteFailure::no_leader: return "no_leader";
-    case WriteFailure::too_large: return "too_large";
-    case WriteFailure::rejected: return "rejected";
-    case WriteFailure::unknown_outcome: return "unknown_outcome";
-  }
-  return "unknown";
-}
 
 Replica::Replica(ReplicaOptions options, StateMachine& app, ReplicaHooks hooks)
     : opt_(std::move(options)), app_(app), hooks_(std::move(hooks)), trace_(opt_.trace) {
@@ -178,7 +174,7 @@ void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
   const auto live = live_sessions_.find(leader.value);
   if ((n.state() != core::PeerState::following && n.state() != core::PeerState::observing) ||
       n.phase() != core::ZabPhase::broadcast || live == live_sessions_.end()) {
-    if (hooks_.failed) hooks_.failed(tag, WriteFailure::no_leader);
+    if (hooks_.failed) hooks_.failed(tag, WriteError::no_leader);
     return;
   }
   Write w;
@@ -225,11 +221,11 @@ void Replica::finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t 
   } else if (code == 0) {
     if (hooks_.committed) hooks_.committed(w.user_tag, zxid);
   } else if (hooks_.failed) {
-    hooks_.failed(w.user_tag, static_cast<WriteFailure>(code));
+    hooks_.failed(w.user_tag, static_cast<WriteError>(code));
   }
 }
 
-void Replica::fail_all_writes(WriteFailure why, bool forwarded_only) {
+void Replica::fail_all_writes(WriteError why, bool forwarded_only) {
   std::vector<std::uint64_t> tags;  // rare (leadership lost): allocation is fine here
   for_each_live_write([&](std::uint64_t itag, const Write& w) {
     if (w.committed) return;  // it will be applied here whatever happens to the leader
@@ -246,7 +242,7 @@ bool Replica::on_runtime_frame(core::ServerId peer, core::SessionId session, cor
     const std::uint64_t their_tag = get_u64(frame.data() + 1);
     if (node_->state() != core::PeerState::leading) {
       send_forward_reply(peer, session, their_tag, 0,
-                         static_cast<std::uint8_t>(WriteFailure::no_leader));
+                         static_cast<std::uint8_t>(WriteError::no_leader));
       return true;
     }
     Write w;
@@ -266,8 +262,8 @@ bool Replica::on_runtime_frame(core::ServerId peer, core::SessionId session, cor
     if (trace_ != nullptr && code == 0 && zxid != 0) [[unlikely]] {
       trace_pending_->bind(itag, zxid, trace_role(), *trace_);  // the zxid is known only now
     }
-    if (code != 0 || zxid == 0 || code > 4) {
-      finish_write(itag, 0, code == 0 || code > 4 ? 4 : code);
+    if (code != 0 || zxid == 0 || code > kLastWireError) {
+      finish_write(itag, 0, code == 0 || code > kLastWireError ? kLastWireError : code);
     } else if (zxid <= applied_zxid_) {
       finish_write(itag, zxid, 0);
     } else {
@@ -447,7 +443,7 @@ Result<void> Replica::carry_out(const core::Output& o) {
       }
       if (o.role != core::PeerState::leading || !o.established) {
         // Proposals of a leadership that ended may or may not commit under the next leader.
-        fail_all_writes(WriteFailure::unknown_outcome, false);
+        fail_all_writes(WriteError::unknown_outcome, false);
       }
       if (hooks_.role_changed) {
         hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
@@ -469,10 +465,10 @@ Result<void> Replica::carry_out(const core::Output& o) {
       return {};
     case OutputKind::proposal_rejected:
       if (o.tag & kInternalTag) {
-        const WriteFailure why = o.reason == core::RejectReason::too_large ? WriteFailure::too_large
+        const WriteError why = o.reason == core::RejectReason::too_large ? WriteError::too_large
                                  : o.reason == core::RejectReason::zxid_exhausted
-                                     ? WriteFailure::rejected
-                                     : WriteFailure::no_leader;
+                                     ? WriteError::rejected
+                                     : WriteError::no_leader;
         finish_write(o.tag, 0, static_cast<std::uint8_t>(why));
       } else if (hooks_.rejected) {
         hooks_.rejected(o.tag, o.reason);
@@ -578,7 +574,7 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
           if (w.forwarded_out && w.session == session && w.peer == peer) lost.push_back(itag);
         });
         for (std::uint64_t t : lost) {
-          finish_write(t, 0, static_cast<std::uint8_t>(WriteFailure::unknown_outcome));
+          finish_write(t, 0, static_cast<std::uint8_t>(WriteError::unknown_outcome));
         }
         step(core::input::SessionDown{peer, session});
         break;

@@ -24,6 +24,7 @@
 #include "engine/core/node.h"
 #include "engine/core/ring.h"
 #include "engine/core/send_gate.h"
+#include "engine/include/fastzab/fastzab.h"
 #include "engine/runtime/error.h"
 #include "engine/runtime/trace.h"
 #include "log/log.h"
@@ -47,22 +48,13 @@ class StateMachine {
   virtual void restore(std::uint64_t zxid, std::span<const std::byte> snapshot) = 0;
 };
 
-// Why a submitted write did not (or may not) commit.
-enum class WriteFailure : std::uint8_t {
-  no_leader = 1,        // no established leader reachable from here: nothing was proposed
-  too_large = 2,        // refused: larger than an entry may be
-  rejected = 3,         // refused by the leader (e.g. zxid space exhausted): nothing was proposed
-  unknown_outcome = 4,  // proposed, but leadership or the connection to the leader was lost
-                        // before it committed: it may still commit
-};
-const char* to_string(WriteFailure f) noexcept;
-
 // What the host learns that the embedding layer and the server want to hear about. Each may be
 // empty. Called on the group's thread.
 struct ReplicaHooks {
   // A write submitted with submit(tag, ...) committed at `zxid` and this server applied it.
   std::function<void(std::uint64_t tag, std::uint64_t zxid)> committed;
-  std::function<void(std::uint64_t tag, WriteFailure why)> failed;
+  // `why` is never WriteError::none or ::stopped (only fastzab::Node ends writes as stopped).
+  std::function<void(std::uint64_t tag, WriteError why)> failed;
   // A proposal submitted with `tag` got `zxid` (it commits when delivered) or was refused.
   std::function<void(std::uint64_t tag, std::uint64_t zxid)> accepted;
   std::function<void(std::uint64_t tag, core::RejectReason reason)> rejected;
@@ -158,7 +150,7 @@ class Replica {
   void send_forward_reply(core::ServerId peer, core::SessionId session, std::uint64_t tag,
                           std::uint64_t zxid, std::uint8_t code);
   void finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t code);
-  void fail_all_writes(WriteFailure why, bool forwarded_only);
+  void fail_all_writes(WriteError why, bool forwarded_only);
   // Commit tracing (README.md "Commit tracing"); called only when trace_ is set.
   trace::Role trace_role() const noexcept;
   void trace_step(const core::Input& input, core::Zxid committed_before);

@@ -75,7 +75,7 @@ struct Server {
   std::map<std::uint64_t, std::uint64_t> accepted;  // tag -> zxid
   int rejected = 0;
   std::map<std::uint64_t, std::uint64_t> committed;  // submit() tag -> zxid
-  std::map<std::uint64_t, WriteFailure> failed;
+  std::map<std::uint64_t, WriteError> failed;
   bool paused = false;  // gets no turns (a stopped process: its sockets stay open)
 };
 
@@ -131,7 +131,7 @@ class Cluster {
     hooks.accepted = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->accepted[tag] = zxid; };
     hooks.rejected = [sp](std::uint64_t, core::RejectReason) { ++sp->rejected; };
     hooks.committed = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->committed[tag] = zxid; };
-    hooks.failed = [sp](std::uint64_t tag, WriteFailure why) { sp->failed[tag] = why; };
+    hooks.failed = [sp](std::uint64_t tag, WriteError why) { sp->failed[tag] = why; };
     auto r = Replica::open(std::move(o), s.app, std::move(hooks));
     ASSERT_TRUE(r) << r.error().message;
     s.replica = std::move(*r);
@@ -275,7 +275,7 @@ TEST(Replica, SubmitCommitsThroughTheLeaderAndThroughAFollower) {
   ASSERT_TRUE(c.run_until([&] { return c.at(f).replica->node().state() == core::PeerState::looking; }));
   c.at(f).replica->submit(3000, bytes_of("x"));
   ASSERT_EQ(c.at(f).failed.count(3000), 1u);
-  EXPECT_EQ(c.at(f).failed[3000], WriteFailure::no_leader);
+  EXPECT_EQ(c.at(f).failed[3000], WriteError::no_leader);
 }
 
 TEST(Replica, LeaderLossElectsANewLeaderAndKeepsEveryAcknowledgedWrite) {
