@@ -1,4 +1,4 @@
-// libFuzzer target for the log's reader and recovery (log/log.*, FORMAT.md "Recovery"). Each input
+// libFuzzer target for the log's reader and recovery (log/log*.*, FORMAT.md "Recovery"). Each input
 // is a whole log directory (log_fuzz_input.h: segments, epoch file, snapshots, leftovers). The
 // harness writes those files into a directory of its own on tmpfs (/dev/shm/fastzab-log-fuzz.<pid>,
 // or $FASTZAB_LOG_FUZZ_DIR.<pid>), then opens it as a Log with recovery. open() must fail with an
