@@ -17,7 +17,6 @@
 #include <deque>
 #include <mutex>
 #include <thread>
-#include <unordered_set>
 
 #include "engine/include/fastzab/fastzab.h"
 #include "engine/core/constants.h"
@@ -173,6 +172,11 @@ struct Group {
   // then may this group's thread destroy the Replica (stop_requested alone comes too early:
   // stop() raises it and then wakes every group).
   std::atomic<bool> released{false};
+  // What the thread leaves behind when it ends, for poll() after stop() (whose join() orders
+  // these writes before its reads): events that never fitted the ring, and the tags of writes
+  // that got no outcome (still in the ring, or unfinished in the Replica): they end as `stopped`.
+  std::vector<Event> leftover_events;
+  std::vector<std::uint64_t> stopped_tags;
   std::atomic<bool> ready{false};
   std::atomic<bool> failed{false};
   // A transfer request from the application thread: the fields are written before the flag is
@@ -318,6 +322,10 @@ struct Group {
     while (!released.load(std::memory_order_acquire)) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
+    leftover_events.assign(backlog.begin(), backlog.end());
+    while (writes.pop_batch(kRingSlots, [&](WriteIn&& w) { stopped_tags.push_back(w.tag); }) > 0) {
+    }
+    r->for_each_unfinished_submit([&](std::uint64_t tag) { stopped_tags.push_back(tag); });
     replica.store(nullptr);
     r.reset();  // on this thread: the transport's ring belongs to it
   }
@@ -362,8 +370,6 @@ struct Node::Impl {
   int event_fd = -1;
   std::atomic<bool> stop_requested{false};
   bool stopped = false;
-  // App-thread side: writes without an outcome yet, per group (to end them as `stopped`).
-  std::vector<std::unordered_set<std::uint64_t>> outstanding;
 };
 
 const char* to_string(StartError::Kind k) noexcept {
@@ -478,7 +484,6 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
     }
     impl->groups.push_back(std::move(grp));
   }
-  impl->outstanding.resize(cfg->groups);
   for (auto& g : impl->groups) {
     Group* raw = g.get();
     g->thread = std::thread([raw] { raw->run(); });
@@ -530,7 +535,6 @@ bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte>
   if (!g.writes.try_push(WriteIn(tag, entry, received_ns, pushed_ns))) {
     return false;
   }
-  impl_->outstanding[group].insert(tag);
   if (runtime::Replica* r = g.replica.load()) r->wake();
   return true;
 }
@@ -557,24 +561,24 @@ std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
         g.trace_app->claim(e.zxid, runtime::trace::Role::none);
         g.trace_app->stamp(e.zxid, runtime::trace::Stage::reply_polled, polled_ns);
       }
-      if (e.kind == Event::Kind::write_committed || e.kind == Event::Kind::write_failed) {
-        impl_->outstanding[g.index].erase(e.tag);
-      }
       on_event(e);
     });
   }
-  if (impl_->stopped) {
-    for (unsigned gi = 0; gi < impl_->outstanding.size(); ++gi) {
-      for (std::uint64_t tag : impl_->outstanding[gi]) {
+  if (impl_->stopped) {  // the group threads have ended: what they left is this thread's now
+    for (auto& gp : impl_->groups) {
+      Group& g = *gp;
+      for (const Event& e : g.leftover_events) on_event(e);
+      for (std::uint64_t tag : g.stopped_tags) {
         Event e;
         e.kind = Event::Kind::write_failed;
-        e.group = gi;
+        e.group = g.index;
         e.tag = tag;
         e.error = WriteError::stopped;
         on_event(e);
-        ++n;
       }
-      impl_->outstanding[gi].clear();
+      n += g.leftover_events.size() + g.stopped_tags.size();
+      g.leftover_events.clear();
+      g.stopped_tags.clear();
     }
   }
   return n;

@@ -114,6 +114,14 @@ class Replica {
   // what the client thread traced of it (read only when tracing is on).
   void submit(std::uint64_t tag, std::span<const std::byte> bytes,
               const trace::ClientStamps* stamps = nullptr);
+  // Calls f(tag) for every write submitted here that has no outcome yet (at stop they end as
+  // `stopped`); not for the writes followers forwarded to this leader.
+  template <typename F>
+  void for_each_unfinished_submit(F&& f) const {
+    for (const Write& w : writes_) {
+      if (w.live && !w.from_peer) f(w.user_tag);
+    }
+  }
 
   // Asks the core to hand leadership to server `target` (0: the leader picks the most caught-up
   // follower); it reaches the core at the next turn. Ends in ReplicaHooks::transfer_ended with

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -454,6 +455,35 @@ TEST(Node, OutstandingWritesEndAsStoppedAfterStop) {
   EXPECT_EQ(got[0].kind, fastzab::Event::Kind::write_failed);
   EXPECT_TRUE(got[0].error == fastzab::WriteError::stopped ||
               got[0].error == fastzab::WriteError::no_leader);
+}
+
+// Every write gets exactly one outcome across stop(), wherever it was: still in the ring to the
+// group thread, proposed and waiting for its quorum in the Replica, or answered in an event not
+// yet polled. The leader is stopped with thousands of writes just handed to it.
+TEST(Node, EveryWriteEndsOnceAcrossStop) {
+  Cluster c(3);
+  for (int i = 1; i <= 3; ++i) c.start(i);
+  const int l = c.leader();
+  ASSERT_NE(l, 0);
+  constexpr std::uint64_t kWrites = 6000;
+  std::uint64_t proposed = 0;
+  for (std::uint64_t tag = 1; tag <= kWrites; ++tag) {
+    if (c.node(l).propose(tag, kv_example::encode_set("k" + std::to_string(tag), "v"))) ++proposed;
+  }
+  c.node(l).stop();
+  std::map<std::uint64_t, int> outcomes;
+  std::map<std::string, int> kinds;
+  c.node(l).poll([&](const fastzab::Event& e) {
+    if (e.kind == fastzab::Event::Kind::role_changed) return;
+    ++outcomes[e.tag];
+    ++kinds[e.kind == fastzab::Event::Kind::write_committed ? "committed" : fastzab::to_string(e.error)];
+  });
+  EXPECT_EQ(outcomes.size(), proposed);
+  for (const auto& [tag, count] : outcomes) EXPECT_EQ(count, 1) << "tag " << tag;
+  std::size_t again = 0;
+  c.node(l).poll([&](const fastzab::Event&) { ++again; });
+  EXPECT_EQ(again, 0u) << "a second poll() after stop() must find nothing";
+  for (const auto& [kind, count] : kinds) std::printf("  %s: %d\n", kind.c_str(), count);
 }
 
 }  // namespace
