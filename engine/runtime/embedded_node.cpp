@@ -22,6 +22,7 @@
 #include "engine/core/constants.h"
 #include "engine/runtime/config.h"
 #include "engine/runtime/replica.h"
+#include "engine/runtime/byte_ring.h"
 #include "engine/runtime/spsc_ring.h"
 #include "engine/runtime/trace.h"
 
@@ -121,34 +122,34 @@ class AppAdapter final : public runtime::StateMachine {
   fastzab::StateMachine& app_;
 };
 
-// A write on its way to the group thread. Small entries travel inside the ring slot, so the
-// common case allocates nothing; larger ones carry a heap buffer.
+// A write on its way to the group thread. Small entries travel inside the ring slot; larger
+// ones in the group's byte ring (the slot holds their ticket), so neither allocates. Only a
+// value too large for any entry (which the Replica refuses as too_large) takes a heap buffer.
 struct WriteIn {
   static constexpr std::size_t kInlineBytes = 232;
+  enum class Where : std::uint8_t { inline_bytes, byte_ring, heap };
   std::uint64_t tag = 0;
   std::uint32_t size = 0;
+  Where where = Where::inline_bytes;
+  runtime::SpscByteRing::Ticket ticket;
   std::array<std::byte, kInlineBytes> inline_bytes;
-  std::vector<std::byte> large;
+  std::vector<std::byte> heap;
   // Commit tracing's stamps from the application thread (0 when tracing is off).
   std::uint64_t sock_read_ns = 0;
   std::uint64_t ring_push_ns = 0;
 
-  WriteIn() = default;
-  WriteIn(std::uint64_t t, std::span<const std::byte> entry, std::uint64_t read_ns,
-          std::uint64_t push_ns)
-      : tag(t), size(static_cast<std::uint32_t>(entry.size())), sock_read_ns(read_ns),
-        ring_push_ns(push_ns) {
-    if (entry.size() <= kInlineBytes) {
-      std::memcpy(inline_bytes.data(), entry.data(), entry.size());
-    } else {
-      large.assign(entry.begin(), entry.end());
+  std::span<const std::byte> entry(const runtime::SpscByteRing& ring) const noexcept {
+    switch (where) {
+      case Where::inline_bytes: return {inline_bytes.data(), size};
+      case Where::byte_ring: return ring.view(ticket, size);
+      case Where::heap: return heap;
     }
-  }
-  std::span<const std::byte> entry() const noexcept {
-    return size <= kInlineBytes ? std::span<const std::byte>(inline_bytes.data(), size)
-                                : std::span<const std::byte>(large);
+    return {};
   }
 };
+
+// Twice the largest entry: an empty byte ring always takes one (byte_ring.h).
+constexpr std::uint32_t kByteRingBytes = 2 * static_cast<std::uint32_t>(core::kMaxEntryBytes);
 
 constexpr std::size_t kRingSlots = 8192;
 
@@ -163,6 +164,7 @@ struct Group {
   runtime::ReplicaOptions replica_options;
   std::vector<std::uint32_t> cpus;  // the CPUs this thread may run on (zoo.cfg cpus); empty: any
   runtime::SpscRing<WriteIn, kRingSlots> writes;  // app thread -> group thread
+  runtime::SpscByteRing write_bytes{kByteRingBytes};  // the large values of `writes`
   runtime::SpscRing<Event, kRingSlots> events;    // group thread -> app thread
   int event_fd = -1;                              // the node's, shared by every group
   std::thread thread;
@@ -293,10 +295,14 @@ struct Group {
         const std::uint64_t popped = runtime::trace::now_ns();  // once per batch
         writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
           const runtime::trace::ClientStamps s{w.sock_read_ns, w.ring_push_ns, popped};
-          r->submit(w.tag, w.entry(), &s);
+          r->submit(w.tag, w.entry(write_bytes), &s);  // copies the bytes
+          if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
         });
       } else {
-        writes.pop_batch(kRingSlots, [&](WriteIn&& w) { r->submit(w.tag, w.entry()); });
+        writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
+          r->submit(w.tag, w.entry(write_bytes));  // copies the bytes
+          if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
+        });
       }
       if (transfer_waiting.load(std::memory_order_acquire)) [[unlikely]] {
         r->transfer_leadership(transfer_tag, transfer_target);
@@ -531,8 +537,24 @@ bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte>
                    std::uint64_t received_ns) {
   if (impl_->stopped || group >= impl_->groups.size()) return false;
   Group& g = *impl_->groups[group];
-  const std::uint64_t pushed_ns = g.trace_app != nullptr ? runtime::trace::now_ns() : 0;
-  if (!g.writes.try_push(WriteIn(tag, entry, received_ns, pushed_ns))) {
+  WriteIn w;
+  w.tag = tag;
+  w.size = static_cast<std::uint32_t>(entry.size());
+  w.sock_read_ns = received_ns;
+  w.ring_push_ns = g.trace_app != nullptr ? runtime::trace::now_ns() : 0;
+  if (entry.size() <= WriteIn::kInlineBytes) {
+    std::memcpy(w.inline_bytes.data(), entry.data(), entry.size());
+  } else if (entry.size() <= core::kMaxEntryBytes) {
+    const auto ticket = g.write_bytes.push(entry);
+    if (!ticket) return false;  // the group thread has not taken the earlier large values yet
+    w.where = WriteIn::Where::byte_ring;
+    w.ticket = *ticket;
+  } else {
+    w.where = WriteIn::Where::heap;  // it will be refused as too_large: no ring space for it
+    w.heap.assign(entry.begin(), entry.end());
+  }
+  if (!g.writes.try_push(std::move(w))) {
+    if (w.where == WriteIn::Where::byte_ring) g.write_bytes.unpush(w.ticket);
     return false;
   }
   if (runtime::Replica* r = g.replica.load()) r->wake();

@@ -2,9 +2,11 @@
 // hand-off of 5,000,000 sequence numbers under the blocking and adaptive Waiter modes, and the
 // owner assertion. Waiter: wake-up on notify and timeouts.
 #include "engine/runtime/spsc_ring.h"
+#include "engine/runtime/byte_ring.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdint>
@@ -343,6 +345,87 @@ TEST(SpscRing, EachSideMayLiveOnAThreadOtherThanTheCreator) {
 }
 
 // ---- Waiter ----------------------------------------------------------------------------------
+
+std::vector<std::byte> pattern(std::size_t size, std::uint64_t seed) {
+  std::vector<std::byte> v(size);
+  for (std::size_t i = 0; i < size; ++i) v[i] = static_cast<std::byte>((seed * 131 + i * 7) & 0xff);
+  return v;
+}
+
+TEST(SpscByteRing, WrapsByChargingTheSkippedEndAndRefusesWhatDoesNotFit) {
+  SpscByteRing ring(100);
+  const auto a = pattern(60, 1), b = pattern(60, 2);
+  auto ta = ring.push(a);
+  ASSERT_TRUE(ta);
+  EXPECT_EQ(ta->offset, 0u);
+  EXPECT_EQ(ta->charged, 60u);
+  EXPECT_FALSE(ring.push(b)) << "60 + 60 bytes held in a ring of 100";
+  ring.release(*ta);
+  auto tb = ring.push(b);  // 60..100 is too short: starts at 0, the 40 skipped bytes charged
+  ASSERT_TRUE(tb);
+  EXPECT_EQ(tb->offset, 0u);
+  EXPECT_EQ(tb->charged, 100u);
+  const auto seen = ring.view(*tb, b.size());
+  EXPECT_TRUE(std::equal(seen.begin(), seen.end(), b.begin(), b.end()));
+  EXPECT_FALSE(ring.push(pattern(1, 3))) << "the skip is held until b is released";
+  ring.release(*tb);
+  EXPECT_FALSE(ring.push(pattern(101, 4))) << "larger than the ring";
+  // Empty now, at offset 60: the whole ring (100) would need the 40 bytes to the end as well;
+  // half of it (50) always fits, which is why Node's ring is twice the largest entry.
+  EXPECT_FALSE(ring.push(pattern(100, 5)));
+  auto tc = ring.push(pattern(50, 6));
+  ASSERT_TRUE(tc);
+  EXPECT_EQ(tc->offset, 0u);
+  EXPECT_EQ(tc->charged, 90u);
+}
+
+TEST(SpscByteRing, UnpushTakesBackTheLatestValue) {
+  SpscByteRing ring(64);
+  auto t = ring.push(pattern(40, 1));
+  ASSERT_TRUE(t);
+  EXPECT_FALSE(ring.push(pattern(40, 2)));
+  ring.unpush(*t);
+  auto again = ring.push(pattern(64, 3));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->offset, 0u);
+}
+
+// The way fastzab::Node uses it: values of every size up to half the ring, each announced by a
+// slot of an SpscRing, read and released on another thread; every byte arrives as written.
+TEST(SpscByteRing, CarriesValuesBetweenThreadsBesideASlotRing) {
+  struct Slot {
+    std::uint64_t seed = 0;
+    std::uint32_t size = 0;
+    SpscByteRing::Ticket ticket;
+  };
+  constexpr std::uint32_t kCapacity = 1u << 16;
+  constexpr std::uint64_t kValues = 20000;
+  SpscByteRing bytes(kCapacity);
+  SpscRing<Slot, 64> slots;
+  std::thread consumer([&] {
+    std::uint64_t next = 0;
+    while (next < kValues) {
+      slots.pop_batch(64, [&](Slot&& s) {
+        const auto want = pattern(s.size, s.seed);
+        const auto got = bytes.view(s.ticket, s.size);
+        ASSERT_TRUE(std::equal(got.begin(), got.end(), want.begin(), want.end())) << "value " << s.seed;
+        ASSERT_EQ(s.seed, next);
+        ++next;
+        bytes.release(s.ticket);
+      });
+    }
+  });
+  std::mt19937_64 rng(7);
+  for (std::uint64_t i = 0; i < kValues; ++i) {
+    const auto size = static_cast<std::uint32_t>(rng() % (kCapacity / 2 + 1));
+    const auto value = pattern(size, i);
+    std::optional<SpscByteRing::Ticket> t;
+    while (!(t = bytes.push(value))) std::this_thread::yield();
+    Slot s{i, size, *t};
+    while (!slots.try_push(s)) std::this_thread::yield();
+  }
+  consumer.join();
+}
 
 TEST(Waiter, ReturnsAtOnceWhenAlreadyReady) {
   for (PollMode mode : {PollMode::busy, PollMode::adaptive, PollMode::blocking}) {

@@ -161,7 +161,9 @@ class Node {
 
   // Queues a write; its outcome arrives through poll() with the same tag (exactly one
   // write_committed or write_failed). Returns false, queuing nothing, when the ring to the group
-  // thread is full: poll() and try again. Followers forward writes to the leader.
+  // thread is full (8192 writes, or 2 MiB of values over 232 bytes not yet taken by the group
+  // thread): poll() and try again. Allocates nothing (but for a value larger than any entry,
+  // which fails as too_large). Followers forward writes to the leader.
   bool propose(std::uint64_t tag, std::span<const std::byte> entry);  // to group 0
   bool propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry);
   // The same, recording for commit tracing when the application received the write
