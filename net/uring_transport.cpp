@@ -23,11 +23,11 @@
 #include <cstring>
 #include <deque>
 #include <limits>
-#include <optional>
 #include <thread>
 
 #include "net/check.h"
 #include "net/frame_assembler.h"
+#include "net/handshake.h"
 #include "net/sockets.h"
 #include "net/transport.h"
 #include "net/wire.h"
@@ -90,15 +90,6 @@ bool in_handshake(ConnState s) {
          s == ConnState::awaiting_hello || s == ConnState::awaiting_confirm;
 }
 
-std::size_t handshake_message_bytes(ConnState s) {
-  switch (s) {
-    case ConnState::awaiting_reply: return wire::kReplyBytes;
-    case ConnState::awaiting_hello: return wire::kHelloBytes;
-    case ConnState::awaiting_confirm: return wire::kConfirmBytes;
-    default: return 0;
-  }
-}
-
 struct Conn {
   Conn(std::uint32_t slot_index, std::uint32_t max_frame_bytes, SpillPool& pool)
       : slot(slot_index), assembler(max_frame_bytes, pool) {}
@@ -118,8 +109,7 @@ struct Conn {
   bool send_in_flight = false;
   std::array<unsigned char, wire::kReplyBytes> handshake_in{};
   std::size_t handshake_have = 0;
-  wire::HelloBytes dialer_hello{};
-  wire::HelloBytes acceptor_hello{};
+  Handshake handshake;  // the decisions; handshake_in assembles its messages
   FrameAssembler assembler;
   std::vector<std::byte> queued;   // frames (and handshake messages) not yet handed to the kernel
   std::vector<std::byte> sending;  // the batch of the send in flight
@@ -186,12 +176,8 @@ class UringTransport final : public Transport {
   void on_send(Conn& c, int res);
   bool on_bytes(Conn& c, std::span<const std::byte> bytes);
   bool deliver_frames(Conn& c, std::span<const std::byte> bytes);
-  void on_handshake_message(Conn& c);
-  std::optional<wire::Hello> check_hello(Conn& c, const wire::HelloBytes& bytes,
-                                         wire::HelloKind want, const char* wrong_kind);
-  void acceptor_on_hello(Conn& c);
-  void acceptor_on_confirm(Conn& c);
-  void dialer_on_reply(Conn& c);
+  void on_handshake_message(Conn& c, std::size_t bytes);
+  void acceptor_hello_checked(Conn& c, const HandshakeStep& reply);
   void establish(Conn& c);
 
   // The bounds on inbound handshakes.
@@ -232,6 +218,7 @@ class UringTransport final : public Transport {
   void check_owner() const;
 
   TransportConfig config_;
+  HandshakeContext handshake_context_;
   std::uint16_t port_ = 0;
   int listen_fd_ = -1;
   int wake_fd_ = -1;
@@ -330,6 +317,14 @@ Result<void> UringTransport::init() {
   if (!port) return std::unexpected(port.error());
   port_ = *port;
 
+  handshake_context_.cluster_id = config_.cluster_id;
+  handshake_context_.self_id = config_.self_id;
+  handshake_context_.secret = config_.secret;
+  handshake_context_.make_nonce = [] {
+    wire::Nonce nonce;
+    randombytes_buf(nonce.data(), nonce.size());
+    return nonce;
+  };
   peers_.reserve(config_.peers.size());
   for (const PeerAddress& a : config_.peers) {
     Peer p;
@@ -337,6 +332,7 @@ Result<void> UringTransport::init() {
     p.name = endpoint_name(a.host, a.port);
     p.we_dial = config_.self_id > a.id;
     p.backoff = config_.reconnect_min;
+    handshake_context_.peers.push_back(a.id);
     if (p.we_dial) {
       auto address = resolve(a.host, a.port, false);
       if (!address) return std::unexpected(address.error());
@@ -703,6 +699,7 @@ Conn& UringTransport::new_conn(int fd, Role role) {
   c.peer_index = kNoPeer;
   c.session = kNoSession;
   c.handshake_have = 0;
+  c.handshake = Handshake{};
   c.send_offset = 0;
   return c;
 }
@@ -862,6 +859,7 @@ void UringTransport::on_accept(const io_uring_cqe& cqe) {
   c.source = source;
   c.deadline = now + std::min(config_.hello_timeout, config_.handshake_timeout);
   set_state(c, ConnState::awaiting_hello);
+  c.handshake.start_acceptor(handshake_context_);
   // A dialer writes its HELLO the moment its connect completes, so it is usually here already:
   // checked now, the connection leaves the unverified pool before a burst of newer ones could
   // evict it. One non-blocking read per connection, of the HELLO's size at most (the rest is the
@@ -889,15 +887,7 @@ void UringTransport::on_connect(Conn& c, int res) {
     close_conn(c, std::string("connect failed: ") + std::strerror(-res));
     return;
   }
-  const Peer& p = peers_[c.peer_index];
-  wire::Hello hello;
-  hello.kind = wire::HelloKind::dialer;
-  hello.cluster_id = config_.cluster_id;
-  hello.sender_id = config_.self_id;
-  hello.target_id = p.id;
-  randombytes_buf(hello.nonce.data(), hello.nonce.size());
-  c.dialer_hello = wire::encode_hello(hello);
-  queue_bytes(c, c.dialer_hello);
+  queue_bytes(c, c.handshake.start_dialer(handshake_context_, peers_[c.peer_index].id).bytes);
   set_state(c, ConnState::awaiting_reply);
   arm_recv(c);
 }
@@ -965,7 +955,7 @@ void UringTransport::on_send(Conn& c, int res) {
 bool UringTransport::on_bytes(Conn& c, std::span<const std::byte> bytes) {
   std::size_t at = 0;
   while (at < bytes.size() && in_handshake(c.state)) {
-    const std::size_t need = handshake_message_bytes(c.state);
+    const std::size_t need = c.handshake.message_bytes();
     FZ_NET_CHECK(need > 0);  // nothing arrives before connect completes
     const std::size_t take = std::min(need - c.handshake_have, bytes.size() - at);
     std::memcpy(c.handshake_in.data() + c.handshake_have, bytes.data() + at, take);
@@ -973,7 +963,7 @@ bool UringTransport::on_bytes(Conn& c, std::span<const std::byte> bytes) {
     at += take;
     if (c.handshake_have == need) {
       c.handshake_have = 0;
-      on_handshake_message(c);
+      on_handshake_message(c, need);
     }
   }
   if (c.state != ConnState::established || at == bytes.size()) return false;
@@ -1017,61 +1007,31 @@ bool UringTransport::deliver_frames(Conn& c, std::span<const std::byte> bytes) {
 // ---------------------------------------------------------------------------------------------
 // The handshake (README.md, "Handshake").
 
-void UringTransport::on_handshake_message(Conn& c) {
-  switch (c.state) {
-    case ConnState::awaiting_hello: acceptor_on_hello(c); break;
-    case ConnState::awaiting_confirm: acceptor_on_confirm(c); break;
-    case ConnState::awaiting_reply: dialer_on_reply(c); break;
-    default: FZ_NET_CHECK(false);
+// The decisions are the Handshake's (net/handshake.h); what needs every connection and peer
+// (the verified pool, the session a restarted peer leaves behind) is done here.
+void UringTransport::on_handshake_message(Conn& c, std::size_t bytes) {
+  const HandshakeStep step =
+      c.handshake.on_message(std::span<const unsigned char>(c.handshake_in.data(), bytes));
+  switch (step.kind) {
+    case HandshakeStep::Kind::garbage: return drop_garbage(c, step.reason);
+    case HandshakeStep::Kind::refused: return refuse(c, step.reason);
+    case HandshakeStep::Kind::send: return acceptor_hello_checked(c, step);
+    case HandshakeStep::Kind::established: break;
   }
+  if (c.role == Role::acceptor) {
+    if (Conn* old = conn_of(peers_[c.peer_index].conn_slot)) {
+      // One connection per pair: the newest authenticated one wins (the peer restarted).
+      close_conn(*old, "replaced by a new connection from the peer (it restarted?)");
+    }
+  }
+  queue_bytes(c, step.bytes);  // the dialer's MAC; nothing from the acceptor
+  establish(c);
 }
 
-// Decodes the hello in `bytes` and applies the checks both sides make (garbage, kind, version,
-// cluster id); nullopt after it dropped or refused the connection.
-std::optional<wire::Hello> UringTransport::check_hello(Conn& c, const wire::HelloBytes& bytes,
-                                                       wire::HelloKind want,
-                                                       const char* wrong_kind) {
-  const auto hello =
-      wire::decode_hello(std::span<const unsigned char, wire::kHelloBytes>(bytes.data(), wire::kHelloBytes));
-  if (!hello) {
-    drop_garbage(c, wire::describe(hello.error()));
-    return std::nullopt;
-  }
-  if (hello->kind != want) {
-    drop_garbage(c, wrong_kind);
-    return std::nullopt;
-  }
-  if (hello->version != wire::kVersion) {
-    refuse(c, "unsupported version " + std::to_string(hello->version) + " (ours " +
-                  std::to_string(wire::kVersion) + ")");
-    return std::nullopt;
-  }
-  if (hello->cluster_id != config_.cluster_id) {
-    refuse(c, "wrong cluster id " + std::to_string(hello->cluster_id) + " (ours " +
-                  std::to_string(config_.cluster_id) + ")");
-    return std::nullopt;
-  }
-  return *hello;
-}
-
-void UringTransport::acceptor_on_hello(Conn& c) {
-  std::copy_n(c.handshake_in.begin(), wire::kHelloBytes, c.dialer_hello.begin());
-  const auto hello = check_hello(c, c.dialer_hello, wire::HelloKind::dialer,
-                                 "an acceptor's hello where a dialer's was due");
-  if (!hello) return;
-  const std::uint64_t dialer = hello->sender_id;
-  if (dialer == config_.self_id) return refuse(c, "it claims our own id " + std::to_string(dialer));
-  Peer* p = find_peer(dialer);
-  if (p == nullptr) return refuse(c, "unknown server id " + std::to_string(dialer));
-  if (hello->target_id != config_.self_id) {
-    return refuse(c, "server " + std::to_string(dialer) + " wants server " +
-                         std::to_string(hello->target_id) + ", we are " +
-                         std::to_string(config_.self_id));
-  }
-  if (dialer < config_.self_id) {
-    return refuse(c, "server " + std::to_string(dialer) + " has a smaller id than ours (" +
-                         std::to_string(config_.self_id) + "): only the larger id dials");
-  }
+// The dialer's HELLO checked out: `reply` holds the acceptor's hello and MAC.
+void UringTransport::acceptor_hello_checked(Conn& c, const HandshakeStep& reply) {
+  Peer* p = find_peer(reply.peer);
+  FZ_NET_CHECK(p != nullptr);  // the Handshake knows the same servers
   c.peer_index = static_cast<std::size_t>(p - peers_.data());
   if (verified_.size() >= kMaxVerifiedHandshakes) {
     // Anyone who knows the cluster id and a server id can write a hello that checks out: such
@@ -1083,55 +1043,9 @@ void UringTransport::acceptor_on_hello(Conn& c) {
     }
     evict(*oldest, Clock::now(), "its authenticator is overdue and a newer hello checked out");
   }
-
-  wire::Hello reply;
-  reply.kind = wire::HelloKind::acceptor;
-  reply.cluster_id = config_.cluster_id;
-  reply.sender_id = config_.self_id;
-  reply.target_id = dialer;
-  randombytes_buf(reply.nonce.data(), reply.nonce.size());
-  c.acceptor_hello = wire::encode_hello(reply);
-  const wire::Mac mac = wire::acceptor_mac(config_.secret, c.dialer_hello, c.acceptor_hello);
-  queue_bytes(c, c.acceptor_hello);
-  queue_bytes(c, mac);
+  queue_bytes(c, reply.bytes);
   set_state(c, ConnState::awaiting_confirm);
   c.deadline = c.accepted_at + config_.handshake_timeout;
-}
-
-void UringTransport::acceptor_on_confirm(Conn& c) {
-  const std::span<const unsigned char, wire::kMacBytes> mac(c.handshake_in.data(),
-                                                            wire::kMacBytes);
-  if (!wire::verify_dialer_mac(config_.secret, c.dialer_hello, c.acceptor_hello, mac)) {
-    return refuse(c, "bad authenticator from server " +
-                         std::to_string(peers_[c.peer_index].id) + " (a different cluster secret?)");
-  }
-  Peer& p = peers_[c.peer_index];
-  if (Conn* old = conn_of(p.conn_slot)) {
-    // One connection per pair: the newest authenticated one wins (the peer restarted).
-    close_conn(*old, "replaced by a new connection from the peer (it restarted?)");
-  }
-  establish(c);
-}
-
-void UringTransport::dialer_on_reply(Conn& c) {
-  const Peer& p = peers_[c.peer_index];
-  std::copy_n(c.handshake_in.begin(), wire::kHelloBytes, c.acceptor_hello.begin());
-  const auto hello = check_hello(c, c.acceptor_hello, wire::HelloKind::acceptor,
-                                 "a dialer's hello where the acceptor's reply was due");
-  if (!hello) return;
-  if (hello->sender_id != p.id || hello->target_id != config_.self_id) {
-    return refuse(c, "the answer is from server " + std::to_string(hello->sender_id) + " to " +
-                         std::to_string(hello->target_id) + ", expected " +
-                         std::to_string(p.id) + " to " + std::to_string(config_.self_id));
-  }
-  const std::span<const unsigned char, wire::kMacBytes> mac(
-      c.handshake_in.data() + wire::kHelloBytes, wire::kMacBytes);
-  if (!wire::verify_acceptor_mac(config_.secret, c.dialer_hello, c.acceptor_hello, mac)) {
-    return refuse(c, "bad authenticator from server " + std::to_string(p.id) +
-                         " (a different cluster secret?)");
-  }
-  queue_bytes(c, wire::dialer_mac(config_.secret, c.dialer_hello, c.acceptor_hello));
-  establish(c);
 }
 
 void UringTransport::establish(Conn& c) {
