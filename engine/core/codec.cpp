@@ -104,7 +104,8 @@ void put_packet_header(Cursor& c, PacketType type, Zxid zxid, std::int32_t data_
 
 bool valid_packet_type(std::int32_t t) noexcept {
   return (t >= kFirstPacketType && t <= kLastPacketType) ||
-         t == static_cast<std::int32_t>(PacketType::transfer);
+         t == static_cast<std::int32_t>(PacketType::transfer) ||
+         t == static_cast<std::int32_t>(PacketType::reply);
 }
 
 // ---- reading ----
@@ -243,6 +244,7 @@ const char* to_string(PacketType t) noexcept {
     case PacketType::ackepoch: return "ACKEPOCH";
     case PacketType::inform_and_activate: return "INFORMANDACTIVATE";
     case PacketType::transfer: return "TRANSFER";
+    case PacketType::reply: return "REPLY";
   }
   return "UNKNOWN";
 }
@@ -365,6 +367,34 @@ void BatchWriter::add(Bytes entry) {
   ++count_;
 }
 
+void BatchWriter::add(std::uint64_t tag, Bytes value) {
+  FASTZAB_ASSERT(!finished_);
+  FASTZAB_ASSERT_OP(count_, <, kMaxBatchEntries);
+  FASTZAB_ASSERT_OP(value.size(), <=, kMaxEntryBytes);
+  FASTZAB_ASSERT_OP(out_.size(), >=, count_at_ + kI32);
+  const std::size_t entry = kI64 + value.size();
+  const std::size_t frame_after = out_.size() - frame_start_ + kI32 + entry + kPacketTrailerBytes;
+  FASTZAB_ASSERT_OP(frame_after, <=, kMaxFrameBytes);
+  Cursor c(grow(out_, kI32 + entry));
+  c.i32(static_cast<std::int32_t>(entry));
+  c.i64(static_cast<std::int64_t>(tag));
+  c.bytes(value);
+  ++count_;
+}
+
+void BatchWriter::add_reply(std::uint64_t tag, Zxid zxid, std::int32_t code) {
+  FASTZAB_ASSERT(!finished_);
+  FASTZAB_ASSERT_OP(count_, <, kMaxBatchEntries);
+  Cursor c(grow(out_, kI32 + kReplyEntryBytes));
+  c.i32(static_cast<std::int32_t>(kReplyEntryBytes));
+  c.i64(static_cast<std::int64_t>(tag));
+  c.i64(zxid.value);
+  c.i32(code);
+  ++count_;
+}
+
+std::size_t BatchWriter::frame_bytes() const noexcept { return out_.size() - frame_start_; }
+
 void BatchWriter::finish() {
   FASTZAB_ASSERT(!finished_);
   FASTZAB_ASSERT_OP(count_, >=, 1u);
@@ -430,7 +460,7 @@ Expected<AckEpochInfo, DecodeError> decode_ackepoch(Bytes data) {
   return unexpected(DecodeError::bad_payload_size);
 }
 
-Expected<BatchView, DecodeError> decode_batch(Bytes data) {
+Expected<BatchView, DecodeError> decode_batch(Bytes data, std::size_t max_entry) {
   Reader r(data);
   std::int32_t count = 0;
   if (!r.i32(count)) return unexpected(DecodeError::truncated);
@@ -440,7 +470,7 @@ Expected<BatchView, DecodeError> decode_batch(Bytes data) {
   for (std::int32_t i = 0; i < count; ++i) {
     std::int32_t length = 0;
     if (!r.i32(length)) return unexpected(DecodeError::truncated);
-    if (!length_fits(length, kMaxEntryBytes, r.remaining())) {
+    if (!length_fits(length, max_entry, r.remaining())) {
       return unexpected(DecodeError::bad_entry_length);
     }
     r.take(static_cast<std::size_t>(length));
@@ -449,6 +479,7 @@ Expected<BatchView, DecodeError> decode_batch(Bytes data) {
   BatchView v;
   v.data_ = data;
   v.count_ = static_cast<std::size_t>(count);
+  v.max_entry_ = max_entry;
   return v;
 }
 
@@ -457,7 +488,7 @@ Expected<BatchView, DecodeError> decode_batch(Bytes data) {
 Bytes BatchView::Iterator::operator*() const noexcept {
   if (pos_ > data_.size() || data_.size() - pos_ < kI32) return Bytes{};
   const std::int32_t length = load_i32(data_.data() + pos_);
-  if (!length_fits(length, kMaxEntryBytes, data_.size() - pos_ - kI32)) return Bytes{};
+  if (!length_fits(length, max_entry_, data_.size() - pos_ - kI32)) return Bytes{};
   return data_.subspan(pos_ + kI32, static_cast<std::size_t>(length));
 }
 
@@ -467,12 +498,30 @@ BatchView::Iterator& BatchView::Iterator::operator++() noexcept {
     return *this;
   }
   const std::int32_t length = load_i32(data_.data() + pos_);
-  if (!length_fits(length, kMaxEntryBytes, data_.size() - pos_ - kI32)) {
+  if (!length_fits(length, max_entry_, data_.size() - pos_ - kI32)) {
     pos_ = data_.size();
     return *this;
   }
   pos_ += kI32 + static_cast<std::size_t>(length);
   return *this;
+}
+
+Expected<TaggedEntry, DecodeError> split_request_entry(Bytes entry) {
+  if (entry.size() < kI64) return unexpected(DecodeError::bad_entry_length);
+  return TaggedEntry{static_cast<std::uint64_t>(load_i64(entry.data())), entry.subspan(kI64)};
+}
+
+Expected<WriteReply, DecodeError> decode_reply_entry(Bytes entry) {
+  if (entry.size() != kReplyEntryBytes) return unexpected(DecodeError::bad_payload_size);
+  WriteReply r;
+  r.tag = static_cast<std::uint64_t>(load_i64(entry.data()));
+  r.zxid = Zxid{load_i64(entry.data() + kI64)};
+  r.code = load_i32(entry.data() + 2 * kI64);
+  if (r.code < 0 || r.code > kLastReplyCode) return unexpected(DecodeError::bad_payload_size);
+  if (r.code == kReplyCommitted && (r.zxid.value <= 0 || r.zxid.counter() == 0)) {
+    return unexpected(DecodeError::bad_payload_size);
+  }
+  return r;
 }
 
 }  // namespace fastzab::core

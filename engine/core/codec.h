@@ -15,6 +15,7 @@
 #include <span>
 #include <vector>
 
+#include "constants.h"
 #include "expected.h"
 #include "types.h"
 
@@ -49,6 +50,12 @@ enum class PacketType : std::int32_t {
   // proposing, names the follower that holds its whole history as the next leader; zxid = the
   // leader's last zxid, data = int64 target server id.
   transfer = 101,
+  // fastzab extension: the leader answers the writes a learner forwarded in REQUEST packets
+  // (ZooKeeper's followers match COMMITs to their sessions' requests instead, by the txn
+  // header's session id and cxid, which fastzab entries do not carry). zxid = 0, data = a batch
+  // of entries of kReplyEntryBytes: int64 the learner's tag, int64 zxid, int32 code
+  // (kReplyCommitted at zxid, or 1 + RejectReason: refused, nothing proposed).
+  reply = 102,
 };
 const char* to_string(PacketType t) noexcept;
 
@@ -123,6 +130,28 @@ void encode_ackepoch(Zxid last_logged, const AckEpochInfo& info, ByteBuffer& out
 // TRANSFER(last zxid) naming the next leader.
 void encode_transfer(Zxid last, ServerId target, ByteBuffer& out);
 
+// REQUEST (a learner forwards client writes to its leader): zxid = 0, data = a batch whose
+// entries are int64 tag (the learner's) then the value, so an entry is up to
+// kMaxEntryBytes + 8 bytes (decode with kMaxRequestEntryBytes).
+inline constexpr std::size_t kRequestTagBytes = 8;
+inline constexpr std::size_t kMaxRequestEntryBytes = kMaxEntryBytes + kRequestTagBytes;
+struct TaggedEntry {
+  std::uint64_t tag = 0;
+  Bytes value;
+};
+Expected<TaggedEntry, DecodeError> split_request_entry(Bytes entry);
+// REPLY entries (PacketType::reply).
+inline constexpr std::size_t kReplyEntryBytes = 20;
+inline constexpr std::int32_t kReplyCommitted = 0;
+inline constexpr std::int32_t kLastReplyCode = 5;  // 1 + the last RejectReason
+struct WriteReply {
+  std::uint64_t tag = 0;
+  Zxid zxid = kNoZxid;
+  std::int32_t code = kReplyCommitted;
+};
+// Checks the size, the code's range and a committed reply's zxid.
+Expected<WriteReply, DecodeError> decode_reply_entry(Bytes entry);
+
 // PROPOSAL and INFORM carry a batch: int32 count, then count x (int32 length, bytes). The entries
 // have consecutive zxids starting at the packet's zxid. Usage:
 //   BatchWriter w(PacketType::proposal, first, out); w.add(e1); w.add(e2); w.finish();
@@ -130,6 +159,12 @@ class BatchWriter {
  public:
   BatchWriter(PacketType type, Zxid first, ByteBuffer& out);
   void add(Bytes entry);
+  // REQUEST: an entry of int64 tag then the value (<= kMaxEntryBytes).
+  void add(std::uint64_t tag, Bytes value);
+  // REPLY: one kReplyEntryBytes entry.
+  void add_reply(std::uint64_t tag, Zxid zxid, std::int32_t code);
+  // The frame's size so far (without the authinfo finish() adds).
+  std::size_t frame_bytes() const noexcept;
   // Patches the lengths; the frame is complete afterwards. Must be called with >= 1 entry.
   void finish();
   std::size_t count() const noexcept { return count_; }
@@ -164,18 +199,22 @@ class BatchView {
 
    private:
     friend class BatchView;
-    Iterator(Bytes data, std::size_t pos) : data_(data), pos_(pos) {}
+    Iterator(Bytes data, std::size_t pos, std::size_t max_entry)
+        : data_(data), pos_(pos), max_entry_(max_entry) {}
     Bytes data_;
     std::size_t pos_;
+    std::size_t max_entry_;
   };
-  Iterator begin() const noexcept { return Iterator(data_, data_.empty() ? 0 : 4); }
-  Iterator end() const noexcept { return Iterator(data_, data_.size()); }
+  Iterator begin() const noexcept { return Iterator(data_, data_.empty() ? 0 : 4, max_entry_); }
+  Iterator end() const noexcept { return Iterator(data_, data_.size(), max_entry_); }
 
  private:
-  friend Expected<BatchView, DecodeError> decode_batch(Bytes data);
+  friend Expected<BatchView, DecodeError> decode_batch(Bytes data, std::size_t max_entry);
   Bytes data_;
   std::size_t count_ = 0;
+  std::size_t max_entry_ = kMaxEntryBytes;
 };
-Expected<BatchView, DecodeError> decode_batch(Bytes data);
+// Every entry at most `max_entry` bytes (REQUEST batches: kMaxRequestEntryBytes).
+Expected<BatchView, DecodeError> decode_batch(Bytes data, std::size_t max_entry = kMaxEntryBytes);
 
 }  // namespace fastzab::core

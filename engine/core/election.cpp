@@ -59,6 +59,7 @@ bool Node::Impl::check_leader(const std::vector<std::optional<RecordedVote>>& vo
 
 void Node::Impl::start_election() {
   if (transfer_active) end_transfer(TransferOutcome::aborted);
+  abandon_writes();
   // Hellos were sent to the role this node is leaving; a new round makes everyone decide again.
   std::fill(pending_hellos.begin(), pending_hellos.end(), std::nullopt);
   if (state == PeerState::leading) {

@@ -24,8 +24,11 @@
 
 namespace fastzab::core {
 
+// A client's write, on any node: the leader proposes it; a follower or observer in broadcast
+// forwards it to its leader (REQUEST) and hears the outcome back (REPLY). Either way it ends in
+// exactly one write_done output with its tag.
 struct ClientProposal {
-  std::uint64_t tag = 0;  // chosen by the host, echoed in proposal_accepted / proposal_rejected
+  std::uint64_t tag = 0;  // chosen by the host, echoed in proposal_accepted and write_done
   Bytes bytes;
 };
 
@@ -82,8 +85,8 @@ enum class OutputKind : std::uint8_t {
   send_snapshot,       // send peer a SNAP frame with the application's state at zxid
   deliver,             // committed: `count` entries with consecutive zxids from zxid; bytes = batch
   role_change,         // role / leader / epoch changed; established = broadcast phase reached
-  proposal_accepted,   // client proposal `tag` got `zxid` (committed when delivered)
-  proposal_rejected,   // client proposal `tag` refused for `reason`
+  proposal_accepted,   // (leader) client proposal `tag` got `zxid`; its write_done follows
+  write_done,          // client proposal `tag` ended: `outcome` (zxid if committed, reason if refused)
   transfer_result,     // transfer request `tag` ended with `transfer`; leader = its target
 };
 const char* to_string(OutputKind k) noexcept;
@@ -97,6 +100,14 @@ enum class RejectReason : std::uint8_t {
   transferring,
 };
 const char* to_string(RejectReason r) noexcept;
+
+// How a client write ended. Exactly one write_done per ClientProposal.
+//  committed:       at `zxid`, and this node has delivered it (every entry <= zxid);
+//  refused:         nothing was proposed (`reason`); safe to retry;
+//  unknown_outcome: proposed, but this node lost its leader (or leadership) before it learned
+//                   the commit: it may or may not commit.
+enum class WriteOutcome : std::uint8_t { committed, refused, unknown_outcome };
+const char* to_string(WriteOutcome w) noexcept;
 
 enum class TransferOutcome : std::uint8_t {
   handed_off,    // the target has everything committed and was told to lead; this node follows it
@@ -132,6 +143,7 @@ struct Output {
   bool state_restored = false;
   std::uint64_t tag = 0;
   RejectReason reason = RejectReason::not_leader;
+  WriteOutcome outcome = WriteOutcome::committed;
   TransferOutcome transfer = TransferOutcome::handed_off;
   std::size_t offset = 0;  // bytes in Outputs::arena
   std::size_t length = 0;

@@ -8,6 +8,7 @@
 namespace fastzab::core {
 
 void Node::Impl::start_leading() {
+  abandon_writes();
   state = PeerState::leading;
   phase = ZabPhase::discovery;
   phase_ticks = 0;
@@ -201,6 +202,9 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
       }
       return;
     }
+    case PacketType::request:
+      leader_request(from, p);
+      return;
     case PacketType::ping:
       return;  // liveness only; silent_ticks was reset above
     default:
@@ -329,25 +333,30 @@ void Node::Impl::try_commit() {
   for (std::size_t i = 0; i < learners.size(); ++i) {
     if (learners[i].active && learners[i].synced) announce_commit(i);
   }
+  reply_committed_forwards();
   deliver_up_to(commit);
   if (epoch_exhausted && commit == history.last()) start_election();
 }
 
-void Node::Impl::leader_propose(std::span<const ClientProposal> proposals) {
+void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::size_t origin) {
   const std::size_t first_index = history.size();
   std::size_t accepted = 0;
   bool exhausted = false;
+  const auto refused = [&](std::uint64_t tag, RejectReason why) {
+    if (origin == self) return refuse(tag, why);
+    send_frame(origin, learners[origin].session, nullptr, [&](ByteBuffer& b) {
+      BatchWriter w(PacketType::reply, kZeroZxid, b);
+      w.add_reply(tag, kNoZxid, 1 + static_cast<std::int32_t>(why));
+      w.finish();
+    });
+  };
   for (const ClientProposal& p : proposals) {
     if (exhausted) {
-      Output& o = push(OutputKind::proposal_rejected);
-      o.tag = p.tag;
-      o.reason = RejectReason::zxid_exhausted;
+      refused(p.tag, RejectReason::zxid_exhausted);
       continue;
     }
     if (p.bytes.size() > kMaxEntryBytes) {
-      Output& o = push(OutputKind::proposal_rejected);
-      o.tag = p.tag;
-      o.reason = RejectReason::too_large;
+      refused(p.tag, RejectReason::too_large);
       continue;
     }
     const Zxid last = history.last();
@@ -355,16 +364,19 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals) {
     if (next > cfg.max_zxid_counter) {
       // Never wrap the counter into the epoch bits (ZOOKEEPER-1277): a new epoch is needed.
       exhausted = true;
-      Output& o = push(OutputKind::proposal_rejected);
-      o.tag = p.tag;
-      o.reason = RejectReason::zxid_exhausted;
+      refused(p.tag, RejectReason::zxid_exhausted);
       continue;
     }
     const Zxid z = Zxid::make(leader_epoch, next);
     history.append(z, p.bytes);
-    Output& o = push(OutputKind::proposal_accepted);
-    o.tag = p.tag;
-    o.zxid = z;
+    if (origin == self) {
+      Output& o = push(OutputKind::proposal_accepted);
+      o.tag = p.tag;
+      o.zxid = z;
+      writes.push_back(PendingWrite{p.tag, z, false, true});
+    } else {
+      forwarded.push_back(ForwardedWrite{z, origin, learners[origin].session, p.tag});
+    }
     ++accepted;
   }
   if (accepted > 0) {

@@ -8,6 +8,7 @@
 namespace fastzab::core {
 
 void Node::Impl::start_learning(std::size_t index) {
+  abandon_writes();
   state = self_observer ? PeerState::observing : PeerState::following;
   phase = ZabPhase::discovery;
   leader_index = index;
@@ -74,6 +75,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
     case PacketType::uptodate:
     case PacketType::ping:
     case PacketType::transfer:
+    case PacketType::reply:
       leader_silent_ticks = 0;  // only what a leader sends shows that it is alive
       break;
     default:
@@ -140,6 +142,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
         applied = p.zxid;
         if (commit < applied) commit = applied;
         log_durability.issued_snapshot(p.zxid);
+        settle_writes();
       }
       if (commit > history.last()) commit = history.last();
       return;
@@ -213,6 +216,8 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       return;
     case PacketType::transfer:
       return learner_transfer(p);
+    case PacketType::reply:
+      return learner_reply(p);
     default:
       return learner_fail();
   }

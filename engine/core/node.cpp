@@ -211,21 +211,6 @@ void Node::Impl::on_snapshot_installed(Zxid z) {
   FASTZAB_ASSERT(log_durability.completed_snapshot(z));  // host contract: io.h
 }
 
-void Node::Impl::on_client_proposals(std::span<const ClientProposal> proposals) {
-  if (state == PeerState::leading && phase == ZabPhase::broadcast && !transfer_active) {
-    leader_propose(proposals);
-    return;
-  }
-  const RejectReason why = state != PeerState::leading        ? RejectReason::not_leader
-                           : phase != ZabPhase::broadcast      ? RejectReason::not_established
-                                                               : RejectReason::transferring;
-  for (const ClientProposal& p : proposals) {
-    Output& o = push(OutputKind::proposal_rejected);
-    o.tag = p.tag;
-    o.reason = why;
-  }
-}
-
 // ---- output helpers ----
 
 Output& Node::Impl::push(OutputKind kind) {
@@ -309,6 +294,7 @@ void Node::Impl::deliver_up_to(Zxid z) {
   emit_entries(OutputKind::deliver, i, end);
   applied = z;
   evict_history();
+  settle_writes();
 }
 
 void Node::Impl::send_entries(std::size_t peer, SessionId session, PacketType type,

@@ -13,6 +13,7 @@
 #include "io.h"
 #include "node.h"
 #include "quorum.h"
+#include "ring.h"
 
 namespace fastzab::core {
 
@@ -58,6 +59,21 @@ struct Node::Impl {
   void on_epochs_durable(Epoch accepted, Epoch current);
   void on_snapshot_installed(Zxid z);
   void on_client_proposals(std::span<const ClientProposal> proposals);
+
+  // ---- writes.cpp: client writes from submission to write_done ----
+  void write_done(std::uint64_t tag, WriteOutcome outcome, Zxid zxid, RejectReason reason);
+  void refuse(std::uint64_t tag, RejectReason reason) {
+    write_done(tag, WriteOutcome::refused, kNoZxid, reason);
+  }
+  // Ends every write whose zxid is now applied here (in order, from the oldest).
+  void settle_writes();
+  // Leaving a role: writes not known to be committed end as unknown_outcome; the leader's
+  // record of forwarded writes goes (their learners end them when they leave it too).
+  void abandon_writes();
+  void learner_forward(std::span<const ClientProposal> proposals);
+  void learner_reply(const QuorumPacket& p);
+  void leader_request(std::size_t from, const QuorumPacket& p);
+  void reply_committed_forwards();
   void on_transfer_request(const input::TransferLeadership& t);
 
   std::optional<std::size_t> member(ServerId id) const noexcept;
@@ -112,7 +128,8 @@ struct Node::Impl {
   void try_commit();
   void announce_commit(std::size_t peer);
   void drop_learner(std::size_t peer);
-  void leader_propose(std::span<const ClientProposal> proposals);
+  // `origin`: the learner that forwarded the proposals (REQUEST), or self for the host's own.
+  void leader_propose(std::span<const ClientProposal> proposals, std::size_t origin);
   bool leader_self_ready() const noexcept;
   std::optional<std::size_t> transfer_candidate(ServerId named) const;
   void transfer_progress();
@@ -194,6 +211,27 @@ struct Node::Impl {
     std::array<std::byte, kLearnerInfoBytes> data{};
   };
   std::vector<std::optional<PendingHello>> pending_hellos;
+
+  // Client writes this node took (ClientProposals) until their write_done, oldest first. zxid
+  // is the leader's (assigned when proposed here, or told by REPLY when forwarded); `confirmed`:
+  // a REPLY said it committed, so it ends committed whatever happens to the leader.
+  struct PendingWrite {
+    std::uint64_t tag = 0;
+    Zxid zxid = kNoZxid;
+    bool confirmed = false;
+    bool live = true;
+  };
+  Ring<PendingWrite> writes;
+  // LEADING: learners' forwarded writes proposed here, in zxid order, answered (REPLY) once
+  // committed.
+  struct ForwardedWrite {
+    Zxid zxid;
+    std::size_t peer = 0;
+    SessionId session;
+    std::uint64_t tag = 0;
+  };
+  Ring<ForwardedWrite> forwarded;
+  std::vector<ClientProposal> request_scratch;  // one REQUEST's entries, reused
 
   // Learner (reference §4.3-4.5, follower and observer).
   std::size_t leader_index = 0;

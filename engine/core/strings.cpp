@@ -28,7 +28,7 @@ const char* to_string(OutputKind k) noexcept {
     case OutputKind::deliver: return "deliver";
     case OutputKind::role_change: return "role_change";
     case OutputKind::proposal_accepted: return "proposal_accepted";
-    case OutputKind::proposal_rejected: return "proposal_rejected";
+    case OutputKind::write_done: return "write_done";
     case OutputKind::transfer_result: return "transfer_result";
   }
   return "unknown";
@@ -41,6 +41,15 @@ const char* to_string(RejectReason r) noexcept {
     case RejectReason::zxid_exhausted: return "zxid counter exhausted, new epoch needed";
     case RejectReason::too_large: return "entry too large";
     case RejectReason::transferring: return "leadership is being transferred";
+  }
+  return "unknown";
+}
+
+const char* to_string(WriteOutcome w) noexcept {
+  switch (w) {
+    case WriteOutcome::committed: return "committed";
+    case WriteOutcome::refused: return "refused";
+    case WriteOutcome::unknown_outcome: return "unknown outcome";
   }
   return "unknown";
 }

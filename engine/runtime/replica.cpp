@@ -30,31 +30,6 @@ std::uint64_t as_log_zxid(Zxid z) {
   return static_cast<std::uint64_t>(z.value);
 }
 
-// Frames of the runtime itself, sharing the quorum session with the core's (whose FrameKind
-// values are 1 and 2): a follower forwards a client's write to the leader and hears back.
-//   forward_request: 0x03, u64 tag (the follower's), value
-//   forward_reply:   0x04, u64 tag, u64 zxid (0 unless committed), u8 code (0 = committed,
-//                    else a fastzab::WriteError: 1 no_leader .. 4 unknown_outcome)
-constexpr std::byte kForwardRequest{0x03};
-constexpr std::byte kForwardReply{0x04};
-// The largest failure code a forward reply may carry; anything else from the wire reads as it.
-constexpr auto kLastWireError = static_cast<std::uint8_t>(WriteError::unknown_outcome);
-static_assert(static_cast<int>(WriteError::no_leader) == 1 &&
-                  static_cast<int>(WriteError::too_large) == 2 &&
-                  static_cast<int>(WriteError::rejected) == 3 && kLastWireError == 4,
-              "forward replies carry these values between servers: keep them");
-
-void put_u64(core::ByteBuffer& out, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<std::byte>(v >> (8 * i)));
-}
-std::uint64_t get_u64(const std::byte* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint64_t>(p[i]);
-  return v;
-}
-
-constexpr std::uint64_t kInternalTag = std::uint64_t{1} << 63;
-
 // The most ticks one turn of the loop gives the core when it fell behind (run_once).
 constexpr int kMaxTickBurst = 16;
 
@@ -141,145 +116,58 @@ Result<void> Replica::start() {
   return {};
 }
 
-std::uint64_t Replica::add_write(const Write& w) {
-  writes_.push_back(w);
-  return first_itag_ + writes_.size() - 1;
-}
-
-Replica::Write* Replica::find_write(std::uint64_t itag) {
-  if (itag < first_itag_ || itag - first_itag_ >= writes_.size()) return nullptr;
-  Write& w = writes_[itag - first_itag_];
-  return w.live ? &w : nullptr;
-}
-
-template <class F>
-void Replica::for_each_live_write(F&& f) {
-  for (std::size_t i = 0; i < writes_.size(); ++i) {
-    if (writes_[i].live) f(first_itag_ + i, writes_[i]);
-  }
-}
-
 void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
                      const trace::ClientStamps* stamps) {
-  const core::Node& n = *node_;
-  if (n.state() == core::PeerState::leading) {
-    Write w;
-    w.user_tag = tag;
-    const std::uint64_t itag = add_write(w);
-    if (trace_ != nullptr && stamps != nullptr) [[unlikely]] trace_pending_->add(itag, *stamps);
-    propose(itag, bytes);
-    return;
-  }
-  const auto leader = n.leader();
-  const auto live = live_sessions_.find(leader.value);
-  if ((n.state() != core::PeerState::following && n.state() != core::PeerState::observing) ||
-      n.phase() != core::ZabPhase::broadcast || live == live_sessions_.end()) {
-    if (hooks_.failed) hooks_.failed(tag, WriteError::no_leader);
-    return;
-  }
-  Write w;
-  w.forwarded_out = true;
-  w.user_tag = tag;
-  w.peer = leader;
-  w.session = core::SessionId{live->second};
-  const std::uint64_t itag = add_write(w);
-  core::ByteBuffer& frame = frame_scratch_;
-  frame.clear();
-  frame.push_back(kForwardRequest);
-  put_u64(frame, itag);
-  frame.insert(frame.end(), bytes.begin(), bytes.end());
-  emit(leader, core::SessionId{live->second}, frame);
+  writes_.push_back(Write{true, tag});
+  const std::uint64_t itag = first_itag_ + writes_.size() - 1;
   if (trace_ != nullptr && stamps != nullptr) [[unlikely]] {
     trace_pending_->add(itag, *stamps);
-    trace_pending_->forwarded(itag, trace::now_ns());
+    if (node_->state() != core::PeerState::leading) {
+      trace_pending_->forwarded(itag, trace::now_ns());
+    }
   }
+  queue_proposal(itag, bytes);
 }
 
-void Replica::send_forward_reply(core::ServerId peer, core::SessionId session, std::uint64_t tag,
-                                 std::uint64_t zxid, std::uint8_t code) {
-  core::ByteBuffer& frame = frame_scratch_;
-  frame.clear();
-  frame.push_back(kForwardReply);
-  put_u64(frame, tag);
-  put_u64(frame, zxid);
-  frame.push_back(static_cast<std::byte>(code));
-  emit(peer, session, frame);
-}
-
-// The end of an internal write: committed (code 0) or failed.
-void Replica::finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t code) {
-  Write* found = find_write(itag);
-  if (found == nullptr) return;
-  const Write w = *found;
-  found->live = false;
+// The core's write_done for internal tag o.tag.
+void Replica::finish_write(const core::Output& done) {
+  const std::uint64_t itag = done.tag;
+  FASTZAB_ASSERT(itag >= first_itag_ && itag - first_itag_ < writes_.size());
+  Write& w = writes_[itag - first_itag_];
+  FASTZAB_ASSERT(w.live);  // the core ends each write once
+  w.live = false;
+  const std::uint64_t user_tag = w.user_tag;
   while (!writes_.empty() && !writes_.front().live) {
     writes_.pop_front();
     ++first_itag_;
   }
-  if (w.from_peer) {
-    send_forward_reply(w.peer, w.session, w.user_tag, zxid, code);
-  } else if (code == 0) {
-    if (hooks_.committed) hooks_.committed(w.user_tag, zxid);
-  } else if (hooks_.failed) {
-    hooks_.failed(w.user_tag, static_cast<WriteError>(code));
+  switch (done.outcome) {
+    case core::WriteOutcome::committed: {
+      const std::uint64_t zxid = as_log_zxid(done.zxid);
+      if (trace_ != nullptr) [[unlikely]] {
+        trace_pending_->bind(itag, zxid, trace_role(), *trace_);  // a forwarded write's zxid
+      }
+      if (hooks_.committed) hooks_.committed(user_tag, zxid);
+      return;
+    }
+    case core::WriteOutcome::refused: {
+      const WriteError why = done.reason == core::RejectReason::too_large ? WriteError::too_large
+                             : done.reason == core::RejectReason::zxid_exhausted
+                                 ? WriteError::rejected
+                                 : WriteError::no_leader;
+      if (hooks_.failed) hooks_.failed(user_tag, why);
+      return;
+    }
+    case core::WriteOutcome::unknown_outcome:
+      if (hooks_.failed) hooks_.failed(user_tag, WriteError::unknown_outcome);
+      return;
   }
 }
 
-void Replica::fail_all_writes(WriteError why, bool forwarded_only) {
-  std::vector<std::uint64_t> tags;  // rare (leadership lost): allocation is fine here
-  for_each_live_write([&](std::uint64_t itag, const Write& w) {
-    if (w.committed) return;  // it will be applied here whatever happens to the leader
-    if (!forwarded_only || w.forwarded_out) tags.push_back(itag);
-  });
-  for (std::uint64_t t : tags) finish_write(t, 0, static_cast<std::uint8_t>(why));
-  std::erase_if(awaiting_apply_, [&](const auto& a) { return find_write(a.second) == nullptr; });
-}
-
-// Handles the runtime's own frames; false when the frame is the core's.
-bool Replica::on_runtime_frame(core::ServerId peer, core::SessionId session, core::Bytes frame) {
-  if (frame.empty()) return false;
-  if (frame[0] == kForwardRequest && frame.size() >= 9) {
-    const std::uint64_t their_tag = get_u64(frame.data() + 1);
-    if (node_->state() != core::PeerState::leading) {
-      send_forward_reply(peer, session, their_tag, 0,
-                         static_cast<std::uint8_t>(WriteError::no_leader));
-      return true;
-    }
-    Write w;
-    w.from_peer = true;
-    w.user_tag = their_tag;
-    w.peer = peer;
-    w.session = session;
-    propose(add_write(w), frame.subspan(9));
-    return true;
-  }
-  if (frame[0] == kForwardReply && frame.size() == 18) {
-    const std::uint64_t itag = get_u64(frame.data() + 1);
-    const std::uint64_t zxid = get_u64(frame.data() + 9);
-    const auto code = static_cast<std::uint8_t>(frame[17]);
-    Write* it = find_write(itag);
-    if (it == nullptr || !it->forwarded_out) return true;
-    if (trace_ != nullptr && code == 0 && zxid != 0) [[unlikely]] {
-      trace_pending_->bind(itag, zxid, trace_role(), *trace_);  // the zxid is known only now
-    }
-    if (code != 0 || zxid == 0 || code > kLastWireError) {
-      finish_write(itag, 0, code == 0 || code > kLastWireError ? kLastWireError : code);
-    } else if (zxid <= applied_zxid_) {
-      finish_write(itag, zxid, 0);
-    } else {
-      it->forwarded_out = false;  // now waits for the local apply
-      it->committed = true;
-      awaiting_apply_.emplace_back(zxid, itag);
-    }
-    return true;
-  }
-  return false;
-}
-
-void Replica::propose(std::uint64_t tag, std::span<const std::byte> bytes) {
+void Replica::queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes) {
   // ClientProposal only views its bytes: keep them in one arena (reused, so no allocation per
   // proposal once it has grown) and make the views when the batch goes to the core.
-  queued_.push_back(QueuedProposal{tag, proposal_arena_.size(), bytes.size()});
+  queued_.push_back(QueuedProposal{itag, proposal_arena_.size(), bytes.size()});
   proposal_arena_.insert(proposal_arena_.end(), bytes.begin(), bytes.end());
 }
 
@@ -342,6 +230,16 @@ Result<void> Replica::carry_out(const core::Output& o) {
       }
       counters_.appended += o.count;
       pending_appends_.push_back(o.zxid.value + static_cast<std::int64_t>(o.count) - 1);
+      if (trace_ != nullptr && node_->state() == core::PeerState::leading) [[unlikely]] {
+        // Writes a follower forwarded have no proposal_accepted here: their zxids are claimed
+        // when the leader appends them (for its own, proposal_accepted already did).
+        const std::uint64_t first = as_log_zxid(o.zxid);
+        const std::uint64_t count = std::min<std::uint64_t>(o.count, trace::kSlots);
+        for (std::uint64_t k = first + (o.count - count); k < first + o.count; ++k) {
+          trace_->claim(k, trace::Role::leader);
+        }
+        trace_->stamp_range(first, o.count, trace::Stage::proposed, trace::now_ns());
+      }
       return {};
     }
     case OutputKind::truncate: {
@@ -424,11 +322,6 @@ Result<void> Replica::carry_out(const core::Output& o) {
       }
       counters_.delivered += o.count;
       applied_since_snapshot_ += o.count;
-      while (!awaiting_apply_.empty() && awaiting_apply_.front().first <= applied_zxid_) {
-        const auto [zx, itag] = awaiting_apply_.front();
-        awaiting_apply_.pop_front();
-        finish_write(itag, zx, 0);
-      }
       return {};
     }
     case OutputKind::role_change:
@@ -441,10 +334,6 @@ Result<void> Replica::carry_out(const core::Output& o) {
                      "removed, voting again\n", opt_.log_dir.c_str(),
                      static_cast<long long>(o.leader.value));
       }
-      if (o.role != core::PeerState::leading || !o.established) {
-        // Proposals of a leadership that ended may or may not commit under the next leader.
-        fail_all_writes(WriteError::unknown_outcome, false);
-      }
       if (hooks_.role_changed) {
         hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
                             std::max<std::int64_t>(o.accepted.value, 0), o.established);
@@ -455,24 +344,11 @@ Result<void> Replica::carry_out(const core::Output& o) {
         const std::uint64_t zx = as_log_zxid(o.zxid);
         trace_->claim(zx, trace::Role::leader);
         trace_->stamp(zx, trace::Stage::proposed, trace_propose_ns_);
-        if (o.tag & kInternalTag) trace_pending_->bind(o.tag, zx, trace::Role::leader, *trace_);
-      }
-      if (o.tag & kInternalTag) {
-        awaiting_apply_.emplace_back(as_log_zxid(o.zxid), o.tag);
-      } else if (hooks_.accepted) {
-        hooks_.accepted(o.tag, as_log_zxid(o.zxid));
+        trace_pending_->bind(o.tag, zx, trace::Role::leader, *trace_);
       }
       return {};
-    case OutputKind::proposal_rejected:
-      if (o.tag & kInternalTag) {
-        const WriteError why = o.reason == core::RejectReason::too_large ? WriteError::too_large
-                                 : o.reason == core::RejectReason::zxid_exhausted
-                                     ? WriteError::rejected
-                                     : WriteError::no_leader;
-        finish_write(o.tag, 0, static_cast<std::uint8_t>(why));
-      } else if (hooks_.rejected) {
-        hooks_.rejected(o.tag, o.reason);
-      }
+    case OutputKind::write_done:
+      finish_write(o);
       return {};
     case OutputKind::transfer_result:
       if (hooks_.transfer_ended) {
@@ -562,29 +438,15 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
     const core::SessionId session{e.session};
     switch (e.kind) {
       case net::Event::Kind::session_up:
-        live_sessions_[peer.value] = session.value;
         step(core::input::SessionUp{peer, session});
         break;
-      case net::Event::Kind::session_down: {
-        auto it = live_sessions_.find(peer.value);
-        if (it != live_sessions_.end() && it->second == session.value) live_sessions_.erase(it);
-        // Writes forwarded on this session will hear nothing more.
-        std::vector<std::uint64_t> lost;
-        for_each_live_write([&](std::uint64_t itag, const Write& w) {
-          if (w.forwarded_out && w.session == session && w.peer == peer) lost.push_back(itag);
-        });
-        for (std::uint64_t t : lost) {
-          finish_write(t, 0, static_cast<std::uint8_t>(WriteError::unknown_outcome));
-        }
+      case net::Event::Kind::session_down:
         step(core::input::SessionDown{peer, session});
         break;
-      }
       case net::Event::Kind::frame:
         ++counters_.frames_in;
         if (trace_ != nullptr) [[unlikely]] trace_frame_in(peer, e.frame);
-        if (!on_runtime_frame(peer, session, e.frame)) {
-          step(core::input::Message{peer, session, e.frame});
-        }
+        step(core::input::Message{peer, session, e.frame});
         break;
     }
   });

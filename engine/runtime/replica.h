@@ -55,9 +55,6 @@ struct ReplicaHooks {
   std::function<void(std::uint64_t tag, std::uint64_t zxid)> committed;
   // `why` is never WriteError::none or ::stopped (only fastzab::Node ends writes as stopped).
   std::function<void(std::uint64_t tag, WriteError why)> failed;
-  // A proposal submitted with `tag` got `zxid` (it commits when delivered) or was refused.
-  std::function<void(std::uint64_t tag, std::uint64_t zxid)> accepted;
-  std::function<void(std::uint64_t tag, core::RejectReason reason)> rejected;
   std::function<void(core::PeerState role, std::uint64_t leader, std::int64_t epoch,
                      bool established)>
       role_changed;
@@ -104,22 +101,19 @@ class Replica {
   Replica(const Replica&) = delete;
   Replica& operator=(const Replica&) = delete;
 
-  // Queues a client proposal; it reaches the core at the next turn. The result comes through
-  // ReplicaHooks::accepted / rejected with the same tag (which must be below 2^63).
-  void propose(std::uint64_t tag, std::span<const std::byte> bytes);
-
-  // A write from a client of this server, wherever the leader is: proposed here when this
-  // server leads, forwarded to the leader over the quorum session when it follows. Ends in
-  // exactly one of ReplicaHooks::committed (once this server applied it) or failed. `stamps`:
-  // what the client thread traced of it (read only when tracing is on).
+  // A write from a client of this server, wherever the leader is: it reaches the core at the
+  // next turn, which proposes it when this server leads and forwards it to the leader (REQUEST)
+  // when it follows. Ends in exactly one of ReplicaHooks::committed (once this server applied
+  // it) or failed, as the core's write_done says. `stamps`: what the client thread traced of it
+  // (read only when tracing is on).
   void submit(std::uint64_t tag, std::span<const std::byte> bytes,
               const trace::ClientStamps* stamps = nullptr);
   // Calls f(tag) for every write submitted here that has no outcome yet (at stop they end as
-  // `stopped`); not for the writes followers forwarded to this leader.
+  // `stopped`).
   template <typename F>
   void for_each_unfinished_submit(F&& f) const {
     for (const Write& w : writes_) {
-      if (w.live && !w.from_peer) f(w.user_tag);
+      if (w.live) f(w.user_tag);
     }
   }
 
@@ -154,11 +148,8 @@ class Replica {
   Result<void> drain_completions();
   Result<void> maybe_snapshot();
   void emit(core::ServerId peer, core::SessionId session, core::Bytes frame);
-  bool on_runtime_frame(core::ServerId peer, core::SessionId session, core::Bytes frame);
-  void send_forward_reply(core::ServerId peer, core::SessionId session, std::uint64_t tag,
-                          std::uint64_t zxid, std::uint8_t code);
-  void finish_write(std::uint64_t itag, std::uint64_t zxid, std::uint8_t code);
-  void fail_all_writes(WriteError why, bool forwarded_only);
+  void queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes);
+  void finish_write(const core::Output& done);
   // Commit tracing (README.md "Commit tracing"); called only when trace_ is set.
   trace::Role trace_role() const noexcept;
   void trace_step(const core::Input& input, core::Zxid committed_before);
@@ -182,29 +173,16 @@ class Replica {
   core::ByteBuffer proposal_arena_;
   std::vector<core::ClientProposal> proposals_;  // views into proposal_arena_, for one step
   std::vector<core::input::TransferLeadership> transfers_;  // for the next turn
-  // Writes (submit() here, or forwarded from a follower) by internal tag (bit 63 set). Tags are
-  // handed out in order and writes end roughly in order, so they live in a ring indexed by
-  // tag - first_itag_ (no allocation per write, unlike a node-based map); finished ones are
-  // marked dead and dropped once they reach the front.
+  // Writes submit()ted here, by the internal tag the core knows them by (the user's tags need
+  // not be unique). Tags are handed out in order and writes end roughly in order, so they live
+  // in a ring indexed by tag - first_itag_ (no allocation per write, unlike a node-based map);
+  // finished ones are marked dead and dropped once they reach the front.
   struct Write {
     bool live = true;
-    bool forwarded_out = false;  // we follow: sent to the leader, waiting for its reply
-    bool from_peer = false;      // we lead: a follower's, reply to it
-    bool committed = false;      // the leader said it committed: only the local apply is due
-    std::uint64_t user_tag = 0;  // submit()'s tag, or the follower's internal tag
-    core::ServerId peer;
-    core::SessionId session;
+    std::uint64_t user_tag = 0;
   };
   core::Ring<Write> writes_;
-  std::uint64_t first_itag_ = std::uint64_t{1} << 63;  // the tag of writes_.front()
-  std::uint64_t add_write(const Write& w);
-  Write* find_write(std::uint64_t itag);
-  template <class F>
-  void for_each_live_write(F&& f);
-  core::ByteBuffer frame_scratch_;  // runtime frames are built here (emit() copies them)
-  // Accepted writes waiting to be applied here: (zxid, internal tag), ascending zxid.
-  std::deque<std::pair<std::uint64_t, std::uint64_t>> awaiting_apply_;
-  std::unordered_map<std::int64_t, std::uint64_t> live_sessions_;  // peer -> session
+  std::uint64_t first_itag_ = 1;  // the internal tag of writes_.front()
   // Appends handed to the log and not yet reported durable: the last zxid of each append output.
   std::deque<std::int64_t> pending_appends_;
   // Completions to report after the current outputs are carried out, in issue order.

@@ -72,8 +72,6 @@ struct Server {
   std::string dir;
   ListMachine app;
   std::unique_ptr<Replica> replica;
-  std::map<std::uint64_t, std::uint64_t> accepted;  // tag -> zxid
-  int rejected = 0;
   std::map<std::uint64_t, std::uint64_t> committed;  // submit() tag -> zxid
   std::map<std::uint64_t, WriteError> failed;
   bool paused = false;  // gets no turns (a stopped process: its sockets stay open)
@@ -128,8 +126,6 @@ class Cluster {
     s.app = ListMachine{};
     ReplicaHooks hooks;
     Server* sp = &s;
-    hooks.accepted = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->accepted[tag] = zxid; };
-    hooks.rejected = [sp](std::uint64_t, core::RejectReason) { ++sp->rejected; };
     hooks.committed = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->committed[tag] = zxid; };
     hooks.failed = [sp](std::uint64_t tag, WriteError why) { sp->failed[tag] = why; };
     auto r = Replica::open(std::move(o), s.app, std::move(hooks));
@@ -199,7 +195,7 @@ void write_and_wait(Cluster& c, std::size_t leader, int n, const std::string& pr
   Server& l = c.at(leader);
   const std::size_t before = l.app.entries.size();
   for (int i = 0; i < n; ++i) {
-    l.replica->propose(++g_tag, bytes_of(prefix + std::to_string(i)));
+    l.replica->submit(++g_tag, bytes_of(prefix + std::to_string(i)));
   }
   ASSERT_TRUE(c.run_until([&] {
     for (std::size_t i = 0; i < c.size(); ++i) {
@@ -220,9 +216,9 @@ TEST(Replica, ThreeServersElectALeaderCommitInOrderAndAgree) {
   ASSERT_EQ(want.size(), 500u);
   for (int i = 0; i < 500; ++i) EXPECT_EQ(want[static_cast<std::size_t>(i)].value, "v" + std::to_string(i));
   for (std::size_t i = 0; i < 3; ++i) EXPECT_EQ(c.at(i).app.entries, want) << "server " << i + 1;
-  // Every proposal was accepted at the zxid it was applied at.
+  // Every write committed at the zxid it was applied at.
   std::size_t k = 0;
-  for (const auto& [tag, zxid] : c.at(*l).accepted) {
+  for (const auto& [tag, zxid] : c.at(*l).committed) {
     ASSERT_LT(k, want.size());
     EXPECT_EQ(zxid, want[k++].zxid);
   }
@@ -233,13 +229,20 @@ TEST(Replica, ThreeServersElectALeaderCommitInOrderAndAgree) {
   }
 }
 
-TEST(Replica, AFollowerProposalIsRejectedAsNotLeader) {
+// A follower refuses a value over the core's entry limit itself: nothing reaches the leader.
+TEST(Replica, AFollowerRefusesATooLargeWriteWithoutForwardingIt) {
   Cluster c(3);
   std::optional<std::size_t> l;
   ASSERT_TRUE(c.run_until([&] { return (l = c.leader()).has_value(); }));
   const std::size_t f = (*l + 1) % 3;
-  c.at(f).replica->propose(++g_tag, bytes_of("x"));
-  ASSERT_TRUE(c.run_until([&] { return c.at(f).rejected == 1; }));
+  ASSERT_TRUE(c.run_until([&] {
+    return c.at(f).replica->node().phase() == core::ZabPhase::broadcast;
+  }));
+  const std::uint64_t tag = ++g_tag;
+  c.at(f).replica->submit(tag, std::vector<std::byte>((1u << 20) + 1, std::byte{'x'}));
+  ASSERT_TRUE(c.run_until([&] { return c.at(f).failed.count(tag) == 1; }));
+  EXPECT_EQ(c.at(f).failed[tag], WriteError::too_large);
+  EXPECT_EQ(c.at(*l).replica->node().last_logged(), c.at(f).replica->node().last_logged());
 }
 
 // submit() at the leader proposes; at a follower it forwards to the leader; either way the
@@ -274,7 +277,7 @@ TEST(Replica, SubmitCommitsThroughTheLeaderAndThroughAFollower) {
   c.stop(other);
   ASSERT_TRUE(c.run_until([&] { return c.at(f).replica->node().state() == core::PeerState::looking; }));
   c.at(f).replica->submit(3000, bytes_of("x"));
-  ASSERT_EQ(c.at(f).failed.count(3000), 1u);
+  ASSERT_TRUE(c.run_until([&] { return c.at(f).failed.count(3000) == 1; }));
   EXPECT_EQ(c.at(f).failed[3000], WriteError::no_leader);
 }
 
@@ -314,7 +317,7 @@ TEST(Replica, AnOldLeaderTruncatesProposalsThatNeverCommitted) {
   write_and_wait(c, *l, 20, "c");
   const std::size_t old = *l;
   for (std::size_t i = 0; i < 3; ++i) c.at(i).paused = i != old;
-  for (int i = 0; i < 30; ++i) c.at(old).replica->propose(++g_tag, bytes_of("lost" + std::to_string(i)));
+  for (int i = 0; i < 30; ++i) c.at(old).replica->submit(++g_tag, bytes_of("lost" + std::to_string(i)));
   // The old leader logs them durably; nobody else hears of them.
   ASSERT_TRUE(c.run_until([&] { return c.at(old).replica->log().durable_zxid() >=
                                        c.at(old).app.entries.back().zxid + 30; }, 5s));

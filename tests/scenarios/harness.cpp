@@ -642,9 +642,18 @@ void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
       case OutputKind::proposal_accepted:
         accepted_[o.tag] = o.zxid;
         break;
-      case OutputKind::proposal_rejected:
-        rejected_[o.tag] = o.reason;
-        transcript_.add(me + " reject #" + std::to_string(o.tag) + " " + short_reason(o.reason));
+      case OutputKind::write_done:
+        if (!done_.emplace(o.tag, std::pair(o.outcome, o.zxid)).second) {
+          violations_.push_back(me + " ended write #" + std::to_string(o.tag) + " twice");
+        }
+        if (o.outcome == core::WriteOutcome::refused) {
+          rejected_[o.tag] = o.reason;
+          transcript_.add(me + " reject #" + std::to_string(o.tag) + " " + short_reason(o.reason));
+        } else {
+          transcript_.add(me + " write #" + std::to_string(o.tag) + " " +
+                          core::to_string(o.outcome) +
+                          (o.outcome == core::WriteOutcome::committed ? " at " + str(o.zxid) : ""));
+        }
         break;
       case OutputKind::transfer_result:
         transfers_[o.tag] = o.transfer;

@@ -260,6 +260,12 @@ class Ensemble {
   std::vector<std::uint64_t> propose(Sid sid, const std::vector<std::string>& values);
   std::optional<Zxid> accepted(std::uint64_t tag) const;
   std::optional<core::RejectReason> rejected(std::uint64_t tag) const;
+  // The write_done of proposal `tag`: its outcome and (committed) zxid.
+  std::optional<std::pair<core::WriteOutcome, Zxid>> write_done(std::uint64_t tag) const {
+    const auto it = done_.find(tag);
+    if (it == done_.end()) return std::nullopt;
+    return it->second;
+  }
   // Asks `leader` to hand leadership to `target` (none: its choice); returns the request's tag.
   std::uint64_t transfer(Sid leader, std::optional<Sid> target = std::nullopt);
   // How that request ended, once the member answered.
@@ -389,6 +395,7 @@ class Ensemble {
   std::uint64_t next_tag_ = 0;
   std::map<std::uint64_t, Zxid> accepted_;
   std::map<std::uint64_t, core::RejectReason> rejected_;
+  std::map<std::uint64_t, std::pair<core::WriteOutcome, Zxid>> done_;
   std::map<std::uint64_t, core::TransferOutcome> transfers_;
   std::set<Sid> frozen_;
   std::map<std::int64_t, Sid> established_;  // epoch -> leader

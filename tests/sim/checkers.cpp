@@ -48,7 +48,8 @@ void Checkers::submitted(std::uint64_t tag, std::uint32_t node, std::string payl
     fail_global("host", "simulator bug: tags must be submitted in order");
     return;
   }
-  subs_.push_back(Submission{std::move(payload), node, core::kNoZxid, -1, false});
+  subs_.push_back(Submission{std::move(payload), node, core::kNoZxid, -1, false, false, false});
+  open_.insert(tag);
 }
 
 void Checkers::proposal_accepted(std::uint32_t node, std::uint64_t tag, Zxid zxid) {
@@ -58,13 +59,83 @@ void Checkers::proposal_accepted(std::uint32_t node, std::uint64_t tag, Zxid zxi
   if (s.node != node) return fail("host", node, "proposal_accepted for a tag submitted elsewhere");
   if (s.assigned != core::kNoZxid) return fail("integrity", node, "tag " + std::to_string(tag) + " accepted twice");
   s.assigned = zxid;
-  awaiting_[{node, zxid.value}] = tag;
+}
+
+void Checkers::write_done(std::uint32_t node, const core::Output& done, const AppState& app) {
+  const std::uint64_t tag = done.tag;
+  if (tag == 0 || tag >= subs_.size()) {
+    return fail("write-outcome", node, "write_done for unknown tag " + std::to_string(tag));
+  }
+  Submission& s = subs_[tag];
+  if (s.node != node) {
+    return fail("write-outcome", node, "write_done for tag " + std::to_string(tag) +
+                                           " submitted to another node");
+  }
+  if (s.ended) {
+    return fail("write-outcome", node, "write '" + s.payload + "' ended twice (now " +
+                                           core::to_string(done.outcome) + ")");
+  }
+  s.ended = true;
+  open_.erase(tag);
+  if (done.outcome == core::WriteOutcome::refused) {
+    ++refused_count_;
+    s.refused = true;
+    // Nothing was proposed: it must never be delivered (checked in extend_truth).
+    if (s.truth_index >= 0) {
+      return fail("write-outcome", node, "write '" + s.payload + "' refused (" +
+                                             core::to_string(done.reason) +
+                                             ") but it was delivered at " +
+                                             zxid_str(truth_[static_cast<std::size_t>(s.truth_index)].zxid));
+    }
+    return;
+  }
+  if (done.outcome == core::WriteOutcome::unknown_outcome) {
+    ++unknown_count_;
+    return;
+  }
+  // Committed at done.zxid: this node delivered it there, and it is that write.
+  const std::int64_t idx = s.truth_index;
+  if (idx < 0 || truth_[static_cast<std::size_t>(idx)].zxid != done.zxid) {
+    return fail("write-committed", node, "write '" + s.payload + "' reported committed at " +
+                                             zxid_str(done.zxid) + " but the agreed sequence " +
+                                             (idx < 0 ? std::string("does not hold it")
+                                                      : "holds it at " + zxid_str(truth_[static_cast<std::size_t>(idx)].zxid)));
+  }
+  if (app.zxid < done.zxid || static_cast<std::int64_t>(app.entries.size()) <= idx ||
+      app.entries[static_cast<std::size_t>(idx)].zxid != done.zxid) {
+    return fail("write-committed", node, "write '" + s.payload + "' reported committed at " +
+                                             zxid_str(done.zxid) + " before this node applied it "
+                                             "(its application is at " + zxid_str(app.zxid) + ")");
+  }
+  if (s.assigned != core::kNoZxid && s.assigned != done.zxid) {
+    return fail("write-committed", node, "write '" + s.payload + "' reported committed at " +
+                                             zxid_str(done.zxid) + " but its leader assigned " +
+                                             zxid_str(s.assigned));
+  }
+  if (s.assigned == core::kNoZxid) ++forwarded_acked_;  // no proposal_accepted: forwarded
+  acknowledge(node, s, done.zxid, static_cast<std::size_t>(idx));
 }
 
 void Checkers::client_disconnected(std::uint32_t node) {
-  for (auto it = awaiting_.begin(); it != awaiting_.end();) {
-    it = it->first.first == node ? awaiting_.erase(it) : std::next(it);
+  for (auto it = open_.begin(); it != open_.end();) {
+    Submission& s = subs_[*it];
+    if (s.node == node) {
+      s.ended = true;
+      it = open_.erase(it);
+    } else {
+      ++it;
+    }
   }
+}
+
+void Checkers::fail_open_writes() {
+  if (open_.empty()) return;
+  const Submission& s = subs_[*open_.begin()];
+  fail("write-outcome", s.node, std::to_string(open_.size()) + " writes never ended, the oldest '" +
+                                    s.payload + "'" +
+                                    (s.truth_index >= 0 ? " (delivered at " +
+                                                              zxid_str(truth_[static_cast<std::size_t>(s.truth_index)].zxid) + ")"
+                                                        : std::string(" (never delivered)")));
 }
 
 void Checkers::established(std::uint32_t node, core::PeerState role, core::Epoch epoch) {
@@ -107,6 +178,10 @@ void Checkers::extend_truth(std::uint32_t node, const AppEntry& e) {
     return fail("integrity", node, "entry '" + e.payload + "' delivered at " + zxid_str(e.zxid) +
                           " but its leader assigned " + zxid_str(s.assigned));
   }
+  if (s.refused) {
+    return fail("write-outcome", node, "entry '" + e.payload + "' delivered at " + zxid_str(e.zxid) +
+                                           " but it was refused (nothing proposed)");
+  }
   s.truth_index = static_cast<std::int64_t>(truth_.size());
   truth_.push_back(e);
 }
@@ -127,28 +202,17 @@ bool Checkers::check_prefix(std::uint32_t node, const AppState& app, std::size_t
   return !failed();
 }
 
-void Checkers::acknowledge(std::uint32_t node, const AppEntry& e, std::size_t index) {
-  auto it = awaiting_.find({node, e.zxid.value});
-  if (it == awaiting_.end()) return;
-  Submission& s = subs_[it->second];
-  awaiting_.erase(it);
-  if (s.payload != e.payload) {
-    return fail("integrity", node, "delivered " + zxid_str(e.zxid) + " as '" + e.payload +
-                          "' but it accepted '" + s.payload + "' at that zxid");
-  }
+void Checkers::acknowledge(std::uint32_t, Submission& s, Zxid zxid, std::size_t index) {
   s.acked = true;
   ++acked_count_;
   const auto idx = static_cast<std::int64_t>(index);
-  const auto [slot, inserted] = acked_index_by_epoch_.emplace(e.zxid.epoch().value, idx);
+  const auto [slot, inserted] = acked_index_by_epoch_.emplace(zxid.epoch().value, idx);
   if (!inserted && idx > slot->second) slot->second = idx;
   if (idx > max_acked_index_) max_acked_index_ = idx;
 }
 
 void Checkers::delivered(std::uint32_t node, const AppState& app, std::size_t old_size) {
-  if (!check_prefix(node, app, old_size)) return;
-  for (std::size_t i = old_size; i < app.entries.size() && !failed(); ++i) {
-    acknowledge(node, app.entries[i], i);
-  }
+  check_prefix(node, app, old_size);
 }
 
 void Checkers::replaced(std::uint32_t node, const AppState& app) { check_prefix(node, app, 0); }

@@ -5,6 +5,10 @@
 //    (the "truth": the longest delivered), and that sequence keeps primary order (zxids increase,
 //    each epoch's counters run 1, 2, 3, ...);
 //  * integrity: every delivered entry was submitted, once, at the zxid its leader gave it;
+//  * write outcomes: every write submitted to a node (leader or learner, which forwards it)
+//    ends in exactly one write_done, unless that node crashes first; one that ends committed
+//    at zxid Z was delivered at Z on that node, with its own payload (so it is in the agreed
+//    sequence exactly once); at the end no write is left without an outcome;
 //  * no acknowledged write lost: a node entering broadcast in epoch e holds every write
 //    acknowledged in an epoch < e; at the end every node holds every acknowledged write;
 //  * persist before ack: the frames a node sends (after its SendGate) never promise more than its
@@ -22,12 +26,14 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "disk.h"
 #include "engine/core/codec.h"
+#include "engine/core/io.h"
 #include "engine/core/types.h"
 #include "events.h"
 
@@ -41,7 +47,13 @@ class Checkers {
   // Registers a client submission; tags are 1, 2, 3, ...
   void submitted(std::uint64_t tag, std::uint32_t node, std::string payload);
   void proposal_accepted(std::uint32_t node, std::uint64_t tag, core::Zxid zxid);
+  // The node's write_done; `app` is its application state (after every earlier deliver).
+  void write_done(std::uint32_t node, const core::Output& done, const AppState& app);
   void client_disconnected(std::uint32_t node);  // a crash loses its clients' pending writes
+  // Writes submitted and not yet ended (nor lost with a crashed node's clients).
+  std::size_t open_writes() const noexcept { return open_.size(); }
+  // Fails the run with the oldest write that never ended.
+  void fail_open_writes();
 
   // ---- node events ----
   void established(std::uint32_t node, core::PeerState role, core::Epoch epoch);
@@ -86,6 +98,9 @@ class Checkers {
   std::size_t commits() const noexcept { return truth_.size(); }
   std::size_t leaders() const noexcept { return leader_of_epoch_.size(); }
   std::size_t acknowledged() const noexcept { return acked_count_; }
+  std::size_t refused() const noexcept { return refused_count_; }
+  std::size_t forwarded_acknowledged() const noexcept { return forwarded_acked_; }
+  std::size_t unknown_outcomes() const noexcept { return unknown_count_; }
   std::int64_t max_acked_index() const noexcept { return max_acked_index_; }
   std::int64_t max_established_epoch() const noexcept {
     return leader_of_epoch_.empty() ? 0 : leader_of_epoch_.rbegin()->first;
@@ -99,10 +114,12 @@ class Checkers {
     core::Zxid assigned = core::kNoZxid;
     std::int64_t truth_index = -1;
     bool acked = false;
+    bool ended = false;  // write_done seen, or its node crashed with it
+    bool refused = false;
   };
   void extend_truth(std::uint32_t node, const AppEntry& e);
   bool check_prefix(std::uint32_t node, const AppState& app, std::size_t from);
-  void acknowledge(std::uint32_t node, const AppEntry& e, std::size_t index);
+  void acknowledge(std::uint32_t node, Submission& s, core::Zxid zxid, std::size_t index);
   std::uint64_t tag_of(const std::string& payload) const;
 
   std::size_t n_;
@@ -113,7 +130,10 @@ class Checkers {
   std::vector<AppEntry> truth_;
   std::map<std::int64_t, std::uint32_t> leader_of_epoch_;
   std::vector<Submission> subs_;                                   // by tag (0 unused)
-  std::map<std::pair<std::uint32_t, std::int64_t>, std::uint64_t> awaiting_;  // (node, zxid)
+  std::set<std::uint64_t> open_;  // tags of writes without an outcome yet
+  std::size_t refused_count_ = 0;
+  std::size_t unknown_count_ = 0;
+  std::size_t forwarded_acked_ = 0;  // acknowledged writes a learner forwarded
   std::map<std::int64_t, std::int64_t> acked_index_by_epoch_;      // epoch -> max truth index
   std::int64_t max_acked_index_ = -1;
   std::size_t acked_count_ = 0;

@@ -116,6 +116,9 @@ SimResult Cluster::run() {
   r.commits = checkers_.commits();
   r.leaders = checkers_.leaders();
   r.acknowledged = checkers_.acknowledged();
+  r.forwarded_acknowledged = checkers_.forwarded_acknowledged();
+  r.refused = checkers_.refused();
+  r.unknown_outcomes = checkers_.unknown_outcomes();
   r.digest = digest_.value();
   r.liveness_time = liveness_ ? q_.now() - liveness_start_ : 0;
   r.faults = faults_.counts();
@@ -353,9 +356,12 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
       ++workload_.accepted;
       checkers_.proposal_accepted(i, o.tag, o.zxid);
       break;
-    case OutputKind::proposal_rejected:
-      ++workload_.rejected;
-      if (o.tag == probe_tag_) probe_tag_ = 0;  // submit the probe again
+    case OutputKind::write_done:
+      checkers_.write_done(i, o, h.disk.app());
+      if (o.outcome != core::WriteOutcome::committed) {
+        ++workload_.rejected;
+        if (o.tag == probe_tag_) probe_tag_ = 0;  // submit the probe again
+      }
       break;
     case OutputKind::transfer_result:
       break;
@@ -626,7 +632,9 @@ void Cluster::on_workload() {
   if (up.empty()) return;
   std::uint32_t target = 0;
   const auto leader = current_leader();
-  if (profile_.random_targets && rng_.chance(1, 3)) {
+  if (draining_) return;  // the end: no new writes while the last ones end
+  // Clients of followers and observers too (a third of the batches): they forward to the leader.
+  if ((profile_.random_targets || leader) && rng_.chance(1, 3)) {
     target = rng_.pick(up);
   } else if (leader) {
     target = *leader;
@@ -727,6 +735,7 @@ void Cluster::check_liveness() {
   if (now - liveness_start_ > opt_.liveness_budget) {
     std::string status;
     for (std::uint32_t i = 0; i < hosts_.size(); ++i) status += " [" + describe(i) + "]";
+    if (draining_) return checkers_.fail_open_writes();
     checkers_.fail_global("liveness", "liveness: " +
                           std::string(probe_tag_ == 0 ? "no leader with a quorum in broadcast"
                                                       : "probe write not delivered everywhere") +
@@ -758,6 +767,11 @@ void Cluster::check_liveness() {
     step(*leader, core::input::ClientProposals{batch});
     return;
   }
+  if (draining_) {
+    // Every write submitted must end; a node that can never end one hangs its client.
+    if (checkers_.open_writes() == 0) done_ = true;
+    return;
+  }
   const std::int64_t idx = checkers_.truth_index(probe_tag_);
   if (idx < 0) {
     if (now - probe_time_ > 40 * kTickPeriod) probe_tag_ = 0;  // lost with its leader: again
@@ -769,7 +783,8 @@ void Cluster::check_liveness() {
   for (std::uint32_t i = 0; i < hosts_.size() && !checkers_.failed(); ++i) {
     checkers_.final_check(i, hosts_[i].disk.app(), acked_before_probe_);
   }
-  done_ = true;
+  draining_ = true;
+  if (checkers_.open_writes() == 0) done_ = true;
 }
 
 std::string Cluster::describe(std::uint32_t i) const {

@@ -59,6 +59,9 @@ struct SimResult {
   std::size_t commits = 0;
   std::size_t leaders = 0;
   std::size_t acknowledged = 0;
+  std::size_t forwarded_acknowledged = 0;  // of those, submitted to a learner
+  std::size_t refused = 0;                 // writes that ended refused
+  std::size_t unknown_outcomes = 0;        // writes that ended unknown_outcome
   std::uint64_t digest = 0;
   Time liveness_time = 0;  // how long the liveness phase took
   FaultCounts faults;
@@ -171,6 +174,8 @@ class Cluster final : public FaultTarget {
   std::uint64_t events_ = 0;
   bool liveness_ = false;
   bool done_ = false;
+  // The probe reached every node: no new writes; the run ends once every write has ended.
+  bool draining_ = false;
   Time liveness_start_ = 0;
   std::uint64_t probe_tag_ = 0;
   std::uint64_t transfer_tag_ = 0;  // requests to request_transfer(), numbered

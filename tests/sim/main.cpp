@@ -193,6 +193,7 @@ int main(int argc, char** argv) {
   std::uint64_t frozen_seeds = 0, clock_seeds = 0, diskerr_seeds = 0, stall_seeds = 0,
                 zombie_seeds = 0;
   bool expected_seen = false;
+  std::uint64_t acked = 0, forwarded_acked = 0, refused = 0, unknown = 0;
   for (const Job& j : jobs) {
     SimOptions opt = base;
     opt.seed = j.seed;
@@ -208,6 +209,10 @@ int main(int argc, char** argv) {
     const SimResult r = cluster.run();
     events += r.events;
     commits += r.commits;
+    acked += r.acknowledged;
+    forwarded_acked += r.forwarded_acknowledged;
+    refused += r.refused;
+    unknown += r.unknown_outcomes;
     faults.partitions += r.faults.partitions;
     faults.crashes += r.faults.crashes;
     faults.drops += r.faults.drops;
@@ -234,10 +239,12 @@ int main(int argc, char** argv) {
     if (!ok) ++failures;
     if (!quiet || !ok) {
       std::printf("seed=%llu nodes=%u+%u profile=%s time=%lld events=%llu commits=%zu "
-                  "leaders=%zu acked=%zu liveness=%lld digest=%016llx %s%s\n",
+                  "leaders=%zu acked=%zu(fwd %zu) refused=%zu unknown=%zu liveness=%lld "
+                  "digest=%016llx %s%s\n",
                   static_cast<unsigned long long>(r.seed), j.voters, j.observers,
                   r.profile.c_str(), static_cast<long long>(r.time),
                   static_cast<unsigned long long>(r.events), r.commits, r.leaders, r.acknowledged,
+                  r.forwarded_acknowledged, r.refused, r.unknown_outcomes,
                   static_cast<long long>(r.liveness_time),
                   static_cast<unsigned long long>(r.digest), ok ? "ok" : "VIOLATION: ",
                   r.violation.c_str());
@@ -262,6 +269,10 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(commits),
                 static_cast<unsigned long long>(failures));
   }
+  std::printf("writes: %llu acknowledged (%llu submitted to a follower or observer and forwarded), "
+              "%llu refused, %llu unknown outcome\n",
+              static_cast<unsigned long long>(acked), static_cast<unsigned long long>(forwarded_acked),
+              static_cast<unsigned long long>(refused), static_cast<unsigned long long>(unknown));
   std::printf("faults: %llu partitions, %llu crashes, %llu drops, %llu spikes, %llu slow disks, "
               "%llu freezes (in %llu seeds), %llu transfers, %llu clock faults (in %llu seeds), "
               "%llu disk errors armed / %llu failed ops (in %llu seeds), %llu disk stalls (in %llu "

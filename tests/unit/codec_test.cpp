@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/core/constants.h"
+#include "engine/core/io.h"
 
 namespace fastzab::core {
 namespace {
@@ -534,9 +535,84 @@ TEST(CodecPacket, TransferRoundTripsAndChecksItsPayload) {
     EXPECT_EQ(decode_transfer(Bytes(data)).error(), DecodeError::bad_payload_size) << n;
   }
   // Types between ZooKeeper's last and fastzab's are unknown.
-  for (std::int32_t t : {20, 100, 102}) {
+  for (std::int32_t t : {20, 100, 103}) {
     EXPECT_EQ(error_of(quorum_frame(t, 0, -1, Bytes{}, -1)), DecodeError::unknown_packet_type) << t;
   }
+}
+
+// A learner forwards writes in REQUEST (entries: int64 tag, value); the leader answers in REPLY
+// (entries: int64 tag, int64 zxid, int32 code).
+TEST(CodecPacket, RequestAndReplyBatchesRoundTripAndCheckTheirEntries) {
+  ByteBuffer out;
+  {
+    BatchWriter w(PacketType::request, kZeroZxid, out);
+    const ByteBuffer seven{std::byte{'s'}, std::byte{'e'}, std::byte{'v'}, std::byte{'e'}, std::byte{'n'}};
+    w.add(7, view(seven));
+    const ByteBuffer biggest(kMaxEntryBytes, std::byte{9});
+    w.add(std::uint64_t{1} << 62, Bytes(biggest));
+    w.finish();
+  }
+  auto f = decode_frame(out);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->packet.type, PacketType::request);
+  // An entry of the largest value plus its tag is over the normal entry limit.
+  EXPECT_EQ(decode_batch(f->packet.data).error(), DecodeError::bad_entry_length);
+  auto batch = decode_batch(f->packet.data, kMaxRequestEntryBytes);
+  ASSERT_TRUE(batch.has_value());
+  ASSERT_EQ(batch->size(), 2u);
+  auto it = batch->begin();
+  const auto first = split_request_entry(*it);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->tag, 7u);
+  EXPECT_EQ(first->value.size(), 5u);
+  ++it;
+  const auto second = split_request_entry(*it);
+  ASSERT_TRUE(second.has_value());
+  EXPECT_EQ(second->tag, std::uint64_t{1} << 62);
+  EXPECT_EQ(second->value.size(), kMaxEntryBytes);
+  const ByteBuffer short_entry(7, std::byte{0});
+  EXPECT_EQ(split_request_entry(Bytes(short_entry)).error(), DecodeError::bad_entry_length);
+
+  out.clear();
+  {
+    BatchWriter w(PacketType::reply, kZeroZxid, out);
+    w.add_reply(7, Zxid{0x200000003}, kReplyCommitted);
+    w.add_reply(8, kNoZxid, 1 + static_cast<std::int32_t>(RejectReason::too_large));
+    w.finish();
+  }
+  f = decode_frame(out);
+  ASSERT_TRUE(f.has_value());
+  EXPECT_EQ(f->packet.type, PacketType::reply);
+  EXPECT_STREQ(to_string(PacketType::reply), "REPLY");
+  batch = decode_batch(f->packet.data);
+  ASSERT_TRUE(batch.has_value());
+  it = batch->begin();
+  const auto committed = decode_reply_entry(*it);
+  ASSERT_TRUE(committed.has_value());
+  EXPECT_EQ(committed->tag, 7u);
+  EXPECT_EQ(committed->zxid, Zxid{0x200000003});
+  EXPECT_EQ(committed->code, kReplyCommitted);
+  ++it;
+  const auto refused = decode_reply_entry(*it);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->code, 1 + static_cast<std::int32_t>(RejectReason::too_large));
+  // Codes out of range, a committed reply without a real zxid, and wrong sizes are refused.
+  const auto reply_entry = [](std::int64_t zxid, std::int32_t code) {
+    ByteBuffer e;
+    be64(e, 1);
+    be64(e, zxid);
+    be32(e, code);
+    return e;
+  };
+  for (const auto& [zxid, code] : std::vector<std::pair<std::int64_t, std::int32_t>>{
+           {0x100000001, -1}, {0x100000001, kLastReplyCode + 1}, {0, kReplyCommitted},
+           {0x100000000, kReplyCommitted}, {-1, kReplyCommitted}}) {
+    const ByteBuffer e = reply_entry(zxid, code);
+    EXPECT_EQ(decode_reply_entry(Bytes(e)).error(), DecodeError::bad_payload_size) << zxid << " " << code;
+  }
+  ByteBuffer longer = reply_entry(0x100000001, 0);
+  longer.push_back(std::byte{0});
+  EXPECT_EQ(decode_reply_entry(Bytes(longer)).error(), DecodeError::bad_payload_size);
 }
 
 TEST(CodecPacket, UnknownType) {
