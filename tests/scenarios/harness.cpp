@@ -646,6 +646,11 @@ void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
         if (!done_.emplace(o.tag, std::pair(o.outcome, o.zxid)).second) {
           violations_.push_back(me + " ended write #" + std::to_string(o.tag) + " twice");
         }
+        if (o.outcome == core::WriteOutcome::committed &&
+            std::none_of(x.app.begin(), x.app.end(), [&](const Entry& a) { return a.zxid == o.zxid; })) {
+          violations_.push_back(me + " ended write #" + std::to_string(o.tag) + " committed at " +
+                                str(o.zxid) + " before it delivered that zxid");
+        }
         if (o.outcome == core::WriteOutcome::refused) {
           rejected_[o.tag] = o.reason;
           transcript_.add(me + " reject #" + std::to_string(o.tag) + " " + short_reason(o.reason));
