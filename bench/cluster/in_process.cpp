@@ -9,6 +9,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "bench/cluster/heap_count.h"
 #include "engine/include/fastzab/fastzab.h"
 #include "engine/runtime/config.h"
 
@@ -132,11 +133,13 @@ InProcessRun InProcessCluster::run(unsigned target, unsigned window, std::size_t
   const auto warm_end = start + static_cast<std::uint64_t>(warmup_s * 1e9);
   const auto end = warm_end + static_cast<std::uint64_t>(measured_s * 1e9);
   ResourceSample before;
+  std::optional<std::uint64_t> allocations_before;
   for (std::uint64_t now = start; now < end; now = now_ns()) {
     if (!measuring && now >= warm_end) {
       measuring = true;
       r = InProcessRun{};
       before = sample_threads(::getpid());
+      allocations_before = heap_allocations();
     }
     while (outstanding < window) {
       const std::uint64_t tag = impl_->next_tag;
@@ -157,6 +160,9 @@ InProcessRun InProcessCluster::run(unsigned target, unsigned window, std::size_t
         ++r.errors;
       }
     });
+  }
+  if (const auto now_count = heap_allocations(); now_count && allocations_before) {
+    r.allocations = *now_count - *allocations_before;
   }
   const ResourceSample after = sample_threads(::getpid());
   r.used.cpu_ns = after.cpu_ns - before.cpu_ns;

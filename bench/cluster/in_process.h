@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <expected>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,8 @@ struct InProcessRun {
   std::uint64_t commits = 0, errors = 0;
   double measured_s = 0;
   ResourceSample used;  // this whole process (the Nodes' threads and the driver) over the run
+  // Heap allocations in this process over the run (heap_count.h); nullopt when not counted.
+  std::optional<std::uint64_t> allocations;
 };
 
 class InProcessCluster {

@@ -84,6 +84,7 @@ struct RunResult {
   std::uint64_t commits = 0, errors = 0;
   Histogram latency;
   std::optional<double> cpu_us_per_commit, ctx_per_commit, syscalls_per_commit;
+  std::optional<double> allocs_per_commit;  // --in-process only: heap allocations in the process
   std::optional<double> mean_batch_bytes, records_per_sync;
   std::optional<double> p50_to_floor, commits_to_floor;
   std::string hgrm_file;
@@ -799,11 +800,22 @@ int run(Options& o) {
         if (r.commits) {
           r.cpu_us_per_commit = static_cast<double>(ir.used.cpu_ns) / 1000.0 / static_cast<double>(r.commits);
           r.ctx_per_commit = static_cast<double>(ir.used.context_switches) / static_cast<double>(r.commits);
+          if (ir.allocations) {
+            r.allocs_per_commit = static_cast<double>(*ir.allocations) / static_cast<double>(r.commits);
+          }
         }
         runs.push_back(std::move(r));
       }
     }
-    notes.push_back("in-process: CPU and context switches are this whole process's (the Nodes' threads and the driver); syscalls are not counted");
+    notes.push_back("in-process: CPU, context switches and heap allocations are this whole process's (the Nodes' threads and the driver); syscalls are not counted");
+    for (const RunResult& r : runs) {
+      if (r.allocs_per_commit) {
+        char line[160];
+        std::snprintf(line, sizeof line, "in-process %s: %.3f heap allocations per commit",
+                      r.name.c_str(), *r.allocs_per_commit);
+        notes.push_back(line);
+      }
+    }
   } else {
     progress.step("starting " + std::to_string(o.servers) + " fastzab-server processes (poll=" + o.poll + ", sync=" + o.sync + ")", 3);
     auto cluster = ProcessCluster::create(co);
@@ -978,6 +990,7 @@ int run(Options& o) {
     j["cpu_us_per_commit"] = or_null(r.cpu_us_per_commit);
     j["ctx_switches_per_commit"] = or_null(r.ctx_per_commit);
     j["syscalls_per_commit"] = or_null(r.syscalls_per_commit);
+    j["allocations_per_commit"] = or_null(r.allocs_per_commit);
     j["mean_batch_bytes"] = or_null(r.mean_batch_bytes);
     j["floor_ratios"] = {{"p50_to_floor", or_null(r.p50_to_floor)}, {"commits_per_s_to_floor", or_null(r.commits_to_floor)}};
     j["histogram_file"] = r.hgrm_file.empty() ? json(nullptr) : json(r.hgrm_file);
