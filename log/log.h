@@ -301,8 +301,10 @@ class Log {
   FileSystem& fs_;
   std::unique_ptr<Writer> writer_;
   std::deque<Segment> segments_;
-  std::deque<Batch> queued_;
-  std::deque<Batch> inflight_;
+  // Vectors, not deques: a deque allocates and frees a node as its few batches move along; these
+  // hold a handful (inflight_ at most max_inflight_batches), so erasing the front is cheap.
+  std::vector<Batch> queued_;
+  std::vector<Batch> inflight_;
   std::vector<Buffer> spare_buffers_;
   std::vector<WriteCompletion> completions_;
   std::vector<std::byte> scan_buf_;

@@ -131,7 +131,7 @@ Result<void> Log::submit() {
       if (auto r = check_poison(); !r) return r;
     }
     inflight_.push_back(std::move(queued_.front()));
-    queued_.pop_front();
+    queued_.erase(queued_.begin());
     Batch& f = inflight_.back();
     WriteRequest req{f.segment->file.get(), f.offset, f.bytes, opt_.sync == SyncMode::fdatasync,
                      f.id};
@@ -166,7 +166,7 @@ Result<std::uint64_t> Log::poll(bool wait) {
     batch_stats_.bytes += inflight_.front().bytes.size();
     batch_stats_.records += inflight_.front().records;
     spare_buffers_.push_back(std::move(inflight_.front().bytes));
-    inflight_.pop_front();
+    inflight_.erase(inflight_.begin());
   }
   if (poison_) {
     // Drop finished batches (their buffers are free); the others are still in the kernel.

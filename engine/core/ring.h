@@ -30,6 +30,15 @@ class Ring {
     slots_[(head_ + size_) & mask()] = std::move(value);
     ++size_;
   }
+  // Appends a slot that still holds the value last popped from it (default-constructed after
+  // a grow) and returns it: a caller that overwrites it in place (assign, not move) reuses that
+  // value's buffers, so a queue of byte buffers allocates nothing once it has grown.
+  T& push_back_slot() {
+    if (size_ == slots_.size()) grow();
+    T& slot = slots_[(head_ + size_) & mask()];
+    ++size_;
+    return slot;
+  }
   // The removed slot keeps its value's resources (e.g. a vector's capacity) until overwritten;
   // callers that recycle buffers move them out first.
   void pop_front() noexcept {

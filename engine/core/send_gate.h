@@ -5,12 +5,12 @@
 #pragma once
 
 #include <cstddef>
-#include <deque>
 #include <utility>
 
 #include "codec.h"
 #include "durability.h"
 #include "io.h"
+#include "ring.h"
 
 namespace fastzab::core {
 
@@ -36,7 +36,11 @@ class SendGate {
           emit(o.peer, o.session, outs.bytes(o));
         } else {
           const Bytes b = outs.bytes(o);
-          held_.push_back(Held{o.peer, o.session, barrier, ByteBuffer(b.begin(), b.end())});
+          Held& h = held_.push_back_slot();  // its frame buffer is reused
+          h.peer = o.peer;
+          h.session = o.session;
+          h.barrier = barrier;
+          h.frame.assign(b.begin(), b.end());
         }
         break;
       }
@@ -108,13 +112,13 @@ class SendGate {
     // Head-of-line: a frame leaves only after every frame queued before it (one FIFO for all
     // peers keeps the rule simple; held frames are rare and short-lived).
     while (!held_.empty() && satisfied(held_.front().barrier)) {
-      Held h = std::move(held_.front());
-      held_.pop_front();
+      const Held& h = held_.front();
       emit(h.peer, h.session, Bytes(h.frame));
+      held_.pop_front();  // the slot keeps the frame's buffer for the next held frame
     }
   }
 
-  std::deque<Held> held_;
+  Ring<Held> held_;
   Outputs snap_;  // scratch for send_snapshot's frame
   DurabilityTracker log_;
   Epoch accepted_ = kNoEpoch;

@@ -572,7 +572,7 @@ bool Node::transfer_leadership(unsigned group, std::uint64_t tag, std::uint64_t 
   return true;
 }
 
-std::size_t Node::poll(const std::function<void(const Event&)>& on_event) {
+std::size_t Node::poll(EventHandler on_event) {
   std::size_t n = 0;
   for (auto& gp : impl_->groups) {
     Group& g = *gp;

@@ -184,9 +184,10 @@ class Replica {
   core::Ring<Write> writes_;
   std::uint64_t first_itag_ = 1;  // the internal tag of writes_.front()
   // Appends handed to the log and not yet reported durable: the last zxid of each append output.
-  std::deque<std::int64_t> pending_appends_;
+  // (Rings, not deques: a deque allocates and frees a node as its few elements move along.)
+  core::Ring<std::int64_t> pending_appends_;
   // Completions to report after the current outputs are carried out, in issue order.
-  std::deque<core::Input> completions_;
+  core::Ring<core::Input> completions_;
   std::chrono::steady_clock::time_point next_tick_;
   std::uint64_t applied_zxid_ = 0;
   std::uint64_t applied_since_snapshot_ = 0;

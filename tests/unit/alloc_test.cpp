@@ -12,6 +12,7 @@
 
 #include "engine/core/history.h"
 #include "engine/core/node.h"
+#include "engine/core/send_gate.h"
 
 namespace {
 bool g_counting = false;
@@ -35,6 +36,46 @@ void operator delete(void* p, std::size_t) noexcept {
 
 namespace fastzab::core {
 namespace {
+
+// A host's SendGate holds every ACK a follower sends until its append is durable. Once its queue
+// has grown, holding and releasing frames reuses their buffers (a deque of byte vectors made two
+// allocations per held frame in a running server).
+TEST(SendGate, HeldFramesReuseTheirBuffersInTheSteadyState) {
+  SendGate gate;
+  gate.reset(kZeroZxid, Epoch{1}, Epoch{1});
+  Outputs outs;
+  std::size_t sent = 0;
+  const auto emit = [&](ServerId, SessionId, Bytes frame) { sent += frame.size(); };
+  const auto round = [&](std::int64_t counter, std::size_t bytes) {
+    // Append entry `counter`, then an ACK held until it is durable; then its completion.
+    outs.clear();
+    Output& append = outs.items.emplace_back();
+    append.kind = OutputKind::append;
+    append.zxid = Zxid::make(Epoch{1}, static_cast<std::uint32_t>(counter));
+    append.count = 1;
+    gate.on_output(outs, append, emit);
+    Output& ack = outs.items.emplace_back();
+    ack.kind = OutputKind::send_after_durable;
+    ack.peer = ServerId{2};
+    ack.session = SessionId{1};
+    ack.barrier.log_zxid = append.zxid;
+    ack.offset = outs.arena.size();
+    outs.arena.resize(outs.arena.size() + bytes, std::byte{7});
+    ack.length = bytes;
+    gate.on_output(outs, ack, emit);
+    EXPECT_EQ(gate.held(), 1u);
+    gate.on_log_durable(append.zxid, emit);
+    EXPECT_EQ(gate.held(), 0u);
+  };
+  std::int64_t z = 0;
+  for (int i = 0; i < 100; ++i) round(++z, 200);  // grows the queue and its buffers
+  g_allocations = 0;
+  g_counting = true;
+  for (int i = 0; i < 10000; ++i) round(++z, 100 + static_cast<std::size_t>(i % 100));
+  g_counting = false;
+  EXPECT_EQ(g_allocations, 0u);
+  EXPECT_EQ(sent, 100u * 200u + 10000u * 100u + 100u * (99u * 100u / 2u));
+}
 
 TEST(History, EvictedEntriesGiveTheirMemoryBack) {
   // A restart replays a long log into the history; once applied, all but the window is evicted.

@@ -13,6 +13,7 @@
 #include <expected>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <span>
 #include <string>
 #include <vector>
@@ -77,6 +78,23 @@ struct Event {
   std::int64_t epoch = 0;     // role_changed
   bool established = false;   // role_changed: the leader finished synchronizing its followers
   TransferResult transfer = TransferResult::handed_off;  // transfer_ended
+};
+
+// A non-owning reference to poll()'s callback (any callable taking const Event&). Unlike a
+// std::function it never allocates, whatever the lambda captures; it must not outlive the call.
+class EventHandler {
+ public:
+  template <class F>
+    requires(!std::is_same_v<std::remove_cvref_t<F>, EventHandler> &&
+             std::is_invocable_v<F&, const Event&>)
+  EventHandler(F&& f) noexcept  // NOLINT: implicit, so poll([&](const Event& e) {...}) reads well
+      : object_(const_cast<void*>(static_cast<const void*>(std::addressof(f)))),
+        call_([](void* o, const Event& e) { (*static_cast<std::remove_reference_t<F>*>(o))(e); }) {}
+  void operator()(const Event& e) const { call_(object_, e); }
+
+ private:
+  void* object_;
+  void (*call_)(void*, const Event&);
 };
 
 struct NodeOptions {
@@ -186,7 +204,7 @@ class Node {
 
   // Calls `on_event` for each waiting event (write outcomes, role changes), in order; returns
   // how many. Never blocks.
-  std::size_t poll(const std::function<void(const Event&)>& on_event);
+  std::size_t poll(EventHandler on_event);
   // Blocks until an event waits or `timeout` passes; true if one waits.
   bool wait(std::chrono::microseconds timeout);
   // Readable (an eventfd) while events wait: for applications with their own epoll loop. Read
