@@ -9,7 +9,7 @@
 //    snapshot_installed). truncate takes effect before any later append. Reporting a
 //    completion for an append or snapshot the core never issued is a host bug (it aborts).
 //  * send_after_durable leaves only once its barrier holds; SendGate implements this rule and
-//    keeps each peer's stream FIFO.
+//    keeps each peer's stream FIFO (a may_overtake send need not wait behind held frames).
 //  * A session delivers frames in order, reliably, and nothing after it is closed.
 #pragma once
 
@@ -141,6 +141,10 @@ struct Output {
   // role_change: the node synchronized with an established leader after starting with
   // DurableState::state_lost; the host may now clear its durable mark.
   bool state_restored = false;
+  // send: the frame depends on no earlier frame of its stream (a learner's REQUEST, forwarded
+  // client writes): the host may send it at once even while earlier frames wait for
+  // durability (SendGate does), instead of queuing it behind a follower's held ACK.
+  bool may_overtake = false;
   std::uint64_t tag = 0;
   RejectReason reason = RejectReason::not_leader;
   WriteOutcome outcome = WriteOutcome::committed;

@@ -1,6 +1,7 @@
 // The host side of the persist-before-ack rule. Every send and send_after_durable output passes
 // through the gate; a send_after_durable frame is held until its DurableBarrier holds, and any
-// later frame waits behind it, so every stream stays FIFO. The gate follows the host's durable
+// later frame waits behind it, so every stream stays FIFO (but for frames the core marks
+// may_overtake, which depend on nothing sent before them). The gate follows the host's durable
 // state from the same outputs and completions the core sees (see DurabilityTracker).
 #pragma once
 
@@ -32,7 +33,7 @@ class SendGate {
       case OutputKind::send_after_durable: {
         const DurableBarrier barrier =
             o.kind == OutputKind::send ? DurableBarrier{} : o.barrier;
-        if (held_.empty() && satisfied(barrier)) {
+        if ((held_.empty() || o.may_overtake) && satisfied(barrier)) {
           emit(o.peer, o.session, outs.bytes(o));
         } else {
           const Bytes b = outs.bytes(o);

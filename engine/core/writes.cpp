@@ -100,6 +100,7 @@ void Node::Impl::learner_forward(std::span<const ClientProposal> proposals) {
       }
       w.finish();
     });
+    out->items.back().may_overtake = true;
   }
 }
 

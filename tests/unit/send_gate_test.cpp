@@ -30,11 +30,12 @@ class GateTest : public ::testing::Test {
     o.items.back().count = count;
     gate.on_output(o, o.items.back(), emit());
   }
-  void send(const std::string& body, const DurableBarrier* barrier) {
+  void send(const std::string& body, const DurableBarrier* barrier, bool may_overtake = false) {
     outs.clear();
     outs.items.emplace_back();
     Output& o = outs.items.back();
     o.kind = barrier ? OutputKind::send_after_durable : OutputKind::send;
+    o.may_overtake = may_overtake;
     o.peer = ServerId{2};
     o.session = SessionId{9};
     if (barrier) o.barrier = *barrier;
@@ -72,6 +73,21 @@ TEST_F(GateTest, AckWaitsForLogDurabilityAndKeepsLaterFramesBehindIt) {
   gate.on_log_durable(Zxid{5}, emit());
   EXPECT_EQ(bodies(), (std::vector<std::string>{"ack5", "ping"}));
   EXPECT_EQ(gate.held(), 0u);
+}
+
+// A learner's forwarded writes (REQUEST) depend on nothing sent before them: they do not wait
+// behind the ACK a follower holds until its fsync, which would add an fsync to every forwarded
+// write's latency; the frames that follow them still keep their order.
+TEST_F(GateTest, AMayOvertakeSendLeavesWhileAnAckIsHeld) {
+  gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
+  disk(OutputKind::append, Zxid{1}, 1);
+  const DurableBarrier b{Zxid{1}, kNoEpoch, kNoEpoch};
+  send("ack1", &b);
+  send("request", nullptr, true);
+  send("ping", nullptr);
+  EXPECT_EQ(bodies(), std::vector<std::string>{"request"});
+  gate.on_log_durable(Zxid{1}, emit());
+  EXPECT_EQ(bodies(), (std::vector<std::string>{"request", "ack1", "ping"}));
 }
 
 TEST_F(GateTest, EpochBarrierNeedsBothEpochFiles) {
