@@ -252,6 +252,11 @@ class PeerSessions {
   UniformRandom uniform_;
   HandshakeContext handshake_context_;
 
+  // Before conns_: members are destroyed in reverse order, and a Conn's frame assembler gives
+  // a spilled frame's buffer back to this pool when it is destroyed (a session that ends in
+  // the middle of a frame larger than a receive buffer). Declared after them, the pool was
+  // gone first: a use after free at shutdown (ASan, node_test's 1 MB values).
+  SpillPool spill_pool_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<std::uint32_t> free_slots_;
   std::vector<std::uint32_t> unverified_;  // slots of inbound conns in awaiting_hello
@@ -260,7 +265,6 @@ class PeerSessions {
   Clock::time_point last_unauthenticated_line_{};
   std::uint64_t unauthenticated_suppressed_ = 0;  // since the last such line
   std::vector<Peer> peers_;
-  SpillPool spill_pool_;
   Counters counters_;
 
   // Valid during poll().
