@@ -291,19 +291,13 @@ struct Group {
     publish(*r);  // before ready: a status read right after start sees the recovered state
     ready.store(true);
     while (!stop_requested->load(std::memory_order_relaxed)) {
-      if (trace_group != nullptr) [[unlikely]] {
-        const std::uint64_t popped = runtime::trace::now_ns();  // once per batch
-        writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
-          const runtime::trace::ClientStamps s{w.sock_read_ns, w.ring_push_ns, popped};
-          r->submit(w.tag, w.entry(write_bytes), &s);  // copies the bytes
-          if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
-        });
-      } else {
-        writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
-          r->submit(w.tag, w.entry(write_bytes));  // copies the bytes
-          if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
-        });
-      }
+      // Tracing stamps the pop once per batch; untraced, the stamps are never read.
+      const std::uint64_t popped = trace_group != nullptr ? runtime::trace::now_ns() : 0;
+      writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
+        const runtime::trace::ClientStamps s{w.sock_read_ns, w.ring_push_ns, popped};
+        r->submit(w.tag, w.entry(write_bytes), trace_group != nullptr ? &s : nullptr);  // copies
+        if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
+      });
       if (transfer_waiting.load(std::memory_order_acquire)) [[unlikely]] {
         r->transfer_leadership(transfer_tag, transfer_target);
         transfer_waiting.store(false, std::memory_order_release);
