@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +26,14 @@ namespace {
 
 using namespace std::chrono_literals;
 
-std::uint16_t free_port() {
+// Ports handed out so far: the kernel may offer a port again once its probe socket is closed,
+// and two servers (or a quorum and an election port) given the same one fail to start.
+std::set<std::uint16_t>& handed_out() {
+  static std::set<std::uint16_t> ports;
+  return ports;
+}
+
+std::uint16_t probe_free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -37,14 +45,24 @@ std::uint16_t free_port() {
   return ntohs(a.sin_port);
 }
 
+std::uint16_t free_port() {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    const std::uint16_t p = probe_free_port();
+    if (p != 0 && handed_out().insert(p).second) return p;
+  }
+  return 0;
+}
+
 // A port p such that p .. p+count-1 are all free now (group g of a server uses quorum port + g).
 std::uint16_t free_ports(int count) {
   for (int attempt = 0; attempt < 100; ++attempt) {
-    const std::uint16_t p = free_port();
+    const std::uint16_t p = probe_free_port();
     if (p == 0 || p + count > 65535) continue;
     std::vector<int> fds;
     bool ok = true;
     for (int k = 0; k < count && ok; ++k) {
+      ok = handed_out().count(static_cast<std::uint16_t>(p + k)) == 0;
+      if (!ok) break;
       const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in a{};
       a.sin_family = AF_INET;
@@ -54,7 +72,10 @@ std::uint16_t free_ports(int count) {
       fds.push_back(fd);
     }
     for (int fd : fds) ::close(fd);
-    if (ok) return p;
+    if (ok) {
+      for (int k = 0; k < count; ++k) handed_out().insert(static_cast<std::uint16_t>(p + k));
+      return p;
+    }
   }
   return 0;
 }
