@@ -41,6 +41,7 @@ NULLABLE = {
     "runs[].cpu_us_per_commit",
     "runs[].ctx_switches_per_commit",
     "runs[].syscalls_per_commit",
+    "runs[].allocations_per_commit",
     "runs[].mean_batch_bytes",
     "runs[].floor_ratios.p50_to_floor",
     "runs[].floor_ratios.commits_per_s_to_floor",
@@ -76,6 +77,7 @@ def run(name, workload, window, rate, value_bytes, commits, latency, cpu, ctx, s
         "cpu_us_per_commit": cpu,
         "ctx_switches_per_commit": ctx,
         "syscalls_per_commit": syscalls,
+        "allocations_per_commit": 0.004,
         "mean_batch_bytes": batch,
         "floor_ratios": {"p50_to_floor": p50_ratio, "commits_per_s_to_floor": cps_ratio},
         "histogram_file": histogram,
@@ -395,6 +397,7 @@ class BenchSchemaTest(unittest.TestCase):
         doc = example_document()
         for r in doc["runs"]:
             r["syscalls_per_commit"] = None
+            r["allocations_per_commit"] = None
             r["mean_batch_bytes"] = None
             r["floor_ratios"] = {"p50_to_floor": None, "commits_per_s_to_floor": None}
             r["histogram_file"] = None
