@@ -49,22 +49,25 @@ TEST(SendGate, HeldFramesReuseTheirBuffersInTheSteadyState) {
   const auto round = [&](std::int64_t counter, std::size_t bytes) {
     // Append entry `counter`, then an ACK held until it is durable; then its completion.
     outs.clear();
-    Output& append = outs.items.emplace_back();
-    append.kind = OutputKind::append;
-    append.zxid = Zxid::make(Epoch{1}, static_cast<std::uint32_t>(counter));
-    append.count = 1;
-    gate.on_output(outs, append, emit);
+    const Zxid zxid = Zxid::make(Epoch{1}, static_cast<std::uint32_t>(counter));
+    {
+      Output& append = outs.items.emplace_back();  // a reference only until the next emplace
+      append.kind = OutputKind::append;
+      append.zxid = zxid;
+      append.count = 1;
+      gate.on_output(outs, append, emit);
+    }
     Output& ack = outs.items.emplace_back();
     ack.kind = OutputKind::send_after_durable;
     ack.peer = ServerId{2};
     ack.session = SessionId{1};
-    ack.barrier.log_zxid = append.zxid;
+    ack.barrier.log_zxid = zxid;
     ack.offset = outs.arena.size();
     outs.arena.resize(outs.arena.size() + bytes, std::byte{7});
     ack.length = bytes;
     gate.on_output(outs, ack, emit);
     EXPECT_EQ(gate.held(), 1u);
-    gate.on_log_durable(append.zxid, emit);
+    gate.on_log_durable(zxid, emit);
     EXPECT_EQ(gate.held(), 0u);
   };
   std::int64_t z = 0;
