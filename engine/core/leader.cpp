@@ -342,21 +342,17 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::
   const std::size_t first_index = history.size();
   std::size_t accepted = 0;
   bool exhausted = false;
-  const auto refused = [&](std::uint64_t tag, RejectReason why) {
-    if (origin == self) return refuse(tag, why);
-    send_frame(origin, learners[origin].session, nullptr, [&](ByteBuffer& b) {
-      BatchWriter w(PacketType::reply, kZeroZxid, b);
-      w.add_reply(tag, kNoZxid, 1 + static_cast<std::int32_t>(why));
-      w.finish();
-    });
+  const auto refused = [&](const ClientProposal& p, RejectReason why) {
+    if (origin == self) return refuse(p.tag, why);
+    reply_refused(origin, std::span(&p, 1), why);
   };
   for (const ClientProposal& p : proposals) {
     if (exhausted) {
-      refused(p.tag, RejectReason::zxid_exhausted);
+      refused(p, RejectReason::zxid_exhausted);
       continue;
     }
     if (p.bytes.size() > kMaxEntryBytes) {
-      refused(p.tag, RejectReason::too_large);
+      refused(p, RejectReason::too_large);
       continue;
     }
     const Zxid last = history.last();
@@ -364,7 +360,7 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::
     if (next > cfg.max_zxid_counter) {
       // Never wrap the counter into the epoch bits (ZOOKEEPER-1277): a new epoch is needed.
       exhausted = true;
-      refused(p.tag, RejectReason::zxid_exhausted);
+      refused(p, RejectReason::zxid_exhausted);
       continue;
     }
     const Zxid z = Zxid::make(leader_epoch, next);

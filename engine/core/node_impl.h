@@ -61,7 +61,9 @@ struct Node::Impl {
   void on_client_proposals(std::span<const ClientProposal> proposals);
 
   // ---- writes.cpp: client writes from submission to write_done ----
-  void write_done(std::uint64_t tag, WriteOutcome outcome, Zxid zxid, RejectReason reason);
+  // `reason` matters only for a refused write.
+  void write_done(std::uint64_t tag, WriteOutcome outcome, Zxid zxid,
+                  RejectReason reason = RejectReason::not_leader);
   void refuse(std::uint64_t tag, RejectReason reason) {
     write_done(tag, WriteOutcome::refused, kNoZxid, reason);
   }
@@ -73,6 +75,8 @@ struct Node::Impl {
   void learner_forward(std::span<const ClientProposal> proposals);
   void learner_reply(const QuorumPacket& p);
   void leader_request(std::size_t from, const QuorumPacket& p);
+  // LEADING: one REPLY telling learner `peer` that these forwarded writes were refused.
+  void reply_refused(std::size_t peer, std::span<const ClientProposal> writes, RejectReason why);
   void reply_committed_forwards();
   void on_transfer_request(const input::TransferLeadership& t);
 

@@ -44,7 +44,7 @@ void Node::Impl::settle_writes() {
     PendingWrite& w = writes.front();
     if (w.live) {
       if (w.zxid == kNoZxid || w.zxid > applied) return;
-      write_done(w.tag, WriteOutcome::committed, w.zxid, RejectReason::not_leader);
+      write_done(w.tag, WriteOutcome::committed, w.zxid);
     }
     writes.pop_front();
   }
@@ -55,7 +55,7 @@ void Node::Impl::abandon_writes() {
     PendingWrite& w = writes[i];
     if (!w.live || w.confirmed) continue;
     w.live = false;
-    write_done(w.tag, WriteOutcome::unknown_outcome, kNoZxid, RejectReason::not_leader);
+    write_done(w.tag, WriteOutcome::unknown_outcome, kNoZxid);
   }
   forwarded.clear();
   settle_writes();
@@ -156,11 +156,16 @@ void Node::Impl::leader_request(std::size_t from, const QuorumPacket& p) {
     leader_propose(request_scratch, from);
     return;
   }
-  const RejectReason why = transfer_active ? RejectReason::transferring
-                                           : RejectReason::not_established;
-  send_frame(from, l.session, nullptr, [&](ByteBuffer& b) {
+  reply_refused(from, request_scratch,
+                transfer_active ? RejectReason::transferring : RejectReason::not_established);
+}
+
+void Node::Impl::reply_refused(std::size_t peer, std::span<const ClientProposal> refused,
+                               RejectReason why) {
+  // A REQUEST holds at most kMaxBatchEntries entries, so its refusals fit one REPLY.
+  send_frame(peer, learners[peer].session, nullptr, [&](ByteBuffer& b) {
     BatchWriter w(PacketType::reply, kZeroZxid, b);
-    for (const ClientProposal& r : request_scratch) {
+    for (const ClientProposal& r : refused) {
       w.add_reply(r.tag, kNoZxid, 1 + static_cast<std::int32_t>(why));
     }
     w.finish();

@@ -353,14 +353,12 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
       if (o.state_restored) h.disk.set_state_lost(false);
       break;
     case OutputKind::proposal_accepted:
-      ++workload_.accepted;
       checkers_.proposal_accepted(i, o.tag, o.zxid);
       break;
     case OutputKind::write_done:
       checkers_.write_done(i, o, h.disk.app());
-      if (o.outcome != core::WriteOutcome::committed) {
-        ++workload_.rejected;
-        if (o.tag == probe_tag_) probe_tag_ = 0;  // submit the probe again
+      if (o.outcome != core::WriteOutcome::committed && o.tag == probe_tag_) {
+        probe_tag_ = 0;  // submit the probe again
       }
       break;
     case OutputKind::transfer_result:

@@ -1,6 +1,6 @@
 // Clients: batches of 1..k proposals, each with a unique payload "s<seed>-n<tag>", submitted to
-// the node that is LEADING (sometimes to any node, which rejects them). Every submission is
-// registered with the Checkers, which follow it to proposal_accepted and deliver.
+// the LEADING node, or any node (a learner forwards them; a LOOKING one refuses). Every submission is
+// registered with the Checkers, which follow it to its write_done.
 #pragma once
 
 #include <cstdint>
@@ -28,8 +28,6 @@ class Workload {
   std::uint64_t next_tag() const noexcept { return next_tag_; }
 
   std::uint64_t submitted() const noexcept { return next_tag_ - 1; }
-  std::uint64_t accepted = 0;
-  std::uint64_t rejected = 0;
 
  private:
   std::uint64_t seed_;
