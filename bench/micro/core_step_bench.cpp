@@ -121,7 +121,7 @@ class SyntheticLeader {
 
   // Client proposals of `count` entries in one step, and the leader's log durable through them.
   Zxid propose(std::size_t count) {
-    proposals_.assign(count, core::ClientProposal{0, Bytes(value_)});
+    proposals_.assign(count, core::ClientProposal{0, Bytes(value_), {}});
     step(core::input::ClientProposals{proposals_});
     const Zxid last = node_->last_logged();
     step(core::input::LogDurable{last});

@@ -38,7 +38,9 @@ constexpr std::size_t kAckEpochBytes = kI32 + kI64 + kI32;
 
 static_assert(kMaxFrameBytes > kPacketHeaderBytes + kPacketTrailerBytes);
 static_assert(kMaxFrameBytes <= 0x7fffffff, "lengths travel as int32");
-static_assert(kMaxConfigBytes <= 0x7fffffff && kMaxEntryBytes <= 0x7fffffff);
+static_assert(kMaxConfigBytes <= 0x7fffffff && kMaxRequestEntryBytes <= 0x7fffffff);
+// A client table entry: int64 client, int64 sequence, int64 zxid.
+constexpr std::size_t kClientTableEntryBytes = 3 * kI64;
 
 // ---- big-endian primitives on raw bytes; callers guarantee the room ----
 
@@ -264,6 +266,7 @@ const char* to_string(DecodeError e) noexcept {
     case DecodeError::bad_batch_count: return "bad batch count";
     case DecodeError::bad_entry_length: return "bad entry length";
     case DecodeError::bad_payload_size: return "bad payload size";
+    case DecodeError::bad_entry_header: return "bad entry or snapshot header";
   }
   return "unknown decode error";
 }
@@ -356,7 +359,7 @@ BatchWriter::BatchWriter(PacketType type, Zxid first, ByteBuffer& out)
 void BatchWriter::add(Bytes entry) {
   FASTZAB_ASSERT(!finished_);
   FASTZAB_ASSERT_OP(count_, <, kMaxBatchEntries);
-  FASTZAB_ASSERT_OP(entry.size(), <=, kMaxEntryBytes);
+  FASTZAB_ASSERT_OP(entry.size(), <=, kMaxLoggedEntryBytes);
   FASTZAB_ASSERT_OP(out_.size(), >=, count_at_ + kI32);
   // The frame, with this entry and the authinfo still to come, must stay decodable.
   const std::size_t frame_after = out_.size() - frame_start_ + kI32 + entry.size() + kPacketTrailerBytes;
@@ -367,17 +370,21 @@ void BatchWriter::add(Bytes entry) {
   ++count_;
 }
 
-void BatchWriter::add(std::uint64_t tag, Bytes value) {
+void BatchWriter::add(std::uint64_t tag, WriteId id, Bytes value) {
   FASTZAB_ASSERT(!finished_);
   FASTZAB_ASSERT_OP(count_, <, kMaxBatchEntries);
   FASTZAB_ASSERT_OP(value.size(), <=, kMaxEntryBytes);
   FASTZAB_ASSERT_OP(out_.size(), >=, count_at_ + kI32);
-  const std::size_t entry = kI64 + value.size();
+  const std::size_t entry = kI64 + entry_header_bytes(id) + value.size();
   const std::size_t frame_after = out_.size() - frame_start_ + kI32 + entry + kPacketTrailerBytes;
   FASTZAB_ASSERT_OP(frame_after, <=, kMaxFrameBytes);
-  Cursor c(grow(out_, kI32 + entry));
-  c.i32(static_cast<std::int32_t>(entry));
-  c.i64(static_cast<std::int64_t>(tag));
+  {
+    Cursor c(grow(out_, kI32 + kI64));
+    c.i32(static_cast<std::int32_t>(entry));
+    c.i64(static_cast<std::int64_t>(tag));
+  }
+  encode_entry_header(id, out_);
+  Cursor c(grow(out_, value.size()));
   c.bytes(value);
   ++count_;
 }
@@ -509,6 +516,80 @@ BatchView::Iterator& BatchView::Iterator::operator++() noexcept {
 Expected<TaggedEntry, DecodeError> split_request_entry(Bytes entry) {
   if (entry.size() < kI64) return unexpected(DecodeError::bad_entry_length);
   return TaggedEntry{static_cast<std::uint64_t>(load_i64(entry.data())), entry.subspan(kI64)};
+}
+
+std::size_t entry_header_bytes(WriteId id) noexcept {
+  return id.client == 0 ? 1 : kMaxEntryHeaderBytes;
+}
+
+void encode_entry_header(WriteId id, ByteBuffer& out) {
+  if (id.client == 0) {
+    out.push_back(kAnonymousEntry);
+    return;
+  }
+  Cursor c(grow(out, kMaxEntryHeaderBytes));
+  c.u8(std::to_integer<std::uint8_t>(kIdentifiedEntry));
+  c.i64(static_cast<std::int64_t>(id.client));
+  c.i64(static_cast<std::int64_t>(id.seq));
+}
+
+Expected<EntryView, DecodeError> decode_entry(Bytes entry) {
+  if (entry.empty()) return unexpected(DecodeError::bad_entry_header);
+  EntryView v;
+  if (entry[0] == kAnonymousEntry) {
+    v.value = entry.subspan(1);
+  } else if (entry[0] == kIdentifiedEntry && entry.size() >= kMaxEntryHeaderBytes) {
+    v.id.client = static_cast<std::uint64_t>(load_i64(entry.data() + 1));
+    v.id.seq = static_cast<std::uint64_t>(load_i64(entry.data() + 1 + kI64));
+    if (v.id.client == 0) return unexpected(DecodeError::bad_entry_header);
+    v.value = entry.subspan(kMaxEntryHeaderBytes);
+  } else {
+    return unexpected(DecodeError::bad_entry_header);
+  }
+  if (v.value.size() > kMaxEntryBytes) return unexpected(DecodeError::bad_entry_length);
+  return v;
+}
+
+void encode_client_records(std::span<const ClientRecord> records, ByteBuffer& out) {
+  Cursor c(grow(out, 2 * kI32 + records.size() * kClientTableEntryBytes));
+  c.i32(static_cast<std::int32_t>(kClientTableMagic));
+  c.i32(static_cast<std::int32_t>(records.size()));
+  for (const ClientRecord& r : records) {
+    c.i64(static_cast<std::int64_t>(r.client));
+    c.i64(static_cast<std::int64_t>(r.seq));
+    c.i64(r.zxid.value);
+  }
+}
+
+Expected<std::size_t, DecodeError> decode_client_records(Bytes table, std::vector<ClientRecord>& out) {
+  out.clear();
+  const auto parts = split_snapshot(table);
+  if (!parts) return unexpected(parts.error());
+  if (!parts->app_state.empty()) return unexpected(DecodeError::trailing_bytes);
+  const std::uint32_t count = load_u32(table.data() + kI32);
+  out.reserve(count);
+  const std::byte* p = table.data() + 2 * kI32;
+  for (std::uint32_t i = 0; i < count; ++i, p += kClientTableEntryBytes) {
+    ClientRecord r{static_cast<std::uint64_t>(load_i64(p)),
+                   static_cast<std::uint64_t>(load_i64(p + kI64)), Zxid{load_i64(p + 2 * kI64)}};
+    if (r.client == 0 || r.zxid.value <= 0 || r.zxid.counter() == 0) {
+      return unexpected(DecodeError::bad_payload_size);
+    }
+    out.push_back(r);
+  }
+  return out.size();
+}
+
+Expected<SnapshotParts, DecodeError> split_snapshot(Bytes snapshot) {
+  if (snapshot.size() < 2 * kI32 || load_u32(snapshot.data()) != kClientTableMagic) {
+    return unexpected(DecodeError::bad_entry_header);
+  }
+  const std::uint32_t count = load_u32(snapshot.data() + kI32);
+  if (count > (snapshot.size() - 2 * kI32) / kClientTableEntryBytes) {
+    return unexpected(DecodeError::truncated);
+  }
+  const std::size_t table = 2 * kI32 + std::size_t{count} * kClientTableEntryBytes;
+  return SnapshotParts{snapshot.first(table), snapshot.subspan(table)};
 }
 
 Expected<WriteReply, DecodeError> decode_reply_entry(Bytes entry) {

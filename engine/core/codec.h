@@ -73,6 +73,7 @@ enum class DecodeError : std::uint8_t {
   bad_batch_count,     // zero, negative or above kMaxBatchEntries
   bad_entry_length,    // negative or above kMaxEntryBytes or past the end
   bad_payload_size,    // a typed payload of the wrong size
+  bad_entry_header,    // an entry or snapshot without a valid fastzab header
 };
 const char* to_string(DecodeError e) noexcept;
 
@@ -130,20 +131,47 @@ void encode_ackepoch(Zxid last_logged, const AckEpochInfo& info, ByteBuffer& out
 // TRANSFER(last zxid) naming the next leader.
 void encode_transfer(Zxid last, ServerId target, ByteBuffer& out);
 
+// A log entry (in PROPOSAL and INFORM batches, append outputs and the log) is a header, then
+// the client's value (at most kMaxEntryBytes). The header says who wrote it, so that a retried
+// write is recognized and never applied twice (exactly-once writes): byte kAnonymousEntry; or
+// byte kIdentifiedEntry, int64 client id, int64 sequence. Any other first byte is
+// bad_entry_header (a record written before entries had headers, or garbage). Deliver outputs
+// and snapshots carry values only: the application never sees a header.
+inline constexpr std::byte kAnonymousEntry{0xf0};
+inline constexpr std::byte kIdentifiedEntry{0xf1};
+inline constexpr std::size_t kMaxEntryHeaderBytes = 1 + 16;
+inline constexpr std::size_t kMaxLoggedEntryBytes = kMaxEntryBytes + kMaxEntryHeaderBytes;
+// Who wrote an entry: client 0 is anonymous (no retry protection); otherwise each client numbers
+// its writes with increasing sequences, and a retry reuses the same pair.
+struct WriteId {
+  std::uint64_t client = 0;
+  std::uint64_t seq = 0;
+  friend constexpr bool operator==(const WriteId&, const WriteId&) = default;
+};
+struct EntryView {
+  WriteId id;
+  Bytes value;
+};
+std::size_t entry_header_bytes(WriteId id) noexcept;
+// Appends the header of an entry written by `id` (the value follows it).
+void encode_entry_header(WriteId id, ByteBuffer& out);
+// Checks the header and the value's size (<= kMaxEntryBytes).
+Expected<EntryView, DecodeError> decode_entry(Bytes entry);
+
 // REQUEST (a learner forwards client writes to its leader): zxid = 0, data = a batch whose
-// entries are int64 tag (the learner's) then the value, so an entry is up to
-// kMaxEntryBytes + 8 bytes (decode with kMaxRequestEntryBytes).
+// entries are int64 tag (the learner's) then the entry (header and value), so an entry is up to
+// kMaxLoggedEntryBytes + 8 bytes (decode with kMaxRequestEntryBytes).
 inline constexpr std::size_t kRequestTagBytes = 8;
-inline constexpr std::size_t kMaxRequestEntryBytes = kMaxEntryBytes + kRequestTagBytes;
+inline constexpr std::size_t kMaxRequestEntryBytes = kMaxLoggedEntryBytes + kRequestTagBytes;
 struct TaggedEntry {
   std::uint64_t tag = 0;
-  Bytes value;
+  Bytes entry;  // header and value, checked by decode_entry
 };
 Expected<TaggedEntry, DecodeError> split_request_entry(Bytes entry);
 // REPLY entries (PacketType::reply).
 inline constexpr std::size_t kReplyEntryBytes = 20;
 inline constexpr std::int32_t kReplyCommitted = 0;
-inline constexpr std::int32_t kLastReplyCode = 5;  // 1 + the last RejectReason
+inline constexpr std::int32_t kLastReplyCode = 6;  // 1 + the last RejectReason
 struct WriteReply {
   std::uint64_t tag = 0;
   Zxid zxid = kNoZxid;
@@ -159,8 +187,8 @@ class BatchWriter {
  public:
   BatchWriter(PacketType type, Zxid first, ByteBuffer& out);
   void add(Bytes entry);
-  // REQUEST: an entry of int64 tag then the value (<= kMaxEntryBytes).
-  void add(std::uint64_t tag, Bytes value);
+  // REQUEST: an entry of int64 tag, then the header of `id`, then the value (<= kMaxEntryBytes).
+  void add(std::uint64_t tag, WriteId id, Bytes value);
   // REPLY: one kReplyEntryBytes entry.
   void add_reply(std::uint64_t tag, Zxid zxid, std::int32_t code);
   // The frame's size so far (without the authinfo finish() adds).
@@ -215,6 +243,28 @@ class BatchView {
   std::size_t max_entry_ = kMaxEntryBytes;
 };
 // Every entry at most `max_entry` bytes (REQUEST batches: kMaxRequestEntryBytes).
-Expected<BatchView, DecodeError> decode_batch(Bytes data, std::size_t max_entry = kMaxEntryBytes);
+Expected<BatchView, DecodeError> decode_batch(Bytes data,
+                                              std::size_t max_entry = kMaxLoggedEntryBytes);
+
+// The client table (exactly-once writes: each client's last committed sequence and its zxid):
+// uint32 kClientTableMagic, uint32 count, count x (int64 client, int64 sequence, int64 zxid).
+inline constexpr std::uint32_t kClientTableMagic = 0x465a4354;  // "FZCT"
+struct ClientRecord {
+  std::uint64_t client = 0;
+  std::uint64_t seq = 0;
+  Zxid zxid = kNoZxid;
+};
+void encode_client_records(std::span<const ClientRecord> records, ByteBuffer& out);
+// Replaces `out` by the records (returns how many); each must name a client (not 0) and a transaction zxid.
+Expected<std::size_t, DecodeError> decode_client_records(Bytes table, std::vector<ClientRecord>& out);
+
+// A snapshot (SNAP's data, install_snapshot's bytes, what a host saves locally) is the core's
+// client table at the snapshot's zxid (ClientTable's encoding), then the application's state.
+struct SnapshotParts {
+  Bytes client_table;
+  Bytes app_state;
+};
+// Checks the client table's framing (its content is checked by ClientTable::decode).
+Expected<SnapshotParts, DecodeError> split_snapshot(Bytes snapshot);
 
 }  // namespace fastzab::core

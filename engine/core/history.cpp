@@ -23,14 +23,28 @@ void History::reset(Zxid base) {
   base_ = base;
 }
 
-void History::append(Zxid zxid, Bytes bytes) {
-  FASTZAB_ASSERT_OP(zxid.value, >, last().value);
+ByteBuffer History::take_buffer() {
   ByteBuffer buffer;
   if (!spare_.empty()) {
     buffer = std::move(spare_.back());
     spare_.pop_back();
   }
+  return buffer;
+}
+
+void History::append(Zxid zxid, Bytes bytes) {
+  FASTZAB_ASSERT_OP(zxid.value, >, last().value);
+  ByteBuffer buffer = take_buffer();
   buffer.assign(bytes.begin(), bytes.end());
+  entries_.push_back(Entry{zxid, std::move(buffer)});
+}
+
+void History::append(Zxid zxid, WriteId id, Bytes value) {
+  FASTZAB_ASSERT_OP(zxid.value, >, last().value);
+  ByteBuffer buffer = take_buffer();
+  buffer.clear();
+  encode_entry_header(id, buffer);
+  buffer.insert(buffer.end(), value.begin(), value.end());
   entries_.push_back(Entry{zxid, std::move(buffer)});
 }
 

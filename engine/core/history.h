@@ -23,6 +23,8 @@ class History {
   void reset(Zxid base);
   // Entries must come in zxid order, all above the current last().
   void append(Zxid zxid, Bytes bytes);
+  // Appends the entry of a client's write: the header of `id`, then `value`.
+  void append(Zxid zxid, WriteId id, Bytes value);
   // Drops every entry > zxid. Requires contains(zxid).
   void truncate_after(Zxid zxid);
   // Drops entries <= keep_above from the front while more than `window` such entries remain.
@@ -49,6 +51,7 @@ class History {
   // sync) gives the memory back once they are evicted.
   static constexpr std::size_t kMaxSpare = 64;
   void recycle(ByteBuffer& buffer);
+  ByteBuffer take_buffer();
   std::vector<ByteBuffer> spare_;
 };
 

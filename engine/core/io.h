@@ -27,9 +27,13 @@ namespace fastzab::core {
 // A client's write, on any node: the leader proposes it; a follower or observer in broadcast
 // forwards it to its leader (REQUEST) and hears the outcome back (REPLY). Either way it ends in
 // exactly one write_done output with its tag.
+// With an id (client != 0) the write is exactly-once: a retry with the same id (after an
+// unknown_outcome, on any node) that was already committed ends committed at the original zxid
+// and is not proposed again; one still in flight at the leader ends with it.
 struct ClientProposal {
   std::uint64_t tag = 0;  // chosen by the host, echoed in proposal_accepted and write_done
-  Bytes bytes;
+  Bytes bytes;            // the value (at most kMaxEntryBytes)
+  WriteId id;             // client 0: anonymous, no retry protection
 };
 
 namespace input {
@@ -79,11 +83,15 @@ enum class OutputKind : std::uint8_t {
   send_after_durable,  // frame to peer on session, once `barrier` holds (persist before ack)
   close_session,       // drop the connection to peer (protocol error, lagging learner)
   append,              // append `count` entries with consecutive zxids from `zxid`; bytes = batch
+                       // of entries (header and value: decode_entry)
   truncate,            // drop every log entry > zxid
   persist_epochs,      // write acceptedEpoch and currentEpoch atomically
-  install_snapshot,    // replace application state and log by the snapshot (bytes) at zxid
-  send_snapshot,       // send peer a SNAP frame with the application's state at zxid
-  deliver,             // committed: `count` entries with consecutive zxids from zxid; bytes = batch
+  install_snapshot,    // replace application state and log by the snapshot (bytes) at zxid;
+                       // split_snapshot gives the application's part
+  send_snapshot,       // send peer a SNAP frame with the application's state at zxid; bytes =
+                       // the client table to put before it (SendGate::send_snapshot)
+  deliver,             // committed: `count` entries with consecutive zxids from zxid; bytes = a
+                       // batch of their values (headers stripped: what the application applies)
   role_change,         // role / leader / epoch changed; established = broadcast phase reached
   proposal_accepted,   // (leader) client proposal `tag` got `zxid`; its write_done follows
   write_done,          // client proposal `tag` ended: `outcome` (zxid if committed, reason if refused)
@@ -92,12 +100,15 @@ enum class OutputKind : std::uint8_t {
 const char* to_string(OutputKind k) noexcept;
 
 // `transferring`: the leader is handing leadership over; retry at the new leader.
+// `stale_sequence`: the client's id names an older sequence than one already committed or in
+// flight for it; its outcome was decided before (client sequences must increase).
 enum class RejectReason : std::uint8_t {
   not_leader,
   not_established,
   zxid_exhausted,
   too_large,
   transferring,
+  stale_sequence,
 };
 const char* to_string(RejectReason r) noexcept;
 

@@ -23,6 +23,14 @@ void Node::Impl::start_leading() {
   summary_epoch = current_epoch;
   summary_zxid = history.last();
   initial_last = history.last();
+  // Write ids of the initial history not yet delivered here: they will commit in this epoch, so
+  // a retry of one must wait for it rather than be proposed again.
+  proposed_clients.clear();
+  for (std::size_t i = history.upper_bound(applied); i < history.size(); ++i) {
+    const auto e = decode_entry(Bytes(history.at(i).bytes));
+    FASTZAB_ASSERT(e.has_value());
+    proposed_clients.record(e->id, history.at(i).zxid);
+  }
   emit_role_change(false);
   if (cfg.cluster.verifier().is_quorum(contributors)) decide_epoch();
   replay_pending_hellos();
@@ -249,6 +257,9 @@ void Node::Impl::sync_learner(std::size_t peer) {
     o.peer = id_of(peer);
     o.session = l.session;
     o.zxid = applied;
+    o.offset = out->arena.size();
+    committed_clients.encode(out->arena);
+    o.length = out->arena.size() - o.offset;
     start = applied;
   }
   Zxid end_zxid = limit > start ? limit : start;
@@ -338,6 +349,14 @@ void Node::Impl::try_commit() {
   if (epoch_exhausted && commit == history.last()) start_election();
 }
 
+std::optional<ClientTable::Last> Node::Impl::last_write_of(std::uint64_t client) const noexcept {
+  const auto proposed = proposed_clients.find(client);
+  const auto committed = committed_clients.find(client);
+  if (!proposed) return committed;
+  if (!committed) return proposed;
+  return proposed->seq >= committed->seq ? proposed : committed;
+}
+
 void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::size_t origin) {
   const std::size_t first_index = history.size();
   std::size_t accepted = 0;
@@ -346,6 +365,20 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::
     if (origin == self) return refuse(p.tag, why);
     reply_refused(origin, std::span(&p, 1), why);
   };
+  // The write ends with the entry at z: proposed now, or earlier under the same write id.
+  const auto ends_at = [&](const ClientProposal& p, Zxid z) {
+    if (origin == self) {
+      Output& o = push(OutputKind::proposal_accepted);
+      o.tag = p.tag;
+      o.zxid = z;
+      writes.push_back(PendingWrite{p.tag, z, false, true});
+    } else if (z <= commit) {
+      reply_committed(origin, p.tag, z);
+    } else {
+      forwarded.push_back(ForwardedWrite{z, origin, learners[origin].session, p.tag});
+    }
+  };
+  bool retried = false;
   for (const ClientProposal& p : proposals) {
     if (exhausted) {
       refused(p, RejectReason::zxid_exhausted);
@@ -354,6 +387,18 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::
     if (p.bytes.size() > kMaxEntryBytes) {
       refused(p, RejectReason::too_large);
       continue;
+    }
+    if (const auto last = last_write_of(p.id.client)) {
+      if (p.id.seq < last->seq) {
+        refused(p, RejectReason::stale_sequence);
+        continue;
+      }
+      if (p.id.seq == last->seq) {
+        // A retry: never a second entry for one write id.
+        ends_at(p, last->zxid);
+        retried = true;
+        continue;
+      }
     }
     const Zxid last = history.last();
     const std::uint32_t next = last.epoch() == leader_epoch ? last.counter() + 1 : 1;
@@ -364,17 +409,12 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::
       continue;
     }
     const Zxid z = Zxid::make(leader_epoch, next);
-    history.append(z, p.bytes);
-    if (origin == self) {
-      Output& o = push(OutputKind::proposal_accepted);
-      o.tag = p.tag;
-      o.zxid = z;
-      writes.push_back(PendingWrite{p.tag, z, false, true});
-    } else {
-      forwarded.push_back(ForwardedWrite{z, origin, learners[origin].session, p.tag});
-    }
+    history.append(z, p.id, p.bytes);
+    proposed_clients.record(p.id, z);
+    ends_at(p, z);
     ++accepted;
   }
+  if (retried) settle_writes();
   if (accepted > 0) {
     const std::size_t end = history.size();
     emit_entries(OutputKind::append, first_index, end);

@@ -53,7 +53,7 @@ bool Node::Impl::learner_accept_entries(Zxid first, const BatchView& batch) {
       const bool contiguous = z.epoch() == last.epoch() ? z.value == last.value + 1
                                                         : (z.epoch() > last.epoch() && z.counter() == 1);
       if (!contiguous) return false;
-      if (entry.size() > kMaxEntryBytes) return false;
+      if (!decode_entry(entry)) return false;
       history.append(z, entry);
     }
     z = z.next();
@@ -132,6 +132,8 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
         }
       } else {
         if (p.zxid < applied || p.zxid.counter() == 0) return learner_fail();
+        const auto parts = split_snapshot(p.data);
+        if (!parts || !committed_clients.decode(parts->client_table)) return learner_fail();
         sync_method = SyncMethod::snap;
         Output& o = push(OutputKind::install_snapshot);
         o.zxid = p.zxid;

@@ -25,7 +25,9 @@ Overloaded(F...) -> Overloaded<F...>;
 }
 }  // namespace
 
-Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
+Node::Impl::Impl(NodeConfig config, DurableState st)
+    : cfg(std::move(config)), committed_clients(cfg.max_clients),
+      proposed_clients(cfg.max_clients) {
   const auto index = cfg.cluster.index_of(cfg.self);
   if (!index) bad_state("server id " + std::to_string(cfg.self.value) + " is not in the config");
   self = *index;
@@ -41,7 +43,7 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
       cfg.sync_limit_ticks <= cfg.ping_ticks || !duration_ok(cfg.transfer_timeout_ticks) ||
       cfg.max_batch_entries < 1 ||
       cfg.max_batch_entries > kMaxBatchEntries || cfg.max_zxid_counter < 1 ||
-      cfg.max_zxid_counter > kMaxZxidCounter) {
+      cfg.max_zxid_counter > kMaxZxidCounter || cfg.max_clients < 1) {
     bad_state("a timing or size limit of the node config is out of range");
   }
   // Start-up invariants (reference §4.1, I2).
@@ -50,6 +52,10 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
   for (const LoggedEntry& e : st.tail) {
     if (e.zxid <= history.last()) bad_state("log entries are not in increasing zxid order");
     if (e.zxid.counter() == 0) bad_state("log entry with zxid counter 0");
+    if (const auto v = decode_entry(Bytes(e.bytes)); !v) {
+      bad_state("log entry " + std::to_string(e.zxid.value) + ": " + to_string(v.error()) +
+                " (written before fastzab entries had headers?)");
+    }
     history.append(e.zxid, Bytes(e.bytes));
   }
   // A snapshot base or applied state newer than currentEpoch is allowed: it came from a leader's
@@ -67,6 +73,12 @@ Node::Impl::Impl(NodeConfig config, DurableState st) : cfg(std::move(config)) {
   }
   applied = st.applied_zxid;
   commit = applied;
+  if (!st.client_table.empty()) {
+    if (const auto t = committed_clients.decode(Bytes(st.client_table)); !t) {
+      bad_state(std::string("the snapshot's client table: ") + to_string(t.error()));
+    }
+  }
+
   state_lost = st.state_lost;
   accepted_epoch = durable_accepted = st.accepted_epoch;
   current_epoch = durable_current = st.current_epoch;
@@ -268,7 +280,15 @@ void Node::Impl::emit_entries(OutputKind kind, std::size_t first, std::size_t en
     // One output is one batch a host can decode: at most max_batch_entries (<= kMaxBatchEntries).
     while (i < end && n < cfg.max_batch_entries &&
            history.at(i).zxid.value == start.value + static_cast<std::int64_t>(n)) {
-      const Bytes b(history.at(i).bytes);
+      Bytes b(history.at(i).bytes);
+      if (kind == OutputKind::deliver) {
+        // The application gets the value; the client table takes the id (every history entry
+        // was checked by decode_entry when it arrived).
+        const auto e = decode_entry(b);
+        FASTZAB_ASSERT(e.has_value());
+        committed_clients.record(e->id, history.at(i).zxid);
+        b = e->value;
+      }
       const auto len = static_cast<std::uint32_t>(b.size());
       for (int s = 24; s >= 0; s -= 8) out->arena.push_back(static_cast<std::byte>(len >> s));
       out->arena.insert(out->arena.end(), b.begin(), b.end());
@@ -365,5 +385,7 @@ std::int64_t Node::round() const noexcept { return impl_->round; }
 const NodeCounters& Node::counters() const noexcept { return impl_->counters; }
 bool Node::transferring() const noexcept { return impl_->transfer_active; }
 bool Node::state_lost() const noexcept { return impl_->state_lost; }
+void Node::encode_client_table(ByteBuffer& out) const { impl_->committed_clients.encode(out); }
+const ClientTable& Node::clients() const noexcept { return impl_->committed_clients; }
 
 }  // namespace fastzab::core

@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "client_table.h"
 #include "io.h"
 #include "quorum.h"
 #include "types.h"
@@ -55,6 +56,9 @@ struct NodeConfig {
   // Committed entries kept in memory to serve DIFF syncs; older learners get SNAP.
   std::size_t history_window = 1024;
   std::size_t max_batch_entries = 1024;
+  // Exactly-once writes: the clients whose last write id is remembered (ClientTable). Every
+  // server of a cluster should use the same value (the table travels in snapshots).
+  std::size_t max_clients = 16384;
 };
 
 struct LoggedEntry {
@@ -80,6 +84,9 @@ struct DurableState {
   // must hold every entry > applied_zxid and may hold older ones (served for DIFF syncs).
   Zxid log_base = kZeroZxid;
   std::vector<LoggedEntry> tail;
+  // The client table at applied_zxid (split_snapshot's client_table of the snapshot the
+  // application was restored from); empty when the application started from nothing.
+  ByteBuffer client_table;
 };
 
 // Recovery rule for the log tail. Entries of an epoch newer than currentEpoch can only come
@@ -135,6 +142,10 @@ class Node {
   // A leadership transfer is under way: client proposals are refused with `transferring`.
   bool transferring() const noexcept;
   bool state_lost() const noexcept;
+  // Appends the client table as of applied() (the snapshot's first part: a host that saves the
+  // application's state at applied() puts this before it; see split_snapshot).
+  void encode_client_table(ByteBuffer& out) const;
+  const ClientTable& clients() const noexcept;
 
  private:
   struct Impl;

@@ -78,6 +78,9 @@ struct Node::Impl {
   // LEADING: one REPLY telling learner `peer` that these forwarded writes were refused.
   void reply_refused(std::size_t peer, std::span<const ClientProposal> writes, RejectReason why);
   void reply_committed_forwards();
+  // LEADING: one REPLY telling learner `peer` that its write `tag` committed at `zxid` (a retry
+  // of a write committed before).
+  void reply_committed(std::size_t peer, std::uint64_t tag, Zxid zxid);
   void on_transfer_request(const input::TransferLeadership& t);
 
   std::optional<std::size_t> member(ServerId id) const noexcept;
@@ -236,6 +239,14 @@ struct Node::Impl {
   };
   Ring<ForwardedWrite> forwarded;
   std::vector<ClientProposal> request_scratch;  // one REQUEST's entries, reused
+  // Exactly-once writes. committed_clients: each client's last write id among the entries
+  // delivered here (every node; in snapshots). proposed_clients (LEADING): the same over the
+  // entries proposed and not yet delivered here, rebuilt from the history when leadership
+  // begins. A write id found in either is not proposed again.
+  ClientTable committed_clients;
+  ClientTable proposed_clients;
+  // The newest record of `client` in either table.
+  std::optional<ClientTable::Last> last_write_of(std::uint64_t client) const noexcept;
 
   // Learner (reference §4.3-4.5, follower and observer).
   std::size_t leader_index = 0;

@@ -59,13 +59,15 @@ class SendGate {
     }
   }
 
-  // The host's answer to a send_snapshot output: a SNAP frame carrying the application's state
-  // (taken at `request.zxid`) to the requested peer and session, in the stream's order like any
-  // other send.
+  // The host's answer to a send_snapshot output: a SNAP frame carrying the client table (the
+  // output's bytes, `client_table`) and the application's state (taken at `request.zxid`) to
+  // the requested peer and session, in the stream's order like any other send.
   template <class Emit>
-  void send_snapshot(const Output& request, Bytes state, Emit&& emit) {
+  void send_snapshot(const Output& request, Bytes client_table, Bytes state, Emit&& emit) {
     snap_.clear();
-    encode_packet(PacketType::snap, request.zxid, state, snap_.arena);
+    snapshot_.assign(client_table.begin(), client_table.end());
+    snapshot_.insert(snapshot_.end(), state.begin(), state.end());
+    encode_packet(PacketType::snap, request.zxid, Bytes(snapshot_), snap_.arena);
     Output so;
     so.kind = OutputKind::send;
     so.peer = request.peer;
@@ -120,7 +122,8 @@ class SendGate {
   }
 
   Ring<Held> held_;
-  Outputs snap_;  // scratch for send_snapshot's frame
+  Outputs snap_;         // scratch for send_snapshot's frame
+  ByteBuffer snapshot_;  // and for its data
   DurabilityTracker log_;
   Epoch accepted_ = kNoEpoch;
   Epoch current_ = kNoEpoch;

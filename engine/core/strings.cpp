@@ -41,6 +41,7 @@ const char* to_string(RejectReason r) noexcept {
     case RejectReason::zxid_exhausted: return "zxid counter exhausted, new epoch needed";
     case RejectReason::too_large: return "entry too large";
     case RejectReason::transferring: return "leadership is being transferred";
+    case RejectReason::stale_sequence: return "a later write of this client already committed";
   }
   return "unknown";
 }

@@ -90,11 +90,12 @@ void Node::Impl::learner_forward(std::span<const ClientProposal> proposals) {
           ++i;
           continue;
         }
-        if (w.count() > 0 &&
-            w.frame_bytes() + 4 + kRequestTagBytes + p.bytes.size() > kRequestFrameBudget) {
+        if (w.count() > 0 && w.frame_bytes() + 4 + kRequestTagBytes + kMaxEntryHeaderBytes +
+                                     p.bytes.size() >
+                                 kRequestFrameBudget) {
           break;
         }
-        w.add(p.tag, p.bytes);
+        w.add(p.tag, p.id, p.bytes);
         writes.push_back(PendingWrite{p.tag, kNoZxid, false, true});
         ++i;
       }
@@ -145,12 +146,13 @@ void Node::Impl::leader_request(std::size_t from, const QuorumPacket& p) {
   request_scratch.clear();
   for (Bytes entry : *batch) {
     const auto e = split_request_entry(entry);
-    if (!e) {
+    const auto v = e ? decode_entry(e->entry) : unexpected(e.error());
+    if (!v) {
       ++counters.protocol_errors;
       drop_learner(from);
       return;
     }
-    request_scratch.push_back(ClientProposal{e->tag, e->value});
+    request_scratch.push_back(ClientProposal{e->tag, v->value, v->id});
   }
   if (phase == ZabPhase::broadcast && l.uptodate_sent && !transfer_active) {
     leader_propose(request_scratch, from);
@@ -168,6 +170,14 @@ void Node::Impl::reply_refused(std::size_t peer, std::span<const ClientProposal>
     for (const ClientProposal& r : refused) {
       w.add_reply(r.tag, kNoZxid, 1 + static_cast<std::int32_t>(why));
     }
+    w.finish();
+  });
+}
+
+void Node::Impl::reply_committed(std::size_t peer, std::uint64_t tag, Zxid zxid) {
+  send_frame(peer, learners[peer].session, nullptr, [&](ByteBuffer& b) {
+    BatchWriter w(PacketType::reply, kZeroZxid, b);
+    w.add_reply(tag, zxid, kReplyCommitted);
     w.finish();
   });
 }

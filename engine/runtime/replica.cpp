@@ -74,7 +74,15 @@ Result<void> Replica::start() {
   auto snap = log_->latest_snapshot();
   if (!snap) return std::unexpected(log_error("cannot read the newest snapshot", snap.error()));
   if (*snap) {
-    app_.restore((*snap)->zxid, (*snap)->data);
+    // A snapshot is the core's client table, then the application's state.
+    const auto parts = core::split_snapshot((*snap)->data);
+    if (!parts) {
+      return std::unexpected(Error{"the newest snapshot (" + hex((*snap)->zxid) + ") in " +
+                                   opt_.log_dir + " is not a fastzab snapshot: " +
+                                   core::to_string(parts.error())});
+    }
+    app_.restore((*snap)->zxid, parts->app_state);
+    state.client_table.assign(parts->client_table.begin(), parts->client_table.end());
     state.log_base = Zxid{static_cast<std::int64_t>((*snap)->zxid)};
     state.applied_zxid = state.log_base;
     applied_zxid_ = (*snap)->zxid;
@@ -117,7 +125,7 @@ Result<void> Replica::start() {
 }
 
 void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
-                     const trace::ClientStamps* stamps) {
+                     const trace::ClientStamps* stamps, core::WriteId id) {
   writes_.push_back(Write{true, tag});
   const std::uint64_t itag = first_itag_ + writes_.size() - 1;
   if (trace_ != nullptr && stamps != nullptr) [[unlikely]] {
@@ -126,7 +134,7 @@ void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
       trace_pending_->forwarded(itag, trace::now_ns());
     }
   }
-  queue_proposal(itag, bytes);
+  queue_proposal(itag, bytes, id);
 }
 
 // The core's write_done for internal tag o.tag.
@@ -164,10 +172,11 @@ void Replica::finish_write(const core::Output& done) {
   }
 }
 
-void Replica::queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes) {
+void Replica::queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes,
+                             core::WriteId id) {
   // ClientProposal only views its bytes: keep them in one arena (reused, so no allocation per
   // proposal once it has grown) and make the views when the batch goes to the core.
-  queued_.push_back(QueuedProposal{itag, proposal_arena_.size(), bytes.size()});
+  queued_.push_back(QueuedProposal{itag, proposal_arena_.size(), bytes.size(), id});
   proposal_arena_.insert(proposal_arena_.end(), bytes.begin(), bytes.end());
 }
 
@@ -284,7 +293,10 @@ Result<void> Replica::carry_out(const core::Output& o) {
       if (auto t = log_->reset_to_snapshot(at); !t) {
         return std::unexpected(log_error("dropping the log after a snapshot failed", t.error()));
       }
-      app_.restore(at, bytes);
+      // The core checked the snapshot's framing when the SNAP arrived.
+      const auto parts = core::split_snapshot(bytes);
+      FASTZAB_ASSERT(parts.has_value());
+      app_.restore(at, parts->app_state);
       applied_zxid_ = at;
       applied_since_snapshot_ = 0;
       ++counters_.snapshots_installed;
@@ -302,7 +314,7 @@ Result<void> Replica::carry_out(const core::Output& o) {
                                      " but the application is at " + hex(applied_zxid_)});
       }
       const std::vector<std::byte> state = app_.snapshot();
-      gate_.send_snapshot(o, core::Bytes(state), send);
+      gate_.send_snapshot(o, bytes, core::Bytes(state), send);
       ++counters_.snapshots_sent;
       return {};
     }
@@ -409,8 +421,14 @@ Result<void> Replica::report_durable() {
 Result<void> Replica::maybe_snapshot() {
   if (opt_.snapshot_every == 0 || applied_since_snapshot_ < opt_.snapshot_every) return {};
   if (applied_zxid_ == 0 || applied_zxid_ > log_->durable_zxid()) return {};
+  // The core's client table is at its applied zxid, which every deliver output processed has
+  // brought the application to.
+  FASTZAB_ASSERT_OP(static_cast<std::uint64_t>(node_->applied().value), ==, applied_zxid_);
+  std::vector<std::byte> snapshot;
+  node_->encode_client_table(snapshot);
   const std::vector<std::byte> state = app_.snapshot();
-  if (auto s = log_->save_snapshot(applied_zxid_, state); !s) {
+  snapshot.insert(snapshot.end(), state.begin(), state.end());
+  if (auto s = log_->save_snapshot(applied_zxid_, snapshot); !s) {
     return std::unexpected(log_error("taking a snapshot failed", s.error()));
   }
   if (auto p = log_->purge(); !p) {
@@ -458,7 +476,7 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
     proposals_.clear();
     for (const QueuedProposal& q : queued_) {
       proposals_.push_back(core::ClientProposal{
-          q.tag, core::Bytes(proposal_arena_).subspan(q.offset, q.length)});
+          q.tag, core::Bytes(proposal_arena_).subspan(q.offset, q.length), q.id});
     }
     step(core::input::ClientProposals{proposals_});
     proposals_.clear();

@@ -104,8 +104,10 @@ class Replica {
   // when it follows. Ends in exactly one of ReplicaHooks::committed (once this server applied
   // it) or failed, as the core's write_done says. `stamps`: what the client thread traced of it
   // (read only when tracing is on).
+  // `id`: the client's write id (client 0: anonymous); a retry with the same id is not applied
+  // twice (core/io.h ClientProposal).
   void submit(std::uint64_t tag, std::span<const std::byte> bytes,
-              const trace::ClientStamps* stamps = nullptr);
+              const trace::ClientStamps* stamps = nullptr, core::WriteId id = {});
   // Calls f(tag) for every write submitted here that has no outcome yet (at stop they end as
   // `stopped`).
   template <typename F>
@@ -146,7 +148,7 @@ class Replica {
   Result<void> drain_completions();
   Result<void> maybe_snapshot();
   void emit(core::ServerId peer, core::SessionId session, core::Bytes frame);
-  void queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes);
+  void queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes, core::WriteId id);
   void finish_write(const core::Output& done);
   // Commit tracing (README.md "Commit tracing"); called only when trace_ is set.
   trace::Role trace_role() const noexcept;
@@ -166,6 +168,7 @@ class Replica {
     std::uint64_t tag;
     std::size_t offset;
     std::size_t length;
+    core::WriteId id;
   };
   std::vector<QueuedProposal> queued_;
   core::ByteBuffer proposal_arena_;

@@ -710,8 +710,10 @@ class Cluster:
 
     def dump(self, sid, payload=True):
         """`fastzab-log dump --payload DATADIR` of a stopped server: a list of (zxid, length,
-        crc, payload bytes) in the log's order, without the records its newest snapshot
-        supersedes."""
+        crc, value) in the log's order, without the records its newest snapshot supersedes.
+        length and crc are the record's; with `payload` they are checked here against its
+        payload, and value is the client's value in it (entry_value: a LogValue, compared as
+        what clients wrote, whose .raw is the whole payload). Without it, b''."""
         s = self.servers[sid]
         assert not s.running(), f'dump of {s} while it runs'
         args = [log_bin(), 'dump', '--cluster-id', str(self.cluster_id)]
@@ -728,10 +730,34 @@ class Cluster:
                 continue  # under the newest snapshot: not part of the log the servers agree on
             zxid, length, crc = int(fields[0], 16), int(fields[1]), int(fields[2], 16)
             value = b''
-            if payload and fields[3] != '-':
-                value = bytes.fromhex(fields[3])
+            if payload:
+                raw = bytes.fromhex(fields[3]) if fields[3] != '-' else b''
+                if length != len(raw) or crc != crc32c(raw):
+                    raise AssertionError(f'{s.data_dir}: record 0x{zxid:016x} says {length} '
+                                         f'bytes and CRC32C 0x{crc:08x}, holds {raw!r}')
+                value = entry_value(raw)
             records.append((zxid, length, crc, value))
         return records
+
+
+class LogValue(bytes):
+    """A client's value as a log record holds it: compares as the value; `raw` is the record's
+    whole payload (what its length and CRC32C cover)."""
+    raw = b''
+
+
+def entry_value(payload):
+    """The client's value in a log record's payload, as a LogValue. engine/core/codec.h: a
+    header (byte 0xf0 for an anonymous write; byte 0xf1, int64 client id and int64 sequence for
+    an identified one), then the value."""
+    if payload[:1] == b'\xf0':
+        v = LogValue(payload[1:])
+    elif payload[:1] == b'\xf1' and len(payload) >= 17:
+        v = LogValue(payload[17:])
+    else:
+        raise AssertionError(f'a log record without an entry header: {payload[:24]!r}')
+    v.raw = payload
+    return v
 
 
 # ------------------------------------------------------------------ CRC32C (for dump lines)
@@ -808,8 +834,8 @@ class ClusterTestCase(unittest.TestCase):
         zxids = [r[0] for r in first]
         self.assertEqual(zxids, sorted(set(zxids)), 'zxids not strictly increasing in the dump')
         for zxid, length, crc, value in first:
-            self.assertEqual(length, len(value))
-            self.assertEqual(crc, crc32c(value), f'crc of 0x{zxid:016x}')
+            self.assertEqual(length, len(value.raw))
+            self.assertEqual(crc, crc32c(value.raw), f'crc of 0x{zxid:016x}')
         return first
 
     def assert_acked_present(self, records, acked, where):

@@ -370,9 +370,10 @@ class Violation:
 # ------------------------------------------------------------------ the agreed log
 
 def iter_dump_dir(data_dir, cluster_id, keep_hex_prefix=None, partial_ok=False, status=None):
-    """The records of `fastzab-log dump --payload DATA_DIR` as Cluster.dump parses them, streamed
-    rather than held: a soak's logs hold millions. With `keep_hex_prefix` (a str of hex digits)
-    only payloads that start with it are decoded; the others come as None (their length and CRC
+    """The records of `fastzab-log dump --payload DATA_DIR` as Cluster.dump parses them (the
+    record's length and CRC, the client's value), streamed rather than held: a soak's logs hold
+    millions. fastzab-log checks each record's CRC. With `keep_hex_prefix` (a str of hex digits)
+    only values that start with it are decoded; the others come as None (their length and CRC
     still compare across servers). With `partial_ok`, a bad record or tail (a copy taken while
     the server wrote) ends the records instead of raising: those before it were verified, and
     `status` (a dict) gets the exit status as 'returncode'."""
@@ -384,10 +385,10 @@ def iter_dump_dir(data_dir, cluster_id, keep_hex_prefix=None, partial_ok=False, 
             if fields[-1] == 'superseded':
                 continue  # under the newest snapshot, as in Cluster.dump
             payload = fields[3]
-            if payload == '-':
-                value = b''
-            elif keep_hex_prefix is None or payload.startswith(keep_hex_prefix):
-                value = bytes.fromhex(payload)
+            # The value follows the entry header: 1 byte, or 17 for an identified write.
+            start = 2 if payload.startswith('f0') else 34
+            if keep_hex_prefix is None or payload.startswith(keep_hex_prefix, start):
+                value = cluster.entry_value(bytes.fromhex(payload))
             else:
                 value = None
             yield int(fields[0], 16), int(fields[1]), int(fields[2], 16), value
@@ -439,13 +440,16 @@ class AgreedLog:
                     'log_corrupt', f'{who}: zxid {hexz(zxid)} follows {hexz(prev)} '
                                    f'(zxids must increase)'))
             prev = zxid
+            # A dump's value is a cluster.LogValue (length and CRC cover its .raw payload); a
+            # made-up record's is plain bytes.
+            raw = getattr(value, 'raw', value)
             if value is None:
                 pass
-            elif length != len(value):
+            elif length != len(raw):
                 self.violations.append(Violation(
                     'log_corrupt', f'{who}: record {hexz(zxid)} says {length} bytes, '
-                                   f'holds {len(value)}'))
-            elif self.verify_crc and crc != cluster.crc32c(value):
+                                   f'holds {len(raw)}'))
+            elif self.verify_crc and crc != cluster.crc32c(raw):
                 self.violations.append(Violation(
                     'log_corrupt', f'{who}: record {hexz(zxid)}: CRC32C '
                                    f'0x{crc:08x} does not match its payload {value!r}'))

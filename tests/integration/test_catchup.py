@@ -172,7 +172,7 @@ class CatchUpTest(ClusterTestCase):
             zs = [r[0] for r in records]
             self.assertEqual(zs, sorted(set(zs)), f'zxids of server {sid} not increasing')
             for zxid, length, crc, value in records:
-                self.assertEqual((length, crc), (len(value), cluster.crc32c(value)),
+                self.assertEqual((length, crc), (len(value.raw), cluster.crc32c(value.raw)),
                                  f'server {sid}, record {hexz(zxid)}')
             # The last records are the writes made after the catch-up, identical everywhere,
             # but for those under a snapshot taken since (snapCount=200 can land on one).

@@ -15,19 +15,12 @@ namespace {
 
 using core::WriteOutcome;
 
-Sid follower_of(const Ensemble& e, Sid leader) {
-  for (Sid s : e.sids()) {
-    if (s != leader && e.state(s) == PeerState::following) return s;
-  }
-  return 0;
-}
-
 TEST(Forward, AFollowersWritesCommitThroughTheLeaderAndEndOnlyOnceItAppliedThem) {
   Ensemble e(Spec::majority(3));
   e.start_all();
   const auto leader = e.elect();
   ASSERT_TRUE(leader.has_value());
-  const Sid f = follower_of(e, *leader);
+  const Sid f = e.follower_of(*leader);
   ASSERT_NE(f, 0);
   // Hold the leader's frames to the follower: the write commits (the leader and the third
   // server are a quorum), but the follower hears neither the COMMIT nor the REPLY.
@@ -76,7 +69,7 @@ TEST(Forward, AWriteTheLeaderRefusesEndsRefusedOnTheFollower) {
   e.start_all();
   const auto leader = e.elect();
   ASSERT_TRUE(leader.has_value());
-  const Sid f = follower_of(e, *leader);
+  const Sid f = e.follower_of(*leader);
   Sid target = 0;
   for (Sid s : e.sids()) {
     if (s != *leader && s != f) target = s;
@@ -109,7 +102,7 @@ TEST(Forward, AFollowerThatLosesItsLeaderEndsItsForwardedWritesAsUnknownOutcome)
   e.start_all();
   const auto leader = e.elect();
   ASSERT_TRUE(leader.has_value());
-  const Sid f = follower_of(e, *leader);
+  const Sid f = e.follower_of(*leader);
   const auto tags = e.propose(f, {"maybe"});
   // The REQUEST reaches the leader, which proposes it; then the leader dies before any reply.
   ASSERT_TRUE(e.deliver(f, *leader));
@@ -130,7 +123,7 @@ TEST(Forward, AWriteToALookingServerOrATooLargeOneIsRefusedAtOnce) {
   EXPECT_EQ(e.rejected(looking[0]), std::optional(core::RejectReason::not_leader));
   const auto leader = e.elect();
   ASSERT_TRUE(leader.has_value());
-  const Sid f = follower_of(e, *leader);
+  const Sid f = e.follower_of(*leader);
   const auto big = e.propose(f, {std::string(core::kMaxEntryBytes + 1, 'x'), "small"});
   EXPECT_EQ(e.rejected(big[0]), std::optional(core::RejectReason::too_large));
   e.settle();

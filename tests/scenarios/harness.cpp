@@ -37,18 +37,26 @@ const char* short_reason(core::RejectReason r) {
     case core::RejectReason::zxid_exhausted: return "zxid_exhausted";
     case core::RejectReason::too_large: return "too_large";
     case core::RejectReason::transferring: return "transferring";
+    case core::RejectReason::stale_sequence: return "stale_sequence";
   }
   return "?";
 }
 
-// Entries of a batch body (int32 count, then int32 length + bytes each), zxids from `first`.
-std::vector<Entry> batch_entries(Zxid first, Bytes data) {
+// Entries of a batch body (int32 count, then int32 length + bytes each), zxids from `first`:
+// log entries (append outputs, PROPOSAL and INFORM: a header, then the value) or values (deliver).
+enum class BatchOf : std::uint8_t { log_entries, values };
+std::vector<Entry> batch_entries(Zxid first, Bytes data, BatchOf of) {
   std::vector<Entry> entries;
   const auto batch = core::decode_batch(data);
   if (!batch) return entries;
   Zxid zxid = first;
   for (Bytes e : *batch) {
-    entries.push_back(Entry{zxid, as_string(e)});
+    if (of == BatchOf::log_entries) {
+      const auto v = core::decode_entry(e);
+      entries.push_back(Entry{zxid, v ? as_string(v->value) : "<bad entry header>"});
+    } else {
+      entries.push_back(Entry{zxid, as_string(e)});
+    }
     zxid = zxid.next();
   }
   return entries;
@@ -97,10 +105,7 @@ core::DurableState DurableImage::to_core() const {
   st.current_epoch = current;
   st.applied_zxid = applied;
   st.log_base = log_base;
-  for (const Entry& e : log) {
-    const Bytes b = as_bytes(e.value);
-    st.tail.push_back(core::LoggedEntry{e.zxid, ByteBuffer(b.begin(), b.end())});
-  }
+  for (const Entry& e : log) st.tail.push_back(core::LoggedEntry{e.zxid, log_entry(e.value)});
   return st;
 }
 
@@ -116,6 +121,28 @@ ByteBuffer encode_app_state(const std::vector<Entry>& entries) {
     out.insert(out.end(), b.begin(), b.end());
   }
   return out;
+}
+
+ByteBuffer log_entry(const std::string& value) {
+  ByteBuffer entry;
+  core::encode_entry_header(core::WriteId{}, entry);
+  const Bytes b = as_bytes(value);
+  entry.insert(entry.end(), b.begin(), b.end());
+  return entry;
+}
+
+ByteBuffer encode_snapshot(const std::vector<Entry>& entries) {
+  ByteBuffer out;
+  core::encode_client_records({}, out);
+  const ByteBuffer app = encode_app_state(entries);
+  out.insert(out.end(), app.begin(), app.end());
+  return out;
+}
+
+std::optional<std::vector<Entry>> decode_snapshot(Bytes bytes) {
+  const auto parts = core::split_snapshot(bytes);
+  if (!parts) return std::nullopt;
+  return decode_app_state(parts->app_state);
 }
 
 std::optional<std::vector<Entry>> decode_app_state(Bytes bytes) {
@@ -140,7 +167,9 @@ std::optional<std::vector<Entry>> decode_app_state(Bytes bytes) {
 
 // ---- Heard ----
 
-std::vector<Entry> Heard::entries() const { return batch_entries(zxid, Bytes(data)); }
+std::vector<Entry> Heard::entries() const {
+  return batch_entries(zxid, Bytes(data), BatchOf::log_entries);
+}
 
 std::int32_t Heard::int32() const {
   if (type == PacketType::ackepoch) {
@@ -567,7 +596,7 @@ void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
       case OutputKind::append: {
         x.gate.on_output(out, o, em);
         PendingOp op{o.kind, Zxid{o.zxid.value + static_cast<std::int64_t>(o.count) - 1}, {}, {},
-                     batch_entries(o.zxid, out.bytes(o))};
+                     batch_entries(o.zxid, out.bytes(o), BatchOf::log_entries)};
         if (op.entries.size() != o.count) violations_.push_back(me + " append with a bad batch");
         transcript_.add(me + " append " + range(o.zxid, op.zxid));
         x.disk_queue.push_back(std::move(op));
@@ -585,7 +614,7 @@ void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
         break;
       case OutputKind::install_snapshot: {
         x.gate.on_output(out, o, em);
-        auto state = decode_app_state(out.bytes(o));
+        auto state = decode_snapshot(out.bytes(o));
         if (!state) {
           violations_.push_back(me + " was asked to install an undecodable snapshot");
           state.emplace();
@@ -606,14 +635,14 @@ void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
         }
         // Through the gate as an ordinary send, so the stream to the peer stays FIFO.
         const ByteBuffer state = encode_app_state(upto);
-        x.gate.send_snapshot(o, Bytes(state), em);
+        x.gate.send_snapshot(o, out.bytes(o), Bytes(state), em);
         break;
       }
       case OutputKind::close_session:
         closes.emplace_back(index(o.peer.value), o.session);
         break;
       case OutputKind::deliver: {
-        const auto entries = batch_entries(o.zxid, out.bytes(o));
+        const auto entries = batch_entries(o.zxid, out.bytes(o), BatchOf::values);
         if (entries.size() != o.count) violations_.push_back(me + " deliver with a bad batch");
         if (!entries.empty()) {
           transcript_.add(me + " deliver " + range(entries.front().zxid, entries.back().zxid));
@@ -842,6 +871,13 @@ std::optional<Sid> Ensemble::elect(int max_ticks) {
   return ok ? result : std::nullopt;
 }
 
+Sid Ensemble::follower_of(Sid leader) const {
+  for (Sid s : sids()) {
+    if (s != leader && state(s) == PeerState::following) return s;
+  }
+  return 0;
+}
+
 // ---- clients ----
 
 std::vector<std::uint64_t> Ensemble::propose(Sid sid, const std::vector<std::string>& values) {
@@ -849,11 +885,17 @@ std::vector<std::uint64_t> Ensemble::propose(Sid sid, const std::vector<std::str
   std::vector<std::uint64_t> tags;
   for (const std::string& v : values) {
     const Bytes b = as_bytes(v);
-    ps.push_back(core::ClientProposal{++next_tag_, b});
+    ps.push_back(core::ClientProposal{++next_tag_, b, {}});
     tags.push_back(next_tag_);
   }
   step(index(sid), core::input::ClientProposals{ps});
   return tags;
+}
+
+std::uint64_t Ensemble::propose_as(Sid sid, core::WriteId id, const std::string& value) {
+  const core::ClientProposal p{++next_tag_, as_bytes(value), id};
+  step(index(sid), core::input::ClientProposals{std::span(&p, 1)});
+  return p.tag;
 }
 
 std::uint64_t Ensemble::transfer(Sid leader, std::optional<Sid> target) {
@@ -989,13 +1031,13 @@ void Ensemble::fake_batch(Sid fake, Sid to, PacketType type, Zxid first,
                           const std::vector<std::string>& values) {
   ByteBuffer b;
   core::BatchWriter w(type, first, b);
-  for (const std::string& v : values) w.add(as_bytes(v));
+  for (const std::string& v : values) w.add(Bytes(log_entry(v)));
   w.finish();
   fake_send(fake, to, std::move(b));
 }
 
 void Ensemble::fake_snap(Sid fake, Sid to, Zxid zxid, const std::vector<Entry>& app) {
-  const ByteBuffer state = encode_app_state(app);
+  const ByteBuffer state = encode_snapshot(app);
   fake_packet(fake, to, PacketType::snap, zxid, Bytes(state));
 }
 

@@ -95,6 +95,11 @@ struct DurableImage {
 // zxid, int32 length, bytes.
 ByteBuffer encode_app_state(const std::vector<Entry>& entries);
 std::optional<std::vector<Entry>> decode_app_state(Bytes bytes);
+// A log entry holding `value` (an anonymous write's header, then the value).
+ByteBuffer log_entry(const std::string& value);
+// A snapshot as the core frames it: an empty client table, then encode_app_state(entries).
+ByteBuffer encode_snapshot(const std::vector<Entry>& entries);
+std::optional<std::vector<Entry>> decode_snapshot(Bytes bytes);
 
 // An owned, decoded copy of a frame a member received.
 struct Heard {
@@ -254,10 +259,14 @@ class Ensemble {
   bool run_until(const std::function<bool()>& pred, int max_ticks = 500);
   // Ticks until one established leader is served by every live member reachable from it.
   std::optional<Sid> elect(int max_ticks = 500);
+  // The first member (in id order) following `leader`, or 0.
+  Sid follower_of(Sid leader) const;
 
   // ---- clients ----
   // Submits values to the member as one ClientProposals input; returns their tags.
   std::vector<std::uint64_t> propose(Sid sid, const std::vector<std::string>& values);
+  // One write with a write id (exactly-once: a retry reuses the id); returns its tag.
+  std::uint64_t propose_as(Sid sid, core::WriteId id, const std::string& value);
   std::optional<Zxid> accepted(std::uint64_t tag) const;
   std::optional<core::RejectReason> rejected(std::uint64_t tag) const;
   // The write_done of proposal `tag`: its outcome and (committed) zxid.

@@ -44,7 +44,7 @@ std::string show(const Heard& h) {
     for (const Entry& x : h.entries()) s += (s.back() == '[' ? "" : ",") + x.value;
     s += "]";
   } else if (h.is(PacketType::snap)) {
-    const auto app = decode_app_state(Bytes(h.data));
+    const auto app = decode_snapshot(Bytes(h.data));
     s += app ? " (" + std::to_string(app->size()) + " entries)" : " (undecodable)";
   }
   return s;
@@ -176,7 +176,7 @@ TEST(SyncDecision, S7_18_LearnerHandlerTest_SnapCarriesTheLeadersApplication) {
   sync_stream(*e, 1, 1, z(1, 3), z(1, 3));
   const auto snap = e->received(2, PacketType::snap);
   ASSERT_EQ(snap.size(), 1u);
-  const auto app = decode_app_state(Bytes(snap[0].data));
+  const auto app = decode_snapshot(Bytes(snap[0].data));
   ASSERT_TRUE(app.has_value());
   EXPECT_EQ(*app, e->app(1));
 }

@@ -43,12 +43,24 @@ std::uint64_t Checkers::tag_of(const std::string& payload) const {
   return tag < subs_.size() && subs_[tag].payload == payload ? tag : 0;
 }
 
-void Checkers::submitted(std::uint64_t tag, std::uint32_t node, std::string payload) {
+void Checkers::submitted(std::uint64_t tag, std::uint32_t node, std::string payload,
+                         std::uint64_t retry_of) {
   if (tag != subs_.size()) {
     fail_global("host", "simulator bug: tags must be submitted in order");
     return;
   }
-  subs_.push_back(Submission{std::move(payload), node, core::kNoZxid, -1, false, false, false});
+  if (retry_of != 0) {
+    if (retry_of >= tag || subs_[retry_of].write != retry_of) {
+      fail_global("host", "simulator bug: a retry of an unknown write");
+      return;
+    }
+    ++subs_[retry_of].attempts;
+  }
+  Submission s;
+  s.payload = std::move(payload);
+  s.node = node;
+  s.write = retry_of != 0 ? retry_of : tag;
+  subs_.push_back(std::move(s));
   open_.insert(tag);
 }
 
@@ -66,23 +78,30 @@ void Checkers::write_done(std::uint32_t node, const core::Output& done, const Ap
   if (tag == 0 || tag >= subs_.size()) {
     return fail("write-outcome", node, "write_done for unknown tag " + std::to_string(tag));
   }
-  Submission& s = subs_[tag];
-  if (s.node != node) {
+  Submission& a = subs_[tag];  // this attempt
+  if (a.node != node) {
     return fail("write-outcome", node, "write_done for tag " + std::to_string(tag) +
                                            " submitted to another node");
   }
-  if (s.ended) {
-    return fail("write-outcome", node, "write '" + s.payload + "' ended twice (now " +
+  if (a.ended) {
+    return fail("write-outcome", node, "write '" + a.payload + "' ended twice (now " +
                                            core::to_string(done.outcome) + ")");
   }
-  s.ended = true;
+  a.ended = true;
   open_.erase(tag);
+  Submission& s = subs_[a.write];  // the write it attempts (itself unless a retry)
   if (done.outcome == core::WriteOutcome::refused) {
     ++refused_count_;
-    s.refused = true;
-    // Nothing was proposed: it must never be delivered (checked in extend_truth).
-    if (s.truth_index >= 0) {
-      return fail("write-outcome", node, "write '" + s.payload + "' refused (" +
+    a.refused = true;
+    ++s.refused_attempts;
+    if (done.reason == core::RejectReason::stale_sequence) {
+      // The simulator's identified clients have one write at a time, retried until it ends.
+      return fail("exactly-once", node, "write '" + a.payload + "' refused as a stale sequence");
+    }
+    // Nothing was proposed: if no attempt was, it must never be delivered (also checked in
+    // extend_truth).
+    if (s.truth_index >= 0 && s.refused_attempts == s.attempts) {
+      return fail("write-outcome", node, "write '" + a.payload + "' refused (" +
                                              core::to_string(done.reason) +
                                              ") but it was delivered at " +
                                              zxid_str(truth_[static_cast<std::size_t>(s.truth_index)].zxid));
@@ -93,27 +112,30 @@ void Checkers::write_done(std::uint32_t node, const core::Output& done, const Ap
     ++unknown_count_;
     return;
   }
-  // Committed at done.zxid: this node delivered it there, and it is that write.
+  // Committed at done.zxid: this node delivered it there, and it is that write (a retry: the
+  // one entry of the write, wherever an earlier attempt put it).
+  const char* check = s.attempts > 1 ? "exactly-once" : "write-committed";
   const std::int64_t idx = s.truth_index;
   if (idx < 0 || truth_[static_cast<std::size_t>(idx)].zxid != done.zxid) {
-    return fail("write-committed", node, "write '" + s.payload + "' reported committed at " +
-                                             zxid_str(done.zxid) + " but the agreed sequence " +
-                                             (idx < 0 ? std::string("does not hold it")
-                                                      : "holds it at " + zxid_str(truth_[static_cast<std::size_t>(idx)].zxid)));
+    return fail(check, node, "write '" + a.payload + "' reported committed at " +
+                                 zxid_str(done.zxid) + " but the agreed sequence " +
+                                 (idx < 0 ? std::string("does not hold it")
+                                          : "holds it at " + zxid_str(truth_[static_cast<std::size_t>(idx)].zxid)));
   }
   if (app.zxid < done.zxid || static_cast<std::int64_t>(app.entries.size()) <= idx ||
       app.entries[static_cast<std::size_t>(idx)].zxid != done.zxid) {
-    return fail("write-committed", node, "write '" + s.payload + "' reported committed at " +
-                                             zxid_str(done.zxid) + " before this node applied it "
-                                             "(its application is at " + zxid_str(app.zxid) + ")");
+    return fail(check, node, "write '" + a.payload + "' reported committed at " +
+                                 zxid_str(done.zxid) + " before this node applied it "
+                                 "(its application is at " + zxid_str(app.zxid) + ")");
   }
-  if (s.assigned != core::kNoZxid && s.assigned != done.zxid) {
-    return fail("write-committed", node, "write '" + s.payload + "' reported committed at " +
-                                             zxid_str(done.zxid) + " but its leader assigned " +
-                                             zxid_str(s.assigned));
+  if (a.assigned != core::kNoZxid && a.assigned != done.zxid) {
+    return fail(check, node, "write '" + a.payload + "' reported committed at " +
+                                 zxid_str(done.zxid) + " but its leader assigned " +
+                                 zxid_str(a.assigned));
   }
-  if (s.assigned == core::kNoZxid) ++forwarded_acked_;  // no proposal_accepted: forwarded
-  acknowledge(node, s, done.zxid, static_cast<std::size_t>(idx));
+  if (a.assigned == core::kNoZxid) ++forwarded_acked_;  // no proposal_accepted: forwarded
+  if (tag != a.write) ++retries_acked_;
+  if (!s.acked) acknowledge(node, s, done.zxid, static_cast<std::size_t>(idx));
 }
 
 void Checkers::client_disconnected(std::uint32_t node) {
@@ -170,15 +192,19 @@ void Checkers::extend_truth(std::uint32_t node, const AppEntry& e) {
   if (tag == 0) return fail("integrity", node, "delivered " + zxid_str(e.zxid) + " that nobody submitted");
   Submission& s = subs_[tag];
   if (s.truth_index >= 0) {
-    return fail("integrity", node, "entry '" + e.payload + "' delivered twice: at " +
-                          zxid_str(truth_[static_cast<std::size_t>(s.truth_index)].zxid) +
-                          " and " + zxid_str(e.zxid));
+    // A write retried under its id (exactly-once) must still be in the sequence once.
+    return fail(s.attempts > 1 ? "exactly-once" : "integrity", node,
+                "entry '" + e.payload + "' delivered twice (" + std::to_string(s.attempts) +
+                    " attempts): at " +
+                    zxid_str(truth_[static_cast<std::size_t>(s.truth_index)].zxid) + " and " +
+                    zxid_str(e.zxid));
   }
-  if (s.assigned != core::kNoZxid && s.assigned != e.zxid) {
+  // A retried write may commit where a later attempt's leader put it, not the first's.
+  if (s.attempts == 1 && s.assigned != core::kNoZxid && s.assigned != e.zxid) {
     return fail("integrity", node, "entry '" + e.payload + "' delivered at " + zxid_str(e.zxid) +
                           " but its leader assigned " + zxid_str(s.assigned));
   }
-  if (s.refused) {
+  if (s.refused_attempts == s.attempts) {
     return fail("write-outcome", node, "entry '" + e.payload + "' delivered at " + zxid_str(e.zxid) +
                                            " but it was refused (nothing proposed)");
   }

@@ -45,7 +45,10 @@ class Checkers {
 
   // ---- workload bookkeeping ----
   // Registers a client submission; tags are 1, 2, 3, ...
-  void submitted(std::uint64_t tag, std::uint32_t node, std::string payload);
+  // `retry_of`: the tag of the write's first attempt when this one retries it under the same
+  // write id (the same payload); 0 for a new write.
+  void submitted(std::uint64_t tag, std::uint32_t node, std::string payload,
+                 std::uint64_t retry_of = 0);
   void proposal_accepted(std::uint32_t node, std::uint64_t tag, core::Zxid zxid);
   // The node's write_done; `app` is its application state (after every earlier deliver).
   void write_done(std::uint32_t node, const core::Output& done, const AppState& app);
@@ -101,6 +104,7 @@ class Checkers {
   std::size_t refused() const noexcept { return refused_count_; }
   std::size_t forwarded_acknowledged() const noexcept { return forwarded_acked_; }
   std::size_t unknown_outcomes() const noexcept { return unknown_count_; }
+  std::size_t retries_acknowledged() const noexcept { return retries_acked_; }
   std::int64_t max_acked_index() const noexcept { return max_acked_index_; }
   std::int64_t max_established_epoch() const noexcept {
     return leader_of_epoch_.empty() ? 0 : leader_of_epoch_.rbegin()->first;
@@ -108,14 +112,19 @@ class Checkers {
   const std::vector<AppEntry>& truth() const noexcept { return truth_; }
 
  private:
+  // One attempt (a tag). A write retried under its id has several; the first attempt's record
+  // stands for the write (truth_index, acked, attempts, refused_attempts).
   struct Submission {
     std::string payload;
     std::uint32_t node = 0;
+    std::uint64_t write = 0;  // the tag of the write's first attempt
     core::Zxid assigned = core::kNoZxid;
     std::int64_t truth_index = -1;
     bool acked = false;
     bool ended = false;  // write_done seen, or its node crashed with it
     bool refused = false;
+    std::uint32_t attempts = 1;
+    std::uint32_t refused_attempts = 0;
   };
   void extend_truth(std::uint32_t node, const AppEntry& e);
   bool check_prefix(std::uint32_t node, const AppState& app, std::size_t from);
@@ -134,6 +143,7 @@ class Checkers {
   std::size_t refused_count_ = 0;
   std::size_t unknown_count_ = 0;
   std::size_t forwarded_acked_ = 0;  // acknowledged writes a learner forwarded
+  std::size_t retries_acked_ = 0;    // attempts that retried a write and ended committed
   std::map<std::int64_t, std::int64_t> acked_index_by_epoch_;      // epoch -> max truth index
   std::int64_t max_acked_index_ = -1;
   std::size_t acked_count_ = 0;

@@ -119,6 +119,7 @@ SimResult Cluster::run() {
   r.forwarded_acknowledged = checkers_.forwarded_acknowledged();
   r.refused = checkers_.refused();
   r.unknown_outcomes = checkers_.unknown_outcomes();
+  r.retries_acknowledged = checkers_.retries_acknowledged();
   r.digest = digest_.value();
   r.liveness_time = liveness_ ? q_.now() - liveness_start_ : 0;
   r.faults = faults_.counts();
@@ -155,7 +156,7 @@ void Cluster::dispatch(Event& e) {
       if (!hosts_[e.b].up) break;
       // Waits in the frozen node's socket; fenced at thaw if its session has ended meanwhile.
       if (hosts_[e.b].frozen) {
-        hosts_[e.b].held.push_back(Held{std::move(e), {}, {}, {}});
+        hosts_[e.b].held.push_back(Held{std::move(e), {}, {}, {}, {}});
         break;
       }
       if (!net_.is_current(e.a, e.b, s)) break;  // fenced
@@ -168,7 +169,7 @@ void Cluster::dispatch(Event& e) {
     case EventKind::session_down:
       if (!hosts_[e.a].up) break;
       if (hosts_[e.a].frozen) {
-        hosts_[e.a].held.push_back(Held{std::move(e), {}, {}, {}});
+        hosts_[e.a].held.push_back(Held{std::move(e), {}, {}, {}, {}});
       } else if (e.kind == EventKind::session_down) {
         step(e.a, core::input::SessionDown{hosts_[e.b].id, core::SessionId{e.x}});
       } else if (net_.is_current(e.a, e.b, core::SessionId{e.x})) {
@@ -204,6 +205,7 @@ void Cluster::step(std::uint32_t i, const core::Input& in) {
   Host& h = hosts_[i];
   outs_.clear();
   h.node->step(in, outs_);
+  client_table_encoded_ = false;
   ++h.steps;
   digest_.add_u64(i);
   digest_.add_u64(in.index());
@@ -315,8 +317,10 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
       h.disk.persist_epochs(o.accepted, o.current);
       break;
     case OutputKind::install_snapshot: {
-      auto app = decode_snapshot(bytes);
+      const auto parts = core::split_snapshot(bytes);
+      auto app = parts ? decode_snapshot(parts->app_state) : std::nullopt;
       if (!app) return checkers_.fail(i, "install_snapshot bytes are not a snapshot");
+      app->client_table.assign(parts->client_table.begin(), parts->client_table.end());
       if (app->zxid != o.zxid) {
         return checkers_.fail(i, "install_snapshot at " + zxid_str(o.zxid) + " of a snapshot taken at " +
                                      zxid_str(app->zxid));
@@ -344,7 +348,13 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
                                      zxid_str(h.disk.app().zxid));
       }
       const std::size_t old_size = h.disk.app().entries.size();
-      h.disk.deliver(std::move(entries));
+      if (!client_table_encoded_) {
+        // The core's table after this step (a later deliver of the step is in it already).
+        client_table_.clear();
+        h.node->encode_client_table(client_table_);
+        client_table_encoded_ = true;
+      }
+      h.disk.deliver(std::move(entries), client_table_);
       checkers_.delivered(i, h.disk.app(), old_size);
       break;
     }
@@ -357,6 +367,7 @@ void Cluster::handle(std::uint32_t i, const core::Output& o) {
       break;
     case OutputKind::write_done:
       checkers_.write_done(i, o, h.disk.app());
+      workload_.ended(o.tag, o.outcome == core::WriteOutcome::committed);
       if (o.outcome != core::WriteOutcome::committed && o.tag == probe_tag_) {
         probe_tag_ = 0;  // submit the probe again
       }
@@ -375,7 +386,7 @@ void Cluster::send_snapshot(std::uint32_t i, const core::Output& o) {
   }
   core::ByteBuffer data;
   encode_snapshot(app, data);
-  h.gate.send_snapshot(o, core::Bytes(data),
+  h.gate.send_snapshot(o, outs_.bytes(o), core::Bytes(data),
                        [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
                          frame_out(i, peer, s, frame);
                        });
@@ -609,6 +620,7 @@ void Cluster::stop_node(std::uint32_t i, std::size_t survivors, Time restart_min
   h.up = false;
   net_.node_down(i);
   checkers_.client_disconnected(i);
+  workload_.node_crashed(i);
   if (probe_tag_ != 0 && probe_node_ == i) probe_tag_ = 0;
   h.zombie = false;
   if (restart_min < 0) return;  // down until the liveness phase
@@ -653,6 +665,7 @@ void Cluster::submit(std::uint32_t i, std::span<const core::ClientProposal> batc
   for (const core::ClientProposal& p : batch) {
     held.tags.push_back(p.tag);
     held.payloads.emplace_back(p.bytes.begin(), p.bytes.end());
+    held.ids.push_back(p.id);
   }
   h.held.push_back(std::move(held));
 }
@@ -706,7 +719,7 @@ void Cluster::thaw_node(std::uint32_t i) {
       case EventKind::workload:
         batch.clear();
         for (std::size_t k = 0; k < x.tags.size(); ++k) {
-          batch.push_back(core::ClientProposal{x.tags[k], core::Bytes(x.payloads[k])});
+          batch.push_back(core::ClientProposal{x.tags[k], core::Bytes(x.payloads[k]), x.ids[k]});
         }
         step(i, core::input::ClientProposals{batch});
         break;
@@ -761,7 +774,7 @@ void Cluster::check_liveness() {
     probe_node_ = *leader;
     probe_time_ = now;
     acked_before_probe_ = checkers_.max_acked_index();
-    const auto batch = workload_.make_batch(*leader, 1);
+    const auto batch = workload_.make_batch(*leader, 1, /*identified=*/false);
     step(*leader, core::input::ClientProposals{batch});
     return;
   }

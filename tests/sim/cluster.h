@@ -62,6 +62,7 @@ struct SimResult {
   std::size_t forwarded_acknowledged = 0;  // of those, submitted to a learner
   std::size_t refused = 0;                 // writes that ended refused
   std::size_t unknown_outcomes = 0;        // writes that ended unknown_outcome
+  std::size_t retries_acknowledged = 0;    // acknowledged attempts that retried a write id
   std::uint64_t digest = 0;
   Time liveness_time = 0;  // how long the liveness phase took
   FaultCounts faults;
@@ -100,6 +101,7 @@ class Cluster final : public FaultTarget {
     Completion done;  // disk_done: what the op the disk completed meanwhile reports
     std::vector<std::uint64_t> tags;  // workload: a client batch, copied out of the Workload
     std::vector<core::ByteBuffer> payloads;
+    std::vector<core::WriteId> ids;
   };
   struct Host {
     Host(std::uint32_t index, Rng& rng, EventQueue& q, const DiskParams& dp)
@@ -169,6 +171,8 @@ class Cluster final : public FaultTarget {
   Faults faults_;
   std::vector<Host> hosts_;
   core::Outputs outs_;
+  core::ByteBuffer client_table_;  // the stepping node's, encoded at its first deliver
+  bool client_table_encoded_ = false;
   std::vector<core::LoggedEntry> entries_scratch_;
 
   std::uint64_t events_ = 0;

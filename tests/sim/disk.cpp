@@ -198,18 +198,21 @@ void Disk::install_snapshot(Zxid z, AppState app) {
   enqueue(std::move(op), false);
 }
 
-void Disk::deliver(std::vector<AppEntry> entries) {
+void Disk::deliver(std::vector<AppEntry> entries, const core::ByteBuffer& client_table) {
   if (entries.empty()) return;
   app_.entries.insert(app_.entries.end(), entries.begin(), entries.end());
   app_.zxid = app_.entries.back().zxid;
+  app_.client_table = client_table;
   if (!snapshot_pending()) {
     durable_app_.entries.insert(durable_app_.entries.end(), entries.begin(), entries.end());
     durable_app_.zxid = app_.zxid;
+    durable_app_.client_table = client_table;
     return;
   }
   Op op;
   op.kind = OpKind::app_deliver;
   op.app_entries = std::move(entries);
+  op.app.client_table = client_table;
   enqueue(std::move(op), true);
 }
 
@@ -235,6 +238,7 @@ void Disk::apply_durable(Op& op) {
       durable_app_.entries.insert(durable_app_.entries.end(), op.app_entries.begin(),
                                   op.app_entries.end());
       durable_app_.zxid = durable_app_.entries.back().zxid;
+      durable_app_.client_table = std::move(op.app.client_table);
       break;
   }
 }
@@ -351,6 +355,7 @@ core::DurableState Disk::durable_state() const {
   st.current_epoch = durable_epochs_.current;
   st.state_lost = state_lost_;
   st.applied_zxid = durable_app_.zxid;
+  st.client_table = durable_app_.client_table;
   st.log_base = durable_log_.base;
   st.tail = durable_log_.entries;
   return st;
@@ -389,6 +394,7 @@ core::DurableState Disk::durable_state_above_applied() const {
   st.current_epoch = durable_epochs_.current;
   st.state_lost = state_lost_;
   st.applied_zxid = durable_app_.zxid;
+  st.client_table = durable_app_.client_table;
   st.log_base = durable_log_.base;
   const auto& e = durable_log_.entries;
   auto first = std::upper_bound(e.begin(), e.end(), st.applied_zxid,

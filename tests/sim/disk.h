@@ -32,6 +32,9 @@ struct AppEntry {
 struct AppState {
   core::Zxid zxid = core::kZeroZxid;  // applied: last delivered, or the installed snapshot's
   std::vector<AppEntry> entries;      // everything delivered since the beginning, in order
+  // The core's client table, kept with the application as a real host keeps it in its
+  // snapshots (DurableState::client_table at a restart).
+  core::ByteBuffer client_table;
 };
 
 // The SNAP payload the simulated application produces: int64 zxid, int32 count, then per entry
@@ -97,7 +100,8 @@ class Disk {
   std::string truncate(core::Zxid z);
   void persist_epochs(core::Epoch accepted, core::Epoch current);
   void install_snapshot(core::Zxid z, AppState app);
-  void deliver(std::vector<AppEntry> entries);
+  // `client_table`: the core's, once these entries are delivered.
+  void deliver(std::vector<AppEntry> entries, const core::ByteBuffer& client_table);
 
   // ---- completion of op `id` (events arrive in op order)
   Completion complete(std::uint64_t id);

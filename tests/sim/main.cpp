@@ -193,7 +193,7 @@ int main(int argc, char** argv) {
   std::uint64_t frozen_seeds = 0, clock_seeds = 0, diskerr_seeds = 0, stall_seeds = 0,
                 zombie_seeds = 0;
   bool expected_seen = false;
-  std::uint64_t acked = 0, forwarded_acked = 0, refused = 0, unknown = 0;
+  std::uint64_t acked = 0, forwarded_acked = 0, refused = 0, unknown = 0, retries_acked = 0;
   for (const Job& j : jobs) {
     SimOptions opt = base;
     opt.seed = j.seed;
@@ -211,6 +211,7 @@ int main(int argc, char** argv) {
     commits += r.commits;
     acked += r.acknowledged;
     forwarded_acked += r.forwarded_acknowledged;
+    retries_acked += r.retries_acknowledged;
     refused += r.refused;
     unknown += r.unknown_outcomes;
     faults.partitions += r.faults.partitions;
@@ -269,9 +270,10 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(events), static_cast<unsigned long long>(commits),
                 static_cast<unsigned long long>(failures));
   }
-  std::printf("writes: %llu acknowledged (%llu submitted to a follower or observer and forwarded), "
-              "%llu refused, %llu unknown outcome\n",
+  std::printf("writes: %llu acknowledged (%llu submitted to a follower or observer and forwarded, "
+              "%llu retries of an identified write), %llu refused, %llu unknown outcome\n",
               static_cast<unsigned long long>(acked), static_cast<unsigned long long>(forwarded_acked),
+              static_cast<unsigned long long>(retries_acked),
               static_cast<unsigned long long>(refused), static_cast<unsigned long long>(unknown));
   std::printf("faults: %llu partitions, %llu crashes, %llu drops, %llu spikes, %llu slow disks, "
               "%llu freezes (in %llu seeds), %llu transfers, %llu clock faults (in %llu seeds), "

@@ -18,18 +18,60 @@ std::uint32_t Workload::batch_size() noexcept {
   return static_cast<std::uint32_t>(rng_.range(1, p_.batch_max));
 }
 
-std::span<const core::ClientProposal> Workload::make_batch(std::uint32_t node, std::uint32_t count) {
+std::span<const core::ClientProposal> Workload::make_batch(std::uint32_t node, std::uint32_t count,
+                                                         bool identified) {
   payloads_.resize(count);
   batch_.resize(count);
   for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint64_t tag = next_tag_++;
-    const std::string payload = "s" + std::to_string(seed_) + "-n" + std::to_string(tag);
+    core::WriteId id;
+    std::uint64_t retry_of = 0;
+    std::string payload;
+    IdentifiedClient* client = nullptr;
+    if (identified && rng_.chance(1, 3)) {
+      IdentifiedClient& c = clients_[rng_.below(kIdentifiedClients)];
+      if (c.attempt == 0) client = &c;  // idle, or waiting to retry
+    }
+    if (client != nullptr) {
+      if (client->write == 0) {
+        client->write = tag;
+        client->payload = "s" + std::to_string(seed_) + "-n" + std::to_string(tag);
+        ++client->seq;
+        client->retried = false;
+      } else {
+        retry_of = client->write;
+        client->retried = true;
+      }
+      client->attempt = tag;
+      client->node = node;
+      id = core::WriteId{static_cast<std::uint64_t>(client - clients_.data()) + 1, client->seq};
+      payload = client->payload;
+    } else {
+      payload = "s" + std::to_string(seed_) + "-n" + std::to_string(tag);
+    }
     payloads_[i].clear();
     for (char c : payload) payloads_[i].push_back(static_cast<std::byte>(c));
-    batch_[i] = core::ClientProposal{tag, core::Bytes(payloads_[i])};
-    checkers_.submitted(tag, node, payload);
+    batch_[i] = core::ClientProposal{tag, core::Bytes(payloads_[i]), id};
+    checkers_.submitted(tag, node, std::move(payload), retry_of);
   }
   return batch_;
+}
+
+void Workload::ended(std::uint64_t tag, bool committed) {
+  for (IdentifiedClient& c : clients_) {
+    if (c.attempt != tag) continue;
+    c.attempt = 0;
+    if (committed) {
+      if (c.retried) ++retried_writes_;
+      c.write = 0;  // done: the next write gets the next sequence
+    }
+  }
+}
+
+void Workload::node_crashed(std::uint32_t node) {
+  for (IdentifiedClient& c : clients_) {
+    if (c.attempt != 0 && c.node == node) c.attempt = 0;  // no answer: retry it
+  }
 }
 
 }  // namespace fastzab::sim

@@ -167,7 +167,7 @@ TEST_P(SteadyState, StepAllocatesNothingPerMessage) {
   ASSERT_LT(leader, 3u);
 
   const std::string payload(GetParam(), 'p');
-  std::vector<ClientProposal> batch(8, ClientProposal{0, Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size())});
+  std::vector<ClientProposal> batch(8, ClientProposal{0, Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size()), {}});
   auto run = [&](int rounds) {
     for (int r = 0; r < rounds; ++r) {
       step(leader, input::ClientProposals{batch});

@@ -540,22 +540,22 @@ TEST(CodecPacket, TransferRoundTripsAndChecksItsPayload) {
   }
 }
 
-// A learner forwards writes in REQUEST (entries: int64 tag, value); the leader answers in REPLY
-// (entries: int64 tag, int64 zxid, int32 code).
+// A learner forwards writes in REQUEST (entries: int64 tag, entry header, value); the leader
+// answers in REPLY (entries: int64 tag, int64 zxid, int32 code).
 TEST(CodecPacket, RequestAndReplyBatchesRoundTripAndCheckTheirEntries) {
   ByteBuffer out;
   {
     BatchWriter w(PacketType::request, kZeroZxid, out);
     const ByteBuffer seven{std::byte{'s'}, std::byte{'e'}, std::byte{'v'}, std::byte{'e'}, std::byte{'n'}};
-    w.add(7, view(seven));
+    w.add(7, WriteId{}, view(seven));
     const ByteBuffer biggest(kMaxEntryBytes, std::byte{9});
-    w.add(std::uint64_t{1} << 62, Bytes(biggest));
+    w.add(std::uint64_t{1} << 62, WriteId{42, 9}, Bytes(biggest));
     w.finish();
   }
   auto f = decode_frame(out);
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->packet.type, PacketType::request);
-  // An entry of the largest value plus its tag is over the normal entry limit.
+  // An entry of the largest value plus its header and tag is over the logged entry limit.
   EXPECT_EQ(decode_batch(f->packet.data).error(), DecodeError::bad_entry_length);
   auto batch = decode_batch(f->packet.data, kMaxRequestEntryBytes);
   ASSERT_TRUE(batch.has_value());
@@ -564,12 +564,18 @@ TEST(CodecPacket, RequestAndReplyBatchesRoundTripAndCheckTheirEntries) {
   const auto first = split_request_entry(*it);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->tag, 7u);
-  EXPECT_EQ(first->value.size(), 5u);
+  const auto first_entry = decode_entry(first->entry);
+  ASSERT_TRUE(first_entry.has_value());
+  EXPECT_EQ(first_entry->id, WriteId{});
+  EXPECT_EQ(first_entry->value.size(), 5u);
   ++it;
   const auto second = split_request_entry(*it);
   ASSERT_TRUE(second.has_value());
   EXPECT_EQ(second->tag, std::uint64_t{1} << 62);
-  EXPECT_EQ(second->value.size(), kMaxEntryBytes);
+  const auto second_entry = decode_entry(second->entry);
+  ASSERT_TRUE(second_entry.has_value());
+  EXPECT_EQ(second_entry->id, (WriteId{42, 9}));
+  EXPECT_EQ(second_entry->value.size(), kMaxEntryBytes);
   const ByteBuffer short_entry(7, std::byte{0});
   EXPECT_EQ(split_request_entry(Bytes(short_entry)).error(), DecodeError::bad_entry_length);
 
@@ -810,7 +816,8 @@ TEST(CodecBatch, RoundTripOneTwoManyAndEmptyEntries) {
   std::vector<ByteBuffer> max_count(kMaxBatchEntries);
   expect_batch_round_trip(PacketType::inform, Zxid{5}, max_count);
 
-  expect_batch_round_trip(PacketType::proposal, Zxid{5}, {ByteBuffer(kMaxEntryBytes, std::byte{7})});
+  expect_batch_round_trip(PacketType::proposal, Zxid{5},
+                          {ByteBuffer(kMaxLoggedEntryBytes, std::byte{7})});
 }
 
 TEST(CodecBatch, WriterAppendsAfterOtherFrames) {
@@ -859,7 +866,8 @@ TEST(CodecBatch, BadEntryLength) {
   EXPECT_EQ(bad(kI32Min, 8), DecodeError::bad_entry_length);
   EXPECT_EQ(bad(5, 4), DecodeError::bad_entry_length);  // past the end
   EXPECT_EQ(bad(kI32Max, 16), DecodeError::bad_entry_length);
-  EXPECT_EQ(bad(static_cast<std::int32_t>(kMaxEntryBytes + 1), kMaxEntryBytes + 1),
+  // A log entry is a value of at most kMaxEntryBytes with its header.
+  EXPECT_EQ(bad(static_cast<std::int32_t>(kMaxLoggedEntryBytes + 1), kMaxLoggedEntryBytes + 1),
             DecodeError::bad_entry_length);
 }
 
@@ -904,10 +912,10 @@ TEST(CodecBatchDeathTest, WriterMisuse) {
       {
         ByteBuffer out;
         BatchWriter w(PacketType::proposal, Zxid{1}, out);
-        const ByteBuffer big(kMaxEntryBytes + 1);
+        const ByteBuffer big(kMaxLoggedEntryBytes + 1);
         w.add(view(big));
       },
-      "kMaxEntryBytes");
+      "kMaxLoggedEntryBytes");
 }
 
 TEST(CodecDeathTest, EncodersRefuseUndecodableFrames) {
@@ -1162,6 +1170,63 @@ TEST(CodecRandom, MutatedFramesNeverCrashAndRoundTrip) {
   // The mutations both keep some frames valid and reach most decode errors.
   EXPECT_GT(decoded_ok, static_cast<std::size_t>(kIterations / 20));
   EXPECT_GE(errors.size(), 8u);
+}
+
+
+// Every log entry starts with a header naming its writer (exactly-once writes): anonymous, or a
+// client id and sequence. Anything else, including a record from before headers, is refused.
+TEST(CodecEntry, HeadersRoundTripAndAnythingElseIsRefused) {
+  const ByteBuffer value{std::byte{'v'}, std::byte{'a'}, std::byte{'l'}};
+  for (const WriteId id : {WriteId{}, WriteId{7, 1}, WriteId{~std::uint64_t{0}, ~std::uint64_t{0}}}) {
+    ByteBuffer entry;
+    encode_entry_header(id, entry);
+    EXPECT_EQ(entry.size(), entry_header_bytes(id));
+    entry.insert(entry.end(), value.begin(), value.end());
+    const auto e = decode_entry(Bytes(entry));
+    ASSERT_TRUE(e.has_value());
+    EXPECT_EQ(e->id, id);
+    EXPECT_TRUE(std::equal(e->value.begin(), e->value.end(), value.begin(), value.end()));
+  }
+  EXPECT_EQ(decode_entry(Bytes{}).error(), DecodeError::bad_entry_header);
+  EXPECT_EQ(decode_entry(Bytes(value)).error(), DecodeError::bad_entry_header);
+  // An identified header cut short, and one naming client 0 (which means anonymous).
+  ByteBuffer cut;
+  encode_entry_header(WriteId{5, 5}, cut);
+  cut.pop_back();
+  EXPECT_EQ(decode_entry(Bytes(cut)).error(), DecodeError::bad_entry_header);
+  ByteBuffer zero(kMaxEntryHeaderBytes, std::byte{0});
+  zero[0] = kIdentifiedEntry;
+  EXPECT_EQ(decode_entry(Bytes(zero)).error(), DecodeError::bad_entry_header);
+  ByteBuffer too_big(1 + kMaxEntryBytes + 1, std::byte{1});
+  too_big[0] = kAnonymousEntry;
+  EXPECT_EQ(decode_entry(Bytes(too_big)).error(), DecodeError::bad_entry_length);
+}
+
+// A snapshot is the client table, then the application's state; both parts are checked.
+TEST(CodecSnapshot, SplitsTheClientTableFromTheApplicationState) {
+  const std::vector<ClientRecord> records{{3, 9, Zxid{0x100000004}}, {8, 1, Zxid{0x100000002}}};
+  ByteBuffer snapshot;
+  encode_client_records(records, snapshot);
+  const std::size_t table_bytes = snapshot.size();
+  snapshot.push_back(std::byte{'a'});
+  snapshot.push_back(std::byte{'p'});
+  const auto parts = split_snapshot(Bytes(snapshot));
+  ASSERT_TRUE(parts.has_value());
+  EXPECT_EQ(parts->client_table.size(), table_bytes);
+  EXPECT_EQ(parts->app_state.size(), 2u);
+  std::vector<ClientRecord> back;
+  ASSERT_EQ(decode_client_records(parts->client_table, back), 2u);
+  EXPECT_EQ(back[0].client, 3u);
+  EXPECT_EQ(back[0].seq, 9u);
+  EXPECT_EQ(back[1].zxid, (Zxid{0x100000002}));
+  // An application state alone (no table), a count past the end, and a record of client 0.
+  EXPECT_EQ(split_snapshot(Bytes(snapshot).subspan(table_bytes)).error(),
+            DecodeError::bad_entry_header);
+  ByteBuffer cut(snapshot.begin(), snapshot.begin() + static_cast<std::ptrdiff_t>(table_bytes - 1));
+  EXPECT_EQ(split_snapshot(Bytes(cut)).error(), DecodeError::truncated);
+  ByteBuffer zero_client;
+  encode_client_records(std::vector<ClientRecord>{{0, 1, Zxid{0x100000001}}}, zero_client);
+  EXPECT_EQ(decode_client_records(Bytes(zero_client), back).error(), DecodeError::bad_payload_size);
 }
 
 }  // namespace

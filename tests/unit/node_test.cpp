@@ -145,7 +145,7 @@ class Cluster {
 
   void propose(std::size_t i, const std::vector<std::string>& values) {
     std::vector<ClientProposal> ps;
-    for (const auto& v : values) ps.push_back(ClientProposal{++next_tag, Bytes(reinterpret_cast<const std::byte*>(v.data()), v.size())});
+    for (const auto& v : values) ps.push_back(ClientProposal{++next_tag, Bytes(reinterpret_cast<const std::byte*>(v.data()), v.size()), {}});
     step(i, input::ClientProposals{ps});
   }
 
@@ -272,7 +272,10 @@ TEST(NodeBatches, DeliverOutputsNeverExceedTheBatchLimit) {
   st.accepted_epoch = Epoch{1};
   st.current_epoch = Epoch{1};
   for (std::uint32_t k = 1; k <= 100; ++k) {
-    st.tail.push_back(LoggedEntry{Zxid::make(Epoch{1}, k), ByteBuffer(3, std::byte{'x'})});
+    ByteBuffer entry;
+    encode_entry_header(WriteId{}, entry);
+    entry.resize(entry.size() + 3, std::byte{'x'});
+    st.tail.push_back(LoggedEntry{Zxid::make(Epoch{1}, k), std::move(entry)});
   }
   Node node(nc, std::move(st));
   std::size_t delivered = 0;
