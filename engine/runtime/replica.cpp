@@ -12,7 +12,6 @@
 namespace fastzab::runtime {
 namespace {
 
-using core::OutputKind;
 using core::Zxid;
 
 std::string hex(std::uint64_t v) {
@@ -105,12 +104,11 @@ Result<void> Replica::start() {
     counters_.records_truncated += records_before - log_->record_count();
   }
   try {
-    node_.emplace(opt_.node, std::move(state));
+    host_.emplace(opt_.node, std::move(state), static_cast<core::Effects&>(*this));
   } catch (const std::exception& e) {
     return std::unexpected(Error{std::string("the durable state is not one a node may start "
                                              "from: ") + e.what()});
   }
-  gate_.reset(node_->last_logged(), node_->accepted_epoch(), node_->current_epoch());
 
   auto t = net::Transport::open(opt_.transport);
   if (!t) return std::unexpected(Error{"cannot open the transport: " + t.error().to_string()});
@@ -130,7 +128,7 @@ void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
   const std::uint64_t itag = first_itag_ + writes_.size() - 1;
   if (trace_ != nullptr && stamps != nullptr) [[unlikely]] {
     trace_pending_->add(itag, *stamps);
-    if (node_->state() != core::PeerState::leading) {
+    if (host_->node().state() != core::PeerState::leading) {
       trace_pending_->forwarded(itag, trace::now_ns());
     }
   }
@@ -138,7 +136,7 @@ void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
 }
 
 // The core's write_done for internal tag o.tag.
-void Replica::finish_write(const core::Output& done) {
+void Replica::write_done(const core::Output& done) {
   const std::uint64_t itag = done.tag;
   FASTZAB_ASSERT(itag >= first_itag_ && itag - first_itag_ < writes_.size());
   Write& w = writes_[itag - first_itag_];
@@ -187,7 +185,7 @@ void Replica::transfer_leadership(std::uint64_t tag, std::uint64_t target) {
 
 void Replica::wake() { transport_->wake(); }
 
-void Replica::emit(core::ServerId peer, core::SessionId session, core::Bytes frame) {
+void Replica::send(core::ServerId peer, core::SessionId session, core::Bytes frame) {
   if (transport_->send(static_cast<std::uint64_t>(peer.value), session.value, frame)) {
     ++counters_.frames_out;
   } else {
@@ -198,197 +196,165 @@ void Replica::emit(core::ServerId peer, core::SessionId session, core::Bytes fra
 
 void Replica::step(const core::Input& input) {
   if (fatal_) return;
-  outs_.clear();
-  if (trace_ != nullptr) [[unlikely]] {
-    const core::Zxid committed_before = node_->committed();
-    node_->step(input, outs_);
-    trace_step(input, committed_before);
-  } else {
-    node_->step(input, outs_);
-  }
-  for (const core::Output& o : outs_.items) {
-    if (auto r = carry_out(o); !r) {
-      fatal_ = r.error();
+  if (trace_ != nullptr) [[unlikely]] committed_before_step_ = host_->node().committed();
+  host_->step(input);
+}
+
+void Replica::stepped(const core::Input& input) {
+  if (trace_ != nullptr) [[unlikely]] trace_step(input, committed_before_step_);
+}
+
+void Replica::close_session(core::ServerId peer, core::SessionId session) {
+  transport_->close_session(static_cast<std::uint64_t>(peer.value), session.value);
+}
+
+void Replica::append(Zxid first, const core::BatchView& entries) {
+  Zxid z = first;
+  for (core::Bytes entry : entries) {
+    if (auto a = log_->append(as_log_zxid(z), entry); !a) {
+      fatal_ = log_error("log append failed", a.error());
       return;
     }
+    z = z.next();
+  }
+  const auto count = static_cast<std::int64_t>(entries.size());
+  counters_.appended += entries.size();
+  pending_appends_.push_back(first.value + count - 1);
+  if (trace_ != nullptr && host_->node().state() == core::PeerState::leading) [[unlikely]] {
+    // Writes a follower forwarded have no proposal_accepted here: their zxids are claimed
+    // when the leader appends them (for its own, proposal_accepted already did).
+    const std::uint64_t from = as_log_zxid(first);
+    const std::uint64_t n = entries.size();
+    const std::uint64_t traced = std::min<std::uint64_t>(n, trace::kSlots);
+    for (std::uint64_t k = from + (n - traced); k < from + n; ++k) {
+      trace_->claim(k, trace::Role::leader);
+    }
+    trace_->stamp_range(from, n, trace::Stage::proposed, trace::now_ns());
   }
 }
 
-Result<void> Replica::carry_out(const core::Output& o) {
-  const auto send = [this](core::ServerId peer, core::SessionId s, core::Bytes frame) {
-    emit(peer, s, frame);
-  };
-  gate_.on_output(outs_, o, send);  // sends, and tracks appends, truncates and snapshots
-  const core::Bytes bytes = outs_.bytes(o);
-  switch (o.kind) {
-    case OutputKind::send:
-    case OutputKind::send_after_durable:
-      return {};
-    case OutputKind::close_session:
-      transport_->close_session(static_cast<std::uint64_t>(o.peer.value), o.session.value);
-      return {};
-    case OutputKind::append: {
-      auto batch = core::decode_batch(bytes);
-      FASTZAB_ASSERT(batch && batch->size() == o.count);  // the core's own encoding
-      Zxid z = o.zxid;
-      for (core::Bytes entry : *batch) {
-        if (auto a = log_->append(as_log_zxid(z), entry); !a) {
-          return std::unexpected(log_error("log append failed", a.error()));
-        }
-        z = z.next();
-      }
-      counters_.appended += o.count;
-      pending_appends_.push_back(o.zxid.value + static_cast<std::int64_t>(o.count) - 1);
-      if (trace_ != nullptr && node_->state() == core::PeerState::leading) [[unlikely]] {
-        // Writes a follower forwarded have no proposal_accepted here: their zxids are claimed
-        // when the leader appends them (for its own, proposal_accepted already did).
-        const std::uint64_t first = as_log_zxid(o.zxid);
-        const std::uint64_t count = std::min<std::uint64_t>(o.count, trace::kSlots);
-        for (std::uint64_t k = first + (o.count - count); k < first + o.count; ++k) {
-          trace_->claim(k, trace::Role::leader);
-        }
-        trace_->stamp_range(first, o.count, trace::Stage::proposed, trace::now_ns());
-      }
-      return {};
-    }
-    case OutputKind::truncate: {
-      // truncate() first makes every earlier append durable (durable effects complete in
-      // issue order), so those completions are due now.
-      const std::uint64_t records_before = log_->record_count();
-      if (auto t = log_->truncate(static_cast<std::uint64_t>(std::max<std::int64_t>(o.zxid.value, 0)));
-          !t) {
-        return std::unexpected(log_error("log truncate failed", t.error()));
-      }
-      if (log_->record_count() < records_before) {
-        ++counters_.truncations;
-        counters_.records_truncated += records_before - log_->record_count();
-      }
-      if (!pending_appends_.empty()) {
-        completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});
-        pending_appends_.clear();
-      }
-      return {};
-    }
-    case OutputKind::persist_epochs: {
-      if (auto w = log_->write_epochs(log::Epochs{static_cast<std::uint64_t>(o.accepted.value),
-                                                  static_cast<std::uint64_t>(o.current.value)});
-          !w) {
-        return std::unexpected(log_error("writing the epoch file failed", w.error()));
-      }
-      if (!pending_appends_.empty()) {
-        completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});
-        pending_appends_.clear();
-      }
-      completions_.push_back(core::input::EpochsDurable{o.accepted, o.current});
-      return {};
-    }
-    case OutputKind::install_snapshot: {
-      const auto at = as_log_zxid(o.zxid);
-      // Durable first, then every record goes (those <= at are superseded by the snapshot,
-      // those above it are another history's): a crash in between restarts from the snapshot
-      // with a prefix of the old log after it, a state the core accepts (it syncs it again).
-      if (auto s = log_->save_snapshot(at, bytes); !s) {
-        return std::unexpected(log_error("saving a received snapshot failed", s.error()));
-      }
-      if (auto t = log_->reset_to_snapshot(at); !t) {
-        return std::unexpected(log_error("dropping the log after a snapshot failed", t.error()));
-      }
-      // The core checked the snapshot's framing when the SNAP arrived.
-      const auto parts = core::split_snapshot(bytes);
-      FASTZAB_ASSERT(parts.has_value());
-      app_.restore(at, parts->app_state);
-      applied_zxid_ = at;
-      applied_since_snapshot_ = 0;
-      ++counters_.snapshots_installed;
-      if (!pending_appends_.empty()) {
-        completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});
-        pending_appends_.clear();
-      }
-      completions_.push_back(core::input::SnapshotInstalled{o.zxid});
-      return {};
-    }
-    case OutputKind::send_snapshot: {
-      if (static_cast<std::uint64_t>(o.zxid.value) != applied_zxid_) {
-        // The core asks for the state at its applied zxid, which is the application's.
-        return std::unexpected(Error{"send_snapshot at " + hex(static_cast<std::uint64_t>(o.zxid.value)) +
-                                     " but the application is at " + hex(applied_zxid_)});
-      }
-      const std::vector<std::byte> state = app_.snapshot();
-      gate_.send_snapshot(o, bytes, core::Bytes(state), send);
-      ++counters_.snapshots_sent;
-      return {};
-    }
-    case OutputKind::deliver: {
-      auto batch = core::decode_batch(bytes);
-      FASTZAB_ASSERT(batch && batch->size() == o.count);
-      Zxid z = o.zxid;
-      for (core::Bytes entry : *batch) {
-        const auto zx = as_log_zxid(z);
-        FASTZAB_ASSERT_OP(zx, >, applied_zxid_);
-        app_.apply(zx, entry);
-        applied_zxid_ = zx;
-        z = z.next();
-      }
-      if (trace_ != nullptr) [[unlikely]] {
-        trace_->stamp_range(as_log_zxid(o.zxid), o.count, trace::Stage::applied, trace::now_ns());
-      }
-      counters_.delivered += o.count;
-      applied_since_snapshot_ += o.count;
-      return {};
-    }
-    case OutputKind::role_change:
-      if (o.state_restored) {
-        // Synchronized with an established leader: whatever a recovery cut is held again.
-        if (auto c = log_->clear_state_lost(); !c) {
-          return std::unexpected(log_error("cannot remove the state-lost mark", c.error()));
-        }
-        std::fprintf(stderr, "fastzab: log %s: synchronized with leader %lld: state-lost mark "
-                     "removed, voting again\n", opt_.log_dir.c_str(),
-                     static_cast<long long>(o.leader.value));
-      }
-      if (hooks_.role_changed) {
-        hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
-                            std::max<std::int64_t>(o.accepted.value, 0), o.established);
-      }
-      return {};
-    case OutputKind::proposal_accepted:
-      if (trace_ != nullptr) [[unlikely]] {
-        const std::uint64_t zx = as_log_zxid(o.zxid);
-        trace_->claim(zx, trace::Role::leader);
-        trace_->stamp(zx, trace::Stage::proposed, trace_propose_ns_);
-        trace_pending_->bind(o.tag, zx, trace::Role::leader, *trace_);
-      }
-      return {};
-    case OutputKind::write_done:
-      finish_write(o);
-      return {};
-    case OutputKind::transfer_result:
-      if (hooks_.transfer_ended) {
-        hooks_.transfer_ended(o.tag, o.transfer,
-                              static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)));
-      }
-      return {};
+void Replica::flush_pending_appends() {
+  if (pending_appends_.empty()) return;
+  completions_.push_back(core::input::LogDurable{Zxid{pending_appends_.back()}});
+  pending_appends_.clear();
+}
+
+void Replica::truncate(Zxid last_kept) {
+  // truncate() first makes every earlier append durable (durable effects complete in issue
+  // order), so those completions are due now.
+  const std::uint64_t records_before = log_->record_count();
+  if (auto t = log_->truncate(static_cast<std::uint64_t>(std::max<std::int64_t>(last_kept.value, 0)));
+      !t) {
+    fatal_ = log_error("log truncate failed", t.error());
+    return;
   }
-  return {};
+  if (log_->record_count() < records_before) {
+    ++counters_.truncations;
+    counters_.records_truncated += records_before - log_->record_count();
+  }
+  flush_pending_appends();
+}
+
+void Replica::persist_epochs(core::Epoch accepted, core::Epoch current) {
+  if (auto w = log_->write_epochs(log::Epochs{static_cast<std::uint64_t>(accepted.value),
+                                              static_cast<std::uint64_t>(current.value)});
+      !w) {
+    fatal_ = log_error("writing the epoch file failed", w.error());
+    return;
+  }
+  flush_pending_appends();
+  completions_.push_back(core::input::EpochsDurable{accepted, current});
+}
+
+void Replica::install_snapshot(Zxid zxid, core::Bytes snapshot, core::Bytes app_state) {
+  const auto at = as_log_zxid(zxid);
+  // Durable first, then every record goes (those <= at are superseded by the snapshot, those
+  // above it are another history's): a crash in between restarts from the snapshot with a
+  // prefix of the old log after it, a state the core accepts (it syncs it again).
+  if (auto s = log_->save_snapshot(at, snapshot); !s) {
+    fatal_ = log_error("saving a received snapshot failed", s.error());
+    return;
+  }
+  if (auto t = log_->reset_to_snapshot(at); !t) {
+    fatal_ = log_error("dropping the log after a snapshot failed", t.error());
+    return;
+  }
+  app_.restore(at, app_state);
+  applied_zxid_ = at;
+  applied_since_snapshot_ = 0;
+  ++counters_.snapshots_installed;
+  flush_pending_appends();
+  completions_.push_back(core::input::SnapshotInstalled{zxid});
+}
+
+void Replica::snapshot_state(Zxid zxid, core::ByteBuffer& out) {
+  if (static_cast<std::uint64_t>(zxid.value) != applied_zxid_) {
+    // The core asks for the state at its applied zxid, which is the application's.
+    fatal_ = Error{"send_snapshot at " + hex(static_cast<std::uint64_t>(zxid.value)) +
+                   " but the application is at " + hex(applied_zxid_)};
+    return;
+  }
+  const std::vector<std::byte> state = app_.snapshot();
+  out.insert(out.end(), state.begin(), state.end());
+  ++counters_.snapshots_sent;
+}
+
+void Replica::apply(Zxid first, const core::BatchView& values) {
+  Zxid z = first;
+  for (core::Bytes value : values) {
+    const auto zx = as_log_zxid(z);
+    FASTZAB_ASSERT_OP(zx, >, applied_zxid_);
+    app_.apply(zx, value);
+    applied_zxid_ = zx;
+    z = z.next();
+  }
+  if (trace_ != nullptr) [[unlikely]] {
+    trace_->stamp_range(as_log_zxid(first), values.size(), trace::Stage::applied, trace::now_ns());
+  }
+  counters_.delivered += values.size();
+  applied_since_snapshot_ += values.size();
+}
+
+void Replica::role_change(const core::Output& o) {
+  if (o.state_restored) {
+    // Synchronized with an established leader: whatever a recovery cut is held again.
+    if (auto c = log_->clear_state_lost(); !c) {
+      fatal_ = log_error("cannot remove the state-lost mark", c.error());
+      return;
+    }
+    std::fprintf(stderr, "fastzab: log %s: synchronized with leader %lld: state-lost mark "
+                 "removed, voting again\n", opt_.log_dir.c_str(),
+                 static_cast<long long>(o.leader.value));
+  }
+  if (hooks_.role_changed) {
+    hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
+                        std::max<std::int64_t>(o.accepted.value, 0), o.established);
+  }
+}
+
+void Replica::proposal_accepted(std::uint64_t tag, Zxid zxid) {
+  if (trace_ != nullptr) [[unlikely]] {
+    const std::uint64_t zx = as_log_zxid(zxid);
+    trace_->claim(zx, trace::Role::leader);
+    trace_->stamp(zx, trace::Stage::proposed, trace_propose_ns_);
+    trace_pending_->bind(tag, zx, trace::Role::leader, *trace_);
+  }
+}
+
+void Replica::transfer_result(const core::Output& o) {
+  if (hooks_.transfer_ended) {
+    hooks_.transfer_ended(o.tag, o.transfer,
+                          static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)));
+  }
 }
 
 // Completions queued while carrying out outputs, reported in issue order. Each may produce
 // outputs that queue more.
 Result<void> Replica::drain_completions() {
-  const auto send = [this](core::ServerId peer, core::SessionId s, core::Bytes frame) {
-    emit(peer, s, frame);
-  };
   while (!completions_.empty() && !fatal_) {
     const core::Input in = std::move(completions_.front());
     completions_.pop_front();
-    if (const auto* d = std::get_if<core::input::LogDurable>(&in)) {
-      gate_.on_log_durable(d->zxid, send);
-    } else if (const auto* e = std::get_if<core::input::EpochsDurable>(&in)) {
-      gate_.on_epochs_durable(e->accepted, e->current, send);
-    } else if (const auto* s = std::get_if<core::input::SnapshotInstalled>(&in)) {
-      gate_.on_snapshot_installed(s->zxid, send);
-    }
-    step(in);
+    step(in);  // the host releases what its gate held for it, then steps the node
   }
   if (fatal_) return std::unexpected(*fatal_);
   return {};
@@ -423,9 +389,9 @@ Result<void> Replica::maybe_snapshot() {
   if (applied_zxid_ == 0 || applied_zxid_ > log_->durable_zxid()) return {};
   // The core's client table is at its applied zxid, which every deliver output processed has
   // brought the application to.
-  FASTZAB_ASSERT_OP(static_cast<std::uint64_t>(node_->applied().value), ==, applied_zxid_);
+  FASTZAB_ASSERT_OP(static_cast<std::uint64_t>(host_->node().applied().value), ==, applied_zxid_);
   std::vector<std::byte> snapshot;
-  node_->encode_client_table(snapshot);
+  host_->node().encode_client_table(snapshot);
   const std::vector<std::byte> state = app_.snapshot();
   snapshot.insert(snapshot.end(), state.begin(), state.end());
   if (auto s = log_->save_snapshot(applied_zxid_, snapshot); !s) {
@@ -511,7 +477,7 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
 // ---------------------------------------------------------------- commit tracing
 
 trace::Role Replica::trace_role() const noexcept {
-  switch (node_->state()) {
+  switch (host_->node().state()) {
     case core::PeerState::leading: return trace::Role::leader;
     case core::PeerState::following: return trace::Role::follower;
     case core::PeerState::observing: return trace::Role::observer;
@@ -524,11 +490,11 @@ trace::Role Replica::trace_role() const noexcept {
 // input says whose durability completed it: an ACK's sender, or the leader's own log), on a
 // learner a COMMIT (or INFORM) arrived.
 void Replica::trace_step(const core::Input& input, core::Zxid committed_before) {
-  const core::Zxid now_committed = node_->committed();
+  const core::Zxid now_committed = host_->node().committed();
   if (now_committed.value <= committed_before.value || now_committed.value <= 0) return;
   const auto last = static_cast<std::uint64_t>(now_committed.value);
   const std::uint64_t ns = trace::now_ns();
-  if (node_->state() == core::PeerState::leading) {
+  if (host_->node().state() == core::PeerState::leading) {
     auto by = static_cast<std::uint64_t>(opt_.node.self.value);
     if (const auto* m = std::get_if<core::input::Message>(&input)) {
       by = static_cast<std::uint64_t>(m->from.value);
@@ -551,7 +517,7 @@ void Replica::trace_frame_in(core::ServerId peer, core::Bytes frame) {
     for (std::uint64_t i = 0; i < count; ++i) trace_->claim(first + i, role);
     trace_->stamp_range(first, count, trace::Stage::proposal_recv, ns);
   } else if (p->kind == trace::FramePeek::Kind::ack &&
-             node_->state() == core::PeerState::leading) {
+             host_->node().state() == core::PeerState::leading) {
     trace_->ack_down(p->zxid, static_cast<std::uint64_t>(peer.value), trace::now_ns());
   }
 }

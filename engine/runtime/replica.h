@@ -1,7 +1,8 @@
-// One replication group on one core: the host of the pure core. It owns the core's Node, the
-// group's Log and Transport, and runs the loop of style practice 12: receive a burst of frames,
-// step the core, carry out its outputs in order (log writes, sends behind the SendGate, delivery
-// to the application), submit the log batch, report log completions back, flush the sends.
+// One replication group on one core. It owns the core's Host (engine/core/host.h: the Node, its
+// persist-before-ack gate, output dispatch) and is that host's Effects over the group's Log,
+// Transport and StateMachine. It runs the loop of style practice 12: receive a burst of frames,
+// step the core, carry out its outputs in order (log writes, sends, delivery to the
+// application), submit the log batch, report log completions back, flush the sends.
 //
 // Everything here runs on the thread that calls run_once() (the group's core). Other threads
 // talk to it through the embedding layer's SPSC rings, never directly.
@@ -18,10 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "engine/core/host.h"
 #include "engine/core/io.h"
 #include "engine/core/node.h"
 #include "engine/core/ring.h"
-#include "engine/core/send_gate.h"
 #include "engine/include/fastzab/fastzab.h"
 #include "engine/runtime/error.h"
 #include "engine/runtime/trace.h"
@@ -88,7 +89,7 @@ struct ReplicaCounters {
   std::uint64_t snapshots_taken = 0;
 };
 
-class Replica {
+class Replica final : private core::Effects {
  public:
   // Opens and recovers the log, restores the application from the newest snapshot, applies the
   // core's recovery rule to the log tail, builds the core and opens the transport. Errors are
@@ -132,7 +133,7 @@ class Replica {
   // the embedding layer calls this).
   void wake();
 
-  const core::Node& node() const noexcept { return *node_; }
+  const core::Node& node() const noexcept { return host_->node(); }
   const ReplicaCounters& counters() const noexcept { return counters_; }
   const net::Counters& transport_counters() const noexcept { return transport_->counters(); }
   std::uint16_t listen_port() const noexcept { return transport_->listen_port(); }
@@ -143,13 +144,28 @@ class Replica {
   Replica(ReplicaOptions options, StateMachine& app, ReplicaHooks hooks);
   Result<void> start();
   void step(const core::Input& input);
-  Result<void> carry_out(const core::Output& o);
+  // core::Effects: what the host carries out, in order. A failure sets fatal_ (healthy() turns
+  // false and the host stops).
+  void send(core::ServerId peer, core::SessionId session, core::Bytes frame) override;
+  void close_session(core::ServerId peer, core::SessionId session) override;
+  void append(core::Zxid first, const core::BatchView& entries) override;
+  void truncate(core::Zxid last_kept) override;
+  void persist_epochs(core::Epoch accepted, core::Epoch current) override;
+  void install_snapshot(core::Zxid at, core::Bytes snapshot, core::Bytes app_state) override;
+  void snapshot_state(core::Zxid at, core::ByteBuffer& out) override;
+  void apply(core::Zxid first, const core::BatchView& values) override;
+  void role_change(const core::Output& change) override;
+  void proposal_accepted(std::uint64_t tag, core::Zxid zxid) override;
+  void write_done(const core::Output& done) override;
+  void transfer_result(const core::Output& result) override;
+  bool healthy() const override { return !fatal_; }
+  void stepped(const core::Input& input) override;
+  // Every append handed to the log so far is durable once the completion queued next is.
+  void flush_pending_appends();
   Result<void> report_durable();
   Result<void> drain_completions();
   Result<void> maybe_snapshot();
-  void emit(core::ServerId peer, core::SessionId session, core::Bytes frame);
   void queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes, core::WriteId id);
-  void finish_write(const core::Output& done);
   // Commit tracing (README.md "Commit tracing"); called only when trace_ is set.
   trace::Role trace_role() const noexcept;
   void trace_step(const core::Input& input, core::Zxid committed_before);
@@ -161,9 +177,8 @@ class Replica {
   ReplicaHooks hooks_;
   std::unique_ptr<log::Log> log_;
   std::unique_ptr<net::Transport> transport_;
-  std::optional<core::Node> node_;
-  core::SendGate gate_;
-  core::Outputs outs_;
+  std::optional<core::Host> host_;
+  core::Zxid committed_before_step_;  // for commit tracing
   struct QueuedProposal {
     std::uint64_t tag;
     std::size_t offset;

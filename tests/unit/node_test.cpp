@@ -6,10 +6,11 @@
 
 #include <deque>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
-#include "engine/core/send_gate.h"
+#include "engine/core/host.h"
 
 namespace fastzab::core {
 namespace {
@@ -21,33 +22,70 @@ struct Frame {
   ByteBuffer bytes;
 };
 
-// A tiny host: one session per pair, instant FIFO delivery, a disk that completes on demand.
+// A tiny world: one session per pair, instant FIFO delivery, a disk that completes on demand.
+// Each member is the Effects of a core::Host.
 class Cluster {
  public:
+  struct DiskOp {
+    OutputKind kind;
+    Zxid zxid;
+    Epoch accepted, current;
+  };
+  struct Member final : Effects {
+    Cluster* world = nullptr;
+    std::size_t index = 0;
+    std::deque<DiskOp> disk;
+    std::vector<std::pair<Zxid, std::string>> delivered;
+
+    void send(ServerId peer, SessionId s, Bytes b) override {
+      world->net.push_back(Frame{index, *world->config.index_of(peer), s, ByteBuffer(b.begin(), b.end())});
+    }
+    void close_session(ServerId, SessionId) override {}
+    void append(Zxid first, const BatchView& entries) override {
+      disk.push_back({OutputKind::append, Zxid{first.value + static_cast<std::int64_t>(entries.size()) - 1}, {}, {}});
+    }
+    void truncate(Zxid) override {}
+    void persist_epochs(Epoch a, Epoch c) override { disk.push_back({OutputKind::persist_epochs, kNoZxid, a, c}); }
+    void install_snapshot(Zxid at, Bytes, Bytes) override {
+      disk.push_back({OutputKind::install_snapshot, at, {}, {}});
+    }
+    void snapshot_state(Zxid, ByteBuffer&) override {}
+    void apply(Zxid first, const BatchView& values) override {
+      Zxid z = first;
+      for (Bytes e : values) {
+        delivered.emplace_back(z, std::string(reinterpret_cast<const char*>(e.data()), e.size()));
+        z = z.next();
+      }
+    }
+    void role_change(const Output& o) override {
+      if (o.established && o.role == PeerState::leading) world->established.push_back({o.accepted.value, index});
+    }
+    void write_done(const Output&) override {}
+  };
+
   Cluster(std::size_t voters, std::size_t observers = 0, std::uint32_t max_counter = kMaxZxidCounter) {
-    std::vector<Member> members;
+    std::vector<core::Member> members;
     for (std::size_t i = 0; i < voters + observers; ++i) {
-      members.push_back(Member{ServerId{static_cast<std::int64_t>(i + 1)}, i >= voters, 1, -1});
+      members.push_back(core::Member{ServerId{static_cast<std::int64_t>(i + 1)}, i >= voters, 1, -1});
     }
     auto cfg = ClusterConfig::make(members, QuorumVerifier::Kind::majority);
     EXPECT_TRUE(cfg.has_value());
     config = *cfg;
     const std::size_t n = members.size();
+    world_members.resize(n);
     for (std::size_t i = 0; i < n; ++i) {
+      world_members[i].world = this;
+      world_members[i].index = i;
       NodeConfig nc{config, members[i].id};
       nc.max_zxid_counter = max_counter;
-      nodes.emplace_back(nc, DurableState{});
-      gates.emplace_back();
-      gates.back().reset(kZeroZxid, Epoch{0}, Epoch{0});
-      pending_disk.emplace_back();
-      delivered.emplace_back();
+      hosts.push_back(std::make_unique<Host>(nc, DurableState{}, world_members[i]));
     }
     up.assign(n, true);
   }
 
   void connect_all() {
-    for (std::size_t a = 0; a < nodes.size(); ++a)
-      for (std::size_t b = a + 1; b < nodes.size(); ++b) connect(a, b);
+    for (std::size_t a = 0; a < hosts.size(); ++a)
+      for (std::size_t b = a + 1; b < hosts.size(); ++b) connect(a, b);
   }
   void connect(std::size_t a, std::size_t b) {
     const SessionId s{++next_session};
@@ -56,63 +94,30 @@ class Cluster {
     step(b, input::SessionUp{id(a), s});
   }
   ServerId id(std::size_t i) const { return config.members()[i].id; }
+  const Node& node(std::size_t i) const { return hosts[i]->node(); }
+  const std::vector<std::pair<Zxid, std::string>>& delivered(std::size_t i) const {
+    return world_members[i].delivered;
+  }
 
   void step(std::size_t i, const Input& in) {
-    if (!up[i]) return;
-    Outputs out;
-    nodes[i].step(in, out);
-    for (const Output& o : out.items) {
-      auto emit = [&](ServerId peer, SessionId s, Bytes b) {
-        const std::size_t to = *config.index_of(peer);
-        net.push_back(Frame{i, to, s, ByteBuffer(b.begin(), b.end())});
-      };
-      gates[i].on_output(out, o, emit);
-      switch (o.kind) {
-        case OutputKind::append:
-        case OutputKind::persist_epochs:
-        case OutputKind::install_snapshot:
-          pending_disk[i].push_back(o);
-          break;
-        case OutputKind::deliver: {
-          auto batch = decode_batch(out.bytes(o));
-          EXPECT_TRUE(batch.has_value());
-          Zxid z = o.zxid;
-          for (Bytes e : *batch) {
-            delivered[i].emplace_back(z, std::string(reinterpret_cast<const char*>(e.data()), e.size()));
-            z = z.next();
-          }
-          break;
-        }
-        case OutputKind::role_change:
-          if (o.established && o.role == PeerState::leading) established.push_back({o.accepted.value, i});
-          break;
-        default:
-          break;
-      }
-    }
+    if (up[i]) hosts[i]->step(in);
   }
 
   // Completes every pending disk op of every node, then delivers every frame; repeats until quiet.
   void settle(int max_rounds = 10000) {
     for (int r = 0; r < max_rounds; ++r) {
       bool work = false;
-      for (std::size_t i = 0; i < nodes.size(); ++i) {
-        while (!pending_disk[i].empty()) {
+      for (std::size_t i = 0; i < hosts.size(); ++i) {
+        auto& disk = world_members[i].disk;
+        while (!disk.empty()) {
           work = true;
-          Output o = pending_disk[i].front();
-          pending_disk[i].pop_front();
-          auto emit = [&](ServerId peer, SessionId s, Bytes b) {
-            net.push_back(Frame{i, *config.index_of(peer), s, ByteBuffer(b.begin(), b.end())});
-          };
+          const DiskOp o = disk.front();
+          disk.pop_front();
           if (o.kind == OutputKind::append) {
-            const Zxid last{o.zxid.value + static_cast<std::int64_t>(o.count) - 1};
-            gates[i].on_log_durable(last, emit);
-            step(i, input::LogDurable{last});
+            step(i, input::LogDurable{o.zxid});
           } else if (o.kind == OutputKind::persist_epochs) {
-            gates[i].on_epochs_durable(o.accepted, o.current, emit);
             step(i, input::EpochsDurable{o.accepted, o.current});
           } else {
-            gates[i].on_snapshot_installed(o.zxid, emit);
             step(i, input::SnapshotInstalled{o.zxid});
           }
         }
@@ -132,14 +137,14 @@ class Cluster {
 
   void tick(int n) {
     for (int t = 0; t < n; ++t) {
-      for (std::size_t i = 0; i < nodes.size(); ++i) step(i, input::Tick{});
+      for (std::size_t i = 0; i < hosts.size(); ++i) step(i, input::Tick{});
       settle();
     }
   }
 
   std::optional<std::size_t> leader() const {
-    for (std::size_t i = 0; i < nodes.size(); ++i)
-      if (up[i] && nodes[i].state() == PeerState::leading && nodes[i].phase() == ZabPhase::broadcast) return i;
+    for (std::size_t i = 0; i < hosts.size(); ++i)
+      if (up[i] && node(i).state() == PeerState::leading && node(i).phase() == ZabPhase::broadcast) return i;
     return std::nullopt;
   }
 
@@ -150,10 +155,8 @@ class Cluster {
   }
 
   ClusterConfig config;
-  std::vector<Node> nodes;
-  std::vector<SendGate> gates;
-  std::vector<std::deque<Output>> pending_disk;
-  std::vector<std::vector<std::pair<Zxid, std::string>>> delivered;
+  std::vector<Member> world_members;  // sized once: the hosts hold references
+  std::vector<std::unique_ptr<Host>> hosts;
   std::vector<std::pair<std::int64_t, std::size_t>> established;
   std::vector<bool> up;
   std::deque<Frame> net;
@@ -190,9 +193,9 @@ TEST(NodeCluster, SingleNodeLeadsAndCommitsOnItsOwnDurableLog) {
   ASSERT_TRUE(c.leader().has_value());
   c.propose(0, {"a", "b"});
   c.settle();
-  ASSERT_EQ(c.delivered[0].size(), 2u);
-  EXPECT_EQ(c.delivered[0][0].first, Zxid::make(Epoch{1}, 1));
-  EXPECT_EQ(c.delivered[0][1].second, "b");
+  ASSERT_EQ(c.delivered(0).size(), 2u);
+  EXPECT_EQ(c.delivered(0)[0].first, Zxid::make(Epoch{1}, 1));
+  EXPECT_EQ(c.delivered(0)[1].second, "b");
 }
 
 TEST(NodeCluster, ThreeNodesElectTheLargestIdWhenLogsAreEqual) {
@@ -202,9 +205,9 @@ TEST(NodeCluster, ThreeNodesElectTheLargestIdWhenLogsAreEqual) {
   const auto l = c.leader();
   ASSERT_TRUE(l.has_value());
   EXPECT_EQ(*l, 2u);
-  EXPECT_EQ(c.nodes[0].state(), PeerState::following);
-  EXPECT_EQ(c.nodes[1].state(), PeerState::following);
-  EXPECT_EQ(c.nodes[0].phase(), ZabPhase::broadcast);
+  EXPECT_EQ(c.node(0).state(), PeerState::following);
+  EXPECT_EQ(c.node(1).state(), PeerState::following);
+  EXPECT_EQ(c.node(0).phase(), ZabPhase::broadcast);
   ASSERT_EQ(c.established.size(), 1u);
   EXPECT_EQ(c.established[0].first, 1);
 }
@@ -220,9 +223,9 @@ TEST(NodeCluster, BatchedProposalCommitsEverywhereInOrder) {
   c.settle();
   c.tick(2);  // followers learn the last commit
   for (std::size_t i = 0; i < 3; ++i) {
-    ASSERT_EQ(c.delivered[i].size(), 4u) << "node " << i;
-    EXPECT_EQ(c.delivered[i][3].second, "w");
-    EXPECT_EQ(c.delivered[i][3].first, Zxid::make(Epoch{1}, 4));
+    ASSERT_EQ(c.delivered(i).size(), 4u) << "node " << i;
+    EXPECT_EQ(c.delivered(i)[3].second, "w");
+    EXPECT_EQ(c.delivered(i)[3].first, Zxid::make(Epoch{1}, 4));
   }
 }
 
@@ -231,11 +234,11 @@ TEST(NodeCluster, ObserverGetsCommitsButNeverVotes) {
   c.connect_all();
   c.tick(10);
   ASSERT_TRUE(c.leader().has_value());
-  EXPECT_EQ(c.nodes[3].state(), PeerState::observing);
+  EXPECT_EQ(c.node(3).state(), PeerState::observing);
   c.propose(*c.leader(), {"o1", "o2"});
   c.settle();
-  ASSERT_EQ(c.delivered[3].size(), 2u);
-  EXPECT_EQ(c.delivered[3][1].second, "o2");
+  ASSERT_EQ(c.delivered(3).size(), 2u);
+  EXPECT_EQ(c.delivered(3)[1].second, "o2");
 }
 
 TEST(NodeCluster, ZxidCounterExhaustionForcesANewEpoch) {
@@ -247,14 +250,14 @@ TEST(NodeCluster, ZxidCounterExhaustionForcesANewEpoch) {
   c.settle();
   c.tick(30);
   ASSERT_TRUE(c.leader().has_value());
-  EXPECT_GE(c.nodes[*c.leader()].current_epoch().value, 2);
+  EXPECT_GE(c.node(*c.leader()).current_epoch().value, 2);
   c.propose(*c.leader(), {"after"});
   c.settle();
   c.tick(2);
   for (std::size_t i = 0; i < 3; ++i) {
-    ASSERT_EQ(c.delivered[i].size(), 4u) << "node " << i;
-    EXPECT_EQ(c.delivered[i][3].second, "after");
-    EXPECT_EQ(c.delivered[i][3].first.counter(), 1u);
+    ASSERT_EQ(c.delivered(i).size(), 4u) << "node " << i;
+    EXPECT_EQ(c.delivered(i)[3].second, "after");
+    EXPECT_EQ(c.delivered(i)[3].first.counter(), 1u);
   }
 }
 

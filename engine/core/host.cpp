@@ -1,0 +1,83 @@
+#include "host.h"
+
+#include <utility>
+#include <variant>
+
+#include "invariant.h"
+
+namespace fastzab::core {
+
+Host::Host(NodeConfig config, DurableState state, Effects& effects)
+    : node_(std::move(config), std::move(state)), fx_(effects) {
+  gate_.reset(node_.last_logged(), node_.accepted_epoch(), node_.current_epoch());
+}
+
+void Host::step(const Input& in) {
+  if (!fx_.healthy()) return;
+  const auto send = [this](ServerId peer, SessionId session, Bytes frame) {
+    fx_.send(peer, session, frame);
+  };
+  if (const auto* d = std::get_if<input::LogDurable>(&in)) {
+    gate_.on_log_durable(d->zxid, send);
+  } else if (const auto* e = std::get_if<input::EpochsDurable>(&in)) {
+    gate_.on_epochs_durable(e->accepted, e->current, send);
+  } else if (const auto* s = std::get_if<input::SnapshotInstalled>(&in)) {
+    gate_.on_snapshot_installed(s->zxid, send);
+  }
+  outs_.clear();
+  node_.step(in, outs_);
+  fx_.stepped(in);
+  for (const Output& o : outs_.items) {
+    if (!fx_.healthy()) return;
+    carry_out(o);
+  }
+}
+
+void Host::carry_out(const Output& o) {
+  const auto send = [this](ServerId peer, SessionId session, Bytes frame) {
+    fx_.send(peer, session, frame);
+  };
+  gate_.on_output(outs_, o, send);  // sends; tracks appends, truncates and snapshots
+  const Bytes bytes = outs_.bytes(o);
+  switch (o.kind) {
+    case OutputKind::send:
+    case OutputKind::send_after_durable:
+      return;
+    case OutputKind::close_session:
+      return fx_.close_session(o.peer, o.session);
+    case OutputKind::append:
+    case OutputKind::deliver: {
+      // The core's own encoding: a batch of `count` entries.
+      const auto batch = decode_batch(bytes);
+      FASTZAB_ASSERT(batch.has_value());
+      FASTZAB_ASSERT_OP(batch->size(), ==, o.count);
+      if (o.kind == OutputKind::append) return fx_.append(o.zxid, *batch);
+      return fx_.apply(o.zxid, *batch);
+    }
+    case OutputKind::truncate:
+      return fx_.truncate(o.zxid);
+    case OutputKind::persist_epochs:
+      return fx_.persist_epochs(o.accepted, o.current);
+    case OutputKind::install_snapshot: {
+      const auto parts = split_snapshot(bytes);  // checked when the SNAP arrived
+      FASTZAB_ASSERT(parts.has_value());
+      return fx_.install_snapshot(o.zxid, bytes, parts->app_state);
+    }
+    case OutputKind::send_snapshot:
+      state_.clear();
+      fx_.snapshot_state(o.zxid, state_);
+      if (!fx_.healthy()) return;
+      gate_.send_snapshot(o, bytes, Bytes(state_), send);
+      return;
+    case OutputKind::role_change:
+      return fx_.role_change(o);
+    case OutputKind::proposal_accepted:
+      return fx_.proposal_accepted(o.tag, o.zxid);
+    case OutputKind::write_done:
+      return fx_.write_done(o);
+    case OutputKind::transfer_result:
+      return fx_.transfer_result(o);
+  }
+}
+
+}  // namespace fastzab::core
