@@ -4,14 +4,18 @@
 // value inline: the core must not have a threshold of its own).
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cstdlib>
 #include <deque>
+#include <memory>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "engine/core/history.h"
 #include "engine/core/node.h"
+#include "engine/core/host.h"
 #include "engine/core/send_gate.h"
 
 namespace {
@@ -103,51 +107,97 @@ struct Frame {
   ByteBuffer bytes;
 };
 
-class SteadyState : public ::testing::TestWithParam<std::size_t> {};
+// Allocations of the test world itself (its network and disk queues) are not the host's.
+struct NotCounted {
+  bool was = std::exchange(g_counting, false);
+  ~NotCounted() { g_counting = was; }
+};
 
-TEST_P(SteadyState, StepAllocatesNothingPerMessage) {
-  std::vector<Member> members{Member{ServerId{1}}, Member{ServerId{2}}, Member{ServerId{3}}};
-  auto cfg = *ClusterConfig::make(members, QuorumVerifier::Kind::majority);
-  std::vector<Node> nodes;
-  std::vector<Outputs> outs(3);
-  for (const Member& m : members) nodes.emplace_back(NodeConfig{cfg, m.id}, DurableState{});
+// One member of a 3-server world on a perfect network and an instant disk: the Effects of a
+// core::Host.
+struct World;
+struct Member final : Effects {
+  World* world = nullptr;
+  std::size_t index = 0;
+  std::deque<std::pair<OutputKind, Output>> disk;
+  void send(ServerId peer, SessionId s, Bytes b) override;
+  void close_session(ServerId, SessionId) override {}
+  void append(Zxid first, const BatchView& entries) override {
+    NotCounted n;
+    Output o;
+    o.zxid = Zxid{first.value + static_cast<std::int64_t>(entries.size()) - 1};
+    disk.emplace_back(OutputKind::append, o);
+  }
+  void truncate(Zxid) override {}
+  void persist_epochs(Epoch a, Epoch c) override {
+    NotCounted n;
+    Output o;
+    o.accepted = a;
+    o.current = c;
+    disk.emplace_back(OutputKind::persist_epochs, o);
+  }
+  void install_snapshot(Zxid, Bytes, Bytes) override {}
+  void snapshot_state(Zxid, ByteBuffer&) override {}
+  void apply(Zxid, const BatchView&) override {}
+  void role_change(const Output&) override {}
+  void write_done(const Output&) override {}
+};
+
+struct World {
   std::deque<Frame> net;
-  std::vector<std::deque<Output>> disk(3);
+  std::array<Member, 3> members;
+  std::vector<std::unique_ptr<Host>> hosts;
+};
+
+void Member::send(ServerId peer, SessionId s, Bytes b) {
+  NotCounted n;
+  world->net.push_back(Frame{index, static_cast<std::size_t>(peer.value - 1), s, ByteBuffer(b.begin(), b.end())});
+}
+
+struct SteadyCase {
+  std::size_t value_bytes;
+  bool identified;  // writes carry write ids of 8 clients (exactly-once), else anonymous
+};
+
+class SteadyState : public ::testing::TestWithParam<SteadyCase> {};
+
+TEST_P(SteadyState, HostStepAllocatesNothingPerMessage) {
+  std::vector<core::Member> members{core::Member{ServerId{1}}, core::Member{ServerId{2}},
+                                    core::Member{ServerId{3}}};
+  auto cfg = *ClusterConfig::make(members, QuorumVerifier::Kind::majority);
+  World w;
+  for (std::size_t i = 0; i < 3; ++i) {
+    w.members[i].world = &w;
+    w.members[i].index = i;
+    w.hosts.push_back(std::make_unique<Host>(NodeConfig{cfg, members[i].id}, DurableState{}, w.members[i]));
+  }
   std::vector<SessionId> pair_session{SessionId{1}, SessionId{2}, SessionId{3}};  // 01, 02, 12
   auto session_of = [&](std::size_t a, std::size_t b) {
     return pair_session[a + b - 1];
   };
   auto step = [&](std::size_t i, const Input& in) {
-    outs[i].clear();
     g_counting = true;
-    nodes[i].step(in, outs[i]);
+    w.hosts[i]->step(in);
     g_counting = false;
-    for (const Output& o : outs[i].items) {
-      if (o.kind == OutputKind::send || o.kind == OutputKind::send_after_durable) {
-        const Bytes b = outs[i].bytes(o);
-        net.push_back(Frame{i, static_cast<std::size_t>(o.peer.value - 1), o.session, ByteBuffer(b.begin(), b.end())});
-      } else if (o.kind == OutputKind::append || o.kind == OutputKind::persist_epochs) {
-        disk[i].push_back(o);
-      }
-    }
   };
   // Durability completes before the frames move, so gated sends may go at once.
   auto settle = [&] {
     for (bool work = true; work;) {
       work = false;
       for (std::size_t i = 0; i < 3; ++i) {
-        while (!disk[i].empty()) {
+        auto& disk = w.members[i].disk;
+        while (!disk.empty()) {
           work = true;
-          const Output o = disk[i].front();
-          disk[i].pop_front();
-          if (o.kind == OutputKind::append) step(i, input::LogDurable{Zxid{o.zxid.value + o.count - 1}});
+          const auto [kind, o] = disk.front();
+          disk.pop_front();
+          if (kind == OutputKind::append) step(i, input::LogDurable{o.zxid});
           else step(i, input::EpochsDurable{o.accepted, o.current});
         }
       }
-      while (!net.empty()) {
+      while (!w.net.empty()) {
         work = true;
-        Frame f = std::move(net.front());
-        net.pop_front();
+        Frame f = std::move(w.net.front());
+        w.net.pop_front();
         step(f.to, input::Message{members[f.from].id, f.session, Bytes(f.bytes)});
       }
     }
@@ -162,14 +212,21 @@ TEST_P(SteadyState, StepAllocatesNothingPerMessage) {
     settle();
   }
   std::size_t leader = 3;
-  for (std::size_t i = 0; i < 3; ++i)
-    if (nodes[i].state() == PeerState::leading && nodes[i].phase() == ZabPhase::broadcast) leader = i;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const Node& n = w.hosts[i]->node();
+    if (n.state() == PeerState::leading && n.phase() == ZabPhase::broadcast) leader = i;
+  }
   ASSERT_LT(leader, 3u);
 
-  const std::string payload(GetParam(), 'p');
+  const std::string payload(GetParam().value_bytes, 'p');
   std::vector<ClientProposal> batch(8, ClientProposal{0, Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size()), {}});
+  std::uint64_t seq = 0;
   auto run = [&](int rounds) {
     for (int r = 0; r < rounds; ++r) {
+      if (GetParam().identified) {
+        ++seq;
+        for (std::size_t k = 0; k < batch.size(); ++k) batch[k].id = WriteId{k + 1, seq};
+      }
       step(leader, input::ClientProposals{batch});
       settle();
       if (r % 16 == 0)
@@ -182,12 +239,22 @@ TEST_P(SteadyState, StepAllocatesNothingPerMessage) {
   EXPECT_GT(g_allocations, 0u) << "the counter must see the warm-up growing its buffers";
   g_allocations = 0;
   run(1000);
-  EXPECT_EQ(g_allocations, 0u) << "allocations inside Node::step over 8000 committed entries";
-  EXPECT_EQ(nodes[0].applied().counter(), 16000u);
+  EXPECT_EQ(g_allocations, 0u) << "allocations inside Host::step over 8000 committed entries";
+  EXPECT_EQ(w.hosts[0]->node().applied().counter(), 16000u);
+  if (GetParam().identified) {
+    EXPECT_EQ(w.hosts[0]->node().clients().size(), 8u);
+    EXPECT_EQ(w.hosts[0]->node().clients().find(8)->seq, 2000u);
+  }
 }
 
-INSTANTIATE_TEST_SUITE_P(ValueSizes, SteadyState, ::testing::Values(100, 232, 233, 1024, 16384, 65536),
-                         [](const ::testing::TestParamInfo<std::size_t>& p) { return "bytes" + std::to_string(p.param); });
+INSTANTIATE_TEST_SUITE_P(
+    ValueSizes, SteadyState,
+    ::testing::Values(SteadyCase{100, false}, SteadyCase{232, false}, SteadyCase{233, false},
+                      SteadyCase{1024, false}, SteadyCase{16384, false}, SteadyCase{65536, false},
+                      SteadyCase{100, true}, SteadyCase{65536, true}),
+    [](const ::testing::TestParamInfo<SteadyCase>& p) {
+      return "bytes" + std::to_string(p.param.value_bytes) + (p.param.identified ? "_ids" : "");
+    });
 
 }  // namespace
 }  // namespace fastzab::core
