@@ -37,8 +37,18 @@ void Host::carry_out(const Output& o) {
   const auto send = [this](ServerId peer, SessionId session, Bytes frame) {
     fx_.send(peer, session, frame);
   };
-  gate_.on_output(outs_, o, send);  // sends; tracks appends, truncates and snapshots
   const Bytes bytes = outs_.bytes(o);
+  if (o.kind == OutputKind::send_after_durable) {
+    const DurableBarrier b = fx_.held_barrier(o, bytes);
+    if (b.log_zxid != o.barrier.log_zxid || b.accepted != o.barrier.accepted ||
+        b.current != o.barrier.current) [[unlikely]] {
+      Output weakened = o;
+      weakened.barrier = b;
+      gate_.on_output(outs_, weakened, send);
+      return;
+    }
+  }
+  gate_.on_output(outs_, o, send);  // sends; tracks appends, truncates and snapshots
   switch (o.kind) {
     case OutputKind::send:
     case OutputKind::send_after_durable:

@@ -44,6 +44,9 @@ class Effects {
   virtual bool healthy() const { return true; }
   // The node has stepped with `in`; its outputs follow (hosts that trace the node's state).
   virtual void stepped(const Input& /*in*/) {}
+  // The barrier a send_after_durable frame waits for: the core's. The simulator's host-bug
+  // self-tests weaken it, to show that their checkers catch an early acknowledgement.
+  virtual DurableBarrier held_barrier(const Output& send, Bytes /*frame*/) { return send.barrier; }
 };
 
 class Host {

@@ -26,19 +26,6 @@ core::ClusterConfig make_config(std::uint32_t voters, std::uint32_t observers) {
   return *c;
 }
 
-// The entries of an append/deliver batch body (int32 count, then length-prefixed entries).
-template <class F>
-bool for_each_entry(const core::Output& o, core::Bytes bytes, F&& f) {
-  const auto batch = core::decode_batch(bytes);
-  if (!batch || batch->size() != o.count) return false;
-  Zxid z = o.zxid;
-  for (core::Bytes entry : *batch) {
-    f(z, entry);
-    z = z.next();
-  }
-  return true;
-}
-
 }  // namespace
 
 Cluster::Cluster(const SimOptions& options)
@@ -66,12 +53,12 @@ std::optional<std::uint32_t> Cluster::current_leader() const {
   // A frozen node still believes it leads; its clients (and the faults) have moved on to the
   // one the others elected meanwhile, if any.
   const auto rank = [this](std::uint32_t i) {
-    return (hosts_[i].frozen ? 0 : 2) + (hosts_[i].node->phase() == core::ZabPhase::broadcast ? 1 : 0);
+    return (hosts_[i].frozen ? 0 : 2) + (hosts_[i].core->node().phase() == core::ZabPhase::broadcast ? 1 : 0);
   };
   std::optional<std::uint32_t> best;
   for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
     const Host& h = hosts_[i];
-    if (!h.up || h.node->state() != core::PeerState::leading) continue;
+    if (!h.up || h.core->node().state() != core::PeerState::leading) continue;
     if (!best || rank(i) > rank(*best)) best = i;
   }
   return best;
@@ -203,14 +190,26 @@ void Cluster::dispatch(Event& e) {
 
 void Cluster::step(std::uint32_t i, const core::Input& in) {
   Host& h = hosts_[i];
-  outs_.clear();
-  h.node->step(in, outs_);
   client_table_encoded_ = false;
   ++h.steps;
   digest_.add_u64(i);
   digest_.add_u64(in.index());
   if (opt_.verbose) trace(i, "<-", describe_input(in));
-  for (const core::Output& o : outs_.items) {
+  h.core->step(in);  // on_stepped, then one NodeEffects callback per output
+  if (checkers_.failed()) return;
+  const core::ZabPhase phase = h.core->node().phase();
+  if (phase == core::ZabPhase::broadcast && h.last_phase != core::ZabPhase::broadcast) {
+    checkers_.entered_broadcast(i, h.core->node().current_epoch(), h.disk.app());
+  }
+  h.last_phase = phase;
+  if (const std::string err = h.disk.check_durable(); !err.empty()) {
+    checkers_.fail("restart", i, "durable state a restart would refuse: " + err);
+  }
+}
+
+void Cluster::on_stepped(std::uint32_t i, const core::Input&) {
+  const core::Outputs& outs = hosts_[i].core->last_outputs();
+  for (const core::Output& o : outs.items) {
     digest_.add_u64(static_cast<std::uint64_t>(o.kind));
     digest_.add_i64(o.peer.value);
     digest_.add_u64(o.session.value);
@@ -225,178 +224,149 @@ void Cluster::step(std::uint32_t i, const core::Input& in) {
     digest_.add_i64(o.leader.value);
     digest_.add_u64(o.tag);
     digest_.add_u64(static_cast<std::uint64_t>(o.reason));
-    digest_.add_bytes(outs_.bytes(o));
-    if (opt_.verbose) trace(i, "  ->", describe_output(outs_, o));
-    handle(i, o);
-    if (checkers_.failed()) return;
-  }
-  const core::ZabPhase phase = h.node->phase();
-  if (phase == core::ZabPhase::broadcast && h.last_phase != core::ZabPhase::broadcast) {
-    checkers_.entered_broadcast(i, h.node->current_epoch(), h.disk.app());
-  }
-  h.last_phase = phase;
-  if (const std::string err = h.disk.check_durable(); !err.empty()) {
-    checkers_.fail("restart", i, "durable state a restart would refuse: " + err);
+    digest_.add_bytes(outs.bytes(o));
+    if (opt_.verbose) trace(i, "  ->", describe_output(outs, o));
+    if ((o.kind == OutputKind::append || o.kind == OutputKind::deliver) &&
+        o.count > profile_.max_batch_entries) {
+      // A host decodes each output as one batch: larger ones it cannot take (kMaxBatchEntries).
+      return checkers_.fail(i, std::string(core::to_string(o.kind)) + " output of " +
+                                   std::to_string(o.count) + " entries, above max_batch_entries " +
+                                   std::to_string(profile_.max_batch_entries));
+    }
   }
 }
 
-void Cluster::handle(std::uint32_t i, const core::Output& o) {
-  Host& h = hosts_[i];
-  const auto emit = [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
-    frame_out(i, peer, s, frame);
-  };
-  // Host-bug self-tests: which kind of acknowledgement this held frame is.
+// Host-bug self-tests: a host that lets some acknowledgements leave before their barrier.
+core::DurableBarrier Cluster::held_barrier(const core::Output& o, core::Bytes frame) const {
   enum class Ack : std::uint8_t { none, proposal, newleader, epoch };
+  const std::string& bug = opt_.host_bug;
+  if (bug.empty()) return o.barrier;
   const auto ack_kind = [&] {
-    const auto f = core::decode_frame(outs_.bytes(o));
+    const auto f = core::decode_frame(frame);
     if (!f || f->kind != core::FrameKind::quorum) return Ack::none;
     if (f->packet.type == core::PacketType::ackepoch) return Ack::epoch;
     if (f->packet.type != core::PacketType::ack) return Ack::none;
     return f->packet.zxid.counter() == 0 ? Ack::newleader : Ack::proposal;
   };
-  const std::string& bug = opt_.host_bug;
-  const bool held = o.kind == OutputKind::send_after_durable;
-  if (held && (bug == "ignore-barriers" || (bug == "early-acks" && ack_kind() != Ack::none) ||
-               (bug == "early-proposal-acks" && ack_kind() == Ack::proposal))) {
-    core::Output now = o;
-    now.kind = OutputKind::send;
-    h.gate.on_output(outs_, now, emit);
-  } else if (held && bug.starts_with("newleader-ack-before-") && ack_kind() == Ack::newleader) {
+  if (bug == "ignore-barriers" || (bug == "early-acks" && ack_kind() != Ack::none) ||
+      (bug == "early-proposal-acks" && ack_kind() == Ack::proposal)) {
+    return core::DurableBarrier{};
+  }
+  core::DurableBarrier half = o.barrier;
+  if (bug.starts_with("newleader-ack-before-") && ack_kind() == Ack::newleader) {
     // Waits for only half of its barrier: the epochs (not the synced log), or the reverse.
-    core::Output half = o;
     if (bug == "newleader-ack-before-log") {
-      half.barrier.log_zxid = core::kNoZxid;
+      half.log_zxid = core::kNoZxid;
     } else {
-      half.barrier.accepted = core::kNoEpoch;
-      half.barrier.current = core::kNoEpoch;
+      half.accepted = core::kNoEpoch;
+      half.current = core::kNoEpoch;
     }
-    h.gate.on_output(outs_, half, emit);
-  } else {
-    h.gate.on_output(outs_, o, emit);  // acts on send, send_after_durable, truncate, snapshot
   }
-  const core::Bytes bytes = outs_.bytes(o);
-  if ((o.kind == OutputKind::append || o.kind == OutputKind::deliver) &&
-      o.count > profile_.max_batch_entries) {
-    // A host decodes each output as one batch: larger ones it cannot take (kMaxBatchEntries).
-    return checkers_.fail(i, std::string(core::to_string(o.kind)) + " output of " +
-                                 std::to_string(o.count) + " entries, above max_batch_entries " +
-                                 std::to_string(profile_.max_batch_entries));
+  return half;
+}
+
+void Cluster::on_close(std::uint32_t i, core::ServerId peer, core::SessionId s) {
+  const std::uint32_t j = index_of(peer);
+  if (j >= hosts_.size() || j == i) return checkers_.fail(i, "close_session to a non-peer");
+  net_.close(i, j, s);
+}
+
+void Cluster::on_append(std::uint32_t i, Zxid first, const core::BatchView& entries) {
+  entries_scratch_.clear();
+  Zxid z = first;
+  for (core::Bytes b : entries) {
+    entries_scratch_.push_back(core::LoggedEntry{z, core::ByteBuffer(b.begin(), b.end())});
+    z = z.next();
   }
-  switch (o.kind) {
-    case OutputKind::send:
-    case OutputKind::send_after_durable:
-      break;
-    case OutputKind::close_session: {
-      const std::uint32_t j = index_of(o.peer);
-      if (j >= hosts_.size() || j == i) return checkers_.fail(i, "close_session to a non-peer");
-      net_.close(i, j, o.session);
-      break;
-    }
-    case OutputKind::append: {
-      entries_scratch_.clear();
-      const bool ok = for_each_entry(o, bytes, [&](Zxid z, core::Bytes b) {
-        entries_scratch_.push_back(core::LoggedEntry{z, core::ByteBuffer(b.begin(), b.end())});
-      });
-      if (!ok) return checkers_.fail(i, "append output with a malformed batch");
-      if (const std::string err = h.disk.append(o.zxid, std::move(entries_scratch_)); !err.empty()) {
-        checkers_.fail(i, err);
-      }
-      break;
-    }
-    case OutputKind::truncate:
-      if (const std::string err = h.disk.truncate(o.zxid); !err.empty()) checkers_.fail(i, err);
-      break;
-    case OutputKind::persist_epochs:
-      if (o.accepted < h.disk.epochs().accepted || o.current < h.disk.epochs().current) {
-        return checkers_.fail(i, "persist_epochs " + std::to_string(o.accepted.value) + "/" +
-                                     std::to_string(o.current.value) + " moves an epoch back from " +
-                                     std::to_string(h.disk.epochs().accepted.value) + "/" +
-                                     std::to_string(h.disk.epochs().current.value));
-      }
-      if (o.current > o.accepted) return checkers_.fail(i, "persist_epochs with current > accepted");
-      h.disk.persist_epochs(o.accepted, o.current);
-      break;
-    case OutputKind::install_snapshot: {
-      const auto parts = core::split_snapshot(bytes);
-      auto app = parts ? decode_snapshot(parts->app_state) : std::nullopt;
-      if (!app) return checkers_.fail(i, "install_snapshot bytes are not a snapshot");
-      app->client_table.assign(parts->client_table.begin(), parts->client_table.end());
-      if (app->zxid != o.zxid) {
-        return checkers_.fail(i, "install_snapshot at " + zxid_str(o.zxid) + " of a snapshot taken at " +
-                                     zxid_str(app->zxid));
-      }
-      if (app->entries.size() < h.disk.app().entries.size()) {
-        return checkers_.fail(i, "install_snapshot at " + zxid_str(o.zxid) +
-                                     " rolls the application back from " +
-                                     zxid_str(h.disk.app().zxid));
-      }
-      h.disk.install_snapshot(o.zxid, std::move(*app));
-      checkers_.replaced(i, h.disk.app());
-      break;
-    }
-    case OutputKind::send_snapshot:
-      send_snapshot(i, o);
-      break;
-    case OutputKind::deliver: {
-      std::vector<AppEntry> entries;
-      const bool ok = for_each_entry(o, bytes, [&](Zxid z, core::Bytes b) {
-        entries.push_back(AppEntry{z, std::string(reinterpret_cast<const char*>(b.data()), b.size())});
-      });
-      if (!ok) return checkers_.fail(i, "deliver output with a malformed batch");
-      if (o.zxid <= h.disk.app().zxid) {
-        return checkers_.fail(i, "deliver of " + zxid_str(o.zxid) + " but the application is at " +
-                                     zxid_str(h.disk.app().zxid));
-      }
-      const std::size_t old_size = h.disk.app().entries.size();
-      if (!client_table_encoded_) {
-        // The core's table after this step (a later deliver of the step is in it already).
-        client_table_.clear();
-        h.node->encode_client_table(client_table_);
-        client_table_encoded_ = true;
-      }
-      h.disk.deliver(std::move(entries), client_table_);
-      checkers_.delivered(i, h.disk.app(), old_size);
-      break;
-    }
-    case OutputKind::role_change:
-      if (o.established) checkers_.established(i, o.role, o.accepted);
-      if (o.state_restored) h.disk.set_state_lost(false);
-      break;
-    case OutputKind::proposal_accepted:
-      checkers_.proposal_accepted(i, o.tag, o.zxid);
-      break;
-    case OutputKind::write_done:
-      checkers_.write_done(i, o, h.disk.app());
-      workload_.ended(o.tag, o.outcome == core::WriteOutcome::committed);
-      if (o.outcome != core::WriteOutcome::committed && o.tag == probe_tag_) {
-        probe_tag_ = 0;  // submit the probe again
-      }
-      break;
-    case OutputKind::transfer_result:
-      break;
+  if (const std::string err = hosts_[i].disk.append(first, std::move(entries_scratch_)); !err.empty()) {
+    checkers_.fail(i, err);
   }
 }
 
-void Cluster::send_snapshot(std::uint32_t i, const core::Output& o) {
+void Cluster::on_truncate(std::uint32_t i, Zxid last_kept) {
+  if (const std::string err = hosts_[i].disk.truncate(last_kept); !err.empty()) checkers_.fail(i, err);
+}
+
+void Cluster::on_persist_epochs(std::uint32_t i, core::Epoch accepted, core::Epoch current) {
+  Disk& disk = hosts_[i].disk;
+  if (accepted < disk.epochs().accepted || current < disk.epochs().current) {
+    return checkers_.fail(i, "persist_epochs " + std::to_string(accepted.value) + "/" +
+                                 std::to_string(current.value) + " moves an epoch back from " +
+                                 std::to_string(disk.epochs().accepted.value) + "/" +
+                                 std::to_string(disk.epochs().current.value));
+  }
+  if (current > accepted) return checkers_.fail(i, "persist_epochs with current > accepted");
+  disk.persist_epochs(accepted, current);
+}
+
+void Cluster::on_install_snapshot(std::uint32_t i, Zxid at, core::Bytes snapshot, core::Bytes app_state) {
   Host& h = hosts_[i];
-  const AppState& app = h.disk.app();
-  if (app.zxid != o.zxid) {
-    return checkers_.fail(i, "send_snapshot at " + zxid_str(o.zxid) + " but the application is at " +
+  const auto parts = core::split_snapshot(snapshot);
+  auto app = parts ? decode_snapshot(app_state) : std::nullopt;
+  if (!app) return checkers_.fail(i, "install_snapshot bytes are not a snapshot");
+  app->client_table.assign(parts->client_table.begin(), parts->client_table.end());
+  if (app->zxid != at) {
+    return checkers_.fail(i, "install_snapshot at " + zxid_str(at) + " of a snapshot taken at " +
+                                 zxid_str(app->zxid));
+  }
+  if (app->entries.size() < h.disk.app().entries.size()) {
+    return checkers_.fail(i, "install_snapshot at " + zxid_str(at) +
+                                 " rolls the application back from " + zxid_str(h.disk.app().zxid));
+  }
+  h.disk.install_snapshot(at, std::move(*app));
+  checkers_.replaced(i, h.disk.app());
+}
+
+void Cluster::on_snapshot_state(std::uint32_t i, Zxid at, core::ByteBuffer& out) {
+  const AppState& app = hosts_[i].disk.app();
+  if (app.zxid != at) {
+    return checkers_.fail(i, "send_snapshot at " + zxid_str(at) + " but the application is at " +
                                  zxid_str(app.zxid));
   }
-  core::ByteBuffer data;
-  encode_snapshot(app, data);
-  h.gate.send_snapshot(o, outs_.bytes(o), core::Bytes(data),
-                       [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
-                         frame_out(i, peer, s, frame);
-                       });
+  encode_snapshot(app, out);
+}
+
+void Cluster::on_apply(std::uint32_t i, Zxid first, const core::BatchView& values) {
+  Host& h = hosts_[i];
+  std::vector<AppEntry> entries;
+  Zxid z = first;
+  for (core::Bytes b : values) {
+    entries.push_back(AppEntry{z, std::string(reinterpret_cast<const char*>(b.data()), b.size())});
+    z = z.next();
+  }
+  if (first <= h.disk.app().zxid) {
+    return checkers_.fail(i, "deliver of " + zxid_str(first) + " but the application is at " +
+                                 zxid_str(h.disk.app().zxid));
+  }
+  const std::size_t old_size = h.disk.app().entries.size();
+  if (!client_table_encoded_) {
+    // The core's table after this step (a later deliver of the step is in it already).
+    client_table_.clear();
+    h.core->node().encode_client_table(client_table_);
+    client_table_encoded_ = true;
+  }
+  h.disk.deliver(std::move(entries), client_table_);
+  checkers_.delivered(i, h.disk.app(), old_size);
+}
+
+void Cluster::on_role_change(std::uint32_t i, const core::Output& o) {
+  if (o.established) checkers_.established(i, o.role, o.accepted);
+  if (o.state_restored) hosts_[i].disk.set_state_lost(false);
+}
+
+void Cluster::on_write_done(std::uint32_t i, const core::Output& o) {
+  checkers_.write_done(i, o, hosts_[i].disk.app());
+  workload_.ended(o.tag, o.outcome == core::WriteOutcome::committed);
+  if (o.outcome != core::WriteOutcome::committed && o.tag == probe_tag_) {
+    probe_tag_ = 0;  // submit the probe again
+  }
 }
 
 void Cluster::frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame) {
   const std::uint32_t j = index_of(peer);
   if (j >= hosts_.size() || j == i) return checkers_.fail(i, "send to a non-peer");
   if (Host& h = hosts_[i]; h.zombie) {
-    if (h.node->state() == core::PeerState::leading && h.node->current_epoch() == h.frozen_epoch) {
+    if (h.core->node().state() == core::PeerState::leading && h.core->node().current_epoch() == h.frozen_epoch) {
       ++zombie_frames_;
     } else {
       h.zombie = false;
@@ -432,23 +402,14 @@ void Cluster::on_disk_done(std::uint32_t i, const Event& e) {
 }
 
 void Cluster::report_done(std::uint32_t i, const Completion& c) {
-  Host& h = hosts_[i];
-  const auto emit = [this, i](core::ServerId peer, core::SessionId s, core::Bytes frame) {
-    frame_out(i, peer, s, frame);
-  };
   if (c.error != DiskError::none) return on_disk_failure(i, c);
-  switch (c.kind) {
+  switch (c.kind) {  // the host releases what its gate held for each, then steps the node
     case Completion::Kind::none: break;
-    case Completion::Kind::log_durable:
-      h.gate.on_log_durable(c.zxid, emit);
-      step(i, core::input::LogDurable{c.zxid});
-      break;
+    case Completion::Kind::log_durable: step(i, core::input::LogDurable{c.zxid}); break;
     case Completion::Kind::epochs_durable:
-      h.gate.on_epochs_durable(c.accepted, c.current, emit);
       step(i, core::input::EpochsDurable{c.accepted, c.current});
       break;
     case Completion::Kind::snapshot_installed:
-      h.gate.on_snapshot_installed(c.zxid, emit);
       step(i, core::input::SnapshotInstalled{c.zxid});
       break;
   }
@@ -559,15 +520,15 @@ void Cluster::start_node(std::uint32_t i) {
     }
   }
   h.disk.recover();
+  h.effects.c = this;
+  h.effects.i = i;
   try {
-    h.node.emplace(node_config(i), std::move(state));
+    h.core.emplace(node_config(i), std::move(state), h.effects);
   } catch (const std::exception& ex) {
     return checkers_.fail("restart", i, std::string("restart refused: ") + ex.what());
   }
-  const EpochImage& ep = h.disk.durable_epochs();
-  h.gate.reset(h.node->last_logged(), ep.accepted, ep.current);
   h.up = true;
-  h.last_phase = h.node->phase();
+  h.last_phase = h.core->node().phase();
   net_.node_up(i);
   if (opt_.verbose) trace(i, "START", describe(i));
 }
@@ -616,7 +577,7 @@ void Cluster::stop_node(std::uint32_t i, std::size_t survivors, Time restart_min
   h.frozen = false;
   h.missed_ticks = 0;
   h.held.clear();
-  h.node.reset();
+  h.core.reset();
   h.up = false;
   net_.node_down(i);
   checkers_.client_disconnected(i);
@@ -676,9 +637,9 @@ void Cluster::freeze_node(std::uint32_t i, bool replay_ticks) {
   h.frozen = true;
   h.replay_ticks = replay_ticks;
   h.missed_ticks = 0;
-  h.frozen_leading = h.node->state() == core::PeerState::leading &&
-                     h.node->phase() == core::ZabPhase::broadcast;
-  h.frozen_epoch = h.node->current_epoch();
+  h.frozen_leading = h.core->node().state() == core::PeerState::leading &&
+                     h.core->node().phase() == core::ZabPhase::broadcast;
+  h.frozen_epoch = h.core->node().current_epoch();
   if (opt_.verbose) trace(i, "FREEZE", describe(i));
 }
 
@@ -697,8 +658,8 @@ void Cluster::thaw_node(std::uint32_t i) {
   h.held.clear();
   const std::uint64_t missed = std::exchange(h.missed_ticks, 0);
   // A zombie leader: it still leads in its old epoch, but a newer one was established meanwhile.
-  if (h.frozen_leading && h.node->state() == core::PeerState::leading &&
-      h.node->current_epoch() == h.frozen_epoch &&
+  if (h.frozen_leading && h.core->node().state() == core::PeerState::leading &&
+      h.core->node().current_epoch() == h.frozen_epoch &&
       checkers_.max_established_epoch() > h.frozen_epoch.value) {
     h.zombie = true;
     ++zombies_;
@@ -756,16 +717,16 @@ void Cluster::check_liveness() {
   }
   if (probe_tag_ == 0) {
     const auto leader = current_leader();
-    if (!leader || hosts_[*leader].node->phase() != core::ZabPhase::broadcast) return;
-    const core::Node& l = *hosts_[*leader].node;
+    if (!leader || hosts_[*leader].core->node().phase() != core::ZabPhase::broadcast) return;
+    const core::Node& l = hosts_[*leader].core->node();
     core::MemberSet set;
     set.set(*leader);
     for (std::uint32_t i = 0; i < hosts_.size(); ++i) {
       const Host& h = hosts_[i];
       if (!h.up || h.observer || i == *leader) continue;
-      if (h.node->state() == core::PeerState::following && h.node->leader() == l.id() &&
-          h.node->phase() == core::ZabPhase::broadcast &&
-          h.node->current_epoch() == l.current_epoch()) {
+      if (h.core->node().state() == core::PeerState::following && h.core->node().leader() == l.id() &&
+          h.core->node().phase() == core::ZabPhase::broadcast &&
+          h.core->node().current_epoch() == l.current_epoch()) {
         set.set(i);
       }
     }
@@ -803,7 +764,7 @@ std::string Cluster::describe(std::uint32_t i) const {
   std::string s = "s" + std::to_string(i + 1);
   if (!h.up) return s + " DOWN";
   if (h.frozen) s += " FROZEN";
-  const core::Node& n = *h.node;
+  const core::Node& n = h.core->node();
   s += std::string(" ") + core::to_string(n.state()) + "/" + core::to_string(n.phase());
   if (n.state() != core::PeerState::looking) s += " leader=s" + std::to_string(n.leader().value);
   s += " acc=" + std::to_string(n.accepted_epoch().value) +

@@ -17,7 +17,7 @@
 #include "checkers.h"
 #include "disk.h"
 #include "engine/core/node.h"
-#include "engine/core/send_gate.h"
+#include "engine/core/host.h"
 #include "events.h"
 #include "faults.h"
 #include "network.h"
@@ -103,14 +103,44 @@ class Cluster final : public FaultTarget {
     std::vector<core::ByteBuffer> payloads;
     std::vector<core::WriteId> ids;
   };
+  // Node i's I/O: each callback is the simulated host's handling of one output (Cluster's
+  // on_* methods), checked as it goes.
+  struct NodeEffects final : core::Effects {
+    Cluster* c = nullptr;
+    std::uint32_t i = 0;
+    void send(core::ServerId peer, core::SessionId s, core::Bytes frame) override {
+      c->frame_out(i, peer, s, frame);
+    }
+    void close_session(core::ServerId peer, core::SessionId s) override { c->on_close(i, peer, s); }
+    void append(core::Zxid first, const core::BatchView& entries) override {
+      c->on_append(i, first, entries);
+    }
+    void truncate(core::Zxid last_kept) override { c->on_truncate(i, last_kept); }
+    void persist_epochs(core::Epoch a, core::Epoch cur) override { c->on_persist_epochs(i, a, cur); }
+    void install_snapshot(core::Zxid at, core::Bytes snapshot, core::Bytes app) override {
+      c->on_install_snapshot(i, at, snapshot, app);
+    }
+    void snapshot_state(core::Zxid at, core::ByteBuffer& out) override { c->on_snapshot_state(i, at, out); }
+    void apply(core::Zxid first, const core::BatchView& values) override { c->on_apply(i, first, values); }
+    void role_change(const core::Output& o) override { c->on_role_change(i, o); }
+    void proposal_accepted(std::uint64_t tag, core::Zxid z) override {
+      c->checkers_.proposal_accepted(i, tag, z);
+    }
+    void write_done(const core::Output& o) override { c->on_write_done(i, o); }
+    bool healthy() const override { return !c->checkers_.failed(); }
+    void stepped(const core::Input& in) override { c->on_stepped(i, in); }
+    core::DurableBarrier held_barrier(const core::Output& o, core::Bytes frame) override {
+      return c->held_barrier(o, frame);
+    }
+  };
   struct Host {
     Host(std::uint32_t index, Rng& rng, EventQueue& q, const DiskParams& dp)
         : disk(index, rng, q, dp) {}
     core::ServerId id;
     bool observer = false;
     bool up = false;
-    std::optional<core::Node> node;
-    core::SendGate gate;
+    NodeEffects effects;          // what `core` carries out through
+    std::optional<core::Host> core;  // the node, its gate and output dispatch
     Disk disk;
     core::ZabPhase last_phase = core::ZabPhase::election;
     std::uint64_t steps = 0;
@@ -134,8 +164,18 @@ class Cluster final : public FaultTarget {
 
   void dispatch(Event& e);
   void step(std::uint32_t i, const core::Input& in);
-  void handle(std::uint32_t i, const core::Output& o);
-  void send_snapshot(std::uint32_t i, const core::Output& o);
+  // The outputs of node i's step, through its core::Host (NodeEffects).
+  void on_stepped(std::uint32_t i, const core::Input& in);
+  core::DurableBarrier held_barrier(const core::Output& o, core::Bytes frame) const;
+  void on_close(std::uint32_t i, core::ServerId peer, core::SessionId s);
+  void on_append(std::uint32_t i, core::Zxid first, const core::BatchView& entries);
+  void on_truncate(std::uint32_t i, core::Zxid last_kept);
+  void on_persist_epochs(std::uint32_t i, core::Epoch accepted, core::Epoch current);
+  void on_install_snapshot(std::uint32_t i, core::Zxid at, core::Bytes snapshot, core::Bytes app);
+  void on_snapshot_state(std::uint32_t i, core::Zxid at, core::ByteBuffer& out);
+  void on_apply(std::uint32_t i, core::Zxid first, const core::BatchView& values);
+  void on_role_change(std::uint32_t i, const core::Output& o);
+  void on_write_done(std::uint32_t i, const core::Output& o);
   void frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame);
   void on_disk_done(std::uint32_t i, const Event& e);
   void report_done(std::uint32_t i, const Completion& c);
@@ -170,7 +210,6 @@ class Cluster final : public FaultTarget {
   Workload workload_;
   Faults faults_;
   std::vector<Host> hosts_;
-  core::Outputs outs_;
   core::ByteBuffer client_table_;  // the stepping node's, encoded at its first deliver
   bool client_table_encoded_ = false;
   std::vector<core::LoggedEntry> entries_scratch_;
