@@ -297,6 +297,123 @@ Spec& Spec::fake(std::initializer_list<Sid> sids) {
 
 // ---- Ensemble ----
 
+// A member's I/O: its disk queue, the network, its application, and the transcript.
+// Its callbacks run inside Ensemble::step, which points `ensemble` at itself first (an
+// Ensemble may have moved since the member started).
+struct Ensemble::MemberEffects final : core::Effects {
+  explicit MemberEffects(std::size_t index) : i(index) {}
+  Ensemble* ensemble = nullptr;
+  std::size_t i;
+  std::vector<std::pair<std::size_t, SessionId>> closes;  // carried out after the step
+
+  Member& x() const { return ensemble->members_[i]; }
+  std::string me() const { return ensemble->name(x().sid); }
+
+  void send(ServerId peer, SessionId s, Bytes b) override { ensemble->emit(i, peer, s, b); }
+  void close_session(ServerId peer, SessionId s) override {
+    closes.emplace_back(ensemble->index(peer.value), s);
+  }
+  void append(Zxid first, const core::BatchView& batch) override {
+    PendingOp op{OutputKind::append, Zxid{first.value + static_cast<std::int64_t>(batch.size()) - 1},
+                 {}, {}, {}};
+    Zxid z = first;
+    for (Bytes entry : batch) {
+      const auto v = core::decode_entry(entry);
+      op.entries.push_back(Entry{z, v ? as_string(v->value) : "<bad entry header>"});
+      z = z.next();
+    }
+    ensemble->transcript_.add(me() + " append " + range(first, op.zxid));
+    x().disk_queue.push_back(std::move(op));
+  }
+  void truncate(Zxid last_kept) override {
+    ensemble->transcript_.add(me() + " truncate " + str(last_kept));
+    x().disk_queue.push_back(PendingOp{OutputKind::truncate, last_kept, {}, {}, {}});
+  }
+  void persist_epochs(Epoch accepted, Epoch current) override {
+    ensemble->transcript_.add(me() + " epochs a" + std::to_string(accepted.value) + " c" +
+                      std::to_string(current.value));
+    x().disk_queue.push_back(PendingOp{OutputKind::persist_epochs, core::kNoZxid, accepted, current, {}});
+  }
+  void install_snapshot(Zxid at, Bytes, Bytes app_state) override {
+    auto state = decode_app_state(app_state);
+    if (!state) {
+      ensemble->violations_.push_back(me() + " was asked to install an undecodable snapshot");
+      state.emplace();
+    }
+    ensemble->transcript_.add(me() + " snapshot " + str(at));
+    x().app = *state;  // the application now runs from the snapshot
+    x().disk_queue.push_back(PendingOp{OutputKind::install_snapshot, at, {}, {}, std::move(*state)});
+  }
+  void snapshot_state(Zxid at, ByteBuffer& out) override {
+    std::vector<Entry> upto;
+    for (const Entry& en : x().app) {
+      if (en.zxid <= at) upto.push_back(en);
+    }
+    if ((upto.empty() ? core::kZeroZxid : upto.back().zxid) != at) {
+      ensemble->violations_.push_back(me() + " asked to send a snapshot at " + str(at) +
+                              " but its application is elsewhere");
+    }
+    const ByteBuffer state = encode_app_state(upto);
+    out.insert(out.end(), state.begin(), state.end());
+  }
+  void apply(Zxid first, const core::BatchView& values) override {
+    Zxid z = first;
+    std::vector<Entry> entries;
+    for (Bytes v : values) {
+      entries.push_back(Entry{z, as_string(v)});
+      z = z.next();
+    }
+    if (!entries.empty()) {
+      ensemble->transcript_.add(me() + " deliver " + range(entries.front().zxid, entries.back().zxid));
+    }
+    for (const Entry& en : entries) ensemble->record_delivery(i, en);
+  }
+  void role_change(const Output& o) override {
+    std::string line = me() + " " + core::to_string(o.role);
+    if (o.role == PeerState::following || o.role == PeerState::observing) {
+      line += " " + ensemble->name(o.leader.value);
+    }
+    if (o.accepted != core::kNoEpoch) line += " e" + std::to_string(o.accepted.value);
+    if (o.established) line += " established";
+    ensemble->transcript_.add(line);
+    if (o.role == PeerState::leading && o.established) {
+      const auto [it, fresh] = ensemble->established_.emplace(o.accepted.value, x().sid);
+      if (!fresh && it->second != x().sid) {
+        ensemble->violations_.push_back("two leaders established in epoch " +
+                                std::to_string(o.accepted.value) + ": " + ensemble->name(it->second) +
+                                " and " + me());
+      }
+    }
+  }
+  void proposal_accepted(std::uint64_t tag, Zxid zxid) override { ensemble->accepted_[tag] = zxid; }
+  void write_done(const Output& o) override {
+    if (!ensemble->done_.emplace(o.tag, std::pair(o.outcome, o.zxid)).second) {
+      ensemble->violations_.push_back(me() + " ended write #" + std::to_string(o.tag) + " twice");
+    }
+    const std::vector<Entry>& app = x().app;
+    if (o.outcome == core::WriteOutcome::committed &&
+        std::none_of(app.begin(), app.end(), [&](const Entry& a) { return a.zxid == o.zxid; })) {
+      ensemble->violations_.push_back(me() + " ended write #" + std::to_string(o.tag) + " committed at " +
+                              str(o.zxid) + " before it delivered that zxid");
+    }
+    if (o.outcome == core::WriteOutcome::refused) {
+      ensemble->rejected_[o.tag] = o.reason;
+      ensemble->transcript_.add(me() + " reject #" + std::to_string(o.tag) + " " + short_reason(o.reason));
+    } else {
+      ensemble->transcript_.add(me() + " write #" + std::to_string(o.tag) + " " + core::to_string(o.outcome) +
+                        (o.outcome == core::WriteOutcome::committed ? " at " + str(o.zxid) : ""));
+    }
+  }
+  void transfer_result(const Output& o) override {
+    ensemble->transfers_[o.tag] = o.transfer;
+    ensemble->transcript_.add(me() + " transfer #" + std::to_string(o.tag) + " to " + ensemble->name(o.leader.value) +
+                      ": " + core::to_string(o.transfer));
+  }
+};
+
+Ensemble::~Ensemble() = default;
+Ensemble::Ensemble(Ensemble&&) noexcept = default;
+
 Ensemble::Ensemble(const Spec& spec) {
   auto cfg = core::ClusterConfig::make(spec.members, spec.kind);
   if (!cfg) throw std::invalid_argument(std::string("bad spec: ") + core::to_string(cfg.error()));
@@ -329,8 +446,8 @@ std::vector<Sid> Ensemble::sids() const {
 
 const core::Node& Ensemble::node(Sid sid) const {
   const Member& x = m(sid);
-  if (x.mode != Mode::up || !x.node) throw std::logic_error(name(sid) + " is not up");
-  return *x.node;
+  if (x.mode != Mode::up || !x.core) throw std::logic_error(name(sid) + " is not up");
+  return x.core->node();
 }
 
 void Ensemble::start_all() {
@@ -356,11 +473,12 @@ void Ensemble::start(Sid sid) {
     std::erase_if(x.durable.log, [&](const Entry& en) { return en.zxid > *to; });
     transcript_.add(name(sid) + " recovery truncate " + str(*to));
   }
+  if (!x.effects) x.effects = std::make_unique<MemberEffects>(i);
   try {
-    x.node.emplace(x.config, std::move(st));
+    x.core.emplace(x.config, std::move(st), *x.effects);
   } catch (const std::invalid_argument& e) {
     violations_.push_back(name(sid) + " refused to start: " + e.what());
-    x.node.reset();
+    x.core.reset();
     x.mode = Mode::down;
     transcript_.add(name(sid) + " refused to start");
     return;
@@ -368,8 +486,6 @@ void Ensemble::start(Sid sid) {
   x.mode = Mode::up;
   x.app = x.durable.app;
   x.disk_queue.clear();
-  x.gate = core::SendGate{};
-  x.gate.reset(x.node->last_logged(), x.durable.accepted, x.durable.current);
   transcript_.add(name(sid) + (x.started_before ? " restart" : " start"));
   x.started_before = true;
   for (std::size_t j = 0; j < members_.size(); ++j) {
@@ -383,7 +499,7 @@ void Ensemble::crash(Sid sid) {
   if (x.mode != Mode::up) return;
   transcript_.add(name(sid) + " crash");
   x.mode = Mode::down;
-  x.node.reset();
+  x.core.reset();
   x.disk_queue.clear();
   for (std::size_t j = 0; j < members_.size(); ++j) {
     if (j != i) do_disconnect(i, j);
@@ -561,9 +677,16 @@ void Ensemble::log_frame(std::size_t from, std::size_t to, Bytes bytes) {
 void Ensemble::step(std::size_t i, const core::Input& in) {
   Member& x = members_[i];
   if (x.mode != Mode::up) return;
-  core::Outputs out;
-  x.node->step(in, out);
-  run_outputs(i, out);
+  x.effects->ensemble = this;
+  x.core->step(in);
+  // Sessions the node closed go once its outputs are carried out (a close during them would
+  // drop frames it sent before the close).
+  std::vector<std::pair<std::size_t, SessionId>> closes;
+  closes.swap(x.effects->closes);
+  for (const auto& [peer, s] : closes) {
+    const auto it = sessions_.find(key(i, peer));
+    if (it != sessions_.end() && it->second == s) do_disconnect(i, peer);
+  }
 }
 
 void Ensemble::record_delivery(std::size_t i, const Entry& e) {
@@ -582,126 +705,6 @@ void Ensemble::record_delivery(std::size_t i, const Entry& e) {
   }
 }
 
-void Ensemble::run_outputs(std::size_t i, core::Outputs& out) {
-  Member& x = members_[i];
-  const std::string me = name(x.sid);
-  std::vector<std::pair<std::size_t, SessionId>> closes;
-  auto em = [&](ServerId peer, SessionId s, Bytes b) { emit(i, peer, s, b); };
-  for (const Output& o : out.items) {
-    switch (o.kind) {
-      case OutputKind::send:
-      case OutputKind::send_after_durable:
-        x.gate.on_output(out, o, em);
-        break;
-      case OutputKind::append: {
-        x.gate.on_output(out, o, em);
-        PendingOp op{o.kind, Zxid{o.zxid.value + static_cast<std::int64_t>(o.count) - 1}, {}, {},
-                     batch_entries(o.zxid, out.bytes(o), BatchOf::log_entries)};
-        if (op.entries.size() != o.count) violations_.push_back(me + " append with a bad batch");
-        transcript_.add(me + " append " + range(o.zxid, op.zxid));
-        x.disk_queue.push_back(std::move(op));
-        break;
-      }
-      case OutputKind::truncate:
-        x.gate.on_output(out, o, em);
-        transcript_.add(me + " truncate " + str(o.zxid));
-        x.disk_queue.push_back(PendingOp{o.kind, o.zxid, {}, {}, {}});
-        break;
-      case OutputKind::persist_epochs:
-        transcript_.add(me + " epochs a" + std::to_string(o.accepted.value) + " c" +
-                        std::to_string(o.current.value));
-        x.disk_queue.push_back(PendingOp{o.kind, core::kNoZxid, o.accepted, o.current, {}});
-        break;
-      case OutputKind::install_snapshot: {
-        x.gate.on_output(out, o, em);
-        auto state = decode_snapshot(out.bytes(o));
-        if (!state) {
-          violations_.push_back(me + " was asked to install an undecodable snapshot");
-          state.emplace();
-        }
-        transcript_.add(me + " snapshot " + str(o.zxid));
-        x.app = *state;  // the application now runs from the snapshot
-        x.disk_queue.push_back(PendingOp{o.kind, o.zxid, {}, {}, std::move(*state)});
-        break;
-      }
-      case OutputKind::send_snapshot: {
-        std::vector<Entry> upto;
-        for (const Entry& e : x.app) {
-          if (e.zxid <= o.zxid) upto.push_back(e);
-        }
-        if ((upto.empty() ? core::kZeroZxid : upto.back().zxid) != o.zxid) {
-          violations_.push_back(me + " asked to send a snapshot at " + str(o.zxid) +
-                                " but its application is elsewhere");
-        }
-        // Through the gate as an ordinary send, so the stream to the peer stays FIFO.
-        const ByteBuffer state = encode_app_state(upto);
-        x.gate.send_snapshot(o, out.bytes(o), Bytes(state), em);
-        break;
-      }
-      case OutputKind::close_session:
-        closes.emplace_back(index(o.peer.value), o.session);
-        break;
-      case OutputKind::deliver: {
-        const auto entries = batch_entries(o.zxid, out.bytes(o), BatchOf::values);
-        if (entries.size() != o.count) violations_.push_back(me + " deliver with a bad batch");
-        if (!entries.empty()) {
-          transcript_.add(me + " deliver " + range(entries.front().zxid, entries.back().zxid));
-        }
-        for (const Entry& e : entries) record_delivery(i, e);
-        break;
-      }
-      case OutputKind::role_change: {
-        std::string line = me + " " + core::to_string(o.role);
-        if (o.role == PeerState::following || o.role == PeerState::observing) {
-          line += " " + name(o.leader.value);
-        }
-        if (o.accepted != core::kNoEpoch) line += " e" + std::to_string(o.accepted.value);
-        if (o.established) line += " established";
-        transcript_.add(line);
-        if (o.role == PeerState::leading && o.established) {
-          const auto [it, fresh] = established_.emplace(o.accepted.value, x.sid);
-          if (!fresh && it->second != x.sid) {
-            violations_.push_back("two leaders established in epoch " +
-                                  std::to_string(o.accepted.value) + ": " + name(it->second) +
-                                  " and " + me);
-          }
-        }
-        break;
-      }
-      case OutputKind::proposal_accepted:
-        accepted_[o.tag] = o.zxid;
-        break;
-      case OutputKind::write_done:
-        if (!done_.emplace(o.tag, std::pair(o.outcome, o.zxid)).second) {
-          violations_.push_back(me + " ended write #" + std::to_string(o.tag) + " twice");
-        }
-        if (o.outcome == core::WriteOutcome::committed &&
-            std::none_of(x.app.begin(), x.app.end(), [&](const Entry& a) { return a.zxid == o.zxid; })) {
-          violations_.push_back(me + " ended write #" + std::to_string(o.tag) + " committed at " +
-                                str(o.zxid) + " before it delivered that zxid");
-        }
-        if (o.outcome == core::WriteOutcome::refused) {
-          rejected_[o.tag] = o.reason;
-          transcript_.add(me + " reject #" + std::to_string(o.tag) + " " + short_reason(o.reason));
-        } else {
-          transcript_.add(me + " write #" + std::to_string(o.tag) + " " +
-                          core::to_string(o.outcome) +
-                          (o.outcome == core::WriteOutcome::committed ? " at " + str(o.zxid) : ""));
-        }
-        break;
-      case OutputKind::transfer_result:
-        transfers_[o.tag] = o.transfer;
-        transcript_.add(me + " transfer #" + std::to_string(o.tag) + " to " + name(o.leader.value) +
-                        ": " + core::to_string(o.transfer));
-        break;
-    }
-  }
-  for (const auto& [peer, s] : closes) {
-    const auto it = sessions_.find(key(i, peer));
-    if (it != sessions_.end() && it->second == s) do_disconnect(i, peer);
-  }
-}
-
 // ---- disks ----
 
 bool Ensemble::complete_one(std::size_t i) {
@@ -709,7 +712,6 @@ bool Ensemble::complete_one(std::size_t i) {
   if (x.mode != Mode::up || x.disk_queue.empty()) return false;
   PendingOp op = std::move(x.disk_queue.front());
   x.disk_queue.pop_front();
-  auto em = [&](ServerId peer, SessionId s, Bytes b) { emit(i, peer, s, b); };
   DurableImage& d = x.durable;
   switch (op.kind) {
     case OutputKind::append:
@@ -720,7 +722,6 @@ bool Ensemble::complete_one(std::size_t i) {
         }
         d.log.push_back(std::move(e));
       }
-      x.gate.on_log_durable(op.zxid, em);
       step(i, core::input::LogDurable{op.zxid});
       break;
     case OutputKind::truncate:
@@ -730,7 +731,6 @@ bool Ensemble::complete_one(std::size_t i) {
     case OutputKind::persist_epochs:
       d.accepted = op.accepted;
       d.current = op.current;
-      x.gate.on_epochs_durable(op.accepted, op.current, em);
       step(i, core::input::EpochsDurable{op.accepted, op.current});
       break;
     case OutputKind::install_snapshot: {
@@ -743,7 +743,6 @@ bool Ensemble::complete_one(std::size_t i) {
       d.app = another ? op.entries : x.app;
       d.applied = op.zxid;
       if (!d.app.empty() && d.app.back().zxid > d.applied) d.applied = d.app.back().zxid;
-      x.gate.on_snapshot_installed(op.zxid, em);
       step(i, core::input::SnapshotInstalled{op.zxid});
       break;
     }
@@ -839,14 +838,14 @@ bool Ensemble::run_until(const std::function<bool()>& pred, int max_ticks) {
 
 bool Ensemble::serving(Sid sid) const {
   const Member& x = m(sid);
-  return x.mode == Mode::up && x.node->phase() == ZabPhase::broadcast;
+  return x.mode == Mode::up && x.core->node().phase() == ZabPhase::broadcast;
 }
 
 std::optional<Sid> Ensemble::leader() const {
   std::optional<Sid> found;
   for (const Member& x : members_) {
-    if (x.mode == Mode::up && x.node->state() == PeerState::leading &&
-        x.node->phase() == ZabPhase::broadcast) {
+    if (x.mode == Mode::up && x.core->node().state() == PeerState::leading &&
+        x.core->node().phase() == ZabPhase::broadcast) {
       if (found) return std::nullopt;
       found = x.sid;
     }
@@ -862,7 +861,7 @@ std::optional<Sid> Ensemble::elect(int max_ticks) {
         if (!l) return false;
         for (const Member& x : members_) {
           if (x.mode != Mode::up || !reachable(x.sid, *l)) continue;
-          if (!serving(x.sid) || x.node->leader() != ServerId{*l}) return false;
+          if (!serving(x.sid) || x.core->node().leader() != ServerId{*l}) return false;
         }
         result = l;
         return true;

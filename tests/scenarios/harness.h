@@ -30,6 +30,7 @@
 #include <functional>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -42,7 +43,7 @@
 #include "engine/core/io.h"
 #include "engine/core/node.h"
 #include "engine/core/quorum.h"
-#include "engine/core/send_gate.h"
+#include "engine/core/host.h"
 #include "engine/core/types.h"
 
 namespace fastzab::scenario {
@@ -174,6 +175,8 @@ class Ensemble {
   enum class Mode { down, up, fake };
 
   explicit Ensemble(const Spec& spec);
+  ~Ensemble();
+  Ensemble(Ensemble&&) noexcept;
 
   // ---- membership and lifetime ----
   // The durable image a member starts from; edit it before start().
@@ -236,7 +239,7 @@ class Ensemble {
   std::size_t complete_disk(Sid sid, std::size_t ops = SIZE_MAX);
   std::size_t pending_disk(Sid sid) const { return m(sid).disk_queue.size(); }
   // Frames the member's SendGate holds back (waiting for durability).
-  std::size_t gate_held(Sid sid) const { return m(sid).gate.held(); }
+  std::size_t gate_held(Sid sid) const { return m(sid).core->held(); }
 
   // ---- time ----
   // Completes every disk not held and delivers every deliverable frame, until nothing moves.
@@ -351,12 +354,13 @@ class Ensemble {
     Epoch current;
     std::vector<Entry> entries;  // append: the entries; snapshot: the application state
   };
+  struct MemberEffects;  // a member's core::Effects (harness.cpp)
   struct Member {
     Sid sid = 0;
     Mode mode = Mode::down;
     core::NodeConfig config;
-    std::optional<core::Node> node;
-    core::SendGate gate;
+    std::unique_ptr<MemberEffects> effects;
+    std::optional<core::Host> core;  // the node, its gate and output dispatch
     std::deque<PendingOp> disk_queue;
     bool disk_held = false;
     DurableImage durable;
@@ -381,7 +385,6 @@ class Ensemble {
   static Pair key(std::size_t a, std::size_t b) { return a < b ? Pair{a, b} : Pair{b, a}; }
 
   void step(std::size_t i, const core::Input& in);
-  void run_outputs(std::size_t i, core::Outputs& out);
   void emit(std::size_t from, ServerId peer, SessionId s, Bytes bytes);
   void log_frame(std::size_t from, std::size_t to, Bytes bytes);
   void do_connect(std::size_t a, std::size_t b);
