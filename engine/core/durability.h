@@ -2,7 +2,7 @@
 // but a truncate or a snapshot install issued after an append changes what "durable through z"
 // means: a completion for an append issued before TRUNC(t) vouches only for entries <= t, and
 // nothing of a log replaced by a snapshot is durable until the snapshot is installed. The core
-// and SendGate both keep one of these, fed with the same outputs and completions.
+// keeps one (Node::durable()); SendGate reads it from there.
 #pragma once
 
 #include <cstddef>

@@ -8,25 +8,22 @@
 namespace fastzab::core {
 
 Host::Host(NodeConfig config, DurableState state, Effects& effects)
-    : node_(std::move(config), std::move(state)), fx_(effects) {
-  gate_.reset(node_.last_logged(), node_.accepted_epoch(), node_.current_epoch());
-}
+    : node_(std::move(config), std::move(state)), fx_(effects) {}
 
 void Host::step(const Input& in) {
   if (!fx_.healthy()) return;
-  const auto send = [this](ServerId peer, SessionId session, Bytes frame) {
-    fx_.send(peer, session, frame);
-  };
-  if (const auto* d = std::get_if<input::LogDurable>(&in)) {
-    gate_.on_log_durable(d->zxid, send);
-  } else if (const auto* e = std::get_if<input::EpochsDurable>(&in)) {
-    gate_.on_epochs_durable(e->accepted, e->current, send);
-  } else if (const auto* s = std::get_if<input::SnapshotInstalled>(&in)) {
-    gate_.on_snapshot_installed(s->zxid, send);
-  }
   outs_.clear();
   node_.step(in, outs_);
+  durable_ = node_.durable();
   fx_.stepped(in);
+  if (std::holds_alternative<input::LogDurable>(in) ||
+      std::holds_alternative<input::EpochsDurable>(in) ||
+      std::holds_alternative<input::SnapshotInstalled>(in)) {
+    // What waited for this completion leaves before the node's answer to it (FIFO).
+    gate_.release(durable_, [this](ServerId peer, SessionId session, Bytes frame) {
+      fx_.send(peer, session, frame);
+    });
+  }
   for (const Output& o : outs_.items) {
     if (!fx_.healthy()) return;
     carry_out(o);
@@ -38,21 +35,19 @@ void Host::carry_out(const Output& o) {
     fx_.send(peer, session, frame);
   };
   const Bytes bytes = outs_.bytes(o);
-  if (o.kind == OutputKind::send_after_durable) {
-    const DurableBarrier b = fx_.held_barrier(o, bytes);
-    if (b.log_zxid != o.barrier.log_zxid || b.accepted != o.barrier.accepted ||
-        b.current != o.barrier.current) [[unlikely]] {
-      Output weakened = o;
-      weakened.barrier = b;
-      gate_.on_output(outs_, weakened, send);
-      return;
-    }
-  }
-  gate_.on_output(outs_, o, send);  // sends; tracks appends, truncates and snapshots
   switch (o.kind) {
     case OutputKind::send:
-    case OutputKind::send_after_durable:
-      return;
+      return gate_.on_output(outs_, o, durable_, send);
+    case OutputKind::send_after_durable: {
+      const DurableBarrier b = fx_.held_barrier(o, bytes);
+      if (b.log_zxid != o.barrier.log_zxid || b.accepted != o.barrier.accepted ||
+          b.current != o.barrier.current) [[unlikely]] {
+        Output weakened = o;
+        weakened.barrier = b;
+        return gate_.on_output(outs_, weakened, durable_, send);
+      }
+      return gate_.on_output(outs_, o, durable_, send);
+    }
     case OutputKind::close_session:
       return fx_.close_session(o.peer, o.session);
     case OutputKind::append:
@@ -77,8 +72,7 @@ void Host::carry_out(const Output& o) {
       state_.clear();
       fx_.snapshot_state(o.zxid, state_);
       if (!fx_.healthy()) return;
-      gate_.send_snapshot(o, bytes, Bytes(state_), send);
-      return;
+      return gate_.send_snapshot(o, bytes, Bytes(state_), durable_, send);
     case OutputKind::role_change:
       return fx_.role_change(o);
     case OutputKind::proposal_accepted:

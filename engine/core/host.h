@@ -54,8 +54,8 @@ class Host {
   // Throws as Node's constructor does (std::invalid_argument) for a state it refuses.
   Host(NodeConfig config, DurableState state, Effects& effects);
 
-  // Steps the node and carries out its outputs. A completion input first releases the frames
-  // the gate held for it (before the node's answer to it, so every stream stays FIFO).
+  // Steps the node and carries out its outputs. After a completion input, the frames the gate
+  // held for it leave first (before the node's answer to it, so every stream stays FIFO).
   void step(const Input& in);
 
   const Node& node() const noexcept { return node_; }
@@ -71,6 +71,7 @@ class Host {
   Effects& fx_;
   SendGate gate_;
   Outputs outs_;
+  DurablePoint durable_;  // the node's, after its last step
   ByteBuffer state_;  // scratch: the application's state for a SNAP
 };
 

@@ -8,8 +8,9 @@
 //    same order; completions are reported in that order (log_durable, epochs_durable,
 //    snapshot_installed). truncate takes effect before any later append. Reporting a
 //    completion for an append or snapshot the core never issued is a host bug (it aborts).
-//  * send_after_durable leaves only once its barrier holds; SendGate implements this rule and
-//    keeps each peer's stream FIFO (a may_overtake send need not wait behind held frames).
+//  * send_after_durable leaves only once its barrier holds (Node::durable() covers it);
+//    SendGate implements this rule and keeps each peer's stream FIFO (a may_overtake send need
+//    not wait behind held frames). core::Host keeps the whole contract.
 //  * A session delivers frames in order, reliably, and nothing after it is closed.
 #pragma once
 
@@ -135,6 +136,17 @@ struct DurableBarrier {
   Zxid log_zxid = kNoZxid;
   Epoch accepted = kNoEpoch;
   Epoch current = kNoEpoch;
+};
+
+// What a node's durable state holds now (Node::durable()): the log through `log_zxid`, and
+// the two epoch files.
+struct DurablePoint {
+  Zxid log_zxid = kNoZxid;
+  Epoch accepted = kNoEpoch;
+  Epoch current = kNoEpoch;
+  bool covers(const DurableBarrier& b) const noexcept {
+    return b.log_zxid <= log_zxid && b.accepted <= accepted && b.current <= current;
+  }
 };
 
 struct Output {

@@ -385,6 +385,10 @@ std::int64_t Node::round() const noexcept { return impl_->round; }
 const NodeCounters& Node::counters() const noexcept { return impl_->counters; }
 bool Node::transferring() const noexcept { return impl_->transfer_active; }
 bool Node::state_lost() const noexcept { return impl_->state_lost; }
+DurablePoint Node::durable() const noexcept {
+  return DurablePoint{impl_->log_durability.durable(), impl_->durable_accepted,
+                      impl_->durable_current};
+}
 void Node::encode_client_table(ByteBuffer& out) const { impl_->committed_clients.encode(out); }
 const ClientTable& Node::clients() const noexcept { return impl_->committed_clients; }
 

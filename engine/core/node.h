@@ -142,6 +142,9 @@ class Node {
   // A leadership transfer is under way: client proposals are refused with `transferring`.
   bool transferring() const noexcept;
   bool state_lost() const noexcept;
+  // What the host reported durable so far, against the log as it is now (a truncate or a
+  // snapshot install not yet completed lowers it): what held frames wait for (SendGate).
+  DurablePoint durable() const noexcept;
   // Appends the client table as of applied() (the snapshot's first part: a host that saves the
   // application's state at applied() puts this before it; see split_snapshot).
   void encode_client_table(ByteBuffer& out) const;

@@ -46,21 +46,14 @@ namespace {
 // allocations per held frame in a running server).
 TEST(SendGate, HeldFramesReuseTheirBuffersInTheSteadyState) {
   SendGate gate;
-  gate.reset(kZeroZxid, Epoch{1}, Epoch{1});
+  DurablePoint durable{kZeroZxid, Epoch{1}, Epoch{1}};
   Outputs outs;
   std::size_t sent = 0;
   const auto emit = [&](ServerId, SessionId, Bytes frame) { sent += frame.size(); };
   const auto round = [&](std::int64_t counter, std::size_t bytes) {
-    // Append entry `counter`, then an ACK held until it is durable; then its completion.
+    // An ACK for entry `counter`, held until that entry is durable; then its completion.
     outs.clear();
     const Zxid zxid = Zxid::make(Epoch{1}, static_cast<std::uint32_t>(counter));
-    {
-      Output& append = outs.items.emplace_back();  // a reference only until the next emplace
-      append.kind = OutputKind::append;
-      append.zxid = zxid;
-      append.count = 1;
-      gate.on_output(outs, append, emit);
-    }
     Output& ack = outs.items.emplace_back();
     ack.kind = OutputKind::send_after_durable;
     ack.peer = ServerId{2};
@@ -69,9 +62,10 @@ TEST(SendGate, HeldFramesReuseTheirBuffersInTheSteadyState) {
     ack.offset = outs.arena.size();
     outs.arena.resize(outs.arena.size() + bytes, std::byte{7});
     ack.length = bytes;
-    gate.on_output(outs, ack, emit);
+    gate.on_output(outs, ack, durable, emit);
     EXPECT_EQ(gate.held(), 1u);
-    gate.on_log_durable(zxid, emit);
+    durable.log_zxid = zxid;
+    gate.release(durable, emit);
     EXPECT_EQ(gate.held(), 0u);
   };
   std::int64_t z = 0;

@@ -1,4 +1,6 @@
-// The host-side persist-before-ack gate: held frames leave only once durable, in FIFO order.
+// The host-side persist-before-ack gate: held frames leave only once the node's durable point
+// covers their barrier, in FIFO order. What is durable is the node's DurabilityTracker (its
+// truncate and snapshot rules are tested with it here, as a host would see them).
 #include "engine/core/send_gate.h"
 
 #include <gtest/gtest.h>
@@ -6,6 +8,8 @@
 #include <functional>
 #include <string>
 #include <vector>
+
+#include "engine/core/durability.h"
 
 namespace fastzab::core {
 namespace {
@@ -22,13 +26,27 @@ class GateTest : public ::testing::Test {
       sent.push_back(Sent{peer.value, std::string(reinterpret_cast<const char*>(b.data()), b.size())});
     };
   }
-  void disk(OutputKind kind, Zxid zxid, std::uint32_t count) {
-    Outputs o;
-    o.items.emplace_back();
-    o.items.back().kind = kind;
-    o.items.back().zxid = zxid;
-    o.items.back().count = count;
-    gate.on_output(o, o.items.back(), emit());
+  // The node's durable state, as Node::durable() reports it.
+  DurablePoint durable() const { return DurablePoint{log.durable(), accepted, current}; }
+  void start(Zxid log_durable, Epoch a, Epoch c) {
+    log.reset(log_durable);
+    accepted = a;
+    current = c;
+    gate.clear();
+  }
+  // A completion reached the node: what it covers leaves.
+  void completed_append(Zxid last) {
+    ASSERT_TRUE(log.completed_append(last));
+    gate.release(durable(), emit());
+  }
+  void completed_snapshot(Zxid at) {
+    ASSERT_TRUE(log.completed_snapshot(at));
+    gate.release(durable(), emit());
+  }
+  void completed_epochs(Epoch a, Epoch c) {
+    accepted = a;
+    current = c;
+    gate.release(durable(), emit());
   }
   void send(const std::string& body, const DurableBarrier* barrier, bool may_overtake = false) {
     outs.clear();
@@ -42,7 +60,7 @@ class GateTest : public ::testing::Test {
     o.offset = 0;
     for (char c : body) outs.arena.push_back(static_cast<std::byte>(c));
     o.length = body.size();
-    gate.on_output(outs, o, emit());
+    gate.on_output(outs, o, durable(), emit());
   }
   std::vector<std::string> bodies() const {
     std::vector<std::string> r;
@@ -50,90 +68,89 @@ class GateTest : public ::testing::Test {
     return r;
   }
   SendGate gate;
+  DurabilityTracker log;
+  Epoch accepted = kNoEpoch;
+  Epoch current = kNoEpoch;
   Outputs outs;
   std::vector<Sent> sent;
 };
 
 TEST_F(GateTest, PlainSendLeavesAtOnce) {
-  gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
+  start(Zxid{0}, Epoch{0}, Epoch{0});
   send("ping", nullptr);
   EXPECT_EQ(bodies(), std::vector<std::string>{"ping"});
 }
 
 TEST_F(GateTest, AckWaitsForLogDurabilityAndKeepsLaterFramesBehindIt) {
-  gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
-  disk(OutputKind::append, Zxid{1}, 4);
-  disk(OutputKind::append, Zxid{5}, 1);
+  start(Zxid{0}, Epoch{0}, Epoch{0});
+  log.issued_append(Zxid{4});
+  log.issued_append(Zxid{5});
   const DurableBarrier b{Zxid{5}, kNoEpoch, kNoEpoch};
   send("ack5", &b);
-  send("ping", nullptr);  // must not overtake the held ack
+  send("later", nullptr);
   EXPECT_TRUE(sent.empty());
-  gate.on_log_durable(Zxid{4}, emit());
+  completed_append(Zxid{4});
   EXPECT_TRUE(sent.empty());
-  gate.on_log_durable(Zxid{5}, emit());
-  EXPECT_EQ(bodies(), (std::vector<std::string>{"ack5", "ping"}));
-  EXPECT_EQ(gate.held(), 0u);
+  completed_append(Zxid{5});
+  EXPECT_EQ(bodies(), (std::vector<std::string>{"ack5", "later"}));
 }
 
-// A learner's forwarded writes (REQUEST) depend on nothing sent before them: they do not wait
-// behind the ACK a follower holds until its fsync, which would add an fsync to every forwarded
-// write's latency; the frames that follow them still keep their order.
 TEST_F(GateTest, AMayOvertakeSendLeavesWhileAnAckIsHeld) {
-  gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
-  disk(OutputKind::append, Zxid{1}, 1);
+  start(Zxid{0}, Epoch{0}, Epoch{0});
+  log.issued_append(Zxid{1});
   const DurableBarrier b{Zxid{1}, kNoEpoch, kNoEpoch};
   send("ack1", &b);
-  send("request", nullptr, true);
-  send("ping", nullptr);
+  send("request", nullptr, /*may_overtake=*/true);
   EXPECT_EQ(bodies(), std::vector<std::string>{"request"});
-  gate.on_log_durable(Zxid{1}, emit());
-  EXPECT_EQ(bodies(), (std::vector<std::string>{"request", "ack1", "ping"}));
+  completed_append(Zxid{1});
+  EXPECT_EQ(bodies(), (std::vector<std::string>{"request", "ack1"}));
 }
 
 TEST_F(GateTest, EpochBarrierNeedsBothEpochFiles) {
-  gate.reset(Zxid{0}, Epoch{1}, Epoch{1});
+  start(Zxid{0}, Epoch{1}, Epoch{1});
   const DurableBarrier b{kNoZxid, Epoch{2}, Epoch{2}};
   send("newleader-ack", &b);
-  gate.on_epochs_durable(Epoch{2}, Epoch{1}, emit());
+  completed_epochs(Epoch{2}, Epoch{1});
   EXPECT_TRUE(sent.empty());
-  gate.on_epochs_durable(Epoch{2}, Epoch{2}, emit());
+  completed_epochs(Epoch{2}, Epoch{2});
   EXPECT_EQ(bodies(), std::vector<std::string>{"newleader-ack"});
 }
 
 // A completion for an append issued before TRUNC(t) vouches only for entries <= t: the new
 // entries that reuse those zxids are not durable until their own append completes.
 TEST_F(GateTest, CompletionOfAnAppendBeforeATruncateDoesNotCoverNewEntries) {
-  gate.reset(Zxid{4}, Epoch{1}, Epoch{1});
-  disk(OutputKind::append, Zxid{5}, 3);    // old 5..7
-  disk(OutputKind::truncate, Zxid{4}, 0);  // TRUNC(4)
-  disk(OutputKind::append, Zxid{5}, 1);    // new 5
+  start(Zxid{4}, Epoch{1}, Epoch{1});
+  log.issued_append(Zxid{7});    // old 5..7
+  log.issued_truncate(Zxid{4});  // TRUNC(4)
+  log.issued_append(Zxid{5});    // new 5
   const DurableBarrier b{Zxid{5}, kNoEpoch, kNoEpoch};
   send("ack5", &b);
-  gate.on_log_durable(Zxid{7}, emit());  // the old append
+  completed_append(Zxid{7});  // the old append
   EXPECT_TRUE(sent.empty());
-  EXPECT_EQ(gate.log_durable(), Zxid{4});
-  gate.on_log_durable(Zxid{5}, emit());  // the new one
+  EXPECT_EQ(durable().log_zxid, Zxid{4});
+  completed_append(Zxid{5});  // the new one
   EXPECT_EQ(bodies(), std::vector<std::string>{"ack5"});
 }
 
 TEST_F(GateTest, NothingIsDurableBetweenSnapshotInstallAndItsCompletion) {
-  gate.reset(Zxid{3}, Epoch{1}, Epoch{1});
-  disk(OutputKind::install_snapshot, Zxid{9}, 0);
-  EXPECT_EQ(gate.log_durable(), kNoZxid);
+  start(Zxid{3}, Epoch{1}, Epoch{1});
+  log.issued_snapshot(Zxid{9});
+  EXPECT_EQ(durable().log_zxid, kNoZxid);
   const DurableBarrier b{Zxid{9}, kNoEpoch, kNoEpoch};
   send("ack9", &b);
   EXPECT_TRUE(sent.empty());
-  gate.on_snapshot_installed(Zxid{9}, emit());
+  completed_snapshot(Zxid{9});
   EXPECT_EQ(bodies(), std::vector<std::string>{"ack9"});
 }
 
-TEST_F(GateTest, ResetDropsHeldFrames) {
-  gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
-  disk(OutputKind::append, Zxid{1}, 5);
+TEST_F(GateTest, ClearDropsHeldFrames) {
+  start(Zxid{0}, Epoch{0}, Epoch{0});
+  log.issued_append(Zxid{5});
   const DurableBarrier b{Zxid{5}, kNoEpoch, kNoEpoch};
   send("ack5", &b);
-  gate.reset(Zxid{0}, Epoch{0}, Epoch{0});
+  gate.clear();
   EXPECT_EQ(gate.held(), 0u);
+  completed_append(Zxid{5});
   EXPECT_TRUE(sent.empty());
 }
 
