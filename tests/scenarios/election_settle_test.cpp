@@ -11,8 +11,7 @@ namespace {
 
 TEST(ElectionSettle, AfterALeaderCrashTheSurvivorsDecideWithoutATick) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   e.propose(*leader, {"a", "b"});
   e.settle();
@@ -92,8 +91,7 @@ TEST(ElectionSettle, ASilentLeaderGivenUpSettlesWithoutTheFinalizeWait) {
   Ensemble e(spec);
   e.config(2).leader_silence_ticks = 10;
   e.config(1).leader_silence_ticks = 14;
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_EQ(leader, std::optional<Sid>(3));
   e.auto_reconnect = false;
   e.freeze(*leader);

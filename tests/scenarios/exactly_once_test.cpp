@@ -23,8 +23,7 @@ std::size_t copies(const Ensemble& e, Sid s, const std::string& v) {
 
 TEST(ExactlyOnce, ARetryOfACommittedWriteEndsAtTheOriginalZxidOnAnyServer) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const std::uint64_t first = e.propose_as(*leader, WriteId{7, 1}, "pay-1");
   e.settle();
@@ -55,8 +54,7 @@ TEST(ExactlyOnce, ARetryOfACommittedWriteEndsAtTheOriginalZxidOnAnyServer) {
 // leader, which holds the proposal in its history: it commits it once, and the retry ends there.
 TEST(ExactlyOnce, ARetryAfterTheLeaderDiedCommitsTheWriteOnce) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid f = e.follower_of(*leader);
   const std::uint64_t first = e.propose_as(f, WriteId{9, 4}, "once");
@@ -94,8 +92,7 @@ TEST(ExactlyOnce, ARetryAfterTheLeaderDiedCommitsTheWriteOnce) {
 // it instead of becoming a second entry.
 TEST(ExactlyOnce, ARetryOfAWriteStillInFlightEndsWithIt) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid f = e.follower_of(*leader);
   for (Sid s : e.sids()) {

@@ -15,8 +15,7 @@ TEST(FleVoteOrder, S7_1_FLEPredicate_HigherEpochWinsOverHigherSid) {
   // n1 has currentEpoch 2; n2 and n3 never left epoch 0. Lower sid, higher epoch: n1 wins.
   Ensemble e(Spec::majority(3));
   e.disk(1) = DurableImage::with(2, 2, {}, z(0, 0));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_EQ(leader, std::optional<Sid>(1)) << e.transcript().dump();
   EXPECT_EQ(e.node(1).current_epoch(), Epoch{3});  // max acceptedEpoch + 1
   for (Sid s : {2, 3}) {
@@ -38,8 +37,7 @@ TEST(FleVoteOrder, S7_1_FLEPredicate_HigherEpochWinsWithLowerSidAndLowerZxid) {
   e.disk(1) = DurableImage::with(2, 2, committed, z(1, 3));
   e.disk(2) = DurableImage::with(2, 2, committed, z(1, 3));
   e.disk(3) = DurableImage::with(1, 1, longer, z(1, 3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value()) << e.transcript().dump();
   EXPECT_NE(*leader, 3);
   EXPECT_EQ(e.node(*leader).current_epoch(), Epoch{3});

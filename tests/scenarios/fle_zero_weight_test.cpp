@@ -17,8 +17,7 @@ Spec nine_in_three_groups() {
 
 TEST(FleZeroWeight, S7_8_FLEZeroWeightTest_ZeroWeightServerIsNeverElected) {
   Ensemble e(nine_in_three_groups());
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_EQ(leader, std::optional<Sid>(8)) << e.transcript().dump();
   for (Sid zero : {3, 6, 9}) {
     EXPECT_EQ(e.state(zero), PeerState::following) << zero;

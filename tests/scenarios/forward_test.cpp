@@ -17,8 +17,7 @@ using core::WriteOutcome;
 
 TEST(Forward, AFollowersWritesCommitThroughTheLeaderAndEndOnlyOnceItAppliedThem) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid f = e.follower_of(*leader);
   ASSERT_NE(f, 0);
@@ -47,8 +46,7 @@ TEST(Forward, AFollowersWritesCommitThroughTheLeaderAndEndOnlyOnceItAppliedThem)
 
 TEST(Forward, AnObserversWriteCommitsToo) {
   Ensemble e(Spec::majority(3, 1));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   Sid observer = 0;
   for (Sid s : e.sids()) {
@@ -66,8 +64,7 @@ TEST(Forward, AnObserversWriteCommitsToo) {
 
 TEST(Forward, AWriteTheLeaderRefusesEndsRefusedOnTheFollower) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid f = e.follower_of(*leader);
   Sid target = 0;
@@ -99,8 +96,7 @@ TEST(Forward, AWriteTheLeaderRefusesEndsRefusedOnTheFollower) {
 
 TEST(Forward, AFollowerThatLosesItsLeaderEndsItsForwardedWritesAsUnknownOutcome) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid f = e.follower_of(*leader);
   const auto tags = e.propose(f, {"maybe"});

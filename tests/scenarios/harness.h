@@ -262,6 +262,11 @@ class Ensemble {
   bool run_until(const std::function<bool()>& pred, int max_ticks = 500);
   // Ticks until one established leader is served by every live member reachable from it.
   std::optional<Sid> elect(int max_ticks = 500);
+  // start_all(), then elect(): the preamble of most scenarios.
+  std::optional<Sid> start_and_elect(int max_ticks = 500) {
+    start_all();
+    return elect(max_ticks);
+  }
   // The first member (in id order) following `leader`, or 0.
   Sid follower_of(Sid leader) const;
 

@@ -8,8 +8,7 @@ namespace {
 
 TEST(Harness, ThreeNodesElectAndReplicate) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto l = e.elect();
+  const auto l = e.start_and_elect();
   ASSERT_TRUE(l.has_value()) << e.transcript().dump();
   EXPECT_EQ(*l, 3);
   e.propose(3, {"a", "b"});

@@ -79,8 +79,7 @@ TEST(LearnerTiming, S4_5_SilentLeaderIsGivenUpAfterLeaderSilenceNotSyncLimit) {
   spec.tuning.leader_silence_ticks = 4;
   spec.tuning.sync_limit_ticks = 30;
   Ensemble e(spec);
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value()) << e.transcript().dump();
   const Sid follower = *leader == 1 ? 2 : 1;
   ASSERT_EQ(e.state(follower), PeerState::following);

@@ -88,8 +88,7 @@ TEST(Observer, S7_34_ObserverLETest_ZOOKEEPER_1294_LeaderAndObserverAloneStepDow
   // leader must go LOOKING.
   Ensemble e(Spec::majority(3, 2));
   e.fail_on_storm = false;
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   if (e.stormed()) FAIL() << kObserverStorm;
   ASSERT_EQ(leader, std::optional<Sid>(3));
   for (Sid o : {4, 5}) {

@@ -30,8 +30,7 @@ Sid other_than(Sid a, Sid b = 0) {
 
 TEST(Transfer, HandsLeadershipToTheNamedFollowerWithoutAnElection) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto old_leader = e.elect();
+  const auto old_leader = e.start_and_elect();
   ASSERT_TRUE(old_leader.has_value());
   const std::vector<std::string> written = values_from(0, 5);
   e.propose(*old_leader, written);
@@ -71,8 +70,7 @@ TEST(Transfer, DuringLoadEveryAcceptedWriteCommitsAndNewOnesAreRefused) {
   // Proposals are still in flight (no follower has them) when the transfer is asked for: the
   // leader waits for them to commit, refuses what comes meanwhile, then hands over.
   Ensemble e(Spec::majority(5));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const auto first = e.propose(*leader, values_from(0, 20));
   const auto tag = e.transfer(*leader);
@@ -94,8 +92,7 @@ TEST(Transfer, DuringLoadEveryAcceptedWriteCommitsAndNewOnesAreRefused) {
 TEST(Transfer, ChoosesACaughtUpFollowerWhenNoneIsNamed) {
   // One follower's disk is held, so it cannot acknowledge; the leader picks the other one.
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid lagging = other_than(*leader);
   const Sid ready = other_than(*leader, lagging);
@@ -118,8 +115,7 @@ TEST(Transfer, ChoosesACaughtUpFollowerWhenNoneIsNamed) {
 TEST(Transfer, RefusedWhenItCannotStart) {
   Spec spec = Spec::majority(3, 1);  // n4 observes
   Ensemble e(spec);
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid follower = other_than(*leader);
   EXPECT_EQ(e.transfer_outcome(e.transfer(follower)), std::optional(TransferOutcome::not_leader));
@@ -137,8 +133,7 @@ TEST(Transfer, RefusedWhenItCannotStart) {
 
 TEST(Transfer, TwoRacingTransfersOnlyOneRuns) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid a = other_than(*leader);
   const Sid b = other_than(*leader, a);
@@ -165,8 +160,7 @@ TEST(Transfer, TwoRacingTransfersOnlyOneRuns) {
 
 TEST(Transfer, TargetThatCannotCatchUpTimesOutAndTheLeaderGoesOn) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid target = other_than(*leader);
   e.hold_disk(target);
@@ -189,8 +183,7 @@ TEST(Transfer, TargetThatCannotCatchUpTimesOutAndTheLeaderGoesOn) {
 
 TEST(Transfer, TargetLostBeforeTheHandOverAbortsIt) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const Sid target = other_than(*leader);
   e.hold_disk(target);
@@ -216,8 +209,7 @@ TEST(Transfer, TargetDeadRightAfterTheHandOverTheOthersElectAndKeepEverything) {
   // TRANSFER reached everyone, then the target crashed before it established: the others follow
   // a dead leader, give it up (closed session, or initLimit) and elect one of themselves.
   Ensemble e(Spec::majority(5));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   e.propose(*leader, values_from(0, 4));
   e.settle();

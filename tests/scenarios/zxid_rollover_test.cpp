@@ -59,8 +59,7 @@ TEST(ZxidRollover, S7_32_ZxidRolloverTest_BatchCrossingTheLimit) {
   // One batch of four with three counters left: three get zxids, the fourth is refused; the
   // three are committed in the next epoch; a retry of the fourth succeeds there.
   Ensemble e(small_counter(3));
-  e.start_all();
-  const auto leader = e.elect();
+  const auto leader = e.start_and_elect();
   ASSERT_TRUE(leader.has_value());
   const auto tags = e.propose(*leader, {"a", "b", "c", "d"});
   e.settle();
