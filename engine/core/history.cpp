@@ -6,6 +6,15 @@
 
 namespace fastzab::core {
 
+Bytes EntryRange::Iterator::operator*() const noexcept {
+  const Bytes entry(r_->history_->at(i_).bytes);
+  if (r_->part_ == Part::entry) return entry;
+  // Every history entry was checked by decode_entry when it arrived.
+  const auto e = decode_entry(entry);
+  FASTZAB_ASSERT(e.has_value());
+  return e->value;
+}
+
 void History::recycle(ByteBuffer& buffer) {
   if (spare_.size() < kMaxSpare) {
     spare_.push_back(std::move(buffer));

@@ -13,6 +13,42 @@
 
 namespace fastzab::core {
 
+class History;
+
+// Entries [first, first + count) of a History, as whole entries (header and value, what the log
+// stores) or as their values (what the application applies). Views: valid until the node's
+// next step (the node evicts and reuses history buffers only at the start of a step).
+class EntryRange {
+ public:
+  enum class Part : std::uint8_t { entry, value };
+  EntryRange(const History& history, std::size_t first, std::size_t count, Part part) noexcept
+      : history_(&history), first_(first), count_(count), part_(part) {}
+  std::size_t size() const noexcept { return count_; }
+  class Iterator {
+   public:
+    Bytes operator*() const noexcept;
+    Iterator& operator++() noexcept {
+      ++i_;
+      return *this;
+    }
+    bool operator==(const Iterator& o) const noexcept { return i_ == o.i_; }
+
+   private:
+    friend class EntryRange;
+    Iterator(const EntryRange& r, std::size_t i) noexcept : r_(&r), i_(i) {}
+    const EntryRange* r_;
+    std::size_t i_;
+  };
+  Iterator begin() const noexcept { return Iterator(*this, first_); }
+  Iterator end() const noexcept { return Iterator(*this, first_ + count_); }
+
+ private:
+  const History* history_;
+  std::size_t first_;
+  std::size_t count_;
+  Part part_;
+};
+
 class History {
  public:
   struct Entry {

@@ -51,14 +51,9 @@ void Host::carry_out(const Output& o) {
     case OutputKind::close_session:
       return fx_.close_session(o.peer, o.session);
     case OutputKind::append:
-    case OutputKind::deliver: {
-      // The core's own encoding: a batch of `count` entries.
-      const auto batch = decode_batch(bytes);
-      FASTZAB_ASSERT(batch.has_value());
-      FASTZAB_ASSERT_OP(batch->size(), ==, o.count);
-      if (o.kind == OutputKind::append) return fx_.append(o.zxid, *batch);
-      return fx_.apply(o.zxid, *batch);
-    }
+      return fx_.append(o.zxid, node_.entries(o));
+    case OutputKind::deliver:
+      return fx_.apply(o.zxid, node_.entries(o));
     case OutputKind::truncate:
       return fx_.truncate(o.zxid);
     case OutputKind::persist_epochs:

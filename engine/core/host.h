@@ -24,7 +24,7 @@ class Effects {
   virtual void send(ServerId peer, SessionId session, Bytes frame) = 0;
   virtual void close_session(ServerId peer, SessionId session) = 0;
   // Log entries (header and value, decode_entry) with consecutive zxids from `first`.
-  virtual void append(Zxid first, const BatchView& entries) = 0;
+  virtual void append(Zxid first, const EntryRange& entries) = 0;
   // Drop every entry above `last_kept`.
   virtual void truncate(Zxid last_kept) = 0;
   virtual void persist_epochs(Epoch accepted, Epoch current) = 0;
@@ -34,7 +34,7 @@ class Effects {
   // Append the application's state, taken now (at `at`, its applied zxid), to `out`.
   virtual void snapshot_state(Zxid at, ByteBuffer& out) = 0;
   // Committed values (no headers) with consecutive zxids from `first`, to apply in order.
-  virtual void apply(Zxid first, const BatchView& values) = 0;
+  virtual void apply(Zxid first, const EntryRange& values) = 0;
   virtual void role_change(const Output& change) = 0;
   // The leader's own client proposal `tag` got `zxid` (its write_done follows).
   virtual void proposal_accepted(std::uint64_t /*tag*/, Zxid /*zxid*/) {}

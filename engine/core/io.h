@@ -83,16 +83,16 @@ enum class OutputKind : std::uint8_t {
   send,                // frame to peer on session, now
   send_after_durable,  // frame to peer on session, once `barrier` holds (persist before ack)
   close_session,       // drop the connection to peer (protocol error, lagging learner)
-  append,              // append `count` entries with consecutive zxids from `zxid`; bytes = batch
-                       // of entries (header and value: decode_entry)
+  append,              // append `count` entries with consecutive zxids from `zxid`; no bytes:
+                       // Node::entries(output) views them (header and value: decode_entry)
   truncate,            // drop every log entry > zxid
   persist_epochs,      // write acceptedEpoch and currentEpoch atomically
   install_snapshot,    // replace application state and log by the snapshot (bytes) at zxid;
                        // split_snapshot gives the application's part
   send_snapshot,       // send peer a SNAP frame with the application's state at zxid; bytes =
                        // the client table to put before it (SendGate::send_snapshot)
-  deliver,             // committed: `count` entries with consecutive zxids from zxid; bytes = a
-                       // batch of their values (headers stripped: what the application applies)
+  deliver,             // committed: `count` entries with consecutive zxids from zxid; no bytes:
+                       // Node::entries(output) views their values (what the application applies)
   role_change,         // role / leader / epoch changed; established = broadcast phase reached
   proposal_accepted,   // (leader) client proposal `tag` got `zxid`; its write_done follows
   write_done,          // client proposal `tag` ended: `outcome` (zxid if committed, reason if refused)

@@ -98,6 +98,10 @@ std::optional<std::size_t> Node::Impl::member(ServerId id) const noexcept {
 
 void Node::Impl::step(const Input& in, Outputs& o) {
   out = &o;
+  if (evict_pending) {
+    evict_pending = false;
+    evict_history();
+  }
   const bool first_step = (round == 0 && state == PeerState::looking);
   if (first_step) start_election();
   std::visit(Overloaded{
@@ -265,42 +269,28 @@ Output& Node::Impl::emit_role_change(bool established) {
 }
 
 void Node::Impl::emit_entries(OutputKind kind, std::size_t first, std::size_t end) {
+  // No bytes: the host reads the entries from the history (Node::entries), where they stay
+  // until the next step. One output is one run of consecutive zxids, at most
+  // max_batch_entries (<= kMaxBatchEntries) long.
   std::size_t i = first;
   while (i < end) {
     const Zxid start = history.at(i).zxid;
-    {
-      Output& o = push(kind);
-      o.zxid = start;
-      o.offset = out->arena.size();
-    }
-    // The append payload is a batch body (int32 count, then length-prefixed entries).
     std::size_t n = 0;
-    const std::size_t count_at = out->arena.size();
-    out->arena.resize(out->arena.size() + 4);
-    // One output is one batch a host can decode: at most max_batch_entries (<= kMaxBatchEntries).
     while (i < end && n < cfg.max_batch_entries &&
            history.at(i).zxid.value == start.value + static_cast<std::int64_t>(n)) {
-      Bytes b(history.at(i).bytes);
       if (kind == OutputKind::deliver) {
-        // The application gets the value; the client table takes the id (every history entry
-        // was checked by decode_entry when it arrived).
-        const auto e = decode_entry(b);
+        // The client table takes the id (every history entry was checked by decode_entry when
+        // it arrived).
+        const auto e = decode_entry(Bytes(history.at(i).bytes));
         FASTZAB_ASSERT(e.has_value());
         committed_clients.record(e->id, history.at(i).zxid);
-        b = e->value;
       }
-      const auto len = static_cast<std::uint32_t>(b.size());
-      for (int s = 24; s >= 0; s -= 8) out->arena.push_back(static_cast<std::byte>(len >> s));
-      out->arena.insert(out->arena.end(), b.begin(), b.end());
       ++n;
       ++i;
     }
-    const auto cnt = static_cast<std::uint32_t>(n);
-    for (int k = 0; k < 4; ++k) out->arena[count_at + static_cast<std::size_t>(k)] =
-        static_cast<std::byte>(cnt >> (24 - 8 * k));
-    Output& done = out->items.back();  // `o`: only the arena grew since
-    done.count = cnt;
-    done.length = out->arena.size() - done.offset;
+    Output& o = push(kind);
+    o.zxid = start;
+    o.count = static_cast<std::uint32_t>(n);
     if (kind == OutputKind::append) log_durability.issued_append(history.at(i - 1).zxid);
   }
 }
@@ -313,7 +303,8 @@ void Node::Impl::deliver_up_to(Zxid z) {
   FASTZAB_ASSERT(i <= end);
   emit_entries(OutputKind::deliver, i, end);
   applied = z;
-  evict_history();
+  // The host reads the delivered entries from the history after this step: evict at the next.
+  evict_pending = true;
   settle_writes();
 }
 
@@ -385,6 +376,16 @@ std::int64_t Node::round() const noexcept { return impl_->round; }
 const NodeCounters& Node::counters() const noexcept { return impl_->counters; }
 bool Node::transferring() const noexcept { return impl_->transfer_active; }
 bool Node::state_lost() const noexcept { return impl_->state_lost; }
+EntryRange Node::entries(const Output& o) const {
+  FASTZAB_ASSERT(o.kind == OutputKind::append || o.kind == OutputKind::deliver);
+  const History& h = impl_->history;
+  const std::size_t first = h.upper_bound(Zxid{o.zxid.value - 1});
+  FASTZAB_ASSERT_OP(first + o.count, <=, h.size());
+  FASTZAB_ASSERT(h.at(first).zxid == o.zxid);
+  return EntryRange(h, first, o.count,
+                    o.kind == OutputKind::append ? EntryRange::Part::entry : EntryRange::Part::value);
+}
+
 DurablePoint Node::durable() const noexcept {
   return DurablePoint{impl_->log_durability.durable(), impl_->durable_accepted,
                       impl_->durable_current};

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "client_table.h"
+#include "history.h"
 #include "io.h"
 #include "quorum.h"
 #include "types.h"
@@ -142,6 +143,9 @@ class Node {
   // A leadership transfer is under way: client proposals are refused with `transferring`.
   bool transferring() const noexcept;
   bool state_lost() const noexcept;
+  // The entries of an append or deliver output of the last step: whole entries (append) or
+  // their values (deliver). Valid until the next step.
+  EntryRange entries(const Output& o) const;
   // What the host reported durable so far, against the log as it is now (a truncate or a
   // snapshot install not yet completed lowers it): what held frames wait for (SendGate).
   DurablePoint durable() const noexcept;

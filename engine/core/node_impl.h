@@ -169,6 +169,7 @@ struct Node::Impl {
   bool state_lost = false;  // DurableState::state_lost, until UPTODATE
   DurabilityTracker log_durability;
   History history;
+  bool evict_pending = false;  // evict_history() at the start of the next step
   Zxid applied = kZeroZxid;
   Zxid commit = kZeroZxid;
 

@@ -208,7 +208,7 @@ void Replica::close_session(core::ServerId peer, core::SessionId session) {
   transport_->close_session(static_cast<std::uint64_t>(peer.value), session.value);
 }
 
-void Replica::append(Zxid first, const core::BatchView& entries) {
+void Replica::append(Zxid first, const core::EntryRange& entries) {
   Zxid z = first;
   for (core::Bytes entry : entries) {
     if (auto a = log_->append(as_log_zxid(z), entry); !a) {
@@ -299,7 +299,7 @@ void Replica::snapshot_state(Zxid zxid, core::ByteBuffer& out) {
   ++counters_.snapshots_sent;
 }
 
-void Replica::apply(Zxid first, const core::BatchView& values) {
+void Replica::apply(Zxid first, const core::EntryRange& values) {
   Zxid z = first;
   for (core::Bytes value : values) {
     const auto zx = as_log_zxid(z);

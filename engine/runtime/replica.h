@@ -148,12 +148,12 @@ class Replica final : private core::Effects {
   // false and the host stops).
   void send(core::ServerId peer, core::SessionId session, core::Bytes frame) override;
   void close_session(core::ServerId peer, core::SessionId session) override;
-  void append(core::Zxid first, const core::BatchView& entries) override;
+  void append(core::Zxid first, const core::EntryRange& entries) override;
   void truncate(core::Zxid last_kept) override;
   void persist_epochs(core::Epoch accepted, core::Epoch current) override;
   void install_snapshot(core::Zxid at, core::Bytes snapshot, core::Bytes app_state) override;
   void snapshot_state(core::Zxid at, core::ByteBuffer& out) override;
-  void apply(core::Zxid first, const core::BatchView& values) override;
+  void apply(core::Zxid first, const core::EntryRange& values) override;
   void role_change(const core::Output& change) override;
   void proposal_accepted(std::uint64_t tag, core::Zxid zxid) override;
   void write_done(const core::Output& done) override;

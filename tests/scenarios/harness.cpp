@@ -313,7 +313,7 @@ struct Ensemble::MemberEffects final : core::Effects {
   void close_session(ServerId peer, SessionId s) override {
     closes.emplace_back(ensemble->index(peer.value), s);
   }
-  void append(Zxid first, const core::BatchView& batch) override {
+  void append(Zxid first, const core::EntryRange& batch) override {
     PendingOp op{OutputKind::append, Zxid{first.value + static_cast<std::int64_t>(batch.size()) - 1},
                  {}, {}, {}};
     Zxid z = first;
@@ -356,7 +356,7 @@ struct Ensemble::MemberEffects final : core::Effects {
     const ByteBuffer state = encode_app_state(upto);
     out.insert(out.end(), state.begin(), state.end());
   }
-  void apply(Zxid first, const core::BatchView& values) override {
+  void apply(Zxid first, const core::EntryRange& values) override {
     Zxid z = first;
     std::vector<Entry> entries;
     for (Bytes v : values) {

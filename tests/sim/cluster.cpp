@@ -271,7 +271,7 @@ void Cluster::on_close(std::uint32_t i, core::ServerId peer, core::SessionId s) 
   net_.close(i, j, s);
 }
 
-void Cluster::on_append(std::uint32_t i, Zxid first, const core::BatchView& entries) {
+void Cluster::on_append(std::uint32_t i, Zxid first, const core::EntryRange& entries) {
   entries_scratch_.clear();
   Zxid z = first;
   for (core::Bytes b : entries) {
@@ -326,7 +326,7 @@ void Cluster::on_snapshot_state(std::uint32_t i, Zxid at, core::ByteBuffer& out)
   encode_snapshot(app, out);
 }
 
-void Cluster::on_apply(std::uint32_t i, Zxid first, const core::BatchView& values) {
+void Cluster::on_apply(std::uint32_t i, Zxid first, const core::EntryRange& values) {
   Host& h = hosts_[i];
   std::vector<AppEntry> entries;
   Zxid z = first;

@@ -112,7 +112,7 @@ class Cluster final : public FaultTarget {
       c->frame_out(i, peer, s, frame);
     }
     void close_session(core::ServerId peer, core::SessionId s) override { c->on_close(i, peer, s); }
-    void append(core::Zxid first, const core::BatchView& entries) override {
+    void append(core::Zxid first, const core::EntryRange& entries) override {
       c->on_append(i, first, entries);
     }
     void truncate(core::Zxid last_kept) override { c->on_truncate(i, last_kept); }
@@ -121,7 +121,7 @@ class Cluster final : public FaultTarget {
       c->on_install_snapshot(i, at, snapshot, app);
     }
     void snapshot_state(core::Zxid at, core::ByteBuffer& out) override { c->on_snapshot_state(i, at, out); }
-    void apply(core::Zxid first, const core::BatchView& values) override { c->on_apply(i, first, values); }
+    void apply(core::Zxid first, const core::EntryRange& values) override { c->on_apply(i, first, values); }
     void role_change(const core::Output& o) override { c->on_role_change(i, o); }
     void proposal_accepted(std::uint64_t tag, core::Zxid z) override {
       c->checkers_.proposal_accepted(i, tag, z);
@@ -168,12 +168,12 @@ class Cluster final : public FaultTarget {
   void on_stepped(std::uint32_t i, const core::Input& in);
   core::DurableBarrier held_barrier(const core::Output& o, core::Bytes frame) const;
   void on_close(std::uint32_t i, core::ServerId peer, core::SessionId s);
-  void on_append(std::uint32_t i, core::Zxid first, const core::BatchView& entries);
+  void on_append(std::uint32_t i, core::Zxid first, const core::EntryRange& entries);
   void on_truncate(std::uint32_t i, core::Zxid last_kept);
   void on_persist_epochs(std::uint32_t i, core::Epoch accepted, core::Epoch current);
   void on_install_snapshot(std::uint32_t i, core::Zxid at, core::Bytes snapshot, core::Bytes app);
   void on_snapshot_state(std::uint32_t i, core::Zxid at, core::ByteBuffer& out);
-  void on_apply(std::uint32_t i, core::Zxid first, const core::BatchView& values);
+  void on_apply(std::uint32_t i, core::Zxid first, const core::EntryRange& values);
   void on_role_change(std::uint32_t i, const core::Output& o);
   void on_write_done(std::uint32_t i, const core::Output& o);
   void frame_out(std::uint32_t i, core::ServerId peer, core::SessionId s, core::Bytes frame);

@@ -116,7 +116,7 @@ struct Member final : Effects {
   std::deque<std::pair<OutputKind, Output>> disk;
   void send(ServerId peer, SessionId s, Bytes b) override;
   void close_session(ServerId, SessionId) override {}
-  void append(Zxid first, const BatchView& entries) override {
+  void append(Zxid first, const EntryRange& entries) override {
     NotCounted n;
     Output o;
     o.zxid = Zxid{first.value + static_cast<std::int64_t>(entries.size()) - 1};
@@ -132,7 +132,7 @@ struct Member final : Effects {
   }
   void install_snapshot(Zxid, Bytes, Bytes) override {}
   void snapshot_state(Zxid, ByteBuffer&) override {}
-  void apply(Zxid, const BatchView&) override {}
+  void apply(Zxid, const EntryRange&) override {}
   void role_change(const Output&) override {}
   void write_done(const Output&) override {}
 };
