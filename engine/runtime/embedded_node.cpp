@@ -62,6 +62,7 @@ const char* to_string(WriteError e) noexcept {
     case WriteError::rejected: return "rejected";
     case WriteError::unknown_outcome: return "unknown_outcome";
     case WriteError::stopped: return "stopped";
+    case WriteError::stale_sequence: return "stale_sequence";
   }
   return "unknown";
 }
@@ -129,6 +130,7 @@ struct WriteIn {
   static constexpr std::size_t kInlineBytes = 232;
   enum class Where : std::uint8_t { inline_bytes, byte_ring, heap };
   std::uint64_t tag = 0;
+  WriteId id;
   std::uint32_t size = 0;
   Where where = Where::inline_bytes;
   runtime::SpscByteRing::Ticket ticket;
@@ -295,7 +297,8 @@ struct Group {
       const std::uint64_t popped = trace_group != nullptr ? runtime::trace::now_ns() : 0;
       writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
         const runtime::trace::ClientStamps s{w.sock_read_ns, w.ring_push_ns, popped};
-        r->submit(w.tag, w.entry(write_bytes), trace_group != nullptr ? &s : nullptr);  // copies
+        r->submit(w.tag, w.entry(write_bytes), trace_group != nullptr ? &s : nullptr,
+                  core::WriteId{w.id.client, w.id.seq});  // copies
         if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
       });
       if (transfer_waiting.load(std::memory_order_acquire)) [[unlikely]] {
@@ -529,10 +532,16 @@ bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte>
 
 bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry,
                    std::uint64_t received_ns) {
+  return propose(group, tag, entry, WriteId{}, received_ns);
+}
+
+bool Node::propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry,
+                   WriteId id, std::uint64_t received_ns) {
   if (impl_->stopped || group >= impl_->groups.size()) return false;
   Group& g = *impl_->groups[group];
   WriteIn w;
   w.tag = tag;
+  w.id = id;
   w.size = static_cast<std::uint32_t>(entry.size());
   w.sock_read_ns = received_ns;
   w.ring_push_ns = g.trace_app != nullptr ? runtime::trace::now_ns() : 0;

@@ -157,10 +157,11 @@ void Replica::write_done(const core::Output& done) {
       return;
     }
     case core::WriteOutcome::refused: {
-      const WriteError why = done.reason == core::RejectReason::too_large ? WriteError::too_large
-                             : done.reason == core::RejectReason::zxid_exhausted
-                                 ? WriteError::rejected
-                                 : WriteError::no_leader;
+      const WriteError why =
+          done.reason == core::RejectReason::too_large        ? WriteError::too_large
+          : done.reason == core::RejectReason::zxid_exhausted ? WriteError::rejected
+          : done.reason == core::RejectReason::stale_sequence ? WriteError::stale_sequence
+                                                              : WriteError::no_leader;
       if (hooks_.failed) hooks_.failed(user_tag, why);
       return;
     }

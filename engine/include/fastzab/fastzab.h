@@ -47,10 +47,26 @@ enum class WriteError : std::uint8_t {
   no_leader,        // no established leader reachable now: not proposed, retry later
   too_large,        // larger than an entry may be
   rejected,         // the leader refused it (zxid space of its epoch exhausted): retry
-  unknown_outcome,  // proposed, then leadership was lost before it committed: it may commit
-  stopped,          // the node stopped before an answer
+  // Proposed, then leadership was lost before it committed: it may have committed. Retry
+  // with the same WriteId: the retry is answered with the original zxid if it did, and is
+  // applied at most once. (An anonymous write, WriteId client 0, has no such retry.)
+  unknown_outcome,
+  stopped,         // the node stopped before an answer
+  stale_sequence,  // the WriteId's seq is older than its client's last: refused, not applied
 };
 const char* to_string(WriteError e) noexcept;
+
+// Names a write for exactly-once retries. `client` is the writer's id (0: anonymous, no
+// retries), `seq` its sequence, increasing from one write of that client to the next. A write
+// proposed again with the same id ends as the first one did (committed at the original zxid,
+// never applied twice); a seq older than the client's last is refused as stale_sequence. To have
+// every retry answered, a client keeps one write at a time: with several in flight, a retry of
+// an older seq after a newer one committed is stale_sequence. Ids are per replication group:
+// retry in the group the write was first proposed to.
+struct WriteId {
+  std::uint64_t client = 0;
+  std::uint64_t seq = 0;
+};
 
 // How a transfer_leadership() request ended.
 enum class TransferResult : std::uint8_t {
@@ -188,6 +204,9 @@ class Node {
   // (CLOCK_MONOTONIC nanoseconds; ignored unless tracing is on).
   bool propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry,
                std::uint64_t received_ns);
+  // A write named by `id` (WriteId above): retrying it with the same id applies it at most once.
+  bool propose(unsigned group, std::uint64_t tag, std::span<const std::byte> entry, WriteId id,
+               std::uint64_t received_ns = 0);
 
   // Planned failover: asks this server, if it is the group's established leader, to hand
   // leadership to server `target` (0: the voting follower that has acknowledged the most). The
