@@ -33,6 +33,7 @@ const char* to_string(ErrorCode c) noexcept {
     case ErrorCode::rejected: return "rejected";
     case ErrorCode::transfer_refused: return "transfer_refused";
     case ErrorCode::unknown_outcome: return "unknown_outcome";
+    case ErrorCode::stale_sequence: return "stale_sequence";
   }
   return "unknown";
 }
@@ -44,6 +45,7 @@ void encode(const Message& m, std::vector<std::byte>& out) {
     case Type::status_ok:
       fields = m.body.size();
       break;
+    case Type::write_once: fields = 16 + m.body.size(); break;
     case Type::status: break;
     case Type::write_ok:
     case Type::transfer:
@@ -56,6 +58,11 @@ void encode(const Message& m, std::vector<std::byte>& out) {
   switch (m.type) {
     case Type::write:
     case Type::status_ok:
+      out.insert(out.end(), m.body.begin(), m.body.end());
+      break;
+    case Type::write_once:
+      put_u64(out, m.client);
+      put_u64(out, m.seq);
       out.insert(out.end(), m.body.begin(), m.body.end());
       break;
     case Type::status: break;
@@ -78,8 +85,10 @@ Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed)
   if (len > kMaxBodyBytes) {
     // Only a write may be long; its id is enough to answer it.
     if (in.size() < 4 + kHeaderBytes) return Decoded::need_more;
-    if (static_cast<std::uint8_t>(p[0]) != 0x01) return Decoded::bad;
+    const auto type = static_cast<std::uint8_t>(p[0]);
+    if (type != 0x01 && type != 0x04) return Decoded::bad;
     m = Message{};
+    m.type = static_cast<Type>(type);
     m.id = get_u64(p + 1);
     consumed = std::size_t{4} + len;
     return Decoded::too_large;
@@ -96,6 +105,18 @@ Decoded decode(std::span<const std::byte> in, Message& m, std::size_t& consumed)
         return Decoded::too_large;
       }
       m.body = body;
+      break;
+    case 0x04:
+      if (body.size() < 16) return Decoded::bad;
+      m.type = Type::write_once;
+      if (body.size() - 16 > kMaxValueBytes) {
+        consumed = 4 + len;
+        return Decoded::too_large;
+      }
+      m.client = get_u64(body.data());
+      if (m.client == 0) return Decoded::bad;  // anonymous writes are plain writes
+      m.seq = get_u64(body.data() + 8);
+      m.body = body.subspan(16);
       break;
     case 0x02:
       if (!body.empty()) return Decoded::bad;

@@ -12,6 +12,9 @@
 //      0x02  status     none
 //      0x03  transfer   u64 target server id (0: the server's choice): hand leadership over
 //                       (group 0; the server must be its established leader)
+//      0x04  write_once u64 client id (not 0), u64 sequence, then the value bytes (the rest):
+//                       a write named for exactly-once retries (fastzab::WriteId; ids are
+//                       per client id, whichever connection carries them)
 //      0x81  write_ok   u64 zxid the write committed at
 //      0x83  transfer_ok u64 the server leadership was handed to (it leads once established)
 //      0x82  status_ok  JSON text (the rest): id, role, phase, leader, epoch, last_zxid,
@@ -19,9 +22,10 @@
 //      0xE1  error      u8 error code, then UTF-8 text (the rest)
 //
 //    Requests may be pipelined; each reply carries its request's id. Four bytes that decode as a
-//    length can never be a four-letter word: those are above kMaxSkippedBodyBytes. A write whose
-//    value passes kMaxValueBytes (its length up to kMaxSkippedBodyBytes) is answered too_large
-//    and its bytes skipped; any other length above kMaxBodyBytes is bad_request.
+//    length can never be a four-letter word: those are above kMaxSkippedBodyBytes. A write or
+//    write_once whose value passes kMaxValueBytes (its length up to kMaxSkippedBodyBytes) is
+//    answered too_large and its bytes skipped; any other length above kMaxBodyBytes is
+//    bad_request.
 //
 // Every decoder here is bounds-checked: bytes from the network are untrusted.
 #pragma once
@@ -38,6 +42,7 @@ enum class Type : std::uint8_t {
   write = 0x01,
   status = 0x02,
   transfer = 0x03,
+  write_once = 0x04,
   write_ok = 0x81,
   status_ok = 0x82,
   transfer_ok = 0x83,
@@ -54,14 +59,17 @@ enum class ErrorCode : std::uint8_t {
   transfer_refused = 6,  // a transfer did not happen; the text says why (not_leader, aborted, ...)
   unknown_outcome = 7,   // the write was proposed, then leadership, the session to the leader or
                          // the server itself was lost before it committed: it may have
-                         // committed (at most once), or may never. A plain retry can apply the
-                         // value twice; read back first when that matters.
+                         // committed. Retry with write_once and the same id to learn its zxid
+                         // (applied at most once); a plain write has no safe retry.
+  stale_sequence = 8,    // a write_once whose sequence is older than its client id's last:
+                         // refused, not applied
 };
-inline constexpr std::uint8_t kMaxErrorCode = 7;
+inline constexpr std::uint8_t kMaxErrorCode = 8;
 const char* to_string(ErrorCode c) noexcept;
 
 inline constexpr std::uint32_t kMaxValueBytes = 1u << 20;
 inline constexpr std::uint32_t kHeaderBytes = 1 + 8;  // type + request id
+// The 16: write_once's client id and sequence.
 inline constexpr std::uint32_t kMaxBodyBytes = kHeaderBytes + kMaxValueBytes + 16;
 static_assert(kMaxBodyBytes < 0x206b6f72u, "a length must never read as a four-letter word");
 // A write announcing a body up to this is answered too_large and skipped; a longer length is
@@ -74,8 +82,10 @@ struct Message {
   std::uint64_t id = 0;
   std::uint64_t zxid = 0;                  // write_ok
   std::uint64_t server = 0;                // transfer, transfer_ok
+  std::uint64_t client = 0;                // write_once (never 0)
+  std::uint64_t seq = 0;                   // write_once
   ErrorCode code = ErrorCode::bad_request; // error
-  std::span<const std::byte> body;         // write: value; status_ok: JSON; error: text
+  std::span<const std::byte> body;  // write, write_once: value; status_ok: JSON; error: text
 };
 
 // Appends one frame (length prefix included) to `out`.
@@ -85,7 +95,8 @@ enum class Decoded : std::uint8_t {
   message,    // `m` and `consumed` are set
   need_more,  // the input holds less than one frame
   bad,        // not the protocol: drop the connection
-  // A write whose value passes kMaxValueBytes: `m.id` is set and `consumed` is the whole
+  // A write or write_once whose value passes kMaxValueBytes: `m.type` and `m.id` are set (not
+  // the write_once's ids) and `consumed` is the whole
   // frame's length, which may pass the input's: the caller answers too_large and skips that
   // many bytes as they arrive, without holding them.
   too_large,

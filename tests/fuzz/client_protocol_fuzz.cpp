@@ -39,6 +39,7 @@ bool known_type(Type t) {
     case Type::write:
     case Type::status:
     case Type::transfer:
+    case Type::write_once:
     case Type::write_ok:
     case Type::status_ok:
     case Type::transfer_ok:
@@ -53,7 +54,10 @@ void check_message(const Message& m, Bytes frame) {
   FASTZAB_ASSERT(frame.size() >= 4 + kHeaderBytes);
   FASTZAB_ASSERT(frame.size() - 4 == length_field(frame));
   FASTZAB_ASSERT(inside(m.body, frame));
-  if (m.type == Type::write) FASTZAB_ASSERT(m.body.size() <= kMaxValueBytes);
+  if (m.type == Type::write || m.type == Type::write_once) {
+    FASTZAB_ASSERT(m.body.size() <= kMaxValueBytes);
+  }
+  if (m.type == Type::write_once) FASTZAB_ASSERT(m.client != 0);
   if (m.type == Type::error) {
     FASTZAB_ASSERT(to_string(m.code) != nullptr);
     FASTZAB_ASSERT(std::string_view(to_string(m.code)) != "unknown");
@@ -71,6 +75,8 @@ void check_message(const Message& m, Bytes frame) {
   FASTZAB_ASSERT(m2.id == m.id);
   FASTZAB_ASSERT(m2.zxid == m.zxid);
   FASTZAB_ASSERT(m2.server == m.server);
+  FASTZAB_ASSERT(m2.client == m.client);
+  FASTZAB_ASSERT(m2.seq == m.seq);
   FASTZAB_ASSERT(m2.code == m.code);
   FASTZAB_ASSERT(same_bytes(m2.body, m.body));
 
@@ -112,10 +118,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       continue;
     }
     if (d == Decoded::too_large) {
-      // A write too long to hold: its id and the whole frame's length, so the server can answer
-      // and skip it as it arrives.
+      // A write (or write_once) too long to hold: its id and the whole frame's length, so the
+      // server can answer and skip it as it arrives.
       FASTZAB_ASSERT(rest.size() >= 4 + kHeaderBytes);
-      FASTZAB_ASSERT(m.type == Type::write);
+      FASTZAB_ASSERT(m.type == Type::write || m.type == Type::write_once);
       FASTZAB_ASSERT(consumed == 4 + std::size_t{length_field(rest)});
       FASTZAB_ASSERT(consumed > 4 + kHeaderBytes + kMaxValueBytes);
       std::uint64_t id = 0;

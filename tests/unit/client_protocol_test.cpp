@@ -1,6 +1,6 @@
 // The client port's frames (engine/runtime/client_protocol.h): a round trip of every message
 // type, the exact bytes of one frame per type, need_more for every proper prefix of a frame,
-// each way a frame is refused, a seeded random-bytes loop (no crash, never consumes more than it
+// each way a frame is refused (write_once: short of its ids, or client id 0), a seeded random-bytes loop (no crash, never consumes more than it
 // was given, a decoded frame re-encodes to the bytes it came from), and four_letter_word().
 #include "engine/runtime/client_protocol.h"
 
@@ -71,6 +71,16 @@ Message write_msg(std::uint64_t id, std::string_view value) {
   m.body = view(value);
   return m;
 }
+Message write_once_msg(std::uint64_t id, std::uint64_t client, std::uint64_t seq,
+                       std::string_view value) {
+  Message m;
+  m.type = Type::write_once;
+  m.id = id;
+  m.client = client;
+  m.seq = seq;
+  m.body = view(value);
+  return m;
+}
 Message status_msg(std::uint64_t id) {
   Message m;
   m.type = Type::status;
@@ -117,6 +127,11 @@ void expect_round_trip(const Message& m) {
     case Type::status_ok:
       EXPECT_EQ(text(got.body), text(m.body));
       break;
+    case Type::write_once:
+      EXPECT_EQ(got.client, m.client);
+      EXPECT_EQ(got.seq, m.seq);
+      EXPECT_EQ(text(got.body), text(m.body));
+      break;
     case Type::status: EXPECT_TRUE(got.body.empty()); break;
     case Type::write_ok: EXPECT_EQ(got.zxid, m.zxid); break;
     case Type::transfer:
@@ -141,6 +156,9 @@ TEST(ClientProtocolTest, RoundTripEveryType) {
     expect_round_trip(write_msg(id, ""));
     expect_round_trip(write_msg(id, std::string_view("\0\xff\x01", 3)));
     expect_round_trip(write_msg(id, big));
+    expect_round_trip(write_once_msg(id, 1, 0, "hello"));
+    expect_round_trip(write_once_msg(id, ~0ull, ~0ull, ""));
+    expect_round_trip(write_once_msg(id, 0x0102030405060708ull, 42, big));
     expect_round_trip(status_msg(id));
     expect_round_trip(write_ok_msg(id, 0));
     expect_round_trip(write_ok_msg(id, 0x0000000100000005ull));
@@ -149,7 +167,7 @@ TEST(ClientProtocolTest, RoundTripEveryType) {
     expect_round_trip(status_ok_msg(id, ""));
     for (ErrorCode c : {ErrorCode::no_leader, ErrorCode::too_large, ErrorCode::bad_request,
                         ErrorCode::unavailable, ErrorCode::rejected, ErrorCode::transfer_refused,
-                        ErrorCode::unknown_outcome}) {
+                        ErrorCode::unknown_outcome, ErrorCode::stale_sequence}) {
       expect_round_trip(error_msg(id, c, "why"));
       expect_round_trip(error_msg(id, c, ""));
     }
@@ -171,6 +189,16 @@ TEST(ClientProtocolTest, WriteLayout) {
                    0x01,                                             // write
                    0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // id, little-endian
                    'a', 'b', 'c'}));
+}
+
+TEST(ClientProtocolTest, WriteOnceLayout) {
+  EXPECT_EQ(encoded(write_once_msg(5, 0x0102030405060708ull, 0x1122, "ab")),
+            bytes({0x1b, 0, 0, 0,                                    // length 27, little-endian
+                   0x04,                                             // write_once
+                   5, 0, 0, 0, 0, 0, 0, 0,                           // id
+                   0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01,  // client id, little-endian
+                   0x22, 0x11, 0, 0, 0, 0, 0, 0,                     // sequence, little-endian
+                   'a', 'b'}));
 }
 
 TEST(ClientProtocolTest, StatusLayout) {
@@ -198,6 +226,7 @@ TEST(ClientProtocolTest, ErrorLayout) {
   EXPECT_EQ(encoded(error_msg(9, ErrorCode::rejected, ""))[13], std::byte{5});
   EXPECT_EQ(encoded(error_msg(9, ErrorCode::transfer_refused, ""))[13], std::byte{6});
   EXPECT_EQ(encoded(error_msg(9, ErrorCode::unknown_outcome, ""))[13], std::byte{7});
+  EXPECT_EQ(encoded(error_msg(9, ErrorCode::stale_sequence, ""))[13], std::byte{8});
 }
 
 TEST(ClientProtocolTest, LengthPrefixIsLittleEndian) {
@@ -214,6 +243,7 @@ TEST(ClientProtocolTest, LengthPrefixIsLittleEndian) {
 TEST(ClientProtocolTest, EveryProperPrefixNeedsMore) {
   const std::vector<Message> messages = {
       write_msg(3, "some value"), write_msg(3, ""),          status_msg(4),
+      write_once_msg(3, 9, 1, "v"), write_once_msg(3, 9, 2, ""),
       write_ok_msg(5, 0x42),      status_ok_msg(6, "{\"a\":1}"),
       error_msg(7, ErrorCode::rejected, "text")};
   for (const Message& m : messages) {
@@ -286,6 +316,13 @@ TEST(ClientProtocolTest, LengthAboveMaximumIsTooLargeForAWriteAndBadOtherwise) {
     ASSERT_EQ(decode_all(write, m, consumed), Decoded::too_large) << "length " << len;
     EXPECT_EQ(m.id, 0x1122334455667788ull);
     EXPECT_EQ(consumed, std::size_t{4} + len);  // the whole frame, to skip
+    Bytes once = in;  // a write_once too, before its ids have arrived
+    once.push_back(std::byte{0x04});
+    append_u64(once, 0x99);
+    ASSERT_EQ(decode_all(once, m, consumed), Decoded::too_large) << "length " << len;
+    EXPECT_EQ(m.type, Type::write_once);
+    EXPECT_EQ(m.id, 0x99u);
+    EXPECT_EQ(consumed, std::size_t{4} + len);
     for (unsigned type : {0x02u, 0x03u, 0x81u, 0x82u, 0x83u, 0xe1u, 0x00u, 0xffu}) {
       Bytes other = in;
       other.push_back(static_cast<std::byte>(type));
@@ -316,8 +353,38 @@ TEST(ClientProtocolTest, WriteValueAboveMaximumIsTooLarge) {
   }
 }
 
+TEST(ClientProtocolTest, WriteOnceValueAboveMaximumIsTooLarge) {
+  Bytes ids;
+  append_u64(ids, 3);
+  append_u64(ids, 1);
+  Bytes fields = ids;
+  fields.resize(16 + kMaxValueBytes, std::byte{'x'});
+  EXPECT_EQ(decode_bytes(frame(0x04, 1, fields)), Decoded::message);
+  fields.push_back(std::byte{'x'});  // kMaxBodyBytes exactly: one byte of value too many
+  Message m;
+  std::size_t consumed = 0;
+  const Bytes in = frame(0x04, 7, fields);
+  EXPECT_EQ(decode_all(in, m, consumed), Decoded::too_large);
+  EXPECT_EQ(m.id, 7u);
+  EXPECT_EQ(consumed, in.size());
+}
+
+TEST(ClientProtocolTest, WriteOnceShortOfItsIdsOrAnonymousIsBad) {
+  for (std::size_t n = 0; n < 16; ++n) {
+    EXPECT_EQ(decode_bytes(frame(0x04, 1, Bytes(n, std::byte{1}))), Decoded::bad) << n;
+  }
+  EXPECT_EQ(decode_bytes(frame(0x04, 1, Bytes(16, std::byte{1}))), Decoded::message);
+  Bytes anonymous;
+  append_u64(anonymous, 0);  // client id 0: anonymous writes are plain writes
+  append_u64(anonymous, 1);
+  EXPECT_EQ(decode_bytes(frame(0x04, 1, anonymous)), Decoded::bad);
+  anonymous.push_back(std::byte{'v'});
+  EXPECT_EQ(decode_bytes(frame(0x04, 1, anonymous)), Decoded::bad);
+}
+
 TEST(ClientProtocolTest, UnknownTypeIsBad) {
-  const Bytes known = {std::byte{0x01}, std::byte{0x02}, std::byte{0x03}, std::byte{0x81},
+  const Bytes known = {std::byte{0x01}, std::byte{0x02}, std::byte{0x03}, std::byte{0x04},
+                       std::byte{0x81},
                        std::byte{0x82}, std::byte{0x83}, std::byte{0xe1}};
   for (unsigned t = 0; t < 256; ++t) {
     const auto type = static_cast<std::byte>(t);
@@ -363,11 +430,11 @@ TEST(ClientProtocolTest, TransferRoundTripsAndNeedsExactlyItsServerId) {
 
 TEST(ClientProtocolTest, ErrorWithUnknownCodeIsBad) {
   EXPECT_EQ(decode_bytes(frame(0xe1, 1, {})), Decoded::bad);  // no code at all
-  for (unsigned code : {0u, 8u, 0x7fu, 0x80u, 0xffu}) {
+  for (unsigned code : {0u, 9u, 0x7fu, 0x80u, 0xffu}) {
     EXPECT_EQ(decode_bytes(frame(0xe1, 1, bytes({code, 'x'}))), Decoded::bad) << code;
     EXPECT_EQ(decode_bytes(frame(0xe1, 1, bytes({code}))), Decoded::bad) << code;
   }
-  for (unsigned code = 1; code <= 7; ++code) {
+  for (unsigned code = 1; code <= kMaxErrorCode; ++code) {
     Message m;
     std::size_t consumed = 0;
     const Bytes in = frame(0xe1, 1, bytes({code, 'x'}));
@@ -385,6 +452,7 @@ TEST(ClientProtocolTest, ErrorCodeNames) {
   EXPECT_STREQ(to_string(ErrorCode::rejected), "rejected");
   EXPECT_STREQ(to_string(ErrorCode::transfer_refused), "transfer_refused");
   EXPECT_STREQ(to_string(ErrorCode::unknown_outcome), "unknown_outcome");
+  EXPECT_STREQ(to_string(ErrorCode::stale_sequence), "stale_sequence");
 }
 
 // Random inputs, some shaped like frames (a small plausible length, a known type) so that the
@@ -392,7 +460,7 @@ TEST(ClientProtocolTest, ErrorCodeNames) {
 // and a decoded message re-encodes to exactly the bytes it consumed.
 TEST(ClientProtocolTest, RandomBytesNeverOverrun) {
   std::mt19937_64 rng(0xfa57'2ab0u);
-  const std::uint8_t types[] = {0x01, 0x02, 0x81, 0x82, 0xe1, 0x00, 0xff};
+  const std::uint8_t types[] = {0x01, 0x02, 0x04, 0x81, 0x82, 0xe1, 0x00, 0xff};
   std::size_t messages = 0;
   std::size_t need_more = 0;
   std::size_t bad = 0;
@@ -406,7 +474,7 @@ TEST(ClientProtocolTest, RandomBytesNeverOverrun) {
       const auto len = static_cast<std::uint32_t>(rng() % 48);
       for (int k = 0; k < 4; ++k) in[k] = static_cast<std::byte>(len >> (8 * k));
       if (size >= 5) in[4] = static_cast<std::byte>(types[rng() % std::size(types)]);
-      if (shape == 3 && size >= 14) in[13] = static_cast<std::byte>(rng() % 7);  // error code
+      if (shape == 3 && size >= 14) in[13] = static_cast<std::byte>(rng() % 9);  // error code
     }
     Message m;
     std::size_t consumed = 0;
@@ -429,12 +497,12 @@ TEST(ClientProtocolTest, RandomBytesNeverOverrun) {
       case Decoded::bad: ++bad; break;
       case Decoded::too_large: {
         // Only from a random length above kMaxBodyBytes (the shaped ones stay below it) on a
-        // write: the whole announced frame is to be skipped.
+        // write or write_once: the whole announced frame is to be skipped.
         std::uint32_t len = 0;
         for (int k = 3; k >= 0; --k) len = (len << 8) | static_cast<std::uint8_t>(in[k]);
         ASSERT_GT(len, kMaxBodyBytes) << "input " << i;
         ASSERT_LE(len, kMaxSkippedBodyBytes) << "input " << i;
-        ASSERT_EQ(in[4], std::byte{0x01}) << "input " << i;
+        ASSERT_TRUE(in[4] == std::byte{0x01} || in[4] == std::byte{0x04}) << "input " << i;
         ASSERT_EQ(consumed, std::size_t{4} + len) << "input " << i;
         break;
       }
