@@ -373,8 +373,8 @@ void ClientPort::handle_input(Conn& c, std::uint64_t read_ns) {
     completed = true;
     release_frame(c);
     if (d == Decoded::bad ||
-        (d == Decoded::message && m.type != Type::write && m.type != Type::status &&
-         m.type != Type::transfer)) {
+        (d == Decoded::message && m.type != Type::write && m.type != Type::write_once &&
+         m.type != Type::status && m.type != Type::transfer)) {
       ++counters_.bad_frames;
       reply_error(c, m.id, ErrorCode::bad_request, "not a fastzab client frame");
       c.close_after_write = true;
@@ -411,9 +411,13 @@ void ClientPort::handle_input(Conn& c, std::uint64_t read_ns) {
       runtime::client::encode(r, c.out);
     } else {
       const std::uint64_t tag = ++next_tag_;
-      // Each connection writes to one group (with groups=G, connection serials spread them).
-      const auto group = static_cast<unsigned>(c.serial % node_.groups());
-      if (!node_.propose(group, tag, m.body, read_ns)) {
+      // Each connection writes to one group (with groups=G, connection serials spread them);
+      // a write_once to its client id's group, so that a retry on another connection finds the
+      // group that knows the id.
+      const bool once = m.type == Type::write_once;
+      const auto group = static_cast<unsigned>((once ? m.client : c.serial) % node_.groups());
+      if (!(once ? node_.propose(group, tag, m.body, fastzab::WriteId{m.client, m.seq}, read_ns)
+                 : node_.propose(group, tag, m.body, read_ns))) {
         reply_error(c, m.id, ErrorCode::unavailable, "the server's queue is full");
       } else {
         pending_[tag] = Pending{c.fd, c.serial, m.id, now};
@@ -558,10 +562,11 @@ void ClientPort::drain_results() {
     } else {
       // unknown_outcome and stopped: proposed, or may have been, so never `unavailable` (which
       // promises that nothing was proposed); the text says which.
-      const ErrorCode code = e.error == WriteError::no_leader   ? ErrorCode::no_leader
-                             : e.error == WriteError::too_large ? ErrorCode::too_large
-                             : e.error == WriteError::rejected  ? ErrorCode::rejected
-                                                                : ErrorCode::unknown_outcome;
+      const ErrorCode code = e.error == WriteError::no_leader        ? ErrorCode::no_leader
+                             : e.error == WriteError::too_large      ? ErrorCode::too_large
+                             : e.error == WriteError::rejected       ? ErrorCode::rejected
+                             : e.error == WriteError::stale_sequence ? ErrorCode::stale_sequence
+                                                                     : ErrorCode::unknown_outcome;
       reply_error(c, p.id, code, to_string(e.error));
     }
     if (std::find(touched_.begin(), touched_.end(), p.fd) == touched_.end()) {

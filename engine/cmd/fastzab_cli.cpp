@@ -4,13 +4,18 @@
 //   fastzab-cli --server HOST:PORT [--timeout MS] put VALUE   a write; prints its commit zxid
 //   fastzab-cli --server HOST:PORT [--timeout MS] put --file PATH
 //                                  the same with the value read from a file (- : standard input)
+//   ... put [--client-id N [--seq S]] ...
+//                                  the write's id (default: a random client id, seq 1)
 //   fastzab-cli --server HOST:PORT [--timeout MS] transfer [--to ID]
 //                                  hand leadership (group 0) from that server, its leader, to ID
 //                                  (default: the server's choice); prints the new leader's id
 //
-// One request per run, on one connection, with plain POSIX sockets: this is a tool for people
-// and scripts, not the hot path. The whole exchange (resolve, connect, send, reply) must finish
-// within --timeout.
+// One request per run, with plain POSIX sockets: this is a tool for people and scripts, not the
+// hot path. The whole exchange (resolve, connect, send, reply) must finish within --timeout.
+// A put is a write_once: when its outcome is unknown (an unknown_outcome reply, or the
+// connection lost after the request went out) it is sent again with the same id, on a new
+// connection, up to kPutAttempts times in all within --timeout; the server answers a retry of a
+// write that committed with its original zxid, so the value is applied at most once.
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -32,9 +37,11 @@
 #include <expected>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <random>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -52,10 +59,17 @@ constexpr int kExitNoAnswer = 3;     // cannot connect, closed, timed out, or a 
 
 constexpr std::uint64_t kRequestId = 1;
 
+// A put's attempts when its outcome is unknown, and the pause before each retry.
+constexpr int kPutAttempts = 5;
+constexpr auto kRetryPause = std::chrono::milliseconds(200);
+
 constexpr const char* kExitHelp =
     "Exit status: 0 success; 1 the server answered with an error (printed as\n"
     "'fastzab-cli: <code>: <text>'; e.g. no_leader or unavailable: not written, retry;\n"
-    "unknown_outcome: the write may have committed, read back before retrying); 2 a bad\n"
+    "unknown_outcome: the write may have committed (put retries it with the same id up to 5\n"
+    "times within --timeout; after that, put again with the --client-id and --seq it printed to\n"
+    "learn its zxid; it is applied at most once); stale_sequence: --seq is older than that\n"
+    "client id's last write); 2 a bad\n"
     "command line; 3 no usable answer: cannot resolve or connect, the connection closed, the\n"
     "timeout passed, or the reply was not the protocol.";
 
@@ -95,6 +109,7 @@ std::optional<Endpoint> parse_endpoint(const std::string& s) {
 // A failure to get an answer: the line for stderr, without the program name.
 struct NoAnswer {
   std::string what;
+  bool garbage = false;  // the server answered, but not in the protocol: no point retrying
 };
 
 class Connection {
@@ -161,8 +176,11 @@ class Connection {
       switch (client::decode(buffer_, m, consumed)) {
         case client::Decoded::message: return {};
         case client::Decoded::bad:
-        case client::Decoded::too_large:
-          return fail("garbage reply: not the fastzab client protocol");
+        case client::Decoded::too_large: {
+          auto garbage = fail("garbage reply: not the fastzab client protocol");
+          garbage.error().garbage = true;
+          return garbage;
+        }
         case client::Decoded::need_more: break;
       }
       std::byte chunk[16 * 1024];
@@ -242,26 +260,49 @@ int no_answer(const NoAnswer& e) {
   return kExitNoAnswer;
 }
 
-// Sends `request`, waits for the reply to it. An error reply is printed here (status 1); any
-// other reply comes back for the caller to check its type.
-int exchange(const Endpoint& ep, int timeout_ms, const client::Message& request,
-             client::Type expected, std::string& out_body, std::uint64_t& out_zxid) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+// A reply, copied out of its connection.
+struct Reply {
+  client::Type type = client::Type::error;
+  client::ErrorCode code = client::ErrorCode::bad_request;  // error
+  std::uint64_t value = 0;  // write_ok: the zxid; transfer_ok: the server
+  std::string body;
+};
+
+// One attempt, on a connection of its own: sends `request` and waits for the reply to it, until
+// `deadline`. `sent` tells whether the request went out whole (a failure after that leaves a
+// write's outcome unknown).
+std::expected<Reply, NoAnswer> request_once(const Endpoint& ep, Clock::time_point deadline,
+                                            int timeout_ms, const client::Message& request,
+                                            bool& sent) {
+  sent = false;
   Connection conn(ep, deadline, timeout_ms);
-  if (auto c = conn.connect(); !c) return no_answer(c.error());
+  if (auto c = conn.connect(); !c) return std::unexpected(c.error());
   std::vector<std::byte> frame;
   client::encode(request, frame);
-  if (auto s = conn.send_all(frame); !s) return no_answer(s.error());
+  if (auto s = conn.send_all(frame); !s) return std::unexpected(s.error());
+  sent = true;
   client::Message reply;
-  if (auto r = conn.receive(reply); !r) return no_answer(r.error());
+  if (auto r = conn.receive(reply); !r) return std::unexpected(r.error());
   if (reply.id != kRequestId) {
-    return no_answer(NoAnswer{ep.text + ": garbage reply: request id " +
-                              std::to_string(reply.id) + ", sent " +
-                              std::to_string(kRequestId)});
+    return std::unexpected(NoAnswer{ep.text + ": garbage reply: request id " +
+                                        std::to_string(reply.id) + ", sent " +
+                                        std::to_string(kRequestId),
+                                    true});
   }
+  Reply out;
+  out.type = reply.type;
+  out.code = reply.code;
+  out.value = reply.type == client::Type::transfer_ok ? reply.server : reply.zxid;
+  out.body.assign(as_text(reply.body));
+  return out;
+}
+
+// An error reply is printed here (status 1); a reply of another type than `expected` is
+// garbage (status 3).
+int check_reply(const Endpoint& ep, const Reply& reply, client::Type expected) {
   if (reply.type == client::Type::error) {
-    const std::string text(as_text(reply.body));
-    std::fprintf(stderr, "fastzab-cli: %s: %s\n", client::to_string(reply.code), text.c_str());
+    std::fprintf(stderr, "fastzab-cli: %s: %s\n", client::to_string(reply.code),
+                 reply.body.c_str());
     return kExitServerError;
   }
   if (reply.type != expected) {
@@ -270,8 +311,19 @@ int exchange(const Endpoint& ep, int timeout_ms, const client::Message& request,
     return no_answer(
         NoAnswer{ep.text + ": garbage reply: a message of type " + type + " to this request"});
   }
-  out_body.assign(as_text(reply.body));
-  out_zxid = reply.type == client::Type::transfer_ok ? reply.server : reply.zxid;
+  return kExitGood;
+}
+
+// Sends `request` once, waits for the reply to it.
+int exchange(const Endpoint& ep, int timeout_ms, const client::Message& request,
+             client::Type expected, std::string& out_body, std::uint64_t& out_zxid) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool sent = false;
+  const auto reply = request_once(ep, deadline, timeout_ms, request, sent);
+  if (!reply) return no_answer(reply.error());
+  if (const int rc = check_reply(ep, *reply, expected); rc != kExitGood) return rc;
+  out_body = reply->body;
+  out_zxid = reply->value;
   return kExitGood;
 }
 
@@ -324,25 +376,63 @@ std::expected<std::string, std::string> read_value(const std::string& path) {
   return value;
 }
 
-int run_put(const Endpoint& ep, int timeout_ms, const std::string& value) {
+// A client id for this run: random and nonzero.
+std::uint64_t random_client_id() {
+  std::random_device rd;
+  std::uint64_t id = 0;
+  while (id == 0) id = (std::uint64_t{rd()} << 32) ^ rd();
+  return id;
+}
+
+// A write_once, sent again with the same id while its outcome is unknown (kPutAttempts, within
+// --timeout). Failures before the request ever went out are final: nothing was written.
+int run_put(const Endpoint& ep, int timeout_ms, const std::string& value, std::uint64_t client_id,
+            std::uint64_t seq) {
   if (value.size() > client::kMaxValueBytes) {
     std::fprintf(stderr, "fastzab-cli: put: VALUE is %zu bytes, the largest is %" PRIu32 "\n",
                  value.size(), client::kMaxValueBytes);
     return kExitUsage;
   }
   client::Message request;
-  request.type = client::Type::write;
+  request.type = client::Type::write_once;
   request.id = kRequestId;
+  request.client = client_id;
+  request.seq = seq;
   request.body = std::span<const std::byte>(reinterpret_cast<const std::byte*>(value.data()),
                                             value.size());
-  std::string body;
-  std::uint64_t zxid = 0;
-  if (const int rc = exchange(ep, timeout_ms, request, client::Type::write_ok, body, zxid);
-      rc != kExitGood) {
-    return rc;
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  bool ever_sent = false;
+  for (int attempt = 1;; ++attempt) {
+    bool sent = false;
+    const auto reply = request_once(ep, deadline, timeout_ms, request, sent);
+    ever_sent = ever_sent || sent;
+    const bool unknown =
+        reply ? reply->type == client::Type::error &&
+                    reply->code == client::ErrorCode::unknown_outcome
+              : ever_sent && !reply.error().garbage;
+    if (!unknown || attempt >= kPutAttempts || Clock::now() + kRetryPause >= deadline) {
+      const int rc = reply ? check_reply(ep, *reply, client::Type::write_ok)
+                           : no_answer(reply.error());
+      if (rc == kExitGood) {
+        std::printf("0x%016" PRIx64 "\n", reply->value);
+        return std::fflush(stdout) == 0 ? kExitGood : kExitNoAnswer;
+      }
+      if (unknown) {
+        std::fprintf(stderr,
+                     "fastzab-cli: put: the write may have committed; to learn its zxid, put the "
+                     "same value again with --client-id %" PRIu64 " --seq %" PRIu64 "\n",
+                     client_id, seq);
+      }
+      return rc;
+    }
+    const std::string why =
+        reply ? "unknown_outcome: " + reply->body : reply.error().what;
+    std::fprintf(stderr,
+                 "fastzab-cli: put: %s; retrying with the same id (client id %" PRIu64
+                 ", seq %" PRIu64 "), attempt %d of %d\n",
+                 why.c_str(), client_id, seq, attempt + 1, kPutAttempts);
+    std::this_thread::sleep_for(kRetryPause);
   }
-  std::printf("0x%016" PRIx64 "\n", zxid);
-  return std::fflush(stdout) == 0 ? kExitGood : kExitNoAnswer;
 }
 
 int run_transfer(const Endpoint& ep, int timeout_ms, std::uint64_t target) {
@@ -397,7 +487,22 @@ int main(int argc, char** argv) {
                           "values a command line cannot hold (up to 1 MiB)")
           ->type_name("PATH");
   value_opt->excludes(file_opt);
-  put_cmd->require_option(1);
+  std::uint64_t client_id = 0;
+  std::uint64_t seq = 1;
+  CLI::Option* client_opt =
+      put_cmd->add_option("--client-id", client_id,
+                          "The write's client id (default: a random one per run). With the "
+                          "same --seq and value, a put that may have committed is retried: it "
+                          "answers the original zxid and is applied at most once")
+          ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX))
+          ->type_name("N");
+  put_cmd
+      ->add_option("--seq", seq,
+                   "The write's sequence for that client id; a client's sequences must increase "
+                   "from one write to the next (an older one fails as stale_sequence)")
+      ->needs(client_opt)
+      ->type_name("S")
+      ->capture_default_str();
 
   std::uint64_t transfer_to = 0;
   CLI::App* transfer_cmd = app.add_subcommand(
@@ -427,6 +532,10 @@ int main(int argc, char** argv) {
   }
   if (status_cmd->parsed()) return run_status(*endpoint, timeout_ms);
   if (transfer_cmd->parsed()) return run_transfer(*endpoint, timeout_ms, transfer_to);
+  if (put_cmd->parsed() && value_opt->count() == 0 && file_opt->count() == 0) {
+    std::fprintf(stderr, "fastzab-cli: put: give VALUE or --file PATH\n");
+    return kExitUsage;
+  }
   if (file_opt->count() > 0) {
     auto read = read_value(value_file);
     if (!read) {
@@ -435,5 +544,6 @@ int main(int argc, char** argv) {
     }
     value = std::move(*read);
   }
-  return run_put(*endpoint, timeout_ms, value);
+  if (client_opt->count() == 0) client_id = random_client_id();
+  return run_put(*endpoint, timeout_ms, value, client_id, seq);
 }

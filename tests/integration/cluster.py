@@ -88,8 +88,9 @@ def wait_until(what, predicate, timeout, interval=0.05):
 
 T_WRITE, T_STATUS, T_WRITE_OK, T_STATUS_OK, T_ERROR = 0x01, 0x02, 0x81, 0x82, 0xE1
 T_TRANSFER, T_TRANSFER_OK = 0x03, 0x83
+T_WRITE_ONCE = 0x04
 ERROR_CODES = {1: 'no_leader', 2: 'too_large', 3: 'bad_request', 4: 'unavailable',
-               5: 'rejected', 6: 'transfer_refused', 7: 'unknown_outcome'}
+               5: 'rejected', 6: 'transfer_refused', 7: 'unknown_outcome', 8: 'stale_sequence'}
 HEADER_BYTES = 9
 MAX_VALUE_BYTES = 1 << 20
 MAX_BODY_BYTES = HEADER_BYTES + MAX_VALUE_BYTES + 16
@@ -169,6 +170,14 @@ class Client:
     def put(self, value):
         """Writes `value` (bytes); returns the zxid it committed at."""
         fields = self._call(T_WRITE, value, T_WRITE_OK)
+        if len(fields) != 8:
+            raise ProtocolError(f'write_ok of {len(fields)} bytes')
+        return struct.unpack('<Q', fields)[0]
+
+    def put_once(self, client_id, seq, value):
+        """A write_once of `value` (bytes) named (client_id, seq); returns its zxid (a retry of
+        one that committed: the original zxid)."""
+        fields = self._call(T_WRITE_ONCE, struct.pack('<QQ', client_id, seq) + value, T_WRITE_OK)
         if len(fields) != 8:
             raise ProtocolError(f'write_ok of {len(fields)} bytes')
         return struct.unpack('<Q', fields)[0]
@@ -623,6 +632,10 @@ class Cluster:
     def put(self, sid, value, timeout=5.0):
         with Client(self.port(sid), timeout=timeout) as c:
             return c.put(value)
+
+    def put_once(self, sid, client_id, seq, value, timeout=5.0):
+        with Client(self.port(sid), timeout=timeout) as c:
+            return c.put_once(client_id, seq, value)
 
     def cli(self, *args, timeout=10.0):
         """Runs fastzab-cli; returns the CompletedProcess (text)."""

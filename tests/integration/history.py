@@ -43,6 +43,8 @@ fastzab::WriteError, engine/runtime/replica.cpp's WriteFailure and core's Reject
   rejected     nothing proposed: core's zxid_exhausted (the epoch's counter is used up).
   unavailable  nothing proposed: the client port's queue to the core was full, or a transfer
                request was already waiting (engine/cmd/client_port.cpp).
+  stale_sequence  nothing proposed: a write_once whose seq is older than its client's last
+               (core's stale_sequence); the histories here send plain writes, which never get it.
   unknown_outcome  UNKNOWN: WriteError unknown_outcome (proposed, then leadership or the
                session to the leader was lost: it may still commit under the next leader) or
                stopped (the server stopped with the write in flight). It may appear in the log,
@@ -70,7 +72,8 @@ import cluster
 from cluster import ProtocolError, ServerError, hexz
 
 # The error codes that mean nothing was proposed; every other one leaves the outcome unknown.
-NOT_PROPOSED = frozenset({'no_leader', 'too_large', 'bad_request', 'rejected', 'unavailable'})
+NOT_PROPOSED = frozenset({'no_leader', 'too_large', 'bad_request', 'rejected', 'unavailable',
+                          'stale_sequence'})
 
 PENDING, OK, FAILED, UNKNOWN = 'pending', 'ok', 'failed', 'unknown'
 

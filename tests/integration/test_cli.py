@@ -1,20 +1,29 @@
 """fastzab-cli against a scripted fake server (exact request bytes, every reply kind, exit
-statuses 0/1/2/3 and their messages), then against a real server with no quorum (an error
-reply: status 1)."""
+statuses 0/1/2/3 and their messages; a put's retries with the same write id after
+unknown_outcome or a lost connection), then against a real server with no quorum (an error
+reply: status 1), and exactly-once puts on a real cluster (a retry with the same id answers the
+original zxid and the log holds the value once; an older seq is stale_sequence)."""
 
+import os
+import re
 import socket
 import struct
 import threading
 import unittest
 
 import cluster
-from cluster import (T_ERROR, T_STATUS, T_STATUS_OK, T_WRITE, T_WRITE_OK, ClusterTestCase,
+from cluster import (T_ERROR, T_STATUS, T_STATUS_OK, T_WRITE_ONCE, T_WRITE_OK, ClusterTestCase,
                      encode_frame)
+
+
+def write_once(client_id, seq, value, req_id=1):
+    return encode_frame(T_WRITE_ONCE, req_id, struct.pack('<QQ', client_id, seq) + value)
 
 
 class FakeServer:
     """Accepts one connection, reads the first frame (kept in .request), then runs `reply(sock)`
-    and closes."""
+    and closes. With a list of replies: one connection per reply, in turn (.requests holds
+    each connection's first frame)."""
 
     def __init__(self, reply):
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -22,20 +31,24 @@ class FakeServer:
         self.listener.listen(4)
         self.listener.settimeout(10)
         self.port = self.listener.getsockname()[1]
-        self.reply = reply
+        self.replies = reply if isinstance(reply, list) else [reply]
         self.request = None
+        self.requests = []
         self.error = None
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
     def _run(self):
         try:
-            conn, _ = self.listener.accept()
-            with conn:
-                conn.settimeout(10)
-                (length,) = struct.unpack('<I', cluster.recv_exactly(conn, 4))
-                self.request = struct.pack('<I', length) + cluster.recv_exactly(conn, length)
-                self.reply(conn)
+            for reply in self.replies:
+                conn, _ = self.listener.accept()
+                with conn:
+                    conn.settimeout(10)
+                    (length,) = struct.unpack('<I', cluster.recv_exactly(conn, 4))
+                    self.requests.append(struct.pack('<I', length) +
+                                         cluster.recv_exactly(conn, length))
+                    self.request = self.requests[0]
+                    reply(conn)
         except Exception as e:  # reported by close()
             self.error = e
 
@@ -91,12 +104,53 @@ class CliTest(unittest.TestCase):
 
     def test_put_prints_the_zxid(self):
         fake, r = self.against(send(encode_frame(T_WRITE_OK, 1, struct.pack('<Q', 0x100000005))),
-                               'put', 'hello world')
+                               'put', 'hello world', '--client-id', '77', '--seq', '9')
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(r.stdout, '0x0000000100000005\n')
         fake.close()
         self.fakes.remove(fake)
-        self.assertEqual(fake.request, encode_frame(T_WRITE, 1, b'hello world'))
+        self.assertEqual(fake.request, write_once(77, 9, b'hello world'))
+
+    def test_put_without_an_id_picks_a_random_client_and_seq_1(self):
+        clients = set()
+        for _ in range(2):
+            fake, r = self.against(send(encode_frame(T_WRITE_OK, 1, bytes(8))), 'put', 'v')
+            self.assertEqual(r.returncode, 0, r.stderr)
+            fake.close()
+            self.fakes.remove(fake)
+            self.assertEqual(len(fake.request), 4 + 9 + 16 + 1)
+            self.assertEqual(fake.request[4], T_WRITE_ONCE)
+            client_id, seq = struct.unpack_from('<QQ', fake.request, 13)
+            self.assertNotEqual(client_id, 0)
+            self.assertEqual(seq, 1)
+            self.assertEqual(fake.request, write_once(client_id, 1, b'v'))
+            clients.add(client_id)
+        self.assertEqual(len(clients), 2, 'two runs, one client id')
+
+    def test_put_retries_the_same_id_until_the_outcome_is_known(self):
+        unknown = send(encode_frame(T_ERROR, 1, b'\x07leadership lost'))
+        lost = send(b'')  # closed after the request, before a reply
+        ok = send(encode_frame(T_WRITE_OK, 1, struct.pack('<Q', 0x200000003)))
+        fake, r = self.against([unknown, lost, ok], 'put', 'once', '--client-id', '5',
+                               '--seq', '2', timeout_ms=8000)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, '0x0000000200000003\n')
+        self.assertEqual(r.stderr.count('retrying with the same id (client id 5, seq 2)'), 2,
+                         r.stderr)
+        fake.close()
+        self.fakes.remove(fake)
+        self.assertEqual(fake.requests, [write_once(5, 2, b'once')] * 3)
+
+    def test_put_gives_up_after_5_attempts_and_names_the_id(self):
+        unknown = send(encode_frame(T_ERROR, 1, b'\x07lost'))
+        fake, r = self.against([unknown] * 5, 'put', 'v', '--client-id', '6', timeout_ms=8000)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stderr.splitlines()
+        self.assertEqual(lines[-2], 'fastzab-cli: unknown_outcome: lost', r.stderr)
+        self.assertIn('--client-id 6 --seq 1', lines[-1])
+        fake.close()
+        self.fakes.remove(fake)
+        self.assertEqual(fake.requests, [write_once(6, 1, b'v')] * 5)
 
     def test_options_after_the_command(self):
         fake = FakeServer(send(encode_frame(T_WRITE_OK, 1, struct.pack('<Q', 7))))
@@ -107,6 +161,8 @@ class CliTest(unittest.TestCase):
 
     def test_error_reply_is_status_1(self):
         for code, name in cluster.ERROR_CODES.items():
+            if name == 'unknown_outcome':
+                continue  # a put retries it (above)
             with self.subTest(name):
                 text = f'why {name}'
                 _, r = self.against(send(encode_frame(T_ERROR, 1, bytes([code]) + text.encode())),
@@ -168,6 +224,9 @@ class CliTest(unittest.TestCase):
             ['status'],                                   # no --server
             ['--server', '127.0.0.1:1'],                  # no command
             ['--server', '127.0.0.1:1', 'put'],           # no VALUE
+            ['--server', '127.0.0.1:1', 'put', 'v', '--client-id', '0'],
+            ['--server', '127.0.0.1:1', 'put', 'v', '--seq', '3'],  # a seq without a client
+            ['--server', '127.0.0.1:1', 'put', 'v', '--client-id', 'x'],
             ['--server', '127.0.0.1:1', 'frobnicate'],
             ['--server', '127.0.0.1:1', '--bogus', 'status'],
             ['--server', '127.0.0.1', 'status'],          # no port
@@ -184,11 +243,23 @@ class CliTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 2, (r.stdout, r.stderr))
                 self.assertTrue(r.stderr.strip(), 'no message for a bad command line')
 
+    def test_unknown_outcome_is_documented_as_retryable_with_the_same_id(self):
+        with open(os.path.join(cluster.REPO, 'engine', 'runtime', 'client_protocol.h')) as f:
+            header = f.read()
+        comment = header[header.index('unknown_outcome = 7,'):header.index('stale_sequence = 8,')]
+        doc = ' '.join(re.sub(r'//', ' ', comment).split())
+        self.assertIn('Retry with write_once and the same id to learn its zxid (applied at most '
+                      'once)', doc)
+        self.assertEqual(cluster.ERROR_CODES[7], 'unknown_outcome')
+        self.assertEqual(cluster.ERROR_CODES[8], 'stale_sequence')
+
     def test_help(self):
         r = self.run_cli('--help')
         self.assertEqual(r.returncode, 0)
         self.assertIn('status', r.stdout)
         self.assertIn('Exit status', r.stdout)
+        self.assertIn('--client-id', r.stdout)
+        self.assertIn('at most once', r.stdout)
 
 
 class CliRealServerTest(ClusterTestCase):
@@ -202,6 +273,48 @@ class CliRealServerTest(ClusterTestCase):
         r = c.cli('--server', f'127.0.0.1:{c.port(1)}', '--timeout', '3000', 'put', 'v')
         self.assertEqual(r.returncode, 1, (r.stdout, r.stderr))
         self.assertTrue(r.stderr.startswith('fastzab-cli: no_leader: '), r.stderr)
+
+    def test_put_with_an_id_is_applied_once(self):
+        c = self.cluster(3)
+        c.start_all()
+        leader = c.wait_leader(timeout=20)
+        follower = next(sid for sid in c.ids if sid != leader)
+        client_id = 0x5eed0000abcd
+
+        def put(sid, value, seq):
+            return c.cli('--server', f'127.0.0.1:{c.port(sid)}', '--timeout', '5000', 'put',
+                         value, '--client-id', str(client_id), '--seq', str(seq))
+
+        first = put(leader, 'exactly-once', 7)
+        self.assertEqual(first.returncode, 0, first.stderr)
+        zxid = int(first.stdout, 16)
+        # The same id again, through the leader and through a follower (forwarded), with the
+        # CLI and with the Python client: the original zxid each time, nothing applied again.
+        again = put(leader, 'exactly-once', 7)
+        self.assertEqual((again.returncode, again.stdout), (0, first.stdout), again.stderr)
+        via_follower = put(follower, 'exactly-once', 7)
+        self.assertEqual((via_follower.returncode, via_follower.stdout), (0, first.stdout),
+                         via_follower.stderr)
+        self.assertEqual(c.put_once(leader, client_id, 7, b'exactly-once'), zxid)
+        # An older seq of that client: refused.
+        older = put(leader, 'too-old', 6)
+        self.assertEqual(older.returncode, 1, older.stderr)
+        self.assertTrue(older.stderr.startswith('fastzab-cli: stale_sequence: '), older.stderr)
+        with self.assertRaises(cluster.ServerError) as refused:
+            c.put_once(leader, client_id, 6, b'too-old')
+        self.assertEqual(refused.exception.name, 'stale_sequence')
+        # A newer one commits after it; an anonymous write too.
+        newer = put(leader, 'next', 8)
+        self.assertEqual(newer.returncode, 0, newer.stderr)
+        self.assertGreater(int(newer.stdout, 16), zxid)
+        c.put(leader, b'anonymous')
+        c.wait_caught_up()
+        c.stop_all()
+        for sid in c.ids:
+            values = [(z, bytes(v)) for z, _, _, v in c.dump(sid)]
+            self.assertEqual([z for z, v in values if v == b'exactly-once'], [zxid], sid)
+            self.assertEqual([v for _, v in values if v == b'too-old'], [], sid)
+            self.assertEqual(sum(v == b'next' for _, v in values), 1, sid)
 
 
 if __name__ == '__main__':
