@@ -41,6 +41,9 @@ struct InProcessCluster::Impl {
   std::vector<std::unique_ptr<CountingMachine>> machines;
   std::vector<std::unique_ptr<Node>> nodes;
   std::uint64_t next_tag = 1;
+  // The measured writes are one client's (fastzab::WriteId): this id, and their tags as its
+  // sequence (increasing; the leader probes of wait_leader are anonymous).
+  std::uint64_t client_id = std::random_device{}() | std::uint64_t{1} << 32;
 };
 
 InProcessCluster::InProcessCluster(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -143,7 +146,7 @@ InProcessRun InProcessCluster::run(unsigned target, unsigned window, std::size_t
     }
     while (outstanding < window) {
       const std::uint64_t tag = impl_->next_tag;
-      if (!n.propose(tag, value)) break;
+      if (!n.propose(0, tag, value, WriteId{impl_->client_id, tag})) break;
       ++impl_->next_tag;
       sent_at[tag & (slots - 1)] = now_ns();
       ++outstanding;

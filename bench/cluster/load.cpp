@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <random>
 
 #include "bench/cluster/process_cluster.h"
 #include "engine/runtime/client_protocol.h"
@@ -32,6 +33,10 @@ struct Load::Connection {
   std::size_t out_sent = 0;
   bool want_write = false;
   std::uint64_t reconnect_at_ns = 0;
+  // Its writes are write_once, one client (fastzab::WriteId) per connection: this id, and
+  // sequences increasing from 1 (kept across reconnections). Never retried.
+  std::uint64_t client_id = 0;
+  std::uint64_t next_seq = 1;
 };
 
 namespace {
@@ -75,9 +80,15 @@ std::optional<Load> Load::start(const LoadOptions& options, std::string& error) 
   }
   Load load(options);
   load.epoll_ = ::epoll_create1(EPOLL_CLOEXEC);
+  // Consecutive client ids from a random base (not reused by a later run against the same
+  // servers): the client port puts a client id's writes in group id % groups, so consecutive
+  // ids spread the connections over the groups evenly.
+  std::random_device rd;
+  const std::uint64_t first_client = ((std::uint64_t{rd()} << 31) ^ rd()) | std::uint64_t{1} << 62;
   for (unsigned i = 0; i < options.connections; ++i) {
     auto* c = new Connection;
     load.connections_.push_back(c);
+    c->client_id = first_client + i;
     c->port_index = i % options.ports.size();
     c->window = options.window / options.connections + (i < options.window % options.connections ? 1 : 0);
     c->in.resize(1 << 16);
@@ -121,8 +132,10 @@ std::uint64_t Load::outstanding() const noexcept {
 bool Load::send_one(Connection& c, std::uint64_t stamp_ns) {
   if (c.fd < 0) return false;
   client::Message m;
-  m.type = client::Type::write;
+  m.type = client::Type::write_once;
   m.id = next_id_++;
+  m.client = c.client_id;
+  m.seq = c.next_seq++;
   m.body = value_;
   client::encode(m, c.out);
   c.outstanding.emplace_back(m.id, stamp_ns);
