@@ -13,8 +13,11 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
+#include <span>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -333,15 +336,21 @@ TEST(Node, ValuesOfEverySizeArriveIntactAndTooLargeIsRefused) {
   EXPECT_EQ(c.map(l).map, want);
 }
 
-// README's embedding example: a one-server cluster, the same tag proposed again after a
-// no_leader answer, wait() between polls. wait() must not report "nothing" early when the event
-// fd holds a wake-up for events an earlier poll() already took (it did, and the write seemed lost).
-TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
+// A new directory holding s.cfg, the zoo.cfg of a one-server cluster (dataDir inside it).
+std::string one_server_dir() {
   char tmpl[] = "/tmp/fastzab-node-XXXXXX";
   const std::string dir = ::mkdtemp(tmpl);
   std::ofstream(dir + "/s.cfg") << "tickTime=20\ndataDir=" << dir << "/data\nclientPort="
                                 << free_port() << "\nclusterId=5\nserver.1=127.0.0.1:"
                                 << free_port() << ":" << free_port() << "\n";
+  return dir;
+}
+
+// README's embedding example: a one-server cluster, the same tag proposed again after a
+// no_leader answer, wait() between polls. wait() must not report "nothing" early when the event
+// fd holds a wake-up for events an earlier poll() already took (it did, and the write seemed lost).
+TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
+  const std::string dir = one_server_dir();
   kv_example::KvMap kv;
   auto node = fastzab::Node::start({.config_file = dir + "/s.cfg", .id = 1}, kv);
   ASSERT_TRUE(node) << node.error().message;
@@ -367,6 +376,62 @@ TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
   EXPECT_TRUE(committed);
   (*node)->stop();
   EXPECT_EQ(kv.map.at("color"), "blue");
+  std::filesystem::remove_all(dir);
+}
+
+// Counts the entries applied (a WriteId's retries must not add to it).
+class CountingApp final : public fastzab::StateMachine {
+ public:
+  void apply(std::uint64_t, std::span<const std::byte> entry) override {
+    ++applied[std::string(reinterpret_cast<const char*>(entry.data()), entry.size())];
+  }
+  std::vector<std::byte> snapshot() override { return {}; }
+  void restore(std::uint64_t, std::span<const std::byte>) override {}
+  std::map<std::string, int> applied;
+};
+
+// Proposes `value` with `id` until the answer is not no_leader (the one server is still
+// electing itself); returns that answer.
+fastzab::Event propose_until_led(fastzab::Node& node, std::uint64_t tag, std::string_view value,
+                                 fastzab::WriteId id) {
+  const auto bytes = std::as_bytes(std::span(value));
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    EXPECT_TRUE(node.propose(0, tag, bytes, id));
+    std::optional<fastzab::Event> answer;
+    while (!answer && node.wait(10s)) {
+      node.poll([&](const fastzab::Event& e) {
+        if (e.kind != fastzab::Event::Kind::role_changed && e.tag == tag) answer = e;
+      });
+    }
+    if (!answer) break;
+    if (answer->error != fastzab::WriteError::no_leader) return *answer;
+    std::this_thread::sleep_for(5ms);
+  }
+  ADD_FAILURE() << "no answer but no_leader for tag " << tag;
+  return {};
+}
+
+// Write ids through the embedding API: a retry of a committed id answers its original zxid and
+// is not applied again; an older seq of the client ends stale_sequence; a newer one commits.
+TEST(Node, AWriteIdIsAppliedOnceAndItsRetryAnswersTheOriginalZxid) {
+  const std::string dir = one_server_dir();
+  CountingApp app;
+  auto node = fastzab::Node::start({.config_file = dir + "/s.cfg", .id = 1}, app);
+  ASSERT_TRUE(node) << node.error().message;
+  const fastzab::Event first = propose_until_led(**node, 1, "once", {.client = 9, .seq = 5});
+  ASSERT_EQ(first.kind, fastzab::Event::Kind::write_committed) << to_string(first.error);
+  const fastzab::Event retry = propose_until_led(**node, 2, "once", {.client = 9, .seq = 5});
+  ASSERT_EQ(retry.kind, fastzab::Event::Kind::write_committed) << to_string(retry.error);
+  EXPECT_EQ(retry.zxid, first.zxid);
+  const fastzab::Event stale = propose_until_led(**node, 3, "older", {.client = 9, .seq = 4});
+  EXPECT_EQ(stale.kind, fastzab::Event::Kind::write_failed);
+  EXPECT_EQ(stale.error, fastzab::WriteError::stale_sequence);
+  EXPECT_STREQ(to_string(fastzab::WriteError::stale_sequence), "stale_sequence");
+  const fastzab::Event newer = propose_until_led(**node, 4, "newer", {.client = 9, .seq = 6});
+  ASSERT_EQ(newer.kind, fastzab::Event::Kind::write_committed) << to_string(newer.error);
+  EXPECT_GT(newer.zxid, first.zxid);
+  (*node)->stop();
+  EXPECT_EQ(app.applied, (std::map<std::string, int>{{"once", 1}, {"newer", 1}}));
   std::filesystem::remove_all(dir);
 }
 
