@@ -14,8 +14,10 @@
 // hot path. The whole exchange (resolve, connect, send, reply) must finish within --timeout.
 // A put is a write_once: when its outcome is unknown (an unknown_outcome reply, or the
 // connection lost after the request went out) it is sent again with the same id, on a new
-// connection, up to kPutAttempts times in all within --timeout; the server answers a retry of a
-// write that committed with its original zxid, so the value is applied at most once.
+// connection, up to kPutAttempts times in all within --timeout (also while a retry is answered
+// "nothing proposed": no_leader, unavailable, rejected, which say nothing of the first attempt);
+// the server answers a retry of a write that committed with its original zxid, so the value is
+// applied at most once.
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -59,19 +61,21 @@ constexpr int kExitNoAnswer = 3;     // cannot connect, closed, timed out, or a 
 
 constexpr std::uint64_t kRequestId = 1;
 
-// A put's attempts when its outcome is unknown, and the pause before each retry.
+// A put's attempts when its outcome is unknown, and the pause before the first retry (doubled
+// before each next one: 0.2 + 0.4 + 0.8 + 1.6 s, time for an election).
 constexpr int kPutAttempts = 5;
-constexpr auto kRetryPause = std::chrono::milliseconds(200);
+constexpr auto kFirstRetryPause = std::chrono::milliseconds(200);
 
 constexpr const char* kExitHelp =
     "Exit status: 0 success; 1 the server answered with an error (printed as\n"
     "'fastzab-cli: <code>: <text>'; e.g. no_leader or unavailable: not written, retry;\n"
-    "unknown_outcome: the write may have committed (put retries it with the same id up to 5\n"
-    "times within --timeout; after that, put again with the --client-id and --seq it printed to\n"
-    "learn its zxid; it is applied at most once); stale_sequence: --seq is older than that\n"
-    "client id's last write); 2 a bad\n"
-    "command line; 3 no usable answer: cannot resolve or connect, the connection closed, the\n"
-    "timeout passed, or the reply was not the protocol.";
+    "unknown_outcome: the write may have committed (put sends it again with the same id, up\n"
+    "to 5 attempts 0.2 s, 0.4 s, 0.8 s, 1.6 s apart within --timeout, also while a retry is\n"
+    "answered no_leader/unavailable/rejected; then put the same value with the --client-id\n"
+    "and --seq it printed to learn its zxid: it is applied at most once); stale_sequence: --seq\n"
+    "is older than that client id's last write); 2 a bad command line; 3 no usable answer:\n"
+    "cannot resolve or connect, the connection closed, the timeout passed, or the reply was\n"
+    "not the protocol.";
 
 struct Endpoint {
   std::string host;
@@ -402,15 +406,23 @@ int run_put(const Endpoint& ep, int timeout_ms, const std::string& value, std::u
                                             value.size());
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   bool ever_sent = false;
+  bool was_unknown = false;  // an earlier attempt left the outcome unknown
+  auto pause = std::chrono::milliseconds(kFirstRetryPause);
   for (int attempt = 1;; ++attempt) {
     bool sent = false;
     const auto reply = request_once(ep, deadline, timeout_ms, request, sent);
     ever_sent = ever_sent || sent;
+    const auto nothing_proposed = [](client::ErrorCode c) {
+      return c == client::ErrorCode::no_leader || c == client::ErrorCode::unavailable ||
+             c == client::ErrorCode::rejected;
+    };
     const bool unknown =
         reply ? reply->type == client::Type::error &&
-                    reply->code == client::ErrorCode::unknown_outcome
+                    (reply->code == client::ErrorCode::unknown_outcome ||
+                     (was_unknown && nothing_proposed(reply->code)))
               : ever_sent && !reply.error().garbage;
-    if (!unknown || attempt >= kPutAttempts || Clock::now() + kRetryPause >= deadline) {
+    was_unknown = unknown;
+    if (!unknown || attempt >= kPutAttempts || Clock::now() + pause >= deadline) {
       const int rc = reply ? check_reply(ep, *reply, client::Type::write_ok)
                            : no_answer(reply.error());
       if (rc == kExitGood) {
@@ -426,12 +438,14 @@ int run_put(const Endpoint& ep, int timeout_ms, const std::string& value, std::u
       return rc;
     }
     const std::string why =
-        reply ? "unknown_outcome: " + reply->body : reply.error().what;
+        reply ? std::string(client::to_string(reply->code)) + ": " + reply->body
+              : reply.error().what;
     std::fprintf(stderr,
                  "fastzab-cli: put: %s; retrying with the same id (client id %" PRIu64
                  ", seq %" PRIu64 "), attempt %d of %d\n",
                  why.c_str(), client_id, seq, attempt + 1, kPutAttempts);
-    std::this_thread::sleep_for(kRetryPause);
+    std::this_thread::sleep_for(pause);
+    pause *= 2;
   }
 }
 
@@ -476,7 +490,10 @@ int main(int argc, char** argv) {
   std::string value;
   CLI::App* put_cmd = app.add_subcommand(
       "put", "Write VALUE; print the zxid it committed at (0x%016x). A follower forwards the "
-             "write to its leader");
+             "write to its leader. Sent with a write id (a random client id and seq 1, or "
+             "--client-id/--seq): when its outcome is unknown (unknown_outcome, or the "
+             "connection lost after sending) it is sent again with the same id, so it is "
+             "applied at most once");
   CLI::Option* value_opt =
       put_cmd->add_option("VALUE", value, "The value's bytes (the argument as given)")
           ->type_name("");

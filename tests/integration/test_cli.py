@@ -141,6 +141,20 @@ class CliTest(unittest.TestCase):
         self.fakes.remove(fake)
         self.assertEqual(fake.requests, [write_once(5, 2, b'once')] * 3)
 
+    def test_a_retry_answered_nothing_proposed_is_retried_too(self):
+        # no_leader to a retry says nothing of the first attempt, which may have committed.
+        unknown = send(encode_frame(T_ERROR, 1, b'\x07lost'))
+        no_leader = send(encode_frame(T_ERROR, 1, b'\x01electing'))
+        ok = send(encode_frame(T_WRITE_OK, 1, struct.pack('<Q', 9)))
+        fake, r = self.against([unknown, no_leader, ok], 'put', 'v', '--client-id', '3',
+                               timeout_ms=8000)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, '0x0000000000000009\n')
+        self.assertIn('no_leader: electing; retrying with the same id', r.stderr)
+        fake.close()
+        self.fakes.remove(fake)
+        self.assertEqual(fake.requests, [write_once(3, 1, b'v')] * 3)
+
     def test_put_gives_up_after_5_attempts_and_names_the_id(self):
         unknown = send(encode_frame(T_ERROR, 1, b'\x07lost'))
         fake, r = self.against([unknown] * 5, 'put', 'v', '--client-id', '6', timeout_ms=8000)
