@@ -418,10 +418,25 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::
   if (accepted > 0) {
     const std::size_t end = history.size();
     emit_entries(OutputKind::append, first_index, end);
+    // Every follower gets the same PROPOSAL frames: encode them once, and point each further
+    // follower's send outputs at the same bytes of the arena.
+    std::size_t frames_begin = 0;
+    std::size_t frames_end = 0;
     for (std::size_t i = 0; i < learners.size(); ++i) {
       LearnerRecord& l = learners[i];
       if (!l.active || !l.synced || l.observer) continue;
-      send_entries(i, l.session, PacketType::proposal, first_index, end);
+      if (frames_begin == frames_end) {
+        frames_begin = out->items.size();
+        send_entries(i, l.session, PacketType::proposal, first_index, end);
+        frames_end = out->items.size();
+      } else {
+        for (std::size_t k = frames_begin; k < frames_end; ++k) {
+          Output again = out->items[k];  // a copy: push_back may move the items
+          again.peer = id_of(i);
+          again.session = l.session;
+          out->items.push_back(again);
+        }
+      }
       l.sent = history.last();
     }
   }

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <memory>
@@ -227,6 +228,35 @@ TEST(NodeCluster, BatchedProposalCommitsEverywhereInOrder) {
     EXPECT_EQ(c.delivered(i)[3].second, "w");
     EXPECT_EQ(c.delivered(i)[3].first, Zxid::make(Epoch{1}, 4));
   }
+}
+
+// The leader encodes a batch's PROPOSAL once: every follower's send output points at the same
+// bytes of the output arena.
+TEST(NodeCluster, ProposalFramesAreEncodedOnceForAllFollowers) {
+  Cluster c(5);
+  c.connect_all();
+  c.tick(10);
+  const std::size_t l = *c.leader();
+  c.propose(l, {"x", "y"});
+  const Outputs& out = c.hosts[l]->last_outputs();
+  std::vector<const Output*> proposals;
+  for (const Output& o : out.items) {
+    if (o.kind != OutputKind::send) continue;
+    const auto f = decode_frame(out.bytes(o));
+    if (f && f->kind == FrameKind::quorum && f->packet.type == PacketType::proposal) proposals.push_back(&o);
+  }
+  ASSERT_EQ(proposals.size(), 4u);
+  std::vector<std::int64_t> peers;
+  for (const Output* o : proposals) {
+    EXPECT_EQ(o->offset, proposals[0]->offset);
+    EXPECT_EQ(o->length, proposals[0]->length);
+    peers.push_back(o->peer.value);
+  }
+  std::sort(peers.begin(), peers.end());
+  EXPECT_EQ(std::adjacent_find(peers.begin(), peers.end()), peers.end()) << "one frame per follower";
+  c.settle();
+  c.tick(2);
+  for (std::size_t i = 0; i < 5; ++i) ASSERT_EQ(c.delivered(i).size(), 2u) << "node " << i;
 }
 
 TEST(NodeCluster, ObserverGetsCommitsButNeverVotes) {
