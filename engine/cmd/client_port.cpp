@@ -61,7 +61,7 @@ std::string address(std::uint32_t source) {
 }
 
 // The whole length (prefix included) of the frame `in` starts with; `in` holds at least 4 bytes.
-std::size_t announced_frame_bytes(const std::vector<std::byte>& in) {
+std::size_t announced_frame_bytes(const InBytes& in) {
   std::uint32_t len = 0;
   for (std::size_t i = 4; i-- > 0;) len = (len << 8) | static_cast<std::uint8_t>(in[i]);
   return std::size_t{4} + len;
@@ -298,10 +298,12 @@ void ClientPort::close_conn(int fd) {
 void ClientPort::on_readable(Conn& c) {
   const int fd = c.fd;
   const std::uint64_t serial = c.serial;
-  std::byte buf[kReadChunk];
   for (int round = 0; round < kReadsPerEvent; ++round) {
     if (!(c.events & EPOLLIN)) return;  // paused since the event was reported
-    const ssize_t n = ::read(fd, buf, sizeof buf);
+    const std::size_t had = c.in.size();
+    c.in.resize(had + kReadChunk);  // uninitialized: the kernel fills what it reads
+    const ssize_t n = ::read(fd, c.in.data() + had, kReadChunk);
+    c.in.resize(had + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
     if (n <= 0) {
       if (n < 0 && errno == EINTR) continue;
       if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) close_conn(fd);
@@ -309,16 +311,17 @@ void ClientPort::on_readable(Conn& c) {
     }
     std::uint64_t read_ns = 0;  // commit tracing: when the request's bytes were read
     if (tracing_) [[unlikely]] read_ns = runtime::trace::now_ns();
-    std::size_t at = 0;
-    if (c.skip > 0) {
-      at = static_cast<std::size_t>(std::min<std::uint64_t>(c.skip, static_cast<std::uint64_t>(n)));
-      c.skip -= at;
+    if (c.skip > 0) {  // the rest of a too-large value: drop it from what was just read
+      const auto at = static_cast<std::ptrdiff_t>(
+          std::min<std::uint64_t>(c.skip, static_cast<std::uint64_t>(n)));
+      c.skip -= static_cast<std::uint64_t>(at);
+      const auto tail = c.in.begin() + static_cast<std::ptrdiff_t>(had);
+      c.in.erase(tail, tail + at);
     }
-    c.in.insert(c.in.end(), buf + at, buf + n);
     handle_input(c, read_ns);
     auto it = conns_.find(fd);
     if (it == conns_.end() || it->second.serial != serial) return;  // closed
-    if (static_cast<std::size_t>(n) < sizeof buf) return;
+    if (static_cast<std::size_t>(n) < kReadChunk) return;
   }
 }
 

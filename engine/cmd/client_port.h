@@ -10,6 +10,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -20,6 +21,29 @@
 #include "engine/runtime/client_protocol.h"
 
 namespace fastzab::cmd {
+
+// An allocator whose resize() leaves new bytes uninitialized: the client port grows its input
+// buffer by a read chunk and has the kernel read straight into the tail, so a request's bytes
+// are neither zeroed first nor copied from a stack buffer afterwards.
+template <typename T>
+struct UninitializedAllocator : std::allocator<T> {
+  template <typename U>
+  struct rebind {
+    using other = UninitializedAllocator<U>;
+  };
+  UninitializedAllocator() = default;
+  template <typename U>
+  UninitializedAllocator(const UninitializedAllocator<U>&) noexcept {}
+  template <typename U>
+  void construct(U* p) noexcept {
+    ::new (static_cast<void*>(p)) U;
+  }
+  template <typename U, typename... Args>
+  void construct(U* p, Args&&... args) {
+    std::construct_at(p, std::forward<Args>(args)...);
+  }
+};
+using InBytes = std::vector<std::byte, UninitializedAllocator<std::byte>>;
 
 struct ClientPortLimits {
   std::uint32_t per_source = 60;            // connections per source address; 0: no limit
@@ -71,7 +95,7 @@ class ClientPort {
     int fd = -1;
     std::uint64_t serial = 0;   // descriptors are reused: this names the connection
     std::uint32_t source = 0;   // IPv4 address, network order (maxClientCnxns)
-    std::vector<std::byte> in;  // bytes of requests not yet decoded
+    InBytes in;                 // bytes of requests not yet decoded (read into in place)
     std::vector<std::byte> out; // replies; out[out_sent..] not yet sent
     std::size_t out_sent = 0;
     std::uint64_t skip = 0;     // bytes of a too-large frame still to discard

@@ -295,17 +295,22 @@ struct Group {
     while (!stop_requested->load(std::memory_order_relaxed)) {
       // Tracing stamps the pop once per batch; untraced, the stamps are never read.
       const std::uint64_t popped = trace_group != nullptr ? runtime::trace::now_ns() : 0;
-      writes.pop_batch(kRingSlots, [&](WriteIn&& w) {
+      // The values stay in their slots (and the byte ring) until run_once has proposed them:
+      // the core copies each once, into its history.
+      const std::size_t peeked = writes.peek_batch(kRingSlots, [&](const WriteIn& w) {
         const runtime::trace::ClientStamps s{w.sock_read_ns, w.ring_push_ns, popped};
-        r->submit(w.tag, w.entry(write_bytes), trace_group != nullptr ? &s : nullptr,
-                  core::WriteId{w.id.client, w.id.seq});  // copies
-        if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
+        r->submit_in_place(w.tag, w.entry(write_bytes), trace_group != nullptr ? &s : nullptr,
+                           core::WriteId{w.id.client, w.id.seq});
       });
       if (transfer_waiting.load(std::memory_order_acquire)) [[unlikely]] {
         r->transfer_leadership(transfer_tag, transfer_target);
         transfer_waiting.store(false, std::memory_order_release);
       }
-      if (auto turn = r->run_once(std::chrono::milliseconds(5)); !turn) {
+      auto turn = r->run_once(std::chrono::milliseconds(5));
+      writes.pop_batch(peeked, [&](WriteIn&& w) {
+        if (w.where == WriteIn::Where::byte_ring) write_bytes.release(w.ticket);
+      });
+      if (!turn) {
         set_failure(turn.error().message);
         signal_events();
         break;

@@ -124,6 +124,16 @@ Result<void> Replica::start() {
 
 void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
                      const trace::ClientStamps* stamps, core::WriteId id) {
+  enqueue(tag, bytes, stamps, id, false);
+}
+
+void Replica::submit_in_place(std::uint64_t tag, std::span<const std::byte> bytes,
+                              const trace::ClientStamps* stamps, core::WriteId id) {
+  enqueue(tag, bytes, stamps, id, true);
+}
+
+void Replica::enqueue(std::uint64_t tag, std::span<const std::byte> bytes,
+                      const trace::ClientStamps* stamps, core::WriteId id, bool in_place) {
   writes_.push_back(Write{true, tag});
   const std::uint64_t itag = first_itag_ + writes_.size() - 1;
   if (trace_ != nullptr && stamps != nullptr) [[unlikely]] {
@@ -132,7 +142,13 @@ void Replica::submit(std::uint64_t tag, std::span<const std::byte> bytes,
       trace_pending_->forwarded(itag, trace::now_ns());
     }
   }
-  queue_proposal(itag, bytes, id);
+  if (in_place) {
+    queued_.push_back(QueuedProposal{itag, bytes.data(), 0, bytes.size(), id});
+  } else {
+    // Kept in one arena, reused, so no allocation per write once it has grown.
+    queued_.push_back(QueuedProposal{itag, nullptr, proposal_arena_.size(), bytes.size(), id});
+    proposal_arena_.insert(proposal_arena_.end(), bytes.begin(), bytes.end());
+  }
 }
 
 // The core's write_done for internal tag o.tag.
@@ -169,14 +185,6 @@ void Replica::write_done(const core::Output& done) {
       if (hooks_.failed) hooks_.failed(user_tag, WriteError::unknown_outcome);
       return;
   }
-}
-
-void Replica::queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes,
-                             core::WriteId id) {
-  // ClientProposal only views its bytes: keep them in one arena (reused, so no allocation per
-  // proposal once it has grown) and make the views when the batch goes to the core.
-  queued_.push_back(QueuedProposal{itag, proposal_arena_.size(), bytes.size(), id});
-  proposal_arena_.insert(proposal_arena_.end(), bytes.begin(), bytes.end());
 }
 
 void Replica::transfer_leadership(std::uint64_t tag, std::uint64_t target) {
@@ -442,8 +450,10 @@ Result<void> Replica::run_once(std::chrono::microseconds max_wait) {
     if (trace_ != nullptr) [[unlikely]] trace_propose_ns_ = trace::now_ns();
     proposals_.clear();
     for (const QueuedProposal& q : queued_) {
-      proposals_.push_back(core::ClientProposal{
-          q.tag, core::Bytes(proposal_arena_).subspan(q.offset, q.length), q.id});
+      const core::Bytes value = q.in_place != nullptr
+                                    ? core::Bytes(q.in_place, q.length)
+                                    : core::Bytes(proposal_arena_).subspan(q.offset, q.length);
+      proposals_.push_back(core::ClientProposal{q.tag, value, q.id});
     }
     step(core::input::ClientProposals{proposals_});
     proposals_.clear();

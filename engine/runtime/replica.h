@@ -109,6 +109,10 @@ class Replica final : private core::Effects {
   // twice (core/io.h ClientProposal).
   void submit(std::uint64_t tag, std::span<const std::byte> bytes,
               const trace::ClientStamps* stamps = nullptr, core::WriteId id = {});
+  // submit() without the copy: `bytes` must stay valid until the next run_once() returns (the
+  // group thread leaves them in their ring slot until then), which proposes or forwards them.
+  void submit_in_place(std::uint64_t tag, std::span<const std::byte> bytes,
+                       const trace::ClientStamps* stamps = nullptr, core::WriteId id = {});
   // Calls f(tag) for every write submitted here that has no outcome yet (at stop they end as
   // `stopped`).
   template <typename F>
@@ -165,7 +169,6 @@ class Replica final : private core::Effects {
   Result<void> report_durable();
   Result<void> drain_completions();
   Result<void> maybe_snapshot();
-  void queue_proposal(std::uint64_t itag, std::span<const std::byte> bytes, core::WriteId id);
   // Commit tracing (README.md "Commit tracing"); called only when trace_ is set.
   trace::Role trace_role() const noexcept;
   void trace_step(const core::Input& input, core::Zxid committed_before);
@@ -179,15 +182,20 @@ class Replica final : private core::Effects {
   std::unique_ptr<net::Transport> transport_;
   std::optional<core::Host> host_;
   core::Zxid committed_before_step_;  // for commit tracing
+  // A submitted write's value: in place (the caller keeps it until run_once returns), or copied
+  // into proposal_arena_ at `offset` (views are made at step time: the arena may grow first).
   struct QueuedProposal {
     std::uint64_t tag;
+    const std::byte* in_place;  // nullptr: in the arena
     std::size_t offset;
     std::size_t length;
     core::WriteId id;
   };
+  void enqueue(std::uint64_t tag, std::span<const std::byte> bytes,
+               const trace::ClientStamps* stamps, core::WriteId id, bool in_place);
   std::vector<QueuedProposal> queued_;
   core::ByteBuffer proposal_arena_;
-  std::vector<core::ClientProposal> proposals_;  // views into proposal_arena_, for one step
+  std::vector<core::ClientProposal> proposals_;  // views of the queued values, for one step
   std::vector<core::input::TransferLeadership> transfers_;  // for the next turn
   // Writes submit()ted here, by the internal tag the core knows them by (the user's tags need
   // not be unique). Tags are handed out in order and writes end roughly in order, so they live

@@ -151,14 +151,8 @@ class SpscRing {
   template <class F>
   std::size_t pop_batch(std::size_t max, F&& f) {
     static_assert(std::is_invocable_v<F&, T&&>, "pop_batch wants a callable taking T&&");
-    consumer_.check("pop");
     const std::size_t head = head_.load(std::memory_order_relaxed);
-    std::size_t ready = tail_cache_ - head;
-    if (ready < max) {
-      tail_cache_ = tail_.load(std::memory_order_acquire);
-      ready = tail_cache_ - head;
-    }
-    const std::size_t n = std::min(ready, max);
+    const std::size_t n = consumer_ready(head, max);
     std::size_t done = 0;
     {
       const Release release{head_, head, done};
@@ -169,6 +163,18 @@ class SpscRing {
         f(std::move(*p));
       }
     }
+    return n;
+  }
+
+  // Calls f(const T&) on up to `max` ready elements in FIFO order and leaves them in place:
+  // their slots stay the consumer's (so what they hold stays valid) until pop_batch takes them.
+  // Returns how many it saw; a pop_batch of that many right after takes exactly those.
+  template <class F>
+  std::size_t peek_batch(std::size_t max, F&& f) {
+    static_assert(std::is_invocable_v<F&, const T&>, "peek_batch wants a callable taking const T&");
+    const std::size_t head = head_.load(std::memory_order_relaxed);
+    const std::size_t n = consumer_ready(head, max);
+    for (std::size_t i = 0; i < n; ++i) f(std::as_const(*slot(head + i)));
     return n;
   }
 
@@ -202,6 +208,18 @@ class SpscRing {
   };
 
   T* slot(std::size_t index) const noexcept { return slots_ + (index & (Capacity - 1)); }
+
+  // The consumer's count of elements ready from `head`, at most `max`; reloads tail_ only when
+  // its cached view holds fewer than `max`.
+  std::size_t consumer_ready(std::size_t head, std::size_t max) {
+    consumer_.check("pop");
+    std::size_t ready = tail_cache_ - head;
+    if (ready < max) {
+      tail_cache_ = tail_.load(std::memory_order_acquire);
+      ready = tail_cache_ - head;
+    }
+    return std::min(ready, max);
+  }
 
   // Written by the consumer, read by the producer when its cached copy says "full".
   alignas(kCacheLineBytes) std::atomic<std::size_t> head_{0};

@@ -63,6 +63,29 @@ TEST(SpscRing, FillsToCapacityThenRefusesAndPopsInFifoOrder) {
   EXPECT_EQ(ring.size_approx(), 0u);
 }
 
+// peek_batch shows elements without giving their slots back: a full ring stays full (the
+// producer cannot overwrite what the consumer still reads), and the pop_batch that follows takes
+// exactly the peeked elements, unmoved until then.
+TEST(SpscRing, PeekedElementsKeepTheirSlotsUntilPopped) {
+  SpscRing<Message, 4> ring;
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(ring.try_push(Message{std::make_unique<int>(i), {}}));
+  std::vector<const int*> seen;
+  const std::size_t peeked = ring.peek_batch(3, [&](const Message& m) { seen.push_back(m.id.get()); });
+  ASSERT_EQ(peeked, 3u);
+  ASSERT_EQ(seen.size(), 3u);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*seen[static_cast<std::size_t>(i)], i);
+  EXPECT_FALSE(ring.try_push(Message{std::make_unique<int>(9), {}})) << "peeking freed a slot";
+  EXPECT_EQ(ring.size_approx(), 4u);
+  std::size_t k = 0;
+  EXPECT_EQ(ring.pop_batch(peeked, [&](Message&& m) {
+    EXPECT_EQ(m.id.get(), seen[k]) << "the element moved between peek and pop";
+    ++k;
+  }), 3u);
+  EXPECT_EQ(ring.size_approx(), 1u);
+  EXPECT_EQ(ring.peek_batch(8, [&](const Message& m) { EXPECT_EQ(*m.id, 3); }), 1u);
+  EXPECT_TRUE(ring.try_push(Message{std::make_unique<int>(4), {}}));
+}
+
 TEST(SpscRing, WrapsAroundManyTimes) {
   SpscRing<std::uint64_t, 4> ring;
   std::uint64_t next_in = 0;
