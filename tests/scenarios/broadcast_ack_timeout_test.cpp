@@ -3,9 +3,9 @@
 // after about syncLimit ticks; the rest of the ensemble is not disturbed.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 // n1 and n2 real (n2 leads), n3 a fake follower that completed synchronization.
@@ -42,9 +42,7 @@ TEST(BroadcastAckTimeout, S7_28_Zab1_0Test_testTxnTimeout) {
   EXPECT_LE(waited, e.config(2).sync_limit_ticks + 1);
   // The leader and the acking follower carry on.
   EXPECT_EQ(e.leader(), std::optional<Sid>(2));
-  e.propose(2, {"y"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"y"});
   EXPECT_EQ(e.values(1), (std::vector<std::string>{"x", "y"}));
 }
 
@@ -79,4 +77,4 @@ TEST(BroadcastAckTimeout, S7_28_SilentLearnerIsDroppedAfterSyncLimit) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

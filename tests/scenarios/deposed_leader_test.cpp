@@ -4,9 +4,9 @@
 // ZOOKEEPER-1154/1156; QuorumPeerMainTest.testFailedTxnAsPartOfQuorumLoss, ZOOKEEPER-2845).
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 bool anywhere(const Ensemble& e, const std::string& value) {
@@ -28,11 +28,8 @@ bool anywhere(const Ensemble& e, const std::string& value) {
 
 TEST(DeposedLeader, S7_22_QuorumPeerMainTest_testHighestZxidJoinLate_ZOOKEEPER_1154) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
 
   // The leader logs an update alone: its PROPOSAL reaches nobody.
   e.hold_link(3, 1);
@@ -49,9 +46,7 @@ TEST(DeposedLeader, S7_22_QuorumPeerMainTest_testHighestZxidJoinLate_ZOOKEEPER_1
   e.restart(1);
   e.restart(2);
   ASSERT_EQ(e.elect(), std::optional<Sid>(2)) << e.transcript().dump();
-  e.propose(2, {"b", "c"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"b", "c"});
 
   // The old leader has the highest zxid of its epoch but an older epoch: it follows, and its
   // lone update is truncated to exactly the last common zxid.
@@ -65,20 +60,15 @@ TEST(DeposedLeader, S7_22_QuorumPeerMainTest_testHighestZxidJoinLate_ZOOKEEPER_1
   EXPECT_FALSE(anywhere(e, "lone"));
   for (Sid s : {1, 2, 3}) EXPECT_EQ(e.values(s), (std::vector<std::string>{"a", "b", "c"})) << s;
   // It catches up on later writes.
-  e.propose(2, {"d"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"d"});
   EXPECT_EQ(e.values(3), (std::vector<std::string>{"a", "b", "c", "d"}));
   EXPECT_TRUE(e.consistent());
 }
 
 TEST(DeposedLeader, S7_23_QuorumPeerMainTest_testFailedTxnAsPartOfQuorumLoss_ZOOKEEPER_2845) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
 
   // The followers are gone; the leader, not yet aware, logs a proposal.
   e.partition({{3}, {1, 2}});
@@ -92,9 +82,7 @@ TEST(DeposedLeader, S7_23_QuorumPeerMainTest_testFailedTxnAsPartOfQuorumLoss_ZOO
   // The followers elect a new leader and write.
   const auto leader = e.elect();
   ASSERT_EQ(leader, std::optional<Sid>(2)) << e.transcript().dump();
-  e.propose(2, {"y"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"y"});
 
   // The old leader rejoins: its proposal exists nowhere afterwards.
   e.heal();
@@ -111,20 +99,15 @@ TEST(DeposedLeader, S7_23_DeposedLeaderWithSeveralLoneProposalsAcrossRestarts) {
   // The old leader logged three proposals alone, crashed before the new quorum formed and came
   // back twice; each time its view converges on the new leader's history.
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
   e.partition({{3}, {1, 2}});
   e.propose(3, {"x1", "x2"});
   e.propose(3, {"x3"});
   e.settle();
   e.crash(3);
   ASSERT_EQ(e.elect(), std::optional<Sid>(2));
-  e.propose(2, {"y"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"y"});
   e.heal();
   e.restart(3);
   ASSERT_TRUE(e.run_until([&] { return e.serving(3); }, 30));
@@ -142,11 +125,8 @@ TEST(DeposedLeader, S7_23_RejoiningDeposedLeaderIsNotRefusedAsAhead) {
   // the new leader's state when it started leading (1, 1:1). After the new leader is established
   // it syncs late joiners without the discovery-time "ahead" check (L:1510-1512): TRUNC at once.
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
   e.partition({{3}, {1, 2}});
   e.propose(3, {"x"});
   e.settle();
@@ -166,4 +146,4 @@ TEST(DeposedLeader, S7_23_RejoiningDeposedLeaderIsNotRefusedAsAhead) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -5,9 +5,9 @@
 // n1 is real and leads; the other members are fake followers scripted by the test.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 Ensemble leader_n1_with_fakes(std::size_t members, const DurableImage& n1) {
@@ -204,4 +204,4 @@ TEST(DiscoveryEpoch, S7_11_LearnerAheadOfTheLeaderIsRefused) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

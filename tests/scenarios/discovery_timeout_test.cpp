@@ -4,9 +4,9 @@
 // discovery changes no currentEpoch.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(DiscoveryTimeout, S7_14_Zab1_0Test_testLeaderInConnectingFollowers) {
@@ -116,4 +116,4 @@ TEST(DiscoveryTimeout, S7_15_AbandonBeforeNewLeaderAck_LeaderKeepsNoEstablishmen
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

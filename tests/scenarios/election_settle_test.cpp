@@ -4,9 +4,9 @@
 // waits the finalize wait as ZooKeeper does.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(ElectionSettle, AfterALeaderCrashTheSurvivorsDecideWithoutATick) {
@@ -135,4 +135,4 @@ TEST(ElectionSettle, AWorseVoteOfMyRoundIsAnsweredAtOnce) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

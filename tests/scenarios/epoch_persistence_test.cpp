@@ -6,9 +6,9 @@
 // already promised answers -1.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 // n2 real; n1 fake leader, n3 fake follower of it.
@@ -180,4 +180,4 @@ TEST(EpochPersistence, S7_17_Zab1_0Test_testInitialAcceptedCurrent_EpochsMatchin
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

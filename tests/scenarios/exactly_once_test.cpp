@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 using core::WriteId;
@@ -118,4 +118,4 @@ TEST(ExactlyOnce, ARetryOfAWriteStillInFlightEndsWithIt) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -4,9 +4,9 @@
 // a newer round, the same stale messages must not end the election.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(FleBackwardRound, S7_5_FLEBackwardElectionRoundTest_ZOOKEEPER_1514) {
@@ -56,4 +56,4 @@ TEST(FleBackwardRound, S7_5_FLEBackwardElectionRoundTest_CurrentRoundVotesStillE
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

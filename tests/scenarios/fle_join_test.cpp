@@ -4,9 +4,9 @@
 // sid and even when the members report different zxids and rounds for the same leader.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(FleJoin, S7_3_FLETest_testJoin_ZOOKEEPER_975_JoinerFollowsNeverLeads) {
@@ -14,9 +14,7 @@ TEST(FleJoin, S7_3_FLETest_testJoin_ZOOKEEPER_975_JoinerFollowsNeverLeads) {
   e.start(1);
   e.start(2);
   ASSERT_EQ(e.elect(), std::optional<Sid>(2)) << e.transcript().dump();
-  e.propose(2, {"before-join"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"before-join"});
   // n3 has the highest sid: a fresh election among equals would pick it.
   e.start(3);
   ASSERT_TRUE(e.run_until([&] { return e.serving(3); }, 10)) << e.transcript().dump();
@@ -31,8 +29,7 @@ TEST(FleJoin, S7_3_FLETest_testJoin_ZOOKEEPER_975_JoinerFollowsNeverLeads) {
 TEST(FleJoin, S7_3_FLETest_testJoin_JoinerWaitsWhileOnlyOneMemberAnswers) {
   // The leader alone says LEADING; a single LEADING notification ends no round (ZOOKEEPER-975).
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   e.crash(1);
   e.tick(2);
   e.cut(2, 1);  // n1 will hear only the leader
@@ -77,4 +74,4 @@ TEST(FleJoin, S7_4_FLETest_testJoinInconsistentEnsemble_ZOOKEEPER_1732) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -6,9 +6,9 @@
 
 #include <set>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 void kill_the_leader_rounds(int rounds) {
@@ -77,4 +77,4 @@ TEST(FleLeaderLoss, S7_2_FLETest_NoLeaderOnceTheQuorumIsGone) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -3,9 +3,9 @@
 // own vote that is a quorum of a 3-member ensemble agreeing on n2 in n2's round, so n2 leads.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(FleLostMessage, S7_6_FLELostMessageTest_LoneVoterThenFollowingVoteElectsMe) {
@@ -49,4 +49,4 @@ TEST(FleLostMessage, S7_6_FLELostMessageTest_LoneLookingVoteIsNotAQuorum) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -7,9 +7,9 @@
 // prefix) is the transport's job (net/, engine/runtime), not the core's: not covered here.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 void put_i32(ByteBuffer& b, std::int32_t v) {
@@ -100,9 +100,7 @@ TEST(FleMalformedNotification, S7_9_FLEMalformedNotificationMessageTest_DroppedA
   for (Sid s : {1, 2, 3}) {
     EXPECT_EQ(e.node(s).counters().decode_errors, 2 * bad.size()) << s;
   }
-  e.propose(3, {"after"});
-  e.settle();
-  e.tick(2);
+  e.commit(3, {"after"});
   for (Sid s : {1, 2, 3}) EXPECT_EQ(e.values(s), std::vector<std::string>{"after"}) << s;
 }
 
@@ -137,8 +135,7 @@ TEST(FleMalformedNotification, S7_9_MalformedQuorumPacketsToALeaderAreDropped) {
   Spec spec = Spec::majority(4);
   spec.fake({4});
   Ensemble e(spec);
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   std::vector<ByteBuffer> bad;
   {
     ByteBuffer b{static_cast<std::byte>(core::FrameKind::quorum)};
@@ -172,12 +169,10 @@ TEST(FleMalformedNotification, S7_9_MalformedQuorumPacketsToALeaderAreDropped) {
   for (const ByteBuffer& b : bad) e.fake_send(4, 3, b);
   e.settle();
   EXPECT_EQ(e.node(3).counters().decode_errors, bad.size());
-  e.propose(3, {"still"});
-  e.settle();
-  e.tick(2);
+  e.commit(3, {"still"});
   EXPECT_EQ(e.leader(), std::optional<Sid>(3));
   for (Sid s : {1, 2, 3}) EXPECT_EQ(e.values(s), std::vector<std::string>{"still"}) << s;
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

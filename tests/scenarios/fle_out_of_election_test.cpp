@@ -6,9 +6,9 @@
 //  * following someone needs that leader's own LEADING vote (checkLeader).
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(FleOutOfElection, S7_7_FLEOutOfElectionTest_EstablishedVotesAgreeByLeaderAndEpoch) {
@@ -166,4 +166,4 @@ TEST(FleOutOfElection, I12_ZOOKEEPER_261_VotesWithLostStateAreIgnored) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -4,9 +4,9 @@
 // breaks ties. Each test starts the members from different durable states and lets them elect.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 std::vector<Entry> log_of(std::initializer_list<Entry> entries) { return entries; }
@@ -56,8 +56,7 @@ TEST(FleVoteOrder, S7_1_FLEPredicate_EqualEpochHigherZxidWins) {
   e.disk(1) = DurableImage::with(1, 1, three, z(1, 2));
   e.disk(2) = DurableImage::with(1, 1, two, z(1, 2));
   e.disk(3) = DurableImage::with(1, 1, two, z(1, 2));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(1)) << e.transcript().dump();
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(1)) << e.transcript().dump();
   // 1:3 is in the new leader's initial history: it is committed everywhere.
   e.tick(2);
   for (Sid s : {1, 2, 3}) EXPECT_EQ(e.values(s), (std::vector<std::string>{"a", "b", "c"})) << s;
@@ -68,8 +67,7 @@ TEST(FleVoteOrder, S7_1_FLEPredicate_EqualEpochAndZxidHigherSidWins) {
   const auto two = log_of({{z(1, 1), "a"}, {z(1, 2), "b"}});
   Ensemble e(Spec::majority(3));
   for (Sid s : {1, 2, 3}) e.disk(s) = DurableImage::with(1, 1, two, z(1, 2));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3)) << e.transcript().dump();
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3)) << e.transcript().dump();
   EXPECT_EQ(e.transcript().count(" LEADING"), 2u);  // n3 only: "LEADING", then established
   EXPECT_TRUE(e.consistent());
 }
@@ -98,4 +96,4 @@ TEST(FleVoteOrder, S7_1_FLEPredicate_FiveMixedStatesConvergeOnTheMaximum_ZOOKEEP
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -1,6 +1,6 @@
 // Client writes on learners (writes.cpp): a follower or observer in broadcast forwards them to
 // its leader in REQUEST packets; the leader proposes them and answers in REPLY once committed,
-// or at once when it refuses them. Every write ends in exactly one write_done (the harness
+// or at once when it refuses them. Every write ends in exactly one write_done (the world
 // records a second one as a violation): committed only once the learner has delivered it,
 // refused when nothing was proposed, unknown_outcome when the learner lost its leader first.
 #include <gtest/gtest.h>
@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 using core::WriteOutcome;
@@ -131,4 +131,4 @@ TEST(Forward, AWriteToALookingServerOrATooLargeOneIsRefusedAtOnce) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

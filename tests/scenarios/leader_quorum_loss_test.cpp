@@ -3,15 +3,14 @@
 // testElectionFraud / testLeaderElectionWithDisloyalVoter).
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(LeaderQuorumLoss, S7_29_I14_IsolatedLeaderStepsDownWithinSyncLimit) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   e.partition({{3}, {1, 2}});
   int waited = 0;
   while (waited < 100 && e.state(3) == PeerState::leading) {
@@ -25,8 +24,7 @@ TEST(LeaderQuorumLoss, S7_29_I14_IsolatedLeaderStepsDownWithinSyncLimit) {
 
 TEST(LeaderQuorumLoss, S7_29_I14_LeaderWithOneOfFourFollowersLeftStepsDown) {
   Ensemble e(Spec::majority(5));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(5));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(5));
   e.partition({{5, 1}, {2, 3, 4}});
   ASSERT_TRUE(e.run_until([&] { return e.state(5) != PeerState::leading; },
                           e.config(5).sync_limit_ticks + 2));
@@ -42,11 +40,8 @@ TEST(LeaderQuorumLoss, S7_29_QuorumPeerMainTest_testEarlyLeaderAbandonment) {
   // got their acks. It steps down; the new quorum may keep or drop the proposal, but every node
   // ends with the same state.
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
   e.hold_link(1, 3);
   e.hold_link(2, 3);
   const auto tags = e.propose(3, {"outstanding"});
@@ -74,11 +69,8 @@ TEST(LeaderQuorumLoss, S7_30_QuorumPeerMainTest_testElectionFraud) {
   // n1 is made to believe it won (every vote it hears says "FOLLOWING n1" in its round) while the
   // others keep following n3. It gets no epoch quorum, goes LOOKING, then FOLLOWING n3.
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
   e.crash(1);
   bool fraud = true;
   e.filter = [&](Sid, Sid to, ByteBuffer& frame) {
@@ -131,4 +123,4 @@ TEST(LeaderQuorumLoss, S7_31_DisloyalVoter_LeaderEstablishesWithTheRemainingQuor
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

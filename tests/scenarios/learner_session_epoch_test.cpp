@@ -4,9 +4,9 @@
 // protocol error and ack nothing it should not.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 // n2 real with 1:1 "a"; n1 a fake leader of epoch 2 that synced n2 with an empty DIFF.
@@ -214,4 +214,4 @@ TEST(LearnerSessionEpoch, I3_LeaderSideAcksOfOtherEpochsAreIgnored) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -5,9 +5,9 @@
 // session are acked after it; data is delivered from UPTODATE on and survives a restart.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 // n2 real (from `image`); n1 a fake leader announcing `epoch` with fake n3 following it.
@@ -168,8 +168,7 @@ TEST(LearnerSync, S7_21_Zab1_0Test_testUnnecessarySnap) {
     e.disk(s) = DurableImage::with(1, 1, log, z(1, 3));
     e.config(s).history_window = 0;
   }
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   EXPECT_TRUE(e.transcript().contains("n3>n1 DIFF 1:3"));
   EXPECT_TRUE(e.transcript().contains("n3>n2 DIFF 1:3"));
   EXPECT_FALSE(e.transcript().contains("SNAP"));
@@ -184,4 +183,4 @@ TEST(LearnerSync, S7_21_Zab1_0Test_testUnnecessarySnap) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

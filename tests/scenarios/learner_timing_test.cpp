@@ -5,9 +5,9 @@
 // different clock).
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(LearnerTiming, S4_3_HelloLeavesWithTheDecisionOfTheFinalizeWait) {
@@ -94,4 +94,4 @@ TEST(LearnerTiming, S4_5_SilentLeaderIsGivenUpAfterLeaderSilenceNotSyncLimit) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -3,9 +3,9 @@
 // (reference §7 items 33 and 34; LeaderWithObserverTest; ObserverLETest, ZOOKEEPER-1294).
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 TEST(Observer, S7_33_LeaderWithObserverTest_ObserverNeverCompletesAQuorum) {
@@ -106,12 +106,9 @@ TEST(Observer, S7_34_ObserverLETest_ZOOKEEPER_1294_LeaderAndObserverAloneStepDow
 TEST(Observer, S7_34_ObserverLETest_OneObserver_LeaderAndObserverAloneStepDown) {
   // The same with three voters and one observer.
   Ensemble e(Spec::majority(3, 1));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   EXPECT_EQ(e.state(4), PeerState::observing);
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  e.commit(3, {"a"});
   EXPECT_EQ(e.values(4), std::vector<std::string>{"a"});
   for (Sid s : {1, 2}) e.crash(s);
   int waited = 0;
@@ -146,8 +143,7 @@ TEST(Observer, S7_34_LookingObserverAndRestartedVoterDoNotPingPong) {
   // n4 (observer) has been LOOKING since its leader went away; voter n1 restarts with round 1.
   Ensemble e(Spec::majority(3, 1));
   e.fail_on_storm = false;
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   for (Sid s : {1, 2, 3}) e.crash(s);
   e.tick(5);
   ASSERT_EQ(e.state(4), PeerState::looking);
@@ -171,12 +167,10 @@ TEST(Observer, S7_34_ObserversNeverLeadAndNeverVote) {
   for (Sid s : {1, 4}) EXPECT_EQ(e.state(s), PeerState::looking) << s;
   e.start(2);
   ASSERT_EQ(e.elect(), std::optional<Sid>(2));
-  e.propose(2, {"o"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"o"});
   for (Sid s : {1, 2, 4}) EXPECT_EQ(e.values(s), std::vector<std::string>{"o"}) << s;
   EXPECT_FALSE(e.transcript().contains("n4 LEADING"));
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -4,9 +4,9 @@
 // of voters; observers and members outside the synced set never count.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 // Discovery and synchronization of every fake in `learners` (participants and observers)
@@ -155,8 +155,7 @@ TEST(QuorumAck, S7_36_HierarchicalQuorumTest_EndToEnd) {
   // Nine real servers in three groups: a leader survives losing one member per group and then a
   // whole group, but not a second group.
   Ensemble e(nine_hierarchical());
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(9));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(9));
   std::vector<std::string> written{"all"};
   e.propose(9, {"all"});
   e.settle();
@@ -186,14 +185,11 @@ TEST(QuorumAck, S7_36_HierarchicalQuorumTest_EndToEnd) {
 TEST(QuorumAck, S7_36_HierarchicalQuorumTest_WeightsDecideGroupCoverage) {
   // Group A = {1 (weight 3), 2, 3}: n1 alone holds more than half of A's weight (3 of 5).
   Ensemble e(Spec::hierarchical({{1, 2, 3}, {4, 5, 6}, {7, 8, 9}}, {{1, 3}}));
-  e.start_all();
-  ASSERT_TRUE(e.elect().has_value());
+  ASSERT_TRUE(e.start_and_elect().has_value());
   for (Sid s : {2, 3, 7, 8, 9}) e.crash(s);  // A = {1}, B = {4,5,6}
   const auto leader = e.elect();
   ASSERT_TRUE(leader.has_value()) << e.transcript().dump();
-  e.propose(*leader, {"weighted"});
-  e.settle();
-  e.tick(2);
+  e.commit(*leader, {"weighted"});
   for (Sid s : {1, 4, 5, 6}) EXPECT_EQ(e.values(s), std::vector<std::string>{"weighted"}) << s;
   e.crash(1);  // without n1's weight, A is uncovered: no quorum
   e.tick(100);
@@ -202,4 +198,4 @@ TEST(QuorumAck, S7_36_HierarchicalQuorumTest_WeightsDecideGroupCoverage) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -13,9 +13,9 @@
 
 #include <functional>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 // One unit of progress: a durable completion or a frame if there is one, else a tick.
@@ -42,11 +42,8 @@ std::vector<std::string> expected_with(std::vector<std::string> v, const std::st
 // down). n3 wins, DIFF-syncs 1:2 to n1, and the NEWLEADER quorum {n3, n1} commits it.
 Ensemble lone_entry_rejoin() {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  EXPECT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  EXPECT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
   e.hold_link(3, 1);
   e.hold_link(3, 2);
   e.propose(3, {"x"});
@@ -79,9 +76,7 @@ TEST(SyncCrash, S7_26_DIFFSyncConsistencyTest_ZOOKEEPER_4646_AckOnlyAfterTheDiff
   ASSERT_EQ(e.elect(), std::optional<Sid>(1)) << e.transcript().dump();
   e.restart(3);
   ASSERT_TRUE(e.elect().has_value());
-  e.propose(*e.leader(), {"after"});
-  e.settle();
-  e.tick(2);
+  e.commit(*e.leader(), {"after"});
   for (Sid s : {1, 2, 3}) EXPECT_EQ(e.values(s), (std::vector<std::string>{"a", "x", "after"})) << s;
   EXPECT_TRUE(e.consistent());
 }
@@ -109,9 +104,7 @@ TEST(SyncCrash, S7_26_DIFFSyncTest_CrashFollowerAndLeaderAtEveryStepOfTheSync) {
     ASSERT_TRUE(e.elect().has_value()) << e.transcript().dump();
     e.restart(3);
     ASSERT_TRUE(e.elect().has_value()) << e.transcript().dump();
-    e.propose(*e.leader(), {"after"});
-    e.settle();
-    e.tick(2);
+    e.commit(*e.leader(), {"after"});
     const auto values = e.values(1);
     for (Sid s : {2, 3}) ASSERT_EQ(e.values(s), values) << s;
     if (x_committed) {
@@ -151,14 +144,11 @@ TEST(SyncCrash, S7_26_DIFFSyncTest_ZOOKEEPER_4685_ProposalAckBeforeNewLeaderAckI
 
 TEST(SyncCrash, S7_26_DIFFSyncTest_FollowerCrashesRightAfterUptodate) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   e.propose(3, {"a"});
   e.settle();
   e.crash(1);
-  e.propose(3, {"b", "c"});
-  e.settle();
-  e.tick(2);
+  e.commit(3, {"b", "c"});
   e.restart(1);
   ASSERT_TRUE(advance_until(e, [&] { return e.serving(1); }));
   e.crash(1);  // right after UPTODATE
@@ -176,19 +166,14 @@ TEST(SyncCrash, S7_26_DIFFSyncTest_FollowerCrashesRightAfterUptodate) {
 // of that newer epoch, which the follower logs before NEWLEADER makes the epoch current.
 Ensemble newer_epoch_rejoin() {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  EXPECT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"a"});
-  e.settle();
-  e.tick(2);
+  EXPECT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"a"});
   e.crash(1);
   e.crash(3);
   e.restart(3);
   EXPECT_EQ(e.elect(), std::optional<Sid>(3));
   EXPECT_EQ(e.node(3).current_epoch(), Epoch{2});
-  e.propose(3, {"b"});
-  e.settle();
-  e.tick(2);
+  e.commit(3, {"b"});
   e.restart(1);
   return e;
 }
@@ -240,9 +225,7 @@ TEST(SyncCrash, S7_26_LateJoinerOfANewerEpochCrashesAtEveryStep) {
     e.restart(1);
     ASSERT_TRUE(e.up(1)) << e.transcript().dump();
     ASSERT_TRUE(e.run_until([&] { return e.serving(1); }, 60)) << e.transcript().dump();
-    e.propose(3, {"after"});
-    e.settle();
-    e.tick(2);
+    e.commit(3, {"after"});
     for (Sid s : {1, 2}) ASSERT_EQ(e.values(s), e.values(3)) << s;
     ASSERT_TRUE(e.consistent());
   }
@@ -262,11 +245,8 @@ std::unique_ptr<SnapRejoin> snap_rejoin() {
   auto r = std::make_unique<SnapRejoin>(Spec::majority(3));
   Ensemble& e = r->e;
   for (Sid s : {1, 2, 3}) e.config(s).history_window = 2;
-  e.start_all();
-  EXPECT_EQ(e.elect(), std::optional<Sid>(3));
-  e.propose(3, {"v0"});
-  e.settle();
-  e.tick(2);
+  EXPECT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.commit(3, {"v0"});
   e.crash(1);
   for (int i = 1; i <= 8; ++i) {
     e.propose(3, {"v" + std::to_string(i)});
@@ -307,9 +287,7 @@ TEST(SyncCrash, S7_24_QuorumPeerMainTest_testInconsistentDueToNewLeaderOrder_ZOO
     e.crash(1);
     e.restart(1);
     ASSERT_TRUE(e.run_until([&] { return e.serving(1); }, 60)) << e.transcript().dump();
-    e.propose(3, {"after"});
-    e.settle();
-    e.tick(2);
+    e.commit(3, {"after"});
     for (Sid s : {1, 2}) ASSERT_EQ(e.values(s), e.values(3)) << s;
     EXPECT_EQ(e.values(3).back(), "after");
     ASSERT_TRUE(e.consistent());
@@ -329,9 +307,7 @@ TEST(SyncCrash, S7_24_SnapSyncCrashOfFollowerAndLeaderAtEveryStep) {
     e.restart(1);
     e.restart(3);
     ASSERT_TRUE(e.elect().has_value()) << e.transcript().dump();
-    e.propose(*e.leader(), {"after"});
-    e.settle();
-    e.tick(2);
+    e.commit(*e.leader(), {"after"});
     const auto values = e.values(1);
     for (Sid s : {2, 3}) ASSERT_EQ(e.values(s), values) << s;
     // Everything the old leader had delivered is still there.
@@ -360,9 +336,7 @@ TEST(SyncCrash, S7_25_QuorumPeerMainTest_testDiffSyncAfterSnap_ZOOKEEPER_3642) {
   ASSERT_TRUE(e.run_until([&] { return e.state(1) != PeerState::following || !e.serving(1); }, 5));
   e.hold_disk(1, false);
   ASSERT_EQ(e.elect(), std::optional<Sid>(2)) << e.transcript().dump();
-  e.propose(2, {"w"});
-  e.settle();
-  e.tick(2);
+  e.commit(2, {"w"});
   EXPECT_EQ(e.values(1), expected_with(committed, "w"));
   e.crash(1);
   e.restart(1);
@@ -386,9 +360,7 @@ TEST(SyncCrash, S7_25_testDiffSyncAfterSnap_LeaderDiesAtEveryStepOfTheSnapSync) 
     const auto committed = e.values(3);
     e.crash(3);
     ASSERT_EQ(e.elect(), std::optional<Sid>(2)) << e.transcript().dump();
-    e.propose(2, {"w"});
-    e.settle();
-    e.tick(2);
+    e.commit(2, {"w"});
     e.crash(1);
     e.restart(1);
     ASSERT_TRUE(e.run_until([&] { return e.serving(1); }, 60));
@@ -447,4 +419,4 @@ TEST(SyncCrash, S7_27_QuorumSyncTest_ZOOKEEPER_4925_StaleFollowerLeadsLaterWitho
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

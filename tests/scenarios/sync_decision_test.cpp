@@ -12,9 +12,9 @@
 
 #include <memory>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 // accepted 3, current 3; history 1:1 a, 1:2 b, 1:3 c, 2:1 d, 2:2 e, all applied.
@@ -231,4 +231,4 @@ TEST(SyncDecision, S7_18_FollowerGetsUncommittedTailObserverDoesNot) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -1,16 +1,16 @@
 // Leadership transfer (issue 9; leader.cpp "leadership transfer"): the leader stops proposing,
 // waits until the target durably holds and a quorum has committed its whole history, sends
 // TRANSFER and follows the target, which runs discovery and synchronization for a new epoch.
-// No acknowledged write is lost, and no epoch ever has two established leaders (the harness
+// No acknowledged write is lost, and no epoch ever has two established leaders (the world
 // records every establishment and e.consistent() checks the applied histories).
 #include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 using core::TransferOutcome;
@@ -173,9 +173,7 @@ TEST(Transfer, TargetThatCannotCatchUpTimesOutAndTheLeaderGoesOn) {
   EXPECT_EQ(e.transfer_outcome(tag), std::optional(TransferOutcome::aborted));
   EXPECT_EQ(e.state(*leader), PeerState::leading);
   e.hold_disk(target, false);
-  const auto after = e.propose(*leader, {"y"});
-  e.settle();
-  e.tick(2);
+  const auto after = e.commit(*leader, {"y"});
   EXPECT_TRUE(e.accepted(after[0]).has_value());
   for (Sid s : {1, 2, 3}) EXPECT_EQ(e.values(s), (std::vector<std::string>{"x", "y"})) << s;
   EXPECT_TRUE(e.consistent());
@@ -255,4 +253,4 @@ TEST(Transfer, ATransferNamingTheLeaderItselfIsAProtocolError) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

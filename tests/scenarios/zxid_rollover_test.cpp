@@ -5,9 +5,9 @@
 // repeated over several rollovers and restarts.
 #include <gtest/gtest.h>
 
-#include "tests/scenarios/harness.h"
+#include "tests/support/ensemble.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
 Spec small_counter(std::uint32_t max_counter) {
@@ -103,4 +103,4 @@ TEST(ZxidRollover, S7_32_ZxidRolloverTest_OneWritePerEpoch) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

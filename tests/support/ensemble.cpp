@@ -1,11 +1,11 @@
-// The scripted host of the scenario tests. See harness.h for what it models.
-#include "tests/scenarios/harness.h"
+// The shared test world (tests/support/README.md); ensemble.h says what it models.
+#include "tests/support/ensemble.h"
 
 #include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 
 using core::Output;
 using core::OutputKind;
@@ -1089,4 +1089,4 @@ std::vector<Heard> Ensemble::fake_follow(Sid fake, Sid to, Epoch accepted, Zxid 
   return got;
 }
 
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

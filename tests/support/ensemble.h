@@ -1,4 +1,5 @@
-// A scripted, deterministic host for scenario tests (see tests/scenarios/README.md).
+// The test world that the unit and scenario suites share (tests/support/README.md): a scripted,
+// deterministic host of the real core.
 //
 // An Ensemble runs the real core::Node of every member that is "up", on a network and disks the
 // test controls completely:
@@ -46,7 +47,7 @@
 #include "engine/core/host.h"
 #include "engine/core/types.h"
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 
 using core::ByteBuffer;
 using core::Bytes;
@@ -213,7 +214,7 @@ class Ensemble {
   // While held, the frames from `from` to `to` stay queued (the session stays up).
   void hold_link(Sid from, Sid to, bool held = true);
   // A stopped process (SIGSTOP): no ticks, its links and disk held, its sessions up. (Session
-  // changes still reach it: the harness has no queue for them.)
+  // changes still reach it: the world has no queue for them.)
   void freeze(Sid sid, bool frozen = true);
   // Reconnect, at every tick, pairs whose session went down (close_session, crash) but that are
   // reachable. On by default.
@@ -240,6 +241,8 @@ class Ensemble {
   std::size_t pending_disk(Sid sid) const { return m(sid).disk_queue.size(); }
   // Frames the member's SendGate holds back (waiting for durability).
   std::size_t gate_held(Sid sid) const { return m(sid).core->held(); }
+  // The outputs of the member's last step (which frames it sent, and where their bytes are).
+  const core::Outputs& last_outputs(Sid sid) const { return m(sid).core->last_outputs(); }
 
   // ---- time ----
   // Completes every disk not held and delivers every deliverable frame, until nothing moves.
@@ -273,6 +276,13 @@ class Ensemble {
   // ---- clients ----
   // Submits values to the member as one ClientProposals input; returns their tags.
   std::vector<std::uint64_t> propose(Sid sid, const std::vector<std::string>& values);
+  // propose(), settle(), tick(2): the values commit and every follower learns the last commit.
+  std::vector<std::uint64_t> commit(Sid sid, const std::vector<std::string>& values) {
+    auto tags = propose(sid, values);
+    settle();
+    tick(2);
+    return tags;
+  }
   // One write with a write id (exactly-once: a retry reuses the id); returns its tag.
   std::uint64_t propose_as(Sid sid, core::WriteId id, const std::string& value);
   std::optional<Zxid> accepted(std::uint64_t tag) const;
@@ -359,7 +369,7 @@ class Ensemble {
     Epoch current;
     std::vector<Entry> entries;  // append: the entries; snapshot: the application state
   };
-  struct MemberEffects;  // a member's core::Effects (harness.cpp)
+  struct MemberEffects;  // a member's core::Effects (ensemble.cpp)
   struct Member {
     Sid sid = 0;
     Mode mode = Mode::down;
@@ -421,4 +431,4 @@ class Ensemble {
   Transcript transcript_;
 };
 
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test

@@ -1,28 +1,25 @@
-// The scenario host itself: the properties the other scenario files rely on.
-#include "tests/scenarios/harness.h"
+// The test world itself (Ensemble): the properties the unit and scenario tests rely on.
+#include "tests/support/ensemble.h"
 
 #include <gtest/gtest.h>
 
-namespace fastzab::scenario {
+namespace fastzab::test {
 namespace {
 
-TEST(Harness, ThreeNodesElectAndReplicate) {
+TEST(TestWorld, ThreeNodesElectAndReplicate) {
   Ensemble e(Spec::majority(3));
   const auto l = e.start_and_elect();
   ASSERT_TRUE(l.has_value()) << e.transcript().dump();
   EXPECT_EQ(*l, 3);
-  e.propose(3, {"a", "b"});
-  e.settle();
-  e.tick(2);
+  e.commit(3, {"a", "b"});
   for (Sid s : {1, 2, 3}) EXPECT_EQ(e.values(s), (std::vector<std::string>{"a", "b"})) << s;
   EXPECT_TRUE(e.consistent());
 }
 
-TEST(Harness, SameScriptSameTranscript) {
+TEST(TestWorld, SameScriptSameTranscript) {
   auto run = [] {
     Ensemble e(Spec::majority(5));
-    e.start_all();
-    e.elect();
+    e.start_and_elect();
     e.propose(*e.leader(), {"x"});
     e.crash(*e.leader());
     e.elect();
@@ -32,7 +29,7 @@ TEST(Harness, SameScriptSameTranscript) {
   EXPECT_EQ(run(), run());
 }
 
-TEST(Harness, CrashLosesWhatTheDiskHadNotCompleted) {
+TEST(TestWorld, CrashLosesWhatTheDiskHadNotCompleted) {
   Ensemble e(Spec::majority(1));
   e.start(1);
   ASSERT_EQ(e.elect(), std::optional<Sid>(1));
@@ -51,10 +48,9 @@ TEST(Harness, CrashLosesWhatTheDiskHadNotCompleted) {
   EXPECT_EQ(e.values(1), std::vector<std::string>{"durable"});
 }
 
-TEST(Harness, DisconnectDropsTheSessionsFramesAndReconnectIsAFreshSession) {
+TEST(TestWorld, DisconnectDropsTheSessionsFramesAndReconnectIsAFreshSession) {
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   const SessionId before = e.session(1, 3);
   e.propose(3, {"x"});
   ASSERT_GT(e.in_flight(3, 1), 0u);
@@ -69,10 +65,9 @@ TEST(Harness, DisconnectDropsTheSessionsFramesAndReconnectIsAFreshSession) {
   EXPECT_EQ(e.values(1), std::vector<std::string>{"x"});
 }
 
-TEST(Harness, PartitionAndHeal) {
+TEST(TestWorld, PartitionAndHeal) {
   Ensemble e(Spec::majority(5));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(5));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(5));
   e.partition({{1, 2}, {3, 4, 5}});
   EXPECT_FALSE(e.reachable(1, 5));
   EXPECT_TRUE(e.reachable(3, 5));
@@ -83,7 +78,7 @@ TEST(Harness, PartitionAndHeal) {
   ASSERT_EQ(e.elect(), std::optional<Sid>(5));
 }
 
-TEST(Harness, FakeMemberSeesWhatTheRealNodeSends) {
+TEST(TestWorld, FakeMemberSeesWhatTheRealNodeSends) {
   Spec spec = Spec::majority(3);
   spec.fake({2, 3});
   Ensemble e(spec);
@@ -104,7 +99,7 @@ TEST(Harness, FakeMemberSeesWhatTheRealNodeSends) {
   EXPECT_EQ(got.back().describe(), "UPTODATE -1");
 }
 
-TEST(Harness, SnapshotsCarryTheApplicationState) {
+TEST(TestWorld, SnapshotsCarryTheApplicationState) {
   const std::vector<Entry> app{{z(1, 1), "a"}, {z(1, 2), ""}, {z(2, 1), "ccc"}};
   const ByteBuffer bytes = encode_app_state(app);
   EXPECT_EQ(decode_app_state(Bytes(bytes)), std::optional(app));
@@ -112,11 +107,10 @@ TEST(Harness, SnapshotsCarryTheApplicationState) {
   EXPECT_FALSE(decode_app_state(Bytes(cut)).has_value());
 }
 
-TEST(Harness, GatedFramesWaitForTheDisk) {
+TEST(TestWorld, GatedFramesWaitForTheDisk) {
   // A follower's ACK is a send_after_durable: held by the SendGate until its append is durable.
   Ensemble e(Spec::majority(3));
-  e.start_all();
-  ASSERT_EQ(e.elect(), std::optional<Sid>(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
   e.hold_disk(1);
   e.propose(3, {"x"});
   e.settle();
@@ -128,4 +122,4 @@ TEST(Harness, GatedFramesWaitForTheDisk) {
 }
 
 }  // namespace
-}  // namespace fastzab::scenario
+}  // namespace fastzab::test
