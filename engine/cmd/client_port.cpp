@@ -563,14 +563,9 @@ void ClientPort::drain_results() {
       runtime::client::encode(r, c.out);
       if (tracing_) [[unlikely]] replied_.emplace_back(e.group, e.zxid);
     } else {
-      // unknown_outcome and stopped: proposed, or may have been, so never `unavailable` (which
-      // promises that nothing was proposed); the text says which.
-      const ErrorCode code = e.error == WriteError::no_leader        ? ErrorCode::no_leader
-                             : e.error == WriteError::too_large      ? ErrorCode::too_large
-                             : e.error == WriteError::rejected       ? ErrorCode::rejected
-                             : e.error == WriteError::stale_sequence ? ErrorCode::stale_sequence
-                                                                     : ErrorCode::unknown_outcome;
-      reply_error(c, p.id, code, to_string(e.error));
+      // The code is the outcome itself; stopped goes out as unknown_outcome (it may have been
+      // proposed), never as `unavailable`, which promises that nothing was.
+      reply_error(c, p.id, runtime::client::error_code(e.outcome), to_string(e.outcome));
     }
     if (std::find(touched_.begin(), touched_.end(), p.fd) == touched_.end()) {
       touched_.push_back(p.fd);

@@ -22,6 +22,7 @@
 
 #include "codec.h"
 #include "types.h"
+#include "write_outcome.h"
 
 namespace fastzab::core {
 
@@ -95,7 +96,8 @@ enum class OutputKind : std::uint8_t {
                        // Node::entries(output) views their values (what the application applies)
   role_change,         // role / leader / epoch changed; established = broadcast phase reached
   proposal_accepted,   // (leader) client proposal `tag` got `zxid`; its write_done follows
-  write_done,          // client proposal `tag` ended: `outcome` (zxid if committed, reason if refused)
+  write_done,          // client proposal `tag` ended: `outcome` (write_outcome.h: exactly one
+                       // per ClientProposal); `zxid` if committed; `reason` details a refusal
   transfer_result,     // transfer request `tag` ended with `transfer`; leader = its target
 };
 const char* to_string(OutputKind k) noexcept;
@@ -113,13 +115,18 @@ enum class RejectReason : std::uint8_t {
 };
 const char* to_string(RejectReason r) noexcept;
 
-// How a client write ended. Exactly one write_done per ClientProposal.
-//  committed:       at `zxid`, and this node has delivered it (every entry <= zxid);
-//  refused:         nothing was proposed (`reason`); safe to retry;
-//  unknown_outcome: proposed, but this node lost its leader (or leadership) before it learned
-//                   the commit: it may or may not commit.
-enum class WriteOutcome : std::uint8_t { committed, refused, unknown_outcome };
-const char* to_string(WriteOutcome w) noexcept;
+// The outcome a refusal for `r` ends with (write_outcome.h): `r` is its detail.
+constexpr WriteOutcome outcome_of(RejectReason r) noexcept {
+  switch (r) {
+    case RejectReason::too_large: return WriteOutcome::too_large;
+    case RejectReason::zxid_exhausted: return WriteOutcome::rejected;
+    case RejectReason::stale_sequence: return WriteOutcome::stale_sequence;
+    case RejectReason::not_leader:
+    case RejectReason::not_established:
+    case RejectReason::transferring: break;
+  }
+  return WriteOutcome::no_leader;
+}
 
 enum class TransferOutcome : std::uint8_t {
   handed_off,    // the target has everything committed and was told to lead; this node follows it

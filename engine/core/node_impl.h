@@ -65,7 +65,7 @@ struct Node::Impl {
   void write_done(std::uint64_t tag, WriteOutcome outcome, Zxid zxid,
                   RejectReason reason = RejectReason::not_leader);
   void refuse(std::uint64_t tag, RejectReason reason) {
-    write_done(tag, WriteOutcome::refused, kNoZxid, reason);
+    write_done(tag, outcome_of(reason), kNoZxid, reason);
   }
   // Ends every write whose zxid is now applied here (in order, from the oldest).
   void settle_writes();

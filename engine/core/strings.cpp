@@ -46,14 +46,27 @@ const char* to_string(RejectReason r) noexcept {
   return "unknown";
 }
 
+}  // namespace fastzab::core
+
+namespace fastzab {
+
+// The embedding API and the client port send these as they are (error texts, mntr, logs).
 const char* to_string(WriteOutcome w) noexcept {
   switch (w) {
     case WriteOutcome::committed: return "committed";
-    case WriteOutcome::refused: return "refused";
-    case WriteOutcome::unknown_outcome: return "unknown outcome";
+    case WriteOutcome::no_leader: return "no_leader";
+    case WriteOutcome::too_large: return "too_large";
+    case WriteOutcome::rejected: return "rejected";
+    case WriteOutcome::stale_sequence: return "stale_sequence";
+    case WriteOutcome::unknown_outcome: return "unknown_outcome";
+    case WriteOutcome::stopped: return "stopped";
   }
   return "unknown";
 }
+
+}  // namespace fastzab
+
+namespace fastzab::core {
 
 const char* to_string(TransferOutcome t) noexcept {
   switch (t) {

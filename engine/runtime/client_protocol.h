@@ -36,6 +36,8 @@
 #include <string_view>
 #include <vector>
 
+#include "engine/core/write_outcome.h"
+
 namespace fastzab::runtime::client {
 
 enum class Type : std::uint8_t {
@@ -49,21 +51,36 @@ enum class Type : std::uint8_t {
   error = 0xE1,
 };
 
+// A write's error code is its WriteOutcome (engine/core/write_outcome.h), value for value: one
+// vocabulary from the core to the wire. The protocol adds codes of its own (3, 4, 6).
 enum class ErrorCode : std::uint8_t {
-  no_leader = 1,     // no established leader right now: retry later
-  too_large = 2,     // the value passes the largest entry (the connection stays open)
+  // no established leader right now: retry later
+  no_leader = static_cast<std::uint8_t>(WriteOutcome::no_leader),
+  // the value passes the largest entry (the connection stays open)
+  too_large = static_cast<std::uint8_t>(WriteOutcome::too_large),
   bad_request = 3,   // an unknown type or malformed body (the connection is closed after it)
   unavailable = 4,   // nothing was proposed: the queue to the core is full, or a transfer
                      // request is already waiting: retry
-  rejected = 5,      // the leader refused the write (e.g. zxid space exhausted): retry
+  // the leader refused the write (e.g. zxid space exhausted): retry
+  rejected = static_cast<std::uint8_t>(WriteOutcome::rejected),
   transfer_refused = 6,  // a transfer did not happen; the text says why (not_leader, aborted, ...)
-  unknown_outcome = 7,   // the write was proposed, then leadership, the session to the leader or
-                         // the server itself was lost before it committed: it may have
-                         // committed. Retry with write_once and the same id to learn its zxid
-                         // (applied at most once); a plain write has no safe retry.
-  stale_sequence = 8,    // a write_once whose sequence is older than its client id's last:
-                         // refused, not applied
+  // the write was proposed, then leadership, the session to the leader or the server itself
+  // was lost before it committed: it may have committed. Retry with write_once and the same id
+  // to learn its zxid (applied at most once); a plain write has no safe retry.
+  unknown_outcome = static_cast<std::uint8_t>(WriteOutcome::unknown_outcome),
+  // a write_once whose sequence is older than its client id's last: refused, not applied
+  stale_sequence = static_cast<std::uint8_t>(WriteOutcome::stale_sequence),
 };
+static_assert(static_cast<int>(ErrorCode::no_leader) == 1 && static_cast<int>(ErrorCode::too_large) == 2 &&
+                  static_cast<int>(ErrorCode::rejected) == 5 &&
+                  static_cast<int>(ErrorCode::unknown_outcome) == 7 &&
+                  static_cast<int>(ErrorCode::stale_sequence) == 8,
+              "the wire's error codes are fixed (README.md, client protocol)");
+// The code a failed write is answered with. `stopped` (the server stopped with the write in
+// flight) goes out as unknown_outcome: it may have committed.
+constexpr ErrorCode error_code(WriteOutcome w) noexcept {
+  return w == WriteOutcome::stopped ? ErrorCode::unknown_outcome : static_cast<ErrorCode>(w);
+}
 inline constexpr std::uint8_t kMaxErrorCode = 8;
 const char* to_string(ErrorCode c) noexcept;
 

@@ -54,19 +54,6 @@ std::string NodeStatus::mode() const {
   return std::string(to_string(role)) + "-" + to_string(phase);
 }
 
-const char* to_string(WriteError e) noexcept {
-  switch (e) {
-    case WriteError::none: return "none";
-    case WriteError::no_leader: return "no_leader";
-    case WriteError::too_large: return "too_large";
-    case WriteError::rejected: return "rejected";
-    case WriteError::unknown_outcome: return "unknown_outcome";
-    case WriteError::stopped: return "stopped";
-    case WriteError::stale_sequence: return "stale_sequence";
-  }
-  return "unknown";
-}
-
 const char* to_string(TransferResult r) noexcept {
   switch (r) {
     case TransferResult::handed_off: return "handed_off";
@@ -257,11 +244,11 @@ struct Group {
       e.zxid = zxid;
       emit(e);
     };
-    hooks.failed = [&](std::uint64_t tag, WriteError why) {
+    hooks.failed = [&](std::uint64_t tag, WriteOutcome why) {
       Event e;
       e.kind = Event::Kind::write_failed;
       e.tag = tag;
-      e.error = why;
+      e.outcome = why;
       emit(e);
     };
     hooks.role_changed = [&](core::PeerState role, std::uint64_t leader, std::int64_t epoch,
@@ -603,7 +590,7 @@ std::size_t Node::poll(EventHandler on_event) {
         e.kind = Event::Kind::write_failed;
         e.group = g.index;
         e.tag = tag;
-        e.error = WriteError::stopped;
+        e.outcome = WriteOutcome::stopped;
         on_event(e);
       }
       n += g.leftover_events.size() + g.stopped_tags.size();

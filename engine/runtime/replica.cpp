@@ -163,28 +163,15 @@ void Replica::write_done(const core::Output& done) {
     writes_.pop_front();
     ++first_itag_;
   }
-  switch (done.outcome) {
-    case core::WriteOutcome::committed: {
-      const std::uint64_t zxid = as_log_zxid(done.zxid);
-      if (trace_ != nullptr) [[unlikely]] {
-        trace_pending_->bind(itag, zxid, trace_role(), *trace_);  // a forwarded write's zxid
-      }
-      if (hooks_.committed) hooks_.committed(user_tag, zxid);
-      return;
-    }
-    case core::WriteOutcome::refused: {
-      const WriteError why =
-          done.reason == core::RejectReason::too_large        ? WriteError::too_large
-          : done.reason == core::RejectReason::zxid_exhausted ? WriteError::rejected
-          : done.reason == core::RejectReason::stale_sequence ? WriteError::stale_sequence
-                                                              : WriteError::no_leader;
-      if (hooks_.failed) hooks_.failed(user_tag, why);
-      return;
-    }
-    case core::WriteOutcome::unknown_outcome:
-      if (hooks_.failed) hooks_.failed(user_tag, WriteError::unknown_outcome);
-      return;
+  if (done.outcome != WriteOutcome::committed) {
+    if (hooks_.failed) hooks_.failed(user_tag, done.outcome);
+    return;
   }
+  const std::uint64_t zxid = as_log_zxid(done.zxid);
+  if (trace_ != nullptr) [[unlikely]] {
+    trace_pending_->bind(itag, zxid, trace_role(), *trace_);  // a forwarded write's zxid
+  }
+  if (hooks_.committed) hooks_.committed(user_tag, zxid);
 }
 
 void Replica::transfer_leadership(std::uint64_t tag, std::uint64_t target) {

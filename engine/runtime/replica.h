@@ -52,8 +52,8 @@ class StateMachine {
 struct ReplicaHooks {
   // A write submitted with submit(tag, ...) committed at `zxid` and this server applied it.
   std::function<void(std::uint64_t tag, std::uint64_t zxid)> committed;
-  // `why` is never WriteError::none or ::stopped (only fastzab::Node ends writes as stopped).
-  std::function<void(std::uint64_t tag, WriteError why)> failed;
+  // `why` is never committed or stopped (only fastzab::Node ends writes as stopped).
+  std::function<void(std::uint64_t tag, WriteOutcome why)> failed;
   std::function<void(core::PeerState role, std::uint64_t leader, std::int64_t epoch,
                      bool established)>
       role_changed;

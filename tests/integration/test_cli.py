@@ -260,7 +260,8 @@ class CliTest(unittest.TestCase):
     def test_unknown_outcome_is_documented_as_retryable_with_the_same_id(self):
         with open(os.path.join(cluster.REPO, 'engine', 'runtime', 'client_protocol.h')) as f:
             header = f.read()
-        comment = header[header.index('unknown_outcome = 7,'):header.index('stale_sequence = 8,')]
+        # The comment above unknown_outcome's line (its value is WriteOutcome's: 7, checked below).
+        comment = header[header.index('transfer_refused = 6,'):header.index('unknown_outcome = static_cast')]
         doc = ' '.join(re.sub(r'//', ' ', comment).split())
         self.assertIn('Retry with write_once and the same id to learn its zxid (applied at most '
                       'once)', doc)

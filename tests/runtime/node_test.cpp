@@ -194,7 +194,7 @@ std::map<std::string, std::uint64_t> write(Cluster& c, int at, int from, int to,
       if (e.kind == fastzab::Event::Kind::write_committed) {
         committed[prefix + std::to_string(it->second)] = e.zxid;
       } else {
-        EXPECT_EQ(e.error, fastzab::WriteError::no_leader) << fastzab::to_string(e.error);
+        EXPECT_EQ(e.outcome, fastzab::WriteOutcome::no_leader) << fastzab::to_string(e.outcome);
         todo.push_back(it->second);
       }
       in_flight.erase(it);
@@ -300,14 +300,14 @@ TEST(Node, ValuesOfEverySizeArriveIntactAndTooLargeIsRefused) {
   auto on_event = [&](const fastzab::Event& e) {
     if (e.kind == fastzab::Event::Kind::role_changed) return;
     if (e.tag == too_large_tag) {
-      EXPECT_EQ(e.error, fastzab::WriteError::too_large) << fastzab::to_string(e.error);
+      EXPECT_EQ(e.outcome, fastzab::WriteOutcome::too_large) << fastzab::to_string(e.outcome);
       refused = true;
       return;
     }
     auto it = in_flight.find(e.tag);
     if (it == in_flight.end()) return;
     if (e.kind != fastzab::Event::Kind::write_committed) {
-      EXPECT_NE(e.error, fastzab::WriteError::too_large) << it->second.first;
+      EXPECT_NE(e.outcome, fastzab::WriteOutcome::too_large) << it->second.first;
       todo.push_back(it->second);
     }
     in_flight.erase(it);
@@ -365,7 +365,7 @@ TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
         answered = true;
         committed = e.kind == fastzab::Event::Kind::write_committed;
         if (!committed) {
-          ASSERT_EQ(e.error, fastzab::WriteError::no_leader);
+          ASSERT_EQ(e.outcome, fastzab::WriteOutcome::no_leader);
           ++no_leader;
         }
       });
@@ -404,7 +404,7 @@ fastzab::Event propose_until_led(fastzab::Node& node, std::uint64_t tag, std::st
       });
     }
     if (!answer) break;
-    if (answer->error != fastzab::WriteError::no_leader) return *answer;
+    if (answer->outcome != fastzab::WriteOutcome::no_leader) return *answer;
     std::this_thread::sleep_for(5ms);
   }
   ADD_FAILURE() << "no answer but no_leader for tag " << tag;
@@ -419,16 +419,16 @@ TEST(Node, AWriteIdIsAppliedOnceAndItsRetryAnswersTheOriginalZxid) {
   auto node = fastzab::Node::start({.config_file = dir + "/s.cfg", .id = 1}, app);
   ASSERT_TRUE(node) << node.error().message;
   const fastzab::Event first = propose_until_led(**node, 1, "once", {.client = 9, .seq = 5});
-  ASSERT_EQ(first.kind, fastzab::Event::Kind::write_committed) << to_string(first.error);
+  ASSERT_EQ(first.kind, fastzab::Event::Kind::write_committed) << to_string(first.outcome);
   const fastzab::Event retry = propose_until_led(**node, 2, "once", {.client = 9, .seq = 5});
-  ASSERT_EQ(retry.kind, fastzab::Event::Kind::write_committed) << to_string(retry.error);
+  ASSERT_EQ(retry.kind, fastzab::Event::Kind::write_committed) << to_string(retry.outcome);
   EXPECT_EQ(retry.zxid, first.zxid);
   const fastzab::Event stale = propose_until_led(**node, 3, "older", {.client = 9, .seq = 4});
   EXPECT_EQ(stale.kind, fastzab::Event::Kind::write_failed);
-  EXPECT_EQ(stale.error, fastzab::WriteError::stale_sequence);
-  EXPECT_STREQ(to_string(fastzab::WriteError::stale_sequence), "stale_sequence");
+  EXPECT_EQ(stale.outcome, fastzab::WriteOutcome::stale_sequence);
+  EXPECT_STREQ(to_string(fastzab::WriteOutcome::stale_sequence), "stale_sequence");
   const fastzab::Event newer = propose_until_led(**node, 4, "newer", {.client = 9, .seq = 6});
-  ASSERT_EQ(newer.kind, fastzab::Event::Kind::write_committed) << to_string(newer.error);
+  ASSERT_EQ(newer.kind, fastzab::Event::Kind::write_committed) << to_string(newer.outcome);
   EXPECT_GT(newer.zxid, first.zxid);
   (*node)->stop();
   EXPECT_EQ(app.applied, (std::map<std::string, int>{{"once", 1}, {"newer", 1}}));
@@ -467,7 +467,7 @@ TEST(Node, TwoGroupsReplicateIndependently) {
       if (e.kind == fastzab::Event::Kind::write_committed) {
         ++committed[e.group];
       } else {
-        EXPECT_EQ(e.error, fastzab::WriteError::no_leader);
+        EXPECT_EQ(e.outcome, fastzab::WriteOutcome::no_leader);
         todo.push_back(it->second);
       }
       in_flight.erase(it);
@@ -604,8 +604,8 @@ TEST(Node, OutstandingWritesEndAsStoppedAfterStop) {
   ASSERT_EQ(got.size(), 1u);
   EXPECT_EQ(got[0].tag, 7u);
   EXPECT_EQ(got[0].kind, fastzab::Event::Kind::write_failed);
-  EXPECT_TRUE(got[0].error == fastzab::WriteError::stopped ||
-              got[0].error == fastzab::WriteError::no_leader);
+  EXPECT_TRUE(got[0].outcome == fastzab::WriteOutcome::stopped ||
+              got[0].outcome == fastzab::WriteOutcome::no_leader);
 }
 
 // Every write gets exactly one outcome across stop(), wherever it was: still in the ring to the
@@ -627,7 +627,7 @@ TEST(Node, EveryWriteEndsOnceAcrossStop) {
   c.node(l).poll([&](const fastzab::Event& e) {
     if (e.kind == fastzab::Event::Kind::role_changed) return;
     ++outcomes[e.tag];
-    ++kinds[e.kind == fastzab::Event::Kind::write_committed ? "committed" : fastzab::to_string(e.error)];
+    ++kinds[e.kind == fastzab::Event::Kind::write_committed ? "committed" : fastzab::to_string(e.outcome)];
   });
   EXPECT_EQ(outcomes.size(), proposed);
   for (const auto& [tag, count] : outcomes) EXPECT_EQ(count, 1) << "tag " << tag;

@@ -73,7 +73,7 @@ struct Server {
   ListMachine app;
   std::unique_ptr<Replica> replica;
   std::map<std::uint64_t, std::uint64_t> committed;  // submit() tag -> zxid
-  std::map<std::uint64_t, WriteError> failed;
+  std::map<std::uint64_t, WriteOutcome> failed;
   bool paused = false;  // gets no turns (a stopped process: its sockets stay open)
 };
 
@@ -127,7 +127,7 @@ class Cluster {
     ReplicaHooks hooks;
     Server* sp = &s;
     hooks.committed = [sp](std::uint64_t tag, std::uint64_t zxid) { sp->committed[tag] = zxid; };
-    hooks.failed = [sp](std::uint64_t tag, WriteError why) { sp->failed[tag] = why; };
+    hooks.failed = [sp](std::uint64_t tag, WriteOutcome why) { sp->failed[tag] = why; };
     auto r = Replica::open(std::move(o), s.app, std::move(hooks));
     ASSERT_TRUE(r) << r.error().message;
     s.replica = std::move(*r);
@@ -241,7 +241,7 @@ TEST(Replica, AFollowerRefusesATooLargeWriteWithoutForwardingIt) {
   const std::uint64_t tag = ++g_tag;
   c.at(f).replica->submit(tag, std::vector<std::byte>((1u << 20) + 1, std::byte{'x'}));
   ASSERT_TRUE(c.run_until([&] { return c.at(f).failed.count(tag) == 1; }));
-  EXPECT_EQ(c.at(f).failed[tag], WriteError::too_large);
+  EXPECT_EQ(c.at(f).failed[tag], WriteOutcome::too_large);
   EXPECT_EQ(c.at(*l).replica->node().last_logged(), c.at(f).replica->node().last_logged());
 }
 
@@ -278,7 +278,7 @@ TEST(Replica, SubmitCommitsThroughTheLeaderAndThroughAFollower) {
   ASSERT_TRUE(c.run_until([&] { return c.at(f).replica->node().state() == core::PeerState::looking; }));
   c.at(f).replica->submit(3000, bytes_of("x"));
   ASSERT_TRUE(c.run_until([&] { return c.at(f).failed.count(3000) == 1; }));
-  EXPECT_EQ(c.at(f).failed[3000], WriteError::no_leader);
+  EXPECT_EQ(c.at(f).failed[3000], WriteOutcome::no_leader);
 }
 
 TEST(Replica, LeaderLossElectsANewLeaderAndKeepsEveryAcknowledgedWrite) {

@@ -83,7 +83,7 @@ TEST(Forward, AWriteTheLeaderRefusesEndsRefusedOnTheFollower) {
   EXPECT_FALSE(e.transfer_outcome(transfer).has_value());
   const auto done = e.write_done(tags[0]);
   ASSERT_TRUE(done.has_value()) << e.transcript().dump();
-  EXPECT_EQ(done->first, WriteOutcome::refused);
+  EXPECT_EQ(done->first, WriteOutcome::no_leader);  // refused: nothing proposed
   EXPECT_EQ(e.rejected(tags[0]), std::optional(core::RejectReason::transferring));
   e.hold_link(target, *leader, false);
   e.settle();

@@ -90,7 +90,7 @@ void Checkers::write_done(std::uint32_t node, const core::Output& done, const Ap
   a.ended = true;
   open_.erase(tag);
   Submission& s = subs_[a.write];  // the write it attempts (itself unless a retry)
-  if (done.outcome == core::WriteOutcome::refused) {
+  if (fastzab::refused(done.outcome)) {
     ++refused_count_;
     a.refused = true;
     ++s.refused_attempts;

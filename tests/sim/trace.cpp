@@ -110,7 +110,7 @@ std::string describe_output(const core::Outputs& outs, const core::Output& o) {
     case core::OutputKind::write_done:
       s += " tag " + std::to_string(o.tag) + ": " + core::to_string(o.outcome);
       if (o.outcome == core::WriteOutcome::committed) s += " at " + zxid_str(o.zxid);
-      if (o.outcome == core::WriteOutcome::refused) s += std::string(" (") + core::to_string(o.reason) + ")";
+      if (refused(o.outcome)) s += std::string(" (") + core::to_string(o.reason) + ")";
       break;
   }
   return s;

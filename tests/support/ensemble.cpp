@@ -396,7 +396,7 @@ struct Ensemble::MemberEffects final : core::Effects {
       ensemble->violations_.push_back(me() + " ended write #" + std::to_string(o.tag) + " committed at " +
                               str(o.zxid) + " before it delivered that zxid");
     }
-    if (o.outcome == core::WriteOutcome::refused) {
+    if (refused(o.outcome)) {
       ensemble->rejected_[o.tag] = o.reason;
       ensemble->transcript_.add(me() + " reject #" + std::to_string(o.tag) + " " + short_reason(o.reason));
     } else {

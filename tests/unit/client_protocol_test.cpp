@@ -4,6 +4,8 @@
 // was given, a decoded frame re-encodes to the bytes it came from), and four_letter_word().
 #include "engine/runtime/client_protocol.h"
 
+#include "engine/core/io.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -171,6 +173,32 @@ TEST(ClientProtocolTest, RoundTripEveryType) {
       expect_round_trip(error_msg(id, c, "why"));
       expect_round_trip(error_msg(id, c, ""));
     }
+  }
+}
+
+// One vocabulary: a failed write's error code is its WriteOutcome's value (and its text the
+// outcome's name); only `stopped` is sent as unknown_outcome. The core's refusal reasons fold
+// into the refusals, which promise that nothing was proposed.
+TEST(ClientProtocolTest, WriteErrorCodesAreTheCoresOutcomes) {
+  for (WriteOutcome w : {WriteOutcome::no_leader, WriteOutcome::too_large, WriteOutcome::rejected,
+                         WriteOutcome::unknown_outcome, WriteOutcome::stale_sequence}) {
+    EXPECT_EQ(static_cast<int>(error_code(w)), static_cast<int>(w)) << to_string(w);
+    EXPECT_STREQ(to_string(error_code(w)), fastzab::to_string(w));
+  }
+  EXPECT_EQ(error_code(WriteOutcome::stopped), ErrorCode::unknown_outcome);
+  EXPECT_FALSE(refused(WriteOutcome::committed));
+  EXPECT_FALSE(refused(WriteOutcome::unknown_outcome));
+  EXPECT_FALSE(refused(WriteOutcome::stopped));
+  using core::RejectReason;
+  EXPECT_EQ(core::outcome_of(RejectReason::not_leader), WriteOutcome::no_leader);
+  EXPECT_EQ(core::outcome_of(RejectReason::not_established), WriteOutcome::no_leader);
+  EXPECT_EQ(core::outcome_of(RejectReason::transferring), WriteOutcome::no_leader);
+  EXPECT_EQ(core::outcome_of(RejectReason::zxid_exhausted), WriteOutcome::rejected);
+  EXPECT_EQ(core::outcome_of(RejectReason::too_large), WriteOutcome::too_large);
+  EXPECT_EQ(core::outcome_of(RejectReason::stale_sequence), WriteOutcome::stale_sequence);
+  for (RejectReason r : {RejectReason::not_leader, RejectReason::not_established, RejectReason::transferring,
+                         RejectReason::zxid_exhausted, RejectReason::too_large, RejectReason::stale_sequence}) {
+    EXPECT_TRUE(refused(core::outcome_of(r))) << core::to_string(r);
   }
 }
 

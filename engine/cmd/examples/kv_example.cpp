@@ -49,7 +49,7 @@ int main(int argc, char** argv) {
           if (e.kind == fastzab::Event::Kind::write_committed) {
             std::printf("committed 0x%016" PRIx64 "\n", e.zxid);
           } else {
-            std::printf("failed %s\n", fastzab::to_string(e.error));
+            std::printf("failed %s\n", fastzab::to_string(e.outcome));
           }
         });
       }

@@ -18,6 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "engine/core/write_outcome.h"
+
 namespace fastzab {
 
 // Your replicated state. Called on the group thread, one call at a time, in zxid order.
@@ -42,19 +44,9 @@ const char* to_string(Role r) noexcept;
 enum class Phase : std::uint8_t { election, discovery, synchronization, broadcast };
 const char* to_string(Phase p) noexcept;
 
-enum class WriteError : std::uint8_t {
-  none = 0,
-  no_leader,        // no established leader reachable now: not proposed, retry later
-  too_large,        // larger than an entry may be
-  rejected,         // the leader refused it (zxid space of its epoch exhausted): retry
-  // Proposed, then leadership was lost before it committed: it may have committed. Retry
-  // with the same WriteId: the retry is answered with the original zxid if it did, and is
-  // applied at most once. (An anonymous write, WriteId client 0, has no such retry.)
-  unknown_outcome,
-  stopped,         // the node stopped before an answer
-  stale_sequence,  // the WriteId's seq is older than its client's last: refused, not applied
-};
-const char* to_string(WriteError e) noexcept;
+// How a write ended: fastzab::WriteOutcome, defined with the core that decides it
+// (engine/core/write_outcome.h, included above): committed, a refusal (nothing was proposed:
+// no_leader, too_large, rejected, stale_sequence), unknown_outcome or stopped.
 
 // Names a write for exactly-once retries. `client` is the writer's id (0: anonymous, no
 // retries), `seq` its sequence, increasing from one write of that client to the next. A write
@@ -87,7 +79,7 @@ struct Event {
   unsigned group = 0;      // which replication group (0 with groups=1)
   std::uint64_t tag = 0;   // writes: the tag given to propose(); transfer_ended: its request's
   std::uint64_t zxid = 0;  // write_committed: where it committed (this server applied it)
-  WriteError error = WriteError::none;
+  WriteOutcome outcome = WriteOutcome::committed;  // write_failed: why (never committed)
   Role role = Role::looking;  // role_changed
   std::uint64_t leader = 0;   // role_changed: the leader's server id (0: none);
                               // transfer_ended: the target (0: none was chosen)
