@@ -16,7 +16,8 @@ Bytes EntryRange::Iterator::operator*() const noexcept {
 }
 
 void History::recycle(ByteBuffer& buffer) {
-  if (spare_.size() < kMaxSpare) {
+  if (spare_.size() < kMaxSpare && spare_bytes_ + buffer.capacity() <= kMaxSpareBytes) {
+    spare_bytes_ += buffer.capacity();
     spare_.push_back(std::move(buffer));
   } else {
     // The ring keeps a popped slot's value until the slot is reused: free it now.
@@ -37,6 +38,7 @@ ByteBuffer History::take_buffer() {
   if (!spare_.empty()) {
     buffer = std::move(spare_.back());
     spare_.pop_back();
+    spare_bytes_ -= buffer.capacity();
   }
   return buffer;
 }

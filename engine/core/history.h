@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codec.h"
+#include "constants.h"
 #include "ring.h"
 #include "types.h"
 
@@ -82,13 +83,20 @@ class History {
  private:
   Zxid base_ = kZeroZxid;
   Ring<Entry> entries_;
-  // Byte buffers reused so the steady state does not allocate; at most kMaxSpare: the rest are
-  // freed, so a history that once held many entries (a restart replaying a long log, a long
-  // sync) gives the memory back once they are evicted.
-  static constexpr std::size_t kMaxSpare = 64;
   void recycle(ByteBuffer& buffer);
   ByteBuffer take_buffer();
+  // Byte buffers reused so the steady state does not allocate, up to kMaxSpare of them and
+  // kMaxSpareBytes of capacity: one step evicts about as many entries as a batch appends, so
+  // the spares must cover a batch of large values too (64 spares did not: a follower taking
+  // batches of 100 16 KiB entries allocated for each one past 64). The rest are freed, so a
+  // history that once held many entries (a restart replaying a long log, a long sync) gives
+  // the memory back once they are evicted.
   std::vector<ByteBuffer> spare_;
+  std::size_t spare_bytes_ = 0;
+
+ public:
+  static constexpr std::size_t kMaxSpare = kMaxBatchEntries;
+  static constexpr std::size_t kMaxSpareBytes = std::size_t{16} << 20;
 };
 
 }  // namespace fastzab::core

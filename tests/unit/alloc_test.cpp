@@ -78,21 +78,31 @@ TEST(SendGate, HeldFramesReuseTheirBuffersInTheSteadyState) {
   EXPECT_EQ(sent, 100u * 200u + 10000u * 100u + 100u * (99u * 100u / 2u));
 }
 
-TEST(History, EvictedEntriesGiveTheirMemoryBack) {
-  // A restart replays a long log into the history; once applied, all but the window is evicted.
-  // The ring keeps a popped slot's value until the slot is reused, so an evicted entry's bytes
-  // stayed alive (309 MB after replaying 100k 1 KiB records) unless freed on eviction.
+// Fills a history with `entries` values of `bytes` each, evicts all but 16, and returns how many
+// buffers the eviction freed.
+std::size_t frees_evicting_all_but_16(std::size_t bytes, std::uint32_t entries) {
   History h;
-  const ByteBuffer payload(1024, std::byte{0x5a});
-  constexpr std::uint32_t kEntries = 10000;
-  for (std::uint32_t i = 1; i <= kEntries; ++i) h.append(Zxid::make(Epoch{1}, i), Bytes(payload));
+  const ByteBuffer payload(bytes, std::byte{0x5a});
+  for (std::uint32_t i = 1; i <= entries; ++i) h.append(Zxid::make(Epoch{1}, i), Bytes(payload));
   g_frees = 0;
   g_counting = true;
   h.evict(h.last(), 16);
   g_counting = false;
   EXPECT_EQ(h.size(), 16u);
-  // All but the few kept for reuse are freed.
-  EXPECT_GE(g_frees, std::size_t{kEntries} - 16 - 64);
+  return g_frees;
+}
+
+TEST(History, EvictedEntriesGiveTheirMemoryBack) {
+  // A restart replays a long log into the history; once applied, all but the window is evicted.
+  // The ring keeps a popped slot's value until the slot is reused, so an evicted entry's bytes
+  // stayed alive (309 MB after replaying 100k 1 KiB records) unless freed on eviction. All but
+  // the spares kept for reuse (History::kMaxSpare at most) are freed.
+  EXPECT_GE(frees_evicting_all_but_16(1024, 10000), 10000u - 16 - History::kMaxSpare);
+}
+
+TEST(History, SparesOfLargeEntriesStayWithinTheirByteBudget) {
+  // 1000 entries of 64 KiB: the spares keep at most History::kMaxSpareBytes of them.
+  EXPECT_GE(frees_evicting_all_but_16(64 << 10, 1000), 1000u - 16 - History::kMaxSpareBytes / (64 << 10));
 }
 
 struct Frame {
@@ -151,6 +161,8 @@ void Member::send(ServerId peer, SessionId s, Bytes b) {
 struct SteadyCase {
   std::size_t value_bytes;
   bool identified;  // writes carry write ids of 8 clients (exactly-once), else anonymous
+  std::size_t batch = 8;     // writes per ClientProposals input
+  int rounds = 1000;         // batches in the warm-up, and again in the measured part
 };
 
 class SteadyState : public ::testing::TestWithParam<SteadyCase> {};
@@ -213,7 +225,7 @@ TEST_P(SteadyState, HostStepAllocatesNothingPerMessage) {
   ASSERT_LT(leader, 3u);
 
   const std::string payload(GetParam().value_bytes, 'p');
-  std::vector<ClientProposal> batch(8, ClientProposal{0, Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size()), {}});
+  std::vector<ClientProposal> batch(GetParam().batch, ClientProposal{0, Bytes(reinterpret_cast<const std::byte*>(payload.data()), payload.size()), {}});
   std::uint64_t seq = 0;
   auto run = [&](int rounds) {
     for (int r = 0; r < rounds; ++r) {
@@ -228,16 +240,19 @@ TEST_P(SteadyState, HostStepAllocatesNothingPerMessage) {
       settle();
     }
   };
+  const int rounds = GetParam().rounds;
+  const std::size_t entries = static_cast<std::size_t>(rounds) * batch.size();
   g_allocations = 0;
-  run(1000);  // warm up: buffers, rings and the history window reach their working size
+  run(rounds);  // warm up: buffers, rings and the history window reach their working size
   EXPECT_GT(g_allocations, 0u) << "the counter must see the warm-up growing its buffers";
   g_allocations = 0;
-  run(1000);
-  EXPECT_EQ(g_allocations, 0u) << "allocations inside Host::step over 8000 committed entries";
-  EXPECT_EQ(w.hosts[0]->node().applied().counter(), 16000u);
+  run(rounds);
+  EXPECT_EQ(g_allocations, 0u) << "allocations inside Host::step over " << entries
+                               << " committed entries";
+  EXPECT_EQ(w.hosts[0]->node().applied().counter(), 2 * entries);
   if (GetParam().identified) {
-    EXPECT_EQ(w.hosts[0]->node().clients().size(), 8u);
-    EXPECT_EQ(w.hosts[0]->node().clients().find(8)->seq, 2000u);
+    EXPECT_EQ(w.hosts[0]->node().clients().size(), batch.size());
+    EXPECT_EQ(w.hosts[0]->node().clients().find(batch.size())->seq, 2u * static_cast<std::uint64_t>(rounds));
   }
 }
 
@@ -245,9 +260,12 @@ INSTANTIATE_TEST_SUITE_P(
     ValueSizes, SteadyState,
     ::testing::Values(SteadyCase{100, false}, SteadyCase{232, false}, SteadyCase{233, false},
                       SteadyCase{1024, false}, SteadyCase{16384, false}, SteadyCase{65536, false},
-                      SteadyCase{100, true}, SteadyCase{65536, true}),
+                      SteadyCase{100, true}, SteadyCase{65536, true},
+                      // Batches larger than the 64 spare buffers the history once kept.
+                      SteadyCase{16384, false, 128, 100}),
     [](const ::testing::TestParamInfo<SteadyCase>& p) {
-      return "bytes" + std::to_string(p.param.value_bytes) + (p.param.identified ? "_ids" : "");
+      return "bytes" + std::to_string(p.param.value_bytes) + (p.param.identified ? "_ids" : "") +
+             (p.param.batch != 8 ? "_batch" + std::to_string(p.param.batch) : "");
     });
 
 }  // namespace
