@@ -50,6 +50,9 @@ Result<void> Log::append(std::uint64_t zxid, std::span<const std::byte> payload)
     s.first_zxid = zxid;
     s.path = seg_path(zxid);
     s.end = kSegmentHeaderBytes;
+    // Sized like the segment before it (records of similar sizes fill it alike), so its
+    // sparse index does not grow by doubling, allocating again and again, as it fills.
+    if (!segments_.empty()) s.index.reserve(segments_.back().index.size() + 1);
     segments_.push_back(std::move(s));
     roll_on_next_append_ = false;
   }
