@@ -12,6 +12,7 @@ const char* message(errc e) noexcept {
     case errc::unsupported: return "unsupported by this kernel";
     case errc::ring_error: return "io_uring error";
     case errc::crypto_error: return "libsodium error";
+    case errc::dpdk_error: return "DPDK error";
   }
   return "unknown net error";
 }

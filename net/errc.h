@@ -15,6 +15,7 @@ enum class errc : std::uint8_t {
   unsupported,         // the kernel lacks what the transport needs (io_uring, buffer rings)
   ring_error,          // io_uring_enter failed in a way the transport cannot recover from
   crypto_error,        // libsodium could not be initialised
+  dpdk_error,          // DPDK refused: the EAL's arguments, a missing port, a pool, a queue
 };
 
 const char* message(errc e) noexcept;

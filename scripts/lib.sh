@@ -17,7 +17,8 @@ FZ_RELEASE_OPTIONS=(-Dbuildtype=release)
 # checks fastzab-bench's JSON against bench/schema.json. clang-16 and libclang-rt-16-dev build
 # the fuzz targets that include <expected> (log, net, config) and the sanitizer builds of
 # `scripts/test --sanitize` (clang 14 cannot compile libstdc++ 12's std::expected; see below).
-FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev libsodium-dev clang libclang-rt-14-dev
+# libdpdk-dev (DPDK 22.11) is the kernel-bypass transport's (net/dpdk_port.*, suite `dpdk`).
+FZ_PACKAGES=(meson ninja-build g++ pkg-config libgtest-dev libbenchmark-dev liburing-dev libsodium-dev libdpdk-dev clang libclang-rt-14-dev
              clang-16 libclang-rt-16-dev
              libcli11-dev nlohmann-json3-dev libjemalloc-dev gnuplot-nox python3-jsonschema
              e2fsprogs)  # mkfs.ext4 for the durability audit (tests/log/durability-audit)

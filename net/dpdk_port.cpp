@@ -1,0 +1,169 @@
+#include "net/dpdk_port.h"
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+
+namespace fastzab::net::dpdk {
+
+namespace {
+
+std::atomic<bool> g_eal_taken{false};
+std::atomic<std::uint32_t> g_pool_serial{0};
+
+std::string dpdk_says(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+}  // namespace
+
+Result<std::unique_ptr<Eal>> Eal::init(std::span<const std::string> args) {
+  if (g_eal_taken.exchange(true)) {
+    return fail(errc::dpdk_error, "the EAL is already set up in this process (DPDK allows one)");
+  }
+  // rte_eal_init may reorder argv: give it copies it can own.
+  std::vector<std::string> owned{"fastzab"};
+  owned.insert(owned.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : owned) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  if (rte_eal_init(static_cast<int>(owned.size()), argv.data()) < 0) {
+    std::string joined;
+    for (const std::string& a : args) joined += (joined.empty() ? "" : " ") + a;
+    return fail(errc::dpdk_error,
+                "EAL init failed: " + dpdk_says(rte_errno) + " (arguments: " + joined + ")");
+  }
+  return std::unique_ptr<Eal>(new Eal(rte_eal_get_runtime_dir()));
+}
+
+Eal::~Eal() {
+  rte_eal_cleanup();
+  std::error_code ignored;
+  if (!runtime_dir_.empty()) std::filesystem::remove_all(runtime_dir_, ignored);
+}
+
+std::uint16_t Eal::ports() const noexcept { return rte_eth_dev_count_avail(); }
+
+const char* invalid_reason(const PortConfig& c) noexcept {
+  if (c.rx_descriptors == 0 || c.tx_descriptors == 0) return "descriptors must be at least 1";
+  if (c.burst == 0 || c.burst > 512) return "burst must be 1 to 512";
+  if (c.mbufs < 2u * c.burst) return "mbufs must be at least twice the burst";
+  if (c.mbuf_cache > RTE_MEMPOOL_CACHE_MAX_SIZE || c.mbuf_cache > c.mbufs / 2) {
+    return "mbuf_cache must be at most 512 and half of mbufs";
+  }
+  if (c.tx_drain_tries == 0) return "tx_drain_tries must be at least 1";
+  return nullptr;
+}
+
+Result<std::unique_ptr<Port>> Port::open(const Eal& eal, const PortConfig& config) {
+  if (const char* why = invalid_reason(config)) return fail(errc::invalid_config, why);
+  const std::string port_name = "DPDK port " + std::to_string(config.port);
+  if (!rte_eth_dev_is_valid_port(config.port)) {
+    return fail(errc::dpdk_error, port_name + " does not exist (DPDK found " +
+                                      std::to_string(eal.ports()) + " ports)");
+  }
+  const std::string pool_name = "fz_pool_" + std::to_string(g_pool_serial.fetch_add(1));
+  const int socket = rte_eth_dev_socket_id(config.port);
+  rte_mempool* pool =
+      rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, config.mbuf_cache, 0,
+                              RTE_MBUF_DEFAULT_BUF_SIZE, socket < 0 ? SOCKET_ID_ANY : socket);
+  if (pool == nullptr) {
+    return fail(errc::dpdk_error, port_name + ": an mbuf pool of " + std::to_string(config.mbufs) +
+                                      " mbufs could not be made: " + dpdk_says(rte_errno) +
+                                      " (raise the EAL's -m)");
+  }
+  const auto refuse = [&](const char* step, int err) {
+    rte_mempool_free(pool);
+    return fail(errc::dpdk_error, port_name + ": " + step + " failed: " + dpdk_says(err));
+  };
+  std::uint16_t rx = config.rx_descriptors;
+  std::uint16_t tx = config.tx_descriptors;
+  rte_eth_conf conf{};
+  if (int r = rte_eth_dev_configure(config.port, 1, 1, &conf); r != 0) return refuse("configure", r);
+  if (int r = rte_eth_dev_adjust_nb_rx_tx_desc(config.port, &rx, &tx); r != 0) {
+    return refuse("descriptor sizing", r);
+  }
+  if (int r = rte_eth_rx_queue_setup(config.port, 0, rx, static_cast<unsigned>(socket < 0 ? SOCKET_ID_ANY : socket),
+                                     nullptr, pool);
+      r != 0) {
+    return refuse("RX queue setup", r);
+  }
+  if (int r = rte_eth_tx_queue_setup(config.port, 0, tx, static_cast<unsigned>(socket < 0 ? SOCKET_ID_ANY : socket),
+                                     nullptr);
+      r != 0) {
+    return refuse("TX queue setup", r);
+  }
+  if (int r = rte_eth_dev_start(config.port); r != 0) return refuse("start", r);
+  const std::size_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+  return std::unique_ptr<Port>(new Port(config, pool, room));
+}
+
+Port::Port(const PortConfig& config, rte_mempool* pool, std::size_t data_room)
+    : config_(config), pool_(pool), data_room_(data_room) {
+  pending_.reserve(config.mbufs);
+  rx_.resize(config.burst);
+}
+
+Port::~Port() {
+  for (rte_mbuf* m : pending_) rte_pktmbuf_free(m);
+  rte_eth_dev_stop(config_.port);
+  rte_eth_dev_close(config_.port);
+  rte_mempool_free(pool_);
+}
+
+bool Port::queue(std::span<const std::byte> packet) {
+  if (packet.size() > data_room_) return false;
+  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (m == nullptr) {
+    ++counters_.pool_empty;
+    return false;
+  }
+  char* data = rte_pktmbuf_append(m, static_cast<std::uint16_t>(packet.size()));
+  if (!packet.empty()) std::memcpy(data, packet.data(), packet.size());
+  pending_.push_back(m);
+  return true;
+}
+
+std::size_t Port::flush() {
+  std::size_t sent = 0;
+  for (std::uint32_t tries = 0; sent < pending_.size() && tries < config_.tx_drain_tries;) {
+    const auto n = static_cast<std::uint16_t>(std::min<std::size_t>(config_.burst, pending_.size() - sent));
+    const std::uint16_t took = rte_eth_tx_burst(config_.port, 0, pending_.data() + sent, n);
+    sent += took;
+    if (took == 0) ++tries;
+  }
+  pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
+  counters_.tx_packets += sent;
+  counters_.tx_deferred += pending_.size();
+  // Give back the mbufs the driver finished sending, even with nothing new to send: some PMDs
+  // free them only when the TX ring wraps, which an idle port never does.
+  rte_eth_tx_done_cleanup(config_.port, 0, 0);
+  return sent;
+}
+
+std::size_t Port::receive(FunctionRef<void(std::span<const std::byte>)> on_packet) {
+  const std::uint16_t n = rte_eth_rx_burst(config_.port, 0, rx_.data(), config_.burst);
+  for (std::uint16_t i = 0; i < n; ++i) {
+    rte_mbuf* m = rx_[i];
+    // One segment per packet: no scatter is configured and every packet fits an mbuf.
+    on_packet(std::span<const std::byte>(rte_pktmbuf_mtod(m, const std::byte*), rte_pktmbuf_data_len(m)));
+    rte_pktmbuf_free(m);
+  }
+  counters_.rx_packets += n;
+  return n;
+}
+
+std::array<std::uint8_t, 6> Port::mac() const {
+  rte_ether_addr addr{};
+  rte_eth_macaddr_get(config_.port, &addr);
+  std::array<std::uint8_t, 6> out{};
+  std::copy(std::begin(addr.addr_bytes), std::end(addr.addr_bytes), out.begin());
+  return out;
+}
+
+}  // namespace fastzab::net::dpdk

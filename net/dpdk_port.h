@@ -1,0 +1,105 @@
+// DPDK underneath a datagram transport (issue 12): the EAL, set up once per process from the
+// config's arguments, and an ethdev port with one RX/TX queue pair and an mbuf pool of its own,
+// moved in bursts. What the packets mean is DatagramSession's (datagram_session.h); this file
+// only moves bytes and says clearly why DPDK refused (EAL arguments, a missing port, an empty
+// pool), never hanging.
+//
+// Runs without hugepages or a NIC: `--no-huge -m 256 --no-pci --iova-mode=va --file-prefix P`
+// with virtual devices (net_memif between processes, net_af_packet on a veth pair, net_ring in
+// one process). Built only where libdpdk-dev is installed (scripts/lib.sh installs it).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "net/errc.h"
+#include "net/function_ref.h"
+
+struct rte_mbuf;
+struct rte_mempool;
+
+namespace fastzab::net::dpdk {
+
+// The Environment Abstraction Layer: DPDK allows one per process.
+class Eal {
+ public:
+  // `args`: EAL arguments without a program name. A failure says what DPDK said; a second Eal
+  // in one process is refused.
+  static Result<std::unique_ptr<Eal>> init(std::span<const std::string> args);
+  // rte_eal_cleanup(), and DPDK's runtime directory for this --file-prefix removed.
+  ~Eal();
+  Eal(const Eal&) = delete;
+  Eal& operator=(const Eal&) = delete;
+
+  // The ethdev ports DPDK found (virtual devices included).
+  std::uint16_t ports() const noexcept;
+
+ private:
+  explicit Eal(std::string runtime_dir) : runtime_dir_(std::move(runtime_dir)) {}
+  std::string runtime_dir_;
+};
+
+struct PortConfig {
+  std::uint16_t port = 0;             // ethdev port id
+  std::uint16_t rx_descriptors = 512;
+  std::uint16_t tx_descriptors = 512;
+  std::uint32_t mbufs = 4095;         // the queue pair's pool (2^n - 1 is DPDK's best size)
+  std::uint16_t mbuf_cache = 256;
+  std::uint16_t burst = 32;           // packets per rx/tx burst
+  std::uint32_t tx_drain_tries = 64;  // tx_burst retries before flush() gives up for this turn
+};
+
+// Why a PortConfig cannot work, or nullptr.
+const char* invalid_reason(const PortConfig& config) noexcept;
+
+// One started port: one RX and one TX queue, an mbuf pool sized from the config.
+class Port {
+ public:
+  struct Counters {
+    std::uint64_t tx_packets = 0, rx_packets = 0;
+    std::uint64_t pool_empty = 0;   // queue() found no free mbuf
+    std::uint64_t tx_deferred = 0;  // packets flush() left queued (the TX ring was full)
+  };
+
+  // Configures and starts `config.port`. Errors name the port and what DPDK said.
+  static Result<std::unique_ptr<Port>> open(const Eal& eal, const PortConfig& config);
+  ~Port();  // stops and closes the port, frees what it holds and its pool
+  Port(const Port&) = delete;
+  Port& operator=(const Port&) = delete;
+
+  // Copies one packet into a fresh mbuf, queued for flush(). False, copying nothing, when the
+  // pool is empty (counted: the caller retries after flush() and receive() gave mbufs back)
+  // or the packet is larger than an mbuf's data room.
+  bool queue(std::span<const std::byte> packet);
+  // Hands the queued packets to the TX queue in bursts, retrying at most tx_drain_tries times
+  // when the ring is full; what is left stays queued, in order, for the next flush(). Also
+  // reclaims the TX queue's completed mbufs, so an idle port does not hold the pool (a common
+  // DPDK stall). Returns the packets sent.
+  std::size_t flush();
+  std::size_t queued() const noexcept { return pending_.size(); }
+  // Receives one burst, calls `on_packet` with each packet's bytes (valid for the call only;
+  // the mbuf goes back to the pool at once, so the RX pool never starves) and returns how many.
+  std::size_t receive(FunctionRef<void(std::span<const std::byte>)> on_packet);
+
+  std::uint16_t id() const noexcept { return config_.port; }
+  std::array<std::uint8_t, 6> mac() const;
+  std::size_t max_packet_bytes() const noexcept { return data_room_; }
+  const Counters& counters() const noexcept { return counters_; }
+
+ private:
+  Port(const PortConfig& config, rte_mempool* pool, std::size_t data_room);
+
+  PortConfig config_;
+  rte_mempool* pool_;
+  std::size_t data_room_;
+  std::vector<rte_mbuf*> pending_;  // queued, not yet accepted by tx_burst (in order)
+  std::vector<rte_mbuf*> rx_;       // one burst
+  Counters counters_;
+};
+
+}  // namespace fastzab::net::dpdk

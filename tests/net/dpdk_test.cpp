@@ -1,0 +1,180 @@
+// Suite `dpdk`: the DPDK layer (net/dpdk_port.h) on this machine's terms: the EAL without
+// hugepages or PCI, ports made of rings in this process (net_ring), and DatagramSessions carrying
+// frames through real mbufs. Also the errors: a second EAL, a missing port, an empty pool.
+// The EAL is set up once for the process (DPDK's rule), with a --file-prefix of its own, and its
+// runtime directory is removed at exit.
+#include <rte_eth_ring.h>
+#include <rte_ring.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "net/datagram_session.h"
+#include "net/dpdk_port.h"
+
+namespace fastzab::net::dpdk {
+namespace {
+
+Eal* g_eal = nullptr;
+
+class EalEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    const std::vector<std::string> args{"--no-huge", "-m", "256", "--no-pci", "--iova-mode=va",
+                                        "--file-prefix", "fz-dpdk-test-" + std::to_string(::getpid()),
+                                        "-l", "0", "--no-telemetry", "--log-level", "1"};
+    auto eal = Eal::init(args);
+    ASSERT_TRUE(eal.has_value()) << eal.error().to_string();
+    eal_ = std::move(*eal);
+    g_eal = eal_.get();
+  }
+  void TearDown() override {
+    g_eal = nullptr;
+    eal_.reset();
+  }
+
+ private:
+  std::unique_ptr<Eal> eal_;
+};
+
+// Two ports joined by a pair of rings: what one sends, the other receives.
+std::pair<std::uint16_t, std::uint16_t> ring_pair(const std::string& name) {
+  rte_ring* ab = rte_ring_create((name + "ab").c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  rte_ring* ba = rte_ring_create((name + "ba").c_str(), 4096, 0, RING_F_SP_ENQ | RING_F_SC_DEQ);
+  EXPECT_NE(ab, nullptr);
+  EXPECT_NE(ba, nullptr);
+  const int a = rte_eth_from_rings((name + "a").c_str(), &ba, 1, &ab, 1, 0);
+  const int b = rte_eth_from_rings((name + "b").c_str(), &ab, 1, &ba, 1, 0);
+  EXPECT_GE(a, 0);
+  EXPECT_GE(b, 0);
+  return {static_cast<std::uint16_t>(a), static_cast<std::uint16_t>(b)};
+}
+
+std::vector<std::byte> frame_of(std::size_t size, std::uint32_t tag) {
+  std::vector<std::byte> f(size);
+  for (std::size_t i = 0; i < size; ++i) f[i] = static_cast<std::byte>((tag * 131 + i * 7) & 0xff);
+  return f;
+}
+
+TEST(Dpdk, ASecondEalIsRefused) {
+  const std::vector<std::string> args{"--no-huge"};
+  const auto again = Eal::init(args);
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, errc::dpdk_error);
+  EXPECT_NE(again.error().detail.find("already set up"), std::string::npos) << again.error().to_string();
+}
+
+TEST(Dpdk, AMissingPortIsNamed) {
+  PortConfig c;
+  c.port = 77;
+  const auto port = Port::open(*g_eal, c);
+  ASSERT_FALSE(port.has_value());
+  EXPECT_NE(port.error().to_string().find("DPDK port 77 does not exist"), std::string::npos)
+      << port.error().to_string();
+  c.port = 0;
+  c.burst = 0;
+  const auto bad = Port::open(*g_eal, c);
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, errc::invalid_config);
+}
+
+// A pool smaller than what is queued: queue() refuses, counted, without crashing or hanging, and
+// works again once the packets went through and their mbufs came back.
+TEST(Dpdk, AnEmptyPoolIsReportedAndRecovers) {
+  const auto [a, b] = ring_pair("pool");
+  PortConfig small;
+  small.port = a;
+  small.mbufs = 63;
+  small.mbuf_cache = 0;
+  small.burst = 16;
+  auto tx = Port::open(*g_eal, small);
+  ASSERT_TRUE(tx.has_value()) << tx.error().to_string();
+  PortConfig other;
+  other.port = b;
+  auto rx = Port::open(*g_eal, other);
+  ASSERT_TRUE(rx.has_value()) << rx.error().to_string();
+  const auto packet = frame_of(100, 1);
+  std::size_t queued = 0;
+  while (queued < 100 && (*tx)->queue(packet)) ++queued;
+  EXPECT_EQ(queued, 63u);
+  EXPECT_EQ((*tx)->counters().pool_empty, 1u);
+  EXPECT_EQ((*tx)->flush(), 63u);
+  std::size_t received = 0;
+  while ((*rx)->receive([&](std::span<const std::byte> p) {
+    EXPECT_EQ(std::vector<std::byte>(p.begin(), p.end()), packet);
+    ++received;
+  }) > 0) {
+  }
+  EXPECT_EQ(received, 63u);
+  EXPECT_TRUE((*tx)->queue(packet)) << "the mbufs came back to the pool";
+  EXPECT_FALSE((*tx)->queue(frame_of((*tx)->max_packet_bytes() + 1, 2))) << "larger than an mbuf";
+}
+
+// DatagramSessions over two ring ports: 2,000 frames each way, 0 to 20 KB (up to 15 packets),
+// through real mbufs, arrive whole, in order, exactly once. The clock is a counter (a
+// microsecond a turn), so timers behave the same on a slow machine.
+TEST(Dpdk, SessionsCarryFramesThroughRingPorts) {
+  const auto [pa, pb] = ring_pair("sess");
+  std::unique_ptr<Port> ports[2];
+  for (int i = 0; i < 2; ++i) {
+    PortConfig c;
+    c.port = i == 0 ? pa : pb;
+    auto p = Port::open(*g_eal, c);
+    ASSERT_TRUE(p.has_value()) << p.error().to_string();
+    ports[i] = std::move(*p);
+  }
+  DatagramSessionConfig sc;
+  sc.mtu_payload = std::min<std::size_t>(1400, ports[0]->max_packet_bytes() - kDatagramHeaderBytes);
+  sc.window = 128;
+  sc.send_slots = 1024;
+  sc.max_frame_bytes = 1 << 20;
+  sc.resend_after_us = 500;
+  DatagramSession sessions[2] = {DatagramSession(sc, 11, 22), DatagramSession(sc, 22, 11)};
+  constexpr std::size_t kFrames = 2000;
+  std::vector<std::vector<std::byte>> sent[2], got[2];
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<std::size_t> size(0, 20'000);
+  for (int i = 0; i < 2; ++i) {
+    for (std::size_t k = 0; k < kFrames; ++k) sent[i].push_back(frame_of(size(rng), static_cast<std::uint32_t>(2 * k + i)));
+  }
+  std::size_t next[2] = {0, 0};
+  std::uint64_t now = 1;
+  for (std::size_t turn = 0; turn < 2'000'000; ++turn, ++now) {
+    if (got[0].size() == kFrames && got[1].size() == kFrames) break;
+    for (int i = 0; i < 2; ++i) {
+      while (next[i] < kFrames && sessions[i].send(sent[i][next[i]])) ++next[i];
+      // A packet the pool cannot take is lost here, as on a wire: go-back-N resends it.
+      sessions[i].poll(now, [&](std::span<const std::byte> p) { ports[i]->queue(p); });
+      ports[i]->flush();
+    }
+    for (int i = 0; i < 2; ++i) {
+      ports[i]->receive([&](std::span<const std::byte> p) {
+        const auto r = sessions[i].receive(p, now, [&](std::span<const std::byte> f) {
+          got[i].emplace_back(f.begin(), f.end());
+        });
+        EXPECT_TRUE(r == DatagramSession::Received::accepted || r == DatagramSession::Received::duplicate ||
+                    r == DatagramSession::Received::out_of_order);
+      });
+    }
+  }
+  EXPECT_EQ(got[1], sent[0]);
+  EXPECT_EQ(got[0], sent[1]);
+  EXPECT_EQ(ports[0]->counters().tx_packets, ports[1]->counters().rx_packets);
+  EXPECT_EQ(ports[1]->counters().tx_packets, ports[0]->counters().rx_packets);
+}
+
+}  // namespace
+}  // namespace fastzab::net::dpdk
+
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  ::testing::AddGlobalTestEnvironment(new fastzab::net::dpdk::EalEnvironment);
+  return RUN_ALL_TESTS();
+}
