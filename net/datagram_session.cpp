@@ -94,6 +94,13 @@ std::optional<Header> decode_header(std::span<const std::byte> p, std::size_t mt
 
 }  // namespace
 
+std::optional<std::pair<std::uint64_t, std::uint64_t>> datagram_session_ids(
+    std::span<const std::byte> packet) noexcept {
+  const auto h = decode_header(packet, std::size_t{1} << 16);
+  if (!h) return std::nullopt;
+  return std::pair{h->sender, h->receiver};
+}
+
 const char* invalid_reason(const DatagramSessionConfig& c) noexcept {
   if (c.mtu_payload == 0 || c.mtu_payload > (1u << 16)) return "mtu_payload must be 1 to 65536";
   if (c.window == 0) return "window must be at least 1";

@@ -29,6 +29,7 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "net/function_ref.h"
@@ -54,6 +55,11 @@ struct DatagramSessionConfig {
   // feeds a frame into the slots as they free up.
   std::size_t max_frame_bytes = std::size_t{4} << 20;
 };
+
+// The (sender, receiver) session ids of a well-formed packet of this protocol (any mtu), or
+// nothing: lets a peer with no live session tell the sender that its session is gone.
+std::optional<std::pair<std::uint64_t, std::uint64_t>> datagram_session_ids(
+    std::span<const std::byte> packet) noexcept;
 
 // Why a DatagramSessionConfig cannot work, or nullptr.
 const char* invalid_reason(const DatagramSessionConfig& config) noexcept;
@@ -100,6 +106,10 @@ class DatagramSession {
   // its bytes are valid for the call only.
   Received receive(std::span<const std::byte> packet, std::uint64_t now_us,
                    FunctionRef<void(std::span<const std::byte>)> deliver);
+
+  // Makes the next poll() send a lone ACK (a keepalive, or a sign of life to a peer that waits
+  // for one).
+  void request_ack() noexcept { ack_now_ = true; }
 
   // When poll() next has something to do (now or later), if anything.
   std::optional<std::uint64_t> next_deadline() const noexcept;

@@ -64,6 +64,12 @@ class Handshake {
   // handshake is over (stage idle).
   HandshakeStep on_message(std::span<const unsigned char> message);
 
+  // The two hellos of the exchange so far; after `established`, the session's. Their nonces are
+  // fresh for every handshake and authenticated by the MACs, so a datagram transport derives
+  // the session's ids from them (datagram_peer.h).
+  const wire::HelloBytes& dialer_hello() const noexcept { return dialer_hello_; }
+  const wire::HelloBytes& acceptor_hello() const noexcept { return acceptor_hello_; }
+
  private:
   HandshakeStep acceptor_on_hello(std::span<const unsigned char> message);
   HandshakeStep acceptor_on_confirm(std::span<const unsigned char> message);
