@@ -116,15 +116,17 @@ Port::~Port() {
   rte_mempool_free(pool_);
 }
 
-bool Port::queue(std::span<const std::byte> packet) {
-  if (packet.size() > data_room_) return false;
+bool Port::queue(std::span<const std::byte> head, std::span<const std::byte> body) {
+  const std::size_t bytes = head.size() + body.size();
+  if (bytes > data_room_) return false;
   rte_mbuf* m = rte_pktmbuf_alloc(pool_);
   if (m == nullptr) {
     ++counters_.pool_empty;
     return false;
   }
-  char* data = rte_pktmbuf_append(m, static_cast<std::uint16_t>(packet.size()));
-  if (!packet.empty()) std::memcpy(data, packet.data(), packet.size());
+  char* data = rte_pktmbuf_append(m, static_cast<std::uint16_t>(bytes));
+  if (!head.empty()) std::memcpy(data, head.data(), head.size());
+  if (!body.empty()) std::memcpy(data + head.size(), body.data(), body.size());
   pending_.push_back(m);
   return true;
 }

@@ -75,7 +75,9 @@ class Port {
   // Copies one packet into a fresh mbuf, queued for flush(). False, copying nothing, when the
   // pool is empty (counted: the caller retries after flush() and receive() gave mbufs back)
   // or the packet is larger than an mbuf's data room.
-  bool queue(std::span<const std::byte> packet);
+  bool queue(std::span<const std::byte> packet) { return queue(packet, {}); }
+  // The same for a packet in two parts (a link header, then the rest), copied back to back.
+  bool queue(std::span<const std::byte> head, std::span<const std::byte> body);
   // Hands the queued packets to the TX queue in bursts, retrying at most tx_drain_tries times
   // when the ring is full; what is left stays queued, in order, for the next flush(). Also
   // reclaims the TX queue's completed mbufs, so an idle port does not hold the pool (a common

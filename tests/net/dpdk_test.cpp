@@ -18,6 +18,7 @@
 
 #include "net/datagram_session.h"
 #include "net/dpdk_port.h"
+#include "net/dpdk_transport.h"
 
 namespace fastzab::net::dpdk {
 namespace {
@@ -168,6 +169,104 @@ TEST(Dpdk, SessionsCarryFramesThroughRingPorts) {
   EXPECT_EQ(got[0], sent[1]);
   EXPECT_EQ(ports[0]->counters().tx_packets, ports[1]->counters().rx_packets);
   EXPECT_EQ(ports[1]->counters().tx_packets, ports[0]->counters().rx_packets);
+}
+
+// A ring port is a point-to-point link (its MAC is all zero, which DPDK's ring driver cannot
+// change): the peer table names the port alone.
+DpdkTransportConfig transport_config(std::uint64_t self, std::uint64_t peer, std::uint16_t port,
+                                     Mac peer_mac = {}) {
+  DpdkTransportConfig c;
+  c.transport.self_id = self;
+  c.transport.cluster_id = 9;
+  c.transport.secret.fill(0x42);
+  c.transport.max_frame_bytes = 1u << 20;
+  c.transport.poll_mode = PollMode::busy;
+  c.peers = {DpdkPeer{peer, port, peer_mac}};
+  return c;
+}
+
+// Two transports (servers 1 and 2) in this process, each on one port of a ring pair: the
+// session comes up through the handshake, 500 frames of up to 200 KB go each way through the
+// Transport interface in order, and close_session() ends the session on both sides before a
+// new one comes up.
+TEST(Dpdk, TwoTransportsOnRingPortsCarryFramesThroughTheTransportInterface) {
+  const auto [pa, pb] = ring_pair("tr");
+  auto t1 = open_transport(*g_eal, transport_config(1, 2, pa));
+  ASSERT_TRUE(t1.has_value()) << t1.error().to_string();
+  auto t2 = open_transport(*g_eal, transport_config(2, 1, pb));
+  ASSERT_TRUE(t2.has_value()) << t2.error().to_string();
+  Transport* t[2] = {t1->get(), t2->get()};
+  SessionId session[2] = {kNoSession, kNoSession};
+  std::vector<std::vector<std::byte>> got[2];
+  std::vector<std::string> downs[2];
+  const auto pump = [&](int rounds) {
+    for (int r = 0; r < rounds; ++r) {
+      for (int i = 0; i < 2; ++i) {
+        auto polled = t[i]->poll(std::chrono::microseconds(0), [&](const Event& e) {
+          if (e.kind == Event::Kind::session_up) session[i] = e.session;
+          if (e.kind == Event::Kind::session_down) {
+            downs[i].emplace_back(e.reason);
+            if (e.session == session[i]) session[i] = kNoSession;
+          }
+          if (e.kind == Event::Kind::frame) got[i].emplace_back(e.frame.begin(), e.frame.end());
+        });
+        ASSERT_TRUE(polled.has_value());
+      }
+    }
+  };
+  for (int r = 0; r < 100'000 && (session[0] == kNoSession || session[1] == kNoSession); ++r) pump(1);
+  ASSERT_NE(session[0], kNoSession);
+  ASSERT_NE(session[1], kNoSession);
+
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<std::size_t> size(1, 200'000);
+  std::vector<std::vector<std::byte>> sent[2];
+  for (int i = 0; i < 2; ++i) {
+    for (std::uint32_t k = 0; k < 500; ++k) {
+      sent[i].push_back(frame_of(size(rng), 2 * k + static_cast<std::uint32_t>(i)));
+      ASSERT_TRUE(t[i]->send(i == 0 ? 2 : 1, session[i], sent[i].back()));
+    }
+  }
+  EXPECT_FALSE(t[0]->send(2, session[0] + 1, sent[0][0])) << "not the live session";
+  EXPECT_FALSE(t[0]->send(2, session[0], {})) << "an empty frame";
+  for (int r = 0; r < 2'000'000 && (got[0].size() < 500 || got[1].size() < 500); ++r) pump(1);
+  EXPECT_EQ(got[1], sent[0]);
+  EXPECT_EQ(got[0], sent[1]);
+  EXPECT_EQ(t[0]->counters().frames_sent, 500u);
+  EXPECT_EQ(t[1]->counters().frames_received, 500u);
+
+  const SessionId closed = session[0];
+  t[0]->close_session(2, closed);
+  pump(1);
+  ASSERT_FALSE(downs[0].empty());
+  ASSERT_FALSE(downs[1].empty()) << "the CLOSE reached the other side";
+  EXPECT_EQ(downs[1].back(), "closed by the peer");
+  for (int r = 0; r < 100'000 && (session[0] == kNoSession || session[1] == kNoSession); ++r) pump(1);
+  ASSERT_NE(session[0], kNoSession);
+  EXPECT_NE(session[0], closed);
+  EXPECT_NE(std::string((*t1)->describe()).find("raw Ethernet"), std::string::npos);
+}
+
+TEST(Dpdk, ABadPeerTableIsRefused) {
+  const auto [pa, pb] = ring_pair("bad");
+  const auto refused = [&](DpdkTransportConfig c, const std::string& why) {
+    const auto r = open_transport(*g_eal, std::move(c));
+    ASSERT_FALSE(r.has_value()) << why;
+    EXPECT_NE(r.error().to_string().find(why), std::string::npos) << r.error().to_string();
+  };
+  refused(transport_config(1, 1, pa), "is this server");
+  refused(transport_config(1, 2, pa, Mac{0x01, 0, 0x5e, 0, 0, 1}), "not a unicast address");
+  refused(transport_config(1, 2, 99), "DPDK port 99 does not exist");
+  DpdkTransportConfig shared = transport_config(1, 2, pa, Mac{0x02, 0, 0, 0, 0, 2});
+  shared.peers.push_back(DpdkPeer{3, pa, Mac{}});
+  refused(shared, "each needs a MAC of its own");
+  DpdkTransportConfig twice = transport_config(1, 2, pa);
+  twice.peers.push_back(DpdkPeer{2, pb, Mac{}});
+  refused(twice, "listed twice");
+  DpdkTransportConfig none = transport_config(1, 2, pa);
+  none.peers.clear();
+  refused(none, "peer table is empty");
+  (void)pb;
 }
 
 }  // namespace
