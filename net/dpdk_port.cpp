@@ -57,6 +57,7 @@ const char* invalid_reason(const PortConfig& c) noexcept {
     return "mbuf_cache must be at most 512 and half of mbufs";
   }
   if (c.tx_drain_tries == 0) return "tx_drain_tries must be at least 1";
+  if (c.tx_backlog == 0) return "tx_backlog must be at least 1";
   return nullptr;
 }
 
@@ -67,18 +68,25 @@ Result<std::unique_ptr<Port>> Port::open(const Eal& eal, const PortConfig& confi
     return fail(errc::dpdk_error, port_name + " does not exist (DPDK found " +
                                       std::to_string(eal.ports()) + " ports)");
   }
-  const std::string pool_name = "fz_pool_" + std::to_string(g_pool_serial.fetch_add(1));
   const int socket = rte_eth_dev_socket_id(config.port);
-  rte_mempool* pool =
-      rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, config.mbuf_cache, 0,
-                              RTE_MBUF_DEFAULT_BUF_SIZE, socket < 0 ? SOCKET_ID_ANY : socket);
-  if (pool == nullptr) {
-    return fail(errc::dpdk_error, port_name + ": an mbuf pool of " + std::to_string(config.mbufs) +
-                                      " mbufs could not be made: " + dpdk_says(rte_errno) +
-                                      " (raise the EAL's -m)");
+  rte_mempool* pools[2] = {nullptr, nullptr};  // RX, TX
+  const auto free_pools = [&] {
+    for (rte_mempool* p : pools) rte_mempool_free(p);
+  };
+  for (rte_mempool*& pool : pools) {
+    const std::string pool_name = "fz_pool_" + std::to_string(g_pool_serial.fetch_add(1));
+    pool = rte_pktmbuf_pool_create(pool_name.c_str(), config.mbufs, config.mbuf_cache, 0,
+                                   RTE_MBUF_DEFAULT_BUF_SIZE, socket < 0 ? SOCKET_ID_ANY : socket);
+    if (pool == nullptr) {
+      const std::string why = dpdk_says(rte_errno);
+      free_pools();
+      return fail(errc::dpdk_error, port_name + ": an mbuf pool of " + std::to_string(config.mbufs) +
+                                        " mbufs could not be made: " + why + " (raise the EAL's -m)");
+    }
   }
+  rte_mempool* const pool = pools[0];
   const auto refuse = [&](const char* step, int err) {
-    rte_mempool_free(pool);
+    free_pools();
     return fail(errc::dpdk_error, port_name + ": " + step + " failed: " + dpdk_says(err));
   };
   std::uint16_t rx = config.rx_descriptors;
@@ -98,28 +106,39 @@ Result<std::unique_ptr<Port>> Port::open(const Eal& eal, const PortConfig& confi
       r != 0) {
     return refuse("TX queue setup", r);
   }
-  if (int r = rte_eth_dev_start(config.port); r != 0) return refuse("start", r);
   const std::size_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
-  return std::unique_ptr<Port>(new Port(config, pool, room));
+  std::unique_ptr<Port> port(new Port(config, pools[0], pools[1], room));
+  if (int r = rte_eth_dev_start(config.port); r != 0) {
+    // Not fatal: a memif client cannot start while its server's socket is missing. The port
+    // stays stopped and restart() tries again; start_error() says why meanwhile.
+    port->stopped_ = true;
+    port->start_error_ = port_name + ": start failed: " + dpdk_says(r) + " (will retry)";
+  }
+  return port;
 }
 
-Port::Port(const PortConfig& config, rte_mempool* pool, std::size_t data_room)
-    : config_(config), pool_(pool), data_room_(data_room) {
-  pending_.reserve(config.mbufs);
+Port::Port(const PortConfig& config, rte_mempool* rx_pool, rte_mempool* tx_pool, std::size_t data_room)
+    : config_(config), rx_pool_(rx_pool), tx_pool_(tx_pool), data_room_(data_room) {
+  pending_.reserve(config.tx_backlog);
   rx_.resize(config.burst);
 }
 
 Port::~Port() {
   for (rte_mbuf* m : pending_) rte_pktmbuf_free(m);
-  rte_eth_dev_stop(config_.port);
+  if (!stopped_) rte_eth_dev_stop(config_.port);
   rte_eth_dev_close(config_.port);
-  rte_mempool_free(pool_);
+  rte_mempool_free(tx_pool_);
+  rte_mempool_free(rx_pool_);
 }
 
 bool Port::queue(std::span<const std::byte> head, std::span<const std::byte> body) {
   const std::size_t bytes = head.size() + body.size();
   if (bytes > data_room_) return false;
-  rte_mbuf* m = rte_pktmbuf_alloc(pool_);
+  if (pending_.size() >= config_.tx_backlog) {
+    ++counters_.tx_full;
+    return false;
+  }
+  rte_mbuf* m = rte_pktmbuf_alloc(tx_pool_);
   if (m == nullptr) {
     ++counters_.pool_empty;
     return false;
@@ -158,6 +177,28 @@ std::size_t Port::receive(FunctionRef<void(std::span<const std::byte>)> on_packe
   }
   counters_.rx_packets += n;
   return n;
+}
+
+bool Port::link_up() const noexcept {
+  rte_eth_link link{};
+  return rte_eth_link_get_nowait(config_.port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
+}
+
+Result<void> Port::restart() {
+  if (!stopped_) {
+    if (int r = rte_eth_dev_stop(config_.port); r != 0) {
+      return fail(errc::dpdk_error, "DPDK port " + std::to_string(config_.port) + ": stop failed: " + dpdk_says(r));
+    }
+    stopped_ = true;
+  }
+  if (int r = rte_eth_dev_start(config_.port); r != 0) {
+    // A memif client refuses to start while its server's socket is missing: stay stopped, and
+    // let the next restart() try again.
+    return fail(errc::dpdk_error, "DPDK port " + std::to_string(config_.port) + ": start failed: " + dpdk_says(r));
+  }
+  stopped_ = false;
+  start_error_.clear();
+  return {};
 }
 
 std::array<std::uint8_t, 6> Port::mac() const {

@@ -48,33 +48,40 @@ struct PortConfig {
   std::uint16_t port = 0;             // ethdev port id
   std::uint16_t rx_descriptors = 512;
   std::uint16_t tx_descriptors = 512;
-  std::uint32_t mbufs = 4095;         // the queue pair's pool (2^n - 1 is DPDK's best size)
+  // Each of the queue pair's two pools (2^n - 1 is DPDK's best size): the driver fills RX mbufs
+  // from one, queue() takes TX mbufs from the other, so packets waiting to be sent can never
+  // starve reception (two peers whose TX backlogs held every mbuf would wait for each other).
+  std::uint32_t mbufs = 4095;
   std::uint16_t mbuf_cache = 256;
   std::uint16_t burst = 32;           // packets per rx/tx burst
   std::uint32_t tx_drain_tries = 64;  // tx_burst retries before flush() gives up for this turn
+  std::uint32_t tx_backlog = 1024;    // packets queue() holds for flush(), at most (then refuses)
 };
 
 // Why a PortConfig cannot work, or nullptr.
 const char* invalid_reason(const PortConfig& config) noexcept;
 
-// One started port: one RX and one TX queue, an mbuf pool sized from the config.
+// One started port: one RX and one TX queue, an RX and a TX mbuf pool sized from the config.
 class Port {
  public:
   struct Counters {
     std::uint64_t tx_packets = 0, rx_packets = 0;
-    std::uint64_t pool_empty = 0;   // queue() found no free mbuf
+    std::uint64_t pool_empty = 0;   // queue() found no free TX mbuf
+    std::uint64_t tx_full = 0;      // queue() refused: tx_backlog packets already wait
     std::uint64_t tx_deferred = 0;  // packets flush() left queued (the TX ring was full)
   };
 
-  // Configures and starts `config.port`. Errors name the port and what DPDK said.
+  // Configures and starts `config.port`. Errors name the port and what DPDK said. A start that
+  // fails is not one: the port stays stopped until restart() succeeds (start_error() says why).
   static Result<std::unique_ptr<Port>> open(const Eal& eal, const PortConfig& config);
   ~Port();  // stops and closes the port, frees what it holds and its pool
   Port(const Port&) = delete;
   Port& operator=(const Port&) = delete;
 
   // Copies one packet into a fresh mbuf, queued for flush(). False, copying nothing, when the
-  // pool is empty (counted: the caller retries after flush() and receive() gave mbufs back)
-  // or the packet is larger than an mbuf's data room.
+  // TX pool is empty or tx_backlog packets already wait (both counted; the caller treats it as
+  // a loss on the wire, or retries after flush()), or the packet is larger than an mbuf's
+  // data room.
   bool queue(std::span<const std::byte> packet) { return queue(packet, {}); }
   // The same for a packet in two parts (a link header, then the rest), copied back to back.
   bool queue(std::span<const std::byte> head, std::span<const std::byte> body);
@@ -88,19 +95,32 @@ class Port {
   // the mbuf goes back to the pool at once, so the RX pool never starves) and returns how many.
   std::size_t receive(FunctionRef<void(std::span<const std::byte>)> on_packet);
 
+  // Whether the link is up (read without waiting).
+  bool link_up() const noexcept;
+  // Stops and starts the port again: a memif client whose server was not listening yet connects
+  // only when started, so a link that stays down is restarted (DpdkTransport does it). A start
+  // that fails (a memif client while the server's socket is missing) leaves the port stopped;
+  // the next restart() tries again.
+  Result<void> restart();
+  // Why the port is stopped (its first start failed, and no restart() has succeeded), or empty.
+  const std::string& start_error() const noexcept { return start_error_; }
+
   std::uint16_t id() const noexcept { return config_.port; }
   std::array<std::uint8_t, 6> mac() const;
   std::size_t max_packet_bytes() const noexcept { return data_room_; }
   const Counters& counters() const noexcept { return counters_; }
 
  private:
-  Port(const PortConfig& config, rte_mempool* pool, std::size_t data_room);
+  Port(const PortConfig& config, rte_mempool* rx_pool, rte_mempool* tx_pool, std::size_t data_room);
 
   PortConfig config_;
-  rte_mempool* pool_;
+  rte_mempool* rx_pool_;
+  rte_mempool* tx_pool_;
   std::size_t data_room_;
   std::vector<rte_mbuf*> pending_;  // queued, not yet accepted by tx_burst (in order)
   std::vector<rte_mbuf*> rx_;       // one burst
+  bool stopped_ = false;            // not started (yet): open() or a restart() could not start it
+  std::string start_error_;
   Counters counters_;
 };
 

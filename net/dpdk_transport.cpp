@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -86,12 +87,23 @@ class DpdkTransport final : public Transport {
   DpdkTransportConfig cfg_;
   HandshakeContext context_;
   std::map<std::uint16_t, std::unique_ptr<Port>> ports_;
+  std::map<std::uint16_t, int> down_checks_;  // consecutive link checks that found the port down
+  Clock::time_point next_link_check_ = Clock::now();
   std::vector<Peer> peers_;
   std::vector<Pending> pending_;
   Clock::time_point start_ = Clock::now();
   int wake_fd_ = -1;
   std::atomic<bool> woken_{false};
+  void log(const std::string& line) const {
+    if (cfg_.transport.log_line) {
+      cfg_.transport.log_line(line);
+    } else {
+      std::fprintf(stderr, "fastzab-net: %s\n", line.c_str());
+    }
+  }
+
   Counters counters_;
+  std::uint64_t link_restarts_ = 0;  // ports restarted because their link stayed down
   std::string description_;
 };
 
@@ -137,6 +149,7 @@ Result<void> DpdkTransport::init(const Eal& eal) {
     pc.port = p.port;
     auto port = Port::open(eal, pc);
     if (!port) return std::unexpected(port.error());
+    if (!(*port)->start_error().empty()) log((*port)->start_error());
     ports_.emplace(p.port, std::move(*port));
   }
   std::size_t mtu = cfg_.datagram.session.mtu_payload;
@@ -292,6 +305,20 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
   const Clock::time_point begin = Clock::now();
   const Clock::time_point deadline = begin + timeout;
   const Clock::time_point spin_until = begin + cfg_.transport.adaptive_spin;
+  if (begin >= next_link_check_) {
+    // A link down at two checks in a row is restarted: a memif client started before its
+    // server listened connects only at a start.
+    next_link_check_ = begin + std::chrono::milliseconds(100);
+    for (auto& [id, port] : ports_) {
+      int& down = down_checks_[id];
+      down = port->link_up() ? 0 : down + 1;
+      if (down >= 2) {
+        down = 0;
+        ++link_restarts_;
+        if (auto r = port->restart(); !r && link_restarts_ == 1) log(r.error().to_string());
+      }
+    }
+  }
   for (;;) {
     turn(emit);
     if (events > 0 || woken_.exchange(false, std::memory_order_acq_rel)) break;

@@ -1,0 +1,149 @@
+// Suite `dpdk`: two processes, each with its own EAL (no hugepages, no PCI) and a net_memif port,
+// joined by one memif socket file (point to point, socket-abstract=no): the DPDK transport makes
+// a session through the handshake and carries 300 frames of up to 50 KB each way, in order.
+// The processes are forked before any EAL exists here; each exits 0 only if it received every
+// frame intact. The memif client starts first, so the transport must restart its port once the
+// server listens. Bounded: a child that is not done in 60 s is killed and the test fails. The
+// socket file and DPDK's runtime directories are removed at the end.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/dpdk_transport.h"
+
+namespace fastzab::net::dpdk {
+namespace {
+
+constexpr std::uint32_t kFrames = 300;
+
+std::vector<std::byte> frame_of(std::uint64_t from, std::uint32_t k) {
+  std::vector<std::byte> f(1 + (k * 7919u + from * 104729u) % 50'000);
+  for (std::size_t i = 0; i < f.size(); ++i) f[i] = static_cast<std::byte>((from * 131 + k * 31 + i) & 0xff);
+  return f;
+}
+
+// One server in its own process: returns the exit status.
+int run_server(std::uint64_t self, std::uint64_t peer, const std::string& socket, const std::string& prefix) {
+  const std::vector<std::string> args{
+      "--no-huge", "-m", "256", "--no-pci", "--iova-mode=va", "--file-prefix", prefix, "-l", "0",
+      "--no-telemetry", "--log-level", "1",
+      "--vdev=net_memif0,role=" + std::string(self < peer ? "server" : "client") + ",socket=" + socket +
+          ",socket-abstract=no,id=0"};
+  auto eal = Eal::init(args);
+  if (!eal) {
+    std::fprintf(stderr, "server %llu: %s\n", static_cast<unsigned long long>(self), eal.error().to_string().c_str());
+    return 2;
+  }
+  DpdkTransportConfig c;
+  c.transport.self_id = self;
+  c.transport.cluster_id = 5;
+  c.transport.secret.fill(0x33);
+  c.transport.max_frame_bytes = 1u << 20;
+  c.transport.poll_mode = PollMode::blocking;  // two processes on two cores: do not spin
+  c.peers = {DpdkPeer{peer, 0, Mac{}}};
+  auto transport = open_transport(**eal, c);
+  if (!transport) {
+    std::fprintf(stderr, "server %llu: %s\n", static_cast<unsigned long long>(self), transport.error().to_string().c_str());
+    return 3;
+  }
+  Transport& t = **transport;
+  SessionId session = kNoSession;
+  std::uint32_t sent = 0, received = 0;
+  int status = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(45);
+  std::chrono::steady_clock::time_point done_at{};
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto polled = t.poll(std::chrono::milliseconds(1), [&](const Event& e) {
+      if (e.kind == Event::Kind::session_up) session = e.session;
+      if (e.kind == Event::Kind::session_down && e.session == session) {
+        session = kNoSession;
+        std::fprintf(stderr, "server %llu: session down: %.*s\n", static_cast<unsigned long long>(self),
+                     static_cast<int>(e.reason.size()), e.reason.data());
+      }
+      if (e.kind == Event::Kind::frame) {
+        const auto want = frame_of(peer, received);
+        if (!std::equal(e.frame.begin(), e.frame.end(), want.begin(), want.end())) {
+          std::fprintf(stderr, "server %llu: frame %u differs\n", static_cast<unsigned long long>(self), received);
+          status = 4;
+        }
+        ++received;
+      }
+    });
+    if (!polled) return 5;
+    while (session != kNoSession && sent < kFrames && t.send(peer, session, frame_of(self, sent))) ++sent;
+    if (received == kFrames && sent == kFrames && done_at == std::chrono::steady_clock::time_point{}) {
+      done_at = std::chrono::steady_clock::now();
+    }
+    // Linger so the peer gets our last packets and acks, then leave.
+    if (done_at != std::chrono::steady_clock::time_point{} &&
+        std::chrono::steady_clock::now() - done_at > std::chrono::milliseconds(300)) {
+      break;
+    }
+  }
+  if (received != kFrames) {
+    std::fprintf(stderr, "server %llu: received %u of %u frames (sent %u, session %s)\n",
+                 static_cast<unsigned long long>(self), received, kFrames, sent,
+                 session != kNoSession ? "up" : "down");
+    return 6;
+  }
+  transport->reset();
+  eal->reset();
+  return status;
+}
+
+TEST(DpdkMemif, TwoProcessesCarryFramesOverAMemifLink) {
+  const std::string tag = std::to_string(::getpid());
+  const std::string socket = "/tmp/fz-memif-" + tag + ".sock";
+  std::filesystem::remove(socket);  // a stale socket file would keep the server from listening
+  std::vector<pid_t> children;
+  for (std::uint64_t self : {1, 2}) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // The memif server (server 1) starts last: its client found no socket and connects only
+      // once the transport restarts the port whose link stayed down.
+      if (self == 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      ::_exit(run_server(self, 3 - self, socket, "fz-memif-" + tag + "-" + std::to_string(self)));
+    }
+    children.push_back(pid);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  std::vector<int> statuses(children.size(), -1);
+  for (std::size_t left = children.size(); left > 0 && std::chrono::steady_clock::now() < deadline;) {
+    for (std::size_t i = 0; i < children.size(); ++i) {
+      if (statuses[i] != -1) continue;
+      int st = 0;
+      if (::waitpid(children[i], &st, WNOHANG) == children[i]) {
+        statuses[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        --left;
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (std::size_t i = 0; i < children.size(); ++i) {
+    if (statuses[i] == -1) {
+      ::kill(children[i], SIGKILL);
+      ::waitpid(children[i], nullptr, 0);
+    }
+  }
+  std::filesystem::remove(socket);
+  for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
+    for (int self : {1, 2}) {
+      std::error_code ignored;
+      std::filesystem::remove_all(std::string(base) + "fz-memif-" + tag + "-" + std::to_string(self), ignored);
+    }
+  }
+  EXPECT_EQ(statuses[0], 0) << "server 1 (memif server role)";
+  EXPECT_EQ(statuses[1], 0) << "server 2 (memif client role)";
+}
+
+}  // namespace
+}  // namespace fastzab::net::dpdk
