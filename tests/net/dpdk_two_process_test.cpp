@@ -1,17 +1,21 @@
-// Suite `dpdk`: two processes, each with its own EAL (no hugepages, no PCI) and a net_memif port,
-// joined by one memif socket file (point to point, socket-abstract=no): the DPDK transport makes
-// a session through the handshake and carries 300 frames of up to 50 KB each way, in order.
+// Suite `dpdk`: two processes, each with its own EAL (no hugepages, no PCI) and one port: a
+// net_memif port on one socket file (point to point, socket-abstract=no), or a net_af_packet
+// port on one end of a veth pair in a network namespace of its own. The DPDK transport makes a
+// session through the handshake and carries 300 frames of up to 50 KB each way, in order.
 // The processes are forked before any EAL exists here; each exits 0 only if it received every
 // frame intact. The memif client starts first, so the transport must restart its port once the
 // server listens. Bounded: a child that is not done in 60 s is killed and the test fails. The
 // socket file and DPDK's runtime directories are removed at the end.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -31,12 +35,10 @@ std::vector<std::byte> frame_of(std::uint64_t from, std::uint32_t k) {
 }
 
 // One server in its own process: returns the exit status.
-int run_server(std::uint64_t self, std::uint64_t peer, const std::string& socket, const std::string& prefix) {
+int run_server(std::uint64_t self, std::uint64_t peer, const std::string& vdev, const std::string& prefix) {
   const std::vector<std::string> args{
       "--no-huge", "-m", "256", "--no-pci", "--iova-mode=va", "--file-prefix", prefix, "-l", "0",
-      "--no-telemetry", "--log-level", "1",
-      "--vdev=net_memif0,role=" + std::string(self < peer ? "server" : "client") + ",socket=" + socket +
-          ",socket-abstract=no,id=0"};
+      "--no-telemetry", "--log-level", "1", "--vdev=" + vdev};
   auto eal = Eal::init(args);
   if (!eal) {
     std::fprintf(stderr, "server %llu: %s\n", static_cast<unsigned long long>(self), eal.error().to_string().c_str());
@@ -99,19 +101,19 @@ int run_server(std::uint64_t self, std::uint64_t peer, const std::string& socket
   return status;
 }
 
-TEST(DpdkMemif, TwoProcessesCarryFramesOverAMemifLink) {
-  const std::string tag = std::to_string(::getpid());
-  const std::string socket = "/tmp/fz-memif-" + tag + ".sock";
-  std::filesystem::remove(socket);  // a stale socket file would keep the server from listening
+// Forks servers 1 and 2, each running run_server with its vdev (after `enter`, in the child),
+// waits at most 60 s, and returns their exit statuses (-1: killed at the deadline).
+template <class Enter>
+std::vector<int> run_pair(const std::string& tag, const std::string (&vdev)[2], Enter enter,
+                          std::chrono::milliseconds server_1_delay) {
   std::vector<pid_t> children;
   for (std::uint64_t self : {1, 2}) {
     const pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
+    if (pid < 0) return {-2, -2};
     if (pid == 0) {
-      // The memif server (server 1) starts last: its client found no socket and connects only
-      // once the transport restarts the port whose link stayed down.
-      if (self == 1) std::this_thread::sleep_for(std::chrono::milliseconds(300));
-      ::_exit(run_server(self, 3 - self, socket, "fz-memif-" + tag + "-" + std::to_string(self)));
+      if (self == 1) std::this_thread::sleep_for(server_1_delay);
+      if (const int bad = enter(self); bad != 0) ::_exit(bad);
+      ::_exit(run_server(self, 3 - self, vdev[self - 1], tag + "-" + std::to_string(self)));
     }
     children.push_back(pid);
   }
@@ -134,15 +136,66 @@ TEST(DpdkMemif, TwoProcessesCarryFramesOverAMemifLink) {
       ::waitpid(children[i], nullptr, 0);
     }
   }
-  std::filesystem::remove(socket);
   for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
     for (int self : {1, 2}) {
       std::error_code ignored;
-      std::filesystem::remove_all(std::string(base) + "fz-memif-" + tag + "-" + std::to_string(self), ignored);
+      std::filesystem::remove_all(std::string(base) + tag + "-" + std::to_string(self), ignored);
     }
   }
+  return statuses;
+}
+
+TEST(DpdkMemif, TwoProcessesCarryFramesOverAMemifLink) {
+  const std::string tag = "fz-memif-" + std::to_string(::getpid());
+  const std::string socket = "/tmp/" + tag + ".sock";
+  std::filesystem::remove(socket);  // a stale socket file would keep the server from listening
+  const std::string memif = ",socket=" + socket + ",socket-abstract=no,id=0";
+  const std::string vdev[2] = {"net_memif0,role=server" + memif, "net_memif0,role=client" + memif};
+  // The memif server (server 1) starts last: its client found no socket and connects only once
+  // the transport restarts the port whose link stayed down.
+  const auto statuses = run_pair(tag, vdev, [](std::uint64_t) { return 0; }, std::chrono::milliseconds(300));
+  std::filesystem::remove(socket);
   EXPECT_EQ(statuses[0], 0) << "server 1 (memif server role)";
   EXPECT_EQ(statuses[1], 0) << "server 2 (memif client role)";
+}
+
+// A shell command's success, quietly.
+bool sh(const std::string& command) { return std::system((command + " >/dev/null 2>&1").c_str()) == 0; }
+
+// net_af_packet on a veth pair whose ends are in two network namespaces made for the test (and
+// removed after it). Where the machine does not allow it (not root, no `ip`, no veth), the test
+// is skipped and says why: never a pass.
+TEST(DpdkAfPacket, TwoProcessesInTwoNamespacesOverAVethPair) {
+  const std::string tag = "fz-afp-" + std::to_string(::getpid());
+  const std::string ns[2] = {tag + "-a", tag + "-b"};
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to make network namespaces";
+  if (!sh("ip -V")) GTEST_SKIP() << "no `ip` command (iproute2)";
+  const auto cleanup = [&] {
+    for (const std::string& n : ns) sh("ip netns del " + n);
+  };
+  cleanup();
+  const std::string veth[2] = {"fzva" + std::to_string(::getpid() % 100000), "fzvb" + std::to_string(::getpid() % 100000)};
+  const bool made = sh("ip netns add " + ns[0]) && sh("ip netns add " + ns[1]) &&
+                    sh("ip link add " + veth[0] + " type veth peer name " + veth[1]) &&
+                    sh("ip link set " + veth[0] + " netns " + ns[0]) &&
+                    sh("ip link set " + veth[1] + " netns " + ns[1]) &&
+                    sh("ip -n " + ns[0] + " link set " + veth[0] + " up") &&
+                    sh("ip -n " + ns[1] + " link set " + veth[1] + " up");
+  if (!made) {
+    sh("ip link del " + veth[0]);
+    cleanup();
+    GTEST_SKIP() << "this machine refused the namespaces or the veth pair";
+  }
+  const std::string vdev[2] = {"net_af_packet0,iface=" + veth[0], "net_af_packet0,iface=" + veth[1]};
+  const auto statuses = run_pair(tag, vdev, [&](std::uint64_t self) {
+    const int fd = ::open(("/var/run/netns/" + ns[self - 1]).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) return 10;
+    ::close(fd);
+    return 0;
+  }, std::chrono::milliseconds(0));
+  cleanup();
+  EXPECT_EQ(statuses[0], 0) << "server 1";
+  EXPECT_EQ(statuses[1], 0) << "server 2";
 }
 
 }  // namespace
