@@ -91,6 +91,7 @@ class DpdkTransport final : public Transport {
   Clock::time_point next_link_check_ = Clock::now();
   std::vector<Peer> peers_;
   std::vector<Pending> pending_;
+  std::vector<Pending> reported_;  // the ones the last poll() reported
   Clock::time_point start_ = Clock::now();
   int wake_fd_ = -1;
   std::atomic<bool> woken_{false};
@@ -293,7 +294,10 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
     on_event_sink(e);
   };
   EventSink emit(counting);
-  for (const Pending& p : pending_) {
+  // Their reasons stay valid until the next poll(), as the interface promises.
+  reported_.swap(pending_);
+  pending_.clear();
+  for (const Pending& p : reported_) {
     Event e;
     e.kind = p.kind;
     e.peer = p.peer;
@@ -301,7 +305,6 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
     e.reason = p.reason;
     emit(e);
   }
-  pending_.clear();
   const Clock::time_point begin = Clock::now();
   const Clock::time_point deadline = begin + timeout;
   const Clock::time_point spin_until = begin + cfg_.transport.adaptive_spin;

@@ -7,6 +7,10 @@
 // static table (server id -> the port that reaches it and, on a shared port, its MAC): no ARP.
 // A packet whose EtherType, destination or source is not the table's is counted and dropped.
 //
+// One difference from the io_uring transport: a received frame's bytes are valid during the
+// event callback only (they are reassembled in place and the next frame reuses the buffer), not
+// until the next poll(). The runtime steps the core inside the callback, which is all it needs.
+//
 // Threads: as every Transport, owned by the thread that polls it; the EAL is the process's
 // (dpdk::Eal) and must outlive it. poll() busy-polls the ports in PollMode::busy (the default
 // for DPDK); adaptive spins `adaptive_spin`, then, like blocking, sleeps in short steps on the
