@@ -34,8 +34,9 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 30> kPlainKeys = {
+constexpr std::array<std::string_view, 31> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
+    "dpdkEal",
     "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace",
     "cpus",     "logRecovery",
     // Protocol timing in milliseconds (check_timing).
@@ -57,7 +58,7 @@ constexpr std::uint64_t kHeartbeatCapMs = 100;
 // default timer needs finer than 5 ms.
 constexpr std::uint32_t kDefaultTickResolutionCapMs = 5;
 constexpr std::uint64_t kLeaderSilenceCapMs = 2000;
-constexpr std::array<std::string_view, 3> kPrefixes = {"server", "group", "weight"};
+constexpr std::array<std::string_view, 4> kPrefixes = {"server", "group", "weight", "dpdkPeer"};
 
 // ZooKeeper settings a ZooKeeper zoo.cfg may hold that fastzab does not use. They get a warning
 // that says so rather than "unknown key"; a few get a pointer to what fastzab does instead.
@@ -304,6 +305,7 @@ class Parser {
       const std::string_view suffix = key.substr(dot + 1);
       if (head == "server") return parse_server(line, key, suffix, value);
       if (head == "group") return parse_group(line, key, suffix, value);
+      if (head == "dpdkPeer") return parse_dpdk_peer(line, key, suffix, value);
       return parse_weight(line, key, suffix, value);
     }
     return parse_plain(line, key, value);
@@ -410,6 +412,16 @@ class Parser {
       auto p = choice(line, key, value, kOptions);
       if (!p) return std::unexpected(p.error());
       config_.poll = *p;
+      return {};
+    }
+    if (key == "dpdkEal") {
+      for (std::size_t at_ = 0; at_ < value.size();) {
+        const std::size_t begin = value.find_first_not_of(kWhitespace, at_);
+        if (begin == std::string_view::npos) break;
+        const std::size_t end = std::min(value.find_first_of(kWhitespace, begin), value.size());
+        config_.dpdk_eal.emplace_back(value.substr(begin, end - begin));
+        at_ = end;
+      }
       return {};
     }
     if (key == "cpus") {
@@ -551,6 +563,67 @@ class Parser {
     return {};
   }
 
+  // dpdkPeer.N=PORT[,MAC]
+  Result<void> parse_dpdk_peer(std::size_t line, std::string_view key, std::string_view suffix,
+                               std::string_view value) {
+    auto id = server_id(line, key, suffix);
+    if (!id) return std::unexpected(id.error());
+    ServerConfig::DpdkPeer peer;
+    peer.id = core::ServerId{static_cast<std::int64_t>(*id)};
+    peer.line = line;
+    const std::size_t comma = value.find(',');
+    auto port = number(line, key, value.substr(0, comma), 0, 65535, "DPDK port");
+    if (!port) return std::unexpected(port.error());
+    peer.port = static_cast<std::uint16_t>(*port);
+    if (comma != std::string_view::npos) {
+      const std::string_view mac = value.substr(comma + 1);
+      const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+      };
+      bool ok = mac.size() == 17;
+      for (std::size_t i = 0; ok && i < 6; ++i) {
+        const int hi = hex(mac[3 * i]);
+        const int lo = hex(mac[3 * i + 1]);
+        ok = hi >= 0 && lo >= 0 && (i == 5 || mac[3 * i + 2] == ':');
+        if (ok) peer.mac[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+      }
+      if (!ok) return at(line, key, "\"" + std::string(mac) + "\" is not a MAC address (aa:bb:cc:dd:ee:ff)");
+      if ((peer.mac[0] & 0x01) != 0) {
+        return at(line, key, std::string(mac) + " is a multicast address, not a server's");
+      }
+    }
+    config_.dpdk_peers.push_back(peer);
+    return {};
+  }
+
+  // transport=dpdk: its keys, and what it does not support yet.
+  Result<void> check_dpdk() {
+    if (config_.transport != Transport::dpdk) {
+      if (!config_.dpdk_peers.empty() || !config_.dpdk_eal.empty()) {
+        warn(config_.dpdk_peers.empty() ? first_line_.at("dpdkEal") : config_.dpdk_peers.front().line,
+             config_.dpdk_peers.empty() ? std::string_view("dpdkEal") : std::string_view("dpdkPeer.N"),
+             "ignored: transport is not dpdk");
+      }
+      return {};
+    }
+    if (config_.dpdk_eal.empty()) {
+      return cite("dpdkEal", "transport=dpdk needs the EAL's arguments (dpdkEal=...)");
+    }
+    if (config_.groups != 1) return cite("groups", "transport=dpdk supports groups=1 only, for now");
+    for (const ServerConfig::DpdkPeer& p : config_.dpdk_peers) {
+      const bool listed = std::any_of(config_.servers.begin(), config_.servers.end(),
+                                      [&](const ServerEntry& s) { return s.id == p.id; });
+      if (!listed) {
+        return at(p.line, "dpdkPeer." + std::to_string(p.id.value),
+                  "server " + std::to_string(p.id.value) + " is not listed in a server.N line");
+      }
+    }
+    return {};
+  }
+
   // ---- across lines ----
   Result<void> finish() {
     for (std::string_view required : {"dataDir", "clientPort", "clusterId"}) {
@@ -566,6 +639,7 @@ class Parser {
       return whole("secretFile", "required when more than one server is listed (" +
                                      std::to_string(config_.servers.size()) + " are)");
     }
+    if (auto r = check_dpdk(); !r) return r;
     return check_timing();
   }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,8 +24,8 @@
 
 namespace fastzab::runtime {
 
-// The network transport between servers. `dpdk` is accepted here so that a configuration can
-// name it; start-up refuses it when the build has no DPDK support.
+// The network transport between servers. `dpdk` is parsed and checked here (dpdkEal,
+// dpdkPeer.N); start-up still refuses it (the runtime is not wired to it yet, issue 12).
 enum class Transport : std::uint8_t { uring, dpdk };
 // The `poll`, `sync` and `logRecovery` keys take the transport's and the log's own types (one
 // definition each): how a reactor waits for work; whether a log batch is fdatasync'ed before it
@@ -111,6 +112,19 @@ struct ServerConfig {
   // taken, within this; otherwise the connection is dropped.
   std::uint32_t client_timeout_ms = 10000;
   Transport transport = Transport::uring;
+  // transport=dpdk (net/README.md "DPDK"); both keys are this server's own, so with DPDK each
+  // server has a file of its own. dpdkEal: the EAL's arguments, separated by whitespace
+  // (e.g. "--no-huge -m 256 --no-pci --iova-mode=va --file-prefix fz1 --vdev=net_memif0,...").
+  std::vector<std::string> dpdk_eal;
+  // dpdkPeer.N=PORT[,MAC]: server N is reached through DPDK port PORT; MAC (aa:bb:cc:dd:ee:ff)
+  // where several servers share that port, omitted on a point-to-point port (memif).
+  struct DpdkPeer {
+    core::ServerId id;
+    std::uint16_t port = 0;
+    std::array<std::uint8_t, 6> mac{};  // all zero: none given
+    std::size_t line = 0;
+  };
+  std::vector<DpdkPeer> dpdk_peers;
   PollMode poll = PollMode::blocking;
   SyncMode sync = SyncMode::fdatasync;
   LogRecovery log_recovery = LogRecovery::cut_torn_tail;

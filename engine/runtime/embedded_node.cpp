@@ -399,7 +399,8 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
   if (!index) return configuration_error(index.error().message);
   if (cfg->transport == runtime::Transport::dpdk) {
     return configuration_error(options.config_file +
-                               ": transport=dpdk: this build has no DPDK transport; use transport=uring");
+                               ": transport=dpdk: the server does not run the DPDK transport yet (net/ has "
+                               "it, issue 12); use transport=uring");
   }
   if (apps.size() != cfg->groups) {
     return configuration_error(options.config_file + ": groups=" + std::to_string(cfg->groups) +

@@ -74,7 +74,7 @@ TEST(ConfigTest, FullExampleParses) {
       "server.1=10.0.0.1:2888:3888\n"
       "server.2=[fe80::2]:2888:3888\n"
       "server.10=10.0.0.4:2888:3888:observer\n"
-      "transport=dpdk\n"
+      "transport=uring\n"
       "poll=busy\n"
       "sync=none\n"
       "groups=8\n"
@@ -89,7 +89,7 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_EQ(c.snap_count, 5000u);
   EXPECT_EQ(c.data_dir, "/data/fz");
   EXPECT_EQ(c.client_port, 12181);
-  EXPECT_EQ(c.transport, Transport::dpdk);
+  EXPECT_EQ(c.transport, Transport::uring);
   EXPECT_EQ(c.poll, PollMode::busy);
   EXPECT_EQ(c.sync, SyncMode::none);
   EXPECT_EQ(c.groups, 8u);
@@ -120,6 +120,46 @@ TEST(ConfigTest, FullExampleParses) {
   EXPECT_FALSE(c.cluster.is_voter(ServerId{10}));
   EXPECT_TRUE(c.cluster.verifier().is_quorum(set_of({0, 1})));
   EXPECT_FALSE(c.cluster.verifier().is_quorum(set_of({0, 3})));
+}
+
+// transport=dpdk: the EAL's arguments and the peer table, each server's own (net/README.md).
+TEST(ConfigTest, DpdkKeys) {
+  const std::string base =
+      "dataDir=/d\nclientPort=2181\nclusterId=1\nsecretFile=/s\n"
+      "server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\nserver.3=10.0.0.3:2888:3888\n";
+  const ServerConfig c = parse_ok(base +
+                                  "transport=dpdk\n"
+                                  "dpdkEal= --no-huge -m 256\t--no-pci  --vdev=net_memif0,role=server \n"
+                                  "dpdkPeer.2=0\n"
+                                  "dpdkPeer.3=1,02:aB:00:00:00:03\n");
+  EXPECT_EQ(c.transport, Transport::dpdk);
+  EXPECT_EQ(c.dpdk_eal, (std::vector<std::string>{"--no-huge", "-m", "256", "--no-pci",
+                                                  "--vdev=net_memif0,role=server"}));
+  ASSERT_EQ(c.dpdk_peers.size(), 2u);
+  EXPECT_EQ(c.dpdk_peers[0].id, ServerId{2});
+  EXPECT_EQ(c.dpdk_peers[0].port, 0);
+  EXPECT_EQ(c.dpdk_peers[0].mac, (std::array<std::uint8_t, 6>{}));
+  EXPECT_EQ(c.dpdk_peers[1].port, 1);
+  EXPECT_EQ(c.dpdk_peers[1].mac, (std::array<std::uint8_t, 6>{0x02, 0xab, 0, 0, 0, 3}));
+  EXPECT_TRUE(c.warnings.empty());
+
+  const auto refused = [&](const std::string& extra, const std::string& why) {
+    const auto r = parse_config(base + extra, "zoo.cfg");
+    ASSERT_FALSE(r.has_value()) << extra;
+    EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+  };
+  refused("transport=dpdk\n", "transport=dpdk needs the EAL's arguments");
+  refused("transport=dpdk\ndpdkEal=--no-huge\ngroups=2\n", "groups=1 only");
+  refused("transport=dpdk\ndpdkEal=--no-huge\ndpdkPeer.9=0\n", "server 9 is not listed");
+  refused("dpdkPeer.2=70000\n", "70000");
+  refused("dpdkPeer.2=x\n", "dpdkPeer.2");
+  refused("dpdkPeer.2=0,02:00:00:00:00\n", "is not a MAC address");
+  refused("dpdkPeer.2=0,02-00-00-00-00-01\n", "is not a MAC address");
+  refused("dpdkPeer.2=0,01:00:5e:00:00:01\n", "multicast");
+  refused("dpdkPeer.2=0\ndpdkPeer.2=1\n", "duplicate key");
+  const ServerConfig uring = parse_ok(base + "dpdkPeer.2=0\n");
+  ASSERT_EQ(uring.warnings.size(), 1u);
+  EXPECT_NE(uring.warnings[0].find("ignored: transport is not dpdk"), std::string::npos) << uring.warnings[0];
 }
 
 TEST(ConfigTest, EveryDefault) {
