@@ -24,13 +24,11 @@ std::size_t body_bytes(ControlKind kind) noexcept {
 }
 
 std::uint64_t load_u64(const unsigned char* p) noexcept {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i) v |= std::uint64_t{p[i]} << (8 * i);
-  return v;
+  return wire::load_le<std::uint64_t>(reinterpret_cast<const std::byte*>(p));
 }
 
 void store_u64(std::uint64_t v, unsigned char* p) noexcept {
-  for (std::size_t i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+  wire::store_le(v, reinterpret_cast<std::byte*>(p));
 }
 
 // A session id from a hello's nonce: fresh for every handshake, known to both ends once the
@@ -43,10 +41,7 @@ std::uint64_t session_id_of(const wire::HelloBytes& hello) {
 }
 
 bool is_control(std::span<const std::byte> p) noexcept {
-  return p.size() >= 4 && std::to_integer<std::uint32_t>(p[0]) == (kControlMagic & 0xff) &&
-         std::to_integer<std::uint32_t>(p[1]) == ((kControlMagic >> 8) & 0xff) &&
-         std::to_integer<std::uint32_t>(p[2]) == ((kControlMagic >> 16) & 0xff) &&
-         std::to_integer<std::uint32_t>(p[3]) == (kControlMagic >> 24);
+  return p.size() >= 4 && wire::load_le<std::uint32_t>(p.data()) == kControlMagic;
 }
 
 }  // namespace
@@ -62,7 +57,7 @@ DatagramPeer::DatagramPeer(const HandshakeContext& context, std::uint64_t peer_i
 void DatagramPeer::send_control(ControlKind kind, std::span<const unsigned char> body,
                                 Transmit transmit) {
   packet_.assign(kControlHeaderBytes + body.size(), std::byte{0});
-  for (std::size_t i = 0; i < 4; ++i) packet_[i] = static_cast<std::byte>(kControlMagic >> (8 * i));
+  wire::store_le(kControlMagic, packet_.data());
   packet_[4] = std::byte{kControlVersion};
   packet_[5] = static_cast<std::byte>(kind);
   std::memcpy(packet_.data() + kControlHeaderBytes, body.data(), body.size());

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "net/check.h"
+#include "net/wire.h"
 
 namespace fastzab::net {
 
@@ -25,16 +26,8 @@ static_assert(kReserved32At + 4 == kDatagramHeaderBytes);
 
 constexpr std::uint8_t kLastFragment = 0x01;
 
-template <class T>
-void store_le(T value, std::byte* out) noexcept {
-  for (std::size_t i = 0; i < sizeof(T); ++i) out[i] = static_cast<std::byte>(value >> (8 * i));
-}
-template <class T>
-T load_le(const std::byte* in) noexcept {
-  T value = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) value |= static_cast<T>(std::to_integer<T>(in[i]) << (8 * i));
-  return value;
-}
+using wire::load_le;
+using wire::store_le;
 
 void write_header(std::byte* h, DatagramType type, std::uint8_t flags, std::uint64_t sender,
                   std::uint64_t receiver, std::uint64_t seq, std::uint32_t payload_bytes) {

@@ -161,9 +161,9 @@ std::size_t Port::flush() {
   pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(sent));
   counters_.tx_packets += sent;
   counters_.tx_deferred += pending_.size();
-  // Give back the mbufs the driver finished sending, even with nothing new to send: some PMDs
-  // free them only when the TX ring wraps, which an idle port never does.
-  rte_eth_tx_done_cleanup(config_.port, 0, 0);
+  // On an idle turn, give back the mbufs the driver finished sending: some PMDs free them only
+  // when the TX ring wraps, which an idle port never does. (While sending, the ring does.)
+  if (sent == 0 && pending_.empty()) rte_eth_tx_done_cleanup(config_.port, 0, 0);
   return sent;
 }
 

@@ -86,9 +86,9 @@ class Port {
   // The same for a packet in two parts (a link header, then the rest), copied back to back.
   bool queue(std::span<const std::byte> head, std::span<const std::byte> body);
   // Hands the queued packets to the TX queue in bursts, retrying at most tx_drain_tries times
-  // when the ring is full; what is left stays queued, in order, for the next flush(). Also
-  // reclaims the TX queue's completed mbufs, so an idle port does not hold the pool (a common
-  // DPDK stall). Returns the packets sent.
+  // when the ring is full; what is left stays queued, in order, for the next flush(). On an idle
+  // turn it also reclaims the TX queue's completed mbufs, so an idle port does not hold the
+  // pool (a common DPDK stall). Returns the packets sent.
   std::size_t flush();
   std::size_t queued() const noexcept { return pending_.size(); }
   // Receives one burst, calls `on_packet` with each packet's bytes (valid for the call only;

@@ -66,13 +66,18 @@ bool verify_acceptor_mac(const Secret& secret, const HelloBytes& dialer_hello,
 bool verify_dialer_mac(const Secret& secret, const HelloBytes& dialer_hello,
                        const HelloBytes& acceptor_hello, std::span<const unsigned char, kMacBytes> mac);
 
-inline void store_u32_le(std::uint32_t value, std::byte* out) noexcept {
-  for (std::size_t i = 0; i < 4; ++i) out[i] = static_cast<std::byte>(value >> (8 * i));
+// Little-endian integers, the byte order of every field net/ puts on the wire.
+template <class T>
+inline void store_le(T value, std::byte* out) noexcept {
+  for (std::size_t i = 0; i < sizeof(T); ++i) out[i] = static_cast<std::byte>(value >> (8 * i));
 }
-inline std::uint32_t load_u32_le(const std::byte* in) noexcept {
-  std::uint32_t value = 0;
-  for (std::size_t i = 0; i < 4; ++i) value |= std::to_integer<std::uint32_t>(in[i]) << (8 * i);
+template <class T>
+inline T load_le(const std::byte* in) noexcept {
+  T value = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) value |= static_cast<T>(std::to_integer<T>(in[i]) << (8 * i));
   return value;
 }
+inline void store_u32_le(std::uint32_t value, std::byte* out) noexcept { store_le(value, out); }
+inline std::uint32_t load_u32_le(const std::byte* in) noexcept { return load_le<std::uint32_t>(in); }
 
 }  // namespace fastzab::net::wire
