@@ -1,15 +1,25 @@
 #include "net/dpdk_port.h"
 
+#include <rte_alarm.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
+#include <rte_lcore.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <string_view>
+#include <thread>
 
 namespace fastzab::net::dpdk {
 
@@ -19,6 +29,70 @@ std::atomic<bool> g_eal_taken{false};
 std::atomic<std::uint32_t> g_pool_serial{0};
 
 std::string dpdk_says(int err) { return rte_strerror(err < 0 ? -err : err); }
+
+// Runs `fn` on the EAL's interrupt thread and waits for it. Some virtual devices (memif) handle
+// their control channel there: a peer's connect or disconnect message runs the driver's
+// callbacks on that thread, and a port started, stopped or closed from another thread at the
+// same moment raced them (a memif server died in memif's callback when its peers shut down with
+// it). Run there, the two are serialized. An alarm is the EAL's way to run code on that thread.
+template <class Fn>
+void on_interrupt_thread(Fn&& fn) {
+  struct Call {
+    Fn* fn;
+    std::atomic<bool> done{false};
+  } call{&fn};
+  if (rte_thread_is_intr() ||
+      rte_eal_alarm_set(1, [](void* arg) {
+        auto* c = static_cast<Call*>(arg);
+        (*c->fn)();
+        c->done.store(true, std::memory_order_release);
+      }, &call) != 0) {
+    fn();  // already there, or no alarm could be set: run it here
+    return;
+  }
+  while (!call.done.load(std::memory_order_acquire)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+}
+
+// The value of `key` in a vdev's comma-separated arguments ("net_memif0,role=server,..."), or
+// empty.
+std::string_view vdev_arg(std::string_view devargs, std::string_view key) {
+  for (std::size_t at = devargs.find(',');
+       at != std::string_view::npos && at < devargs.size();) {
+    const std::size_t end = std::min(devargs.find(',', at + 1), devargs.size());
+    const std::string_view item = devargs.substr(at + 1, end - at - 1);
+    if (item.size() > key.size() && item.starts_with(key) && item[key.size()] == '=') {
+      return item.substr(key.size() + 1);
+    }
+    at = end;
+  }
+  return {};
+}
+
+// A killed memif server leaves its socket file, and a new one cannot listen on it. Only a socket
+// is removed (never a regular file a typo names), and only for role=server.
+void remove_stale_memif_sockets(std::span<const std::string> args) {
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string_view devargs = args[i];
+    if (devargs == "--vdev" && i + 1 < args.size()) {
+      devargs = args[++i];
+    } else if (devargs.starts_with("--vdev=")) {
+      devargs.remove_prefix(7);
+    } else {
+      continue;
+    }
+    if (!devargs.starts_with("net_memif") || vdev_arg(devargs, "role") != "server" ||
+        vdev_arg(devargs, "socket-abstract") != "no") {
+      continue;
+    }
+    const std::string socket(vdev_arg(devargs, "socket"));
+    struct stat st{};
+    if (!socket.empty() && ::lstat(socket.c_str(), &st) == 0 && S_ISSOCK(st.st_mode)) {
+      ::unlink(socket.c_str());
+    }
+  }
+}
 
 }  // namespace
 
@@ -32,7 +106,13 @@ Result<std::unique_ptr<Eal>> Eal::init(std::span<const std::string> args) {
   std::vector<char*> argv;
   for (std::string& a : owned) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (rte_eal_init(static_cast<int>(owned.size()), argv.data()) < 0) {
+  remove_stale_memif_sockets(args);
+  cpu_set_t affinity;
+  const bool had_affinity =
+      pthread_getaffinity_np(pthread_self(), sizeof affinity, &affinity) == 0;
+  const int ok = rte_eal_init(static_cast<int>(owned.size()), argv.data());
+  if (had_affinity) pthread_setaffinity_np(pthread_self(), sizeof affinity, &affinity);
+  if (ok < 0) {
     std::string joined;
     for (const std::string& a : args) joined += (joined.empty() ? "" : " ") + a;
     return fail(errc::dpdk_error,
@@ -42,12 +122,35 @@ Result<std::unique_ptr<Eal>> Eal::init(std::span<const std::string> args) {
 }
 
 Eal::~Eal() {
-  rte_eal_cleanup();
+  // No rte_eal_cleanup(): in DPDK 22.11 it unmaps memory while the EAL's interrupt thread,
+  // which it does not stop, still walks its handles there, and 2 of 15 runs of a memif test
+  // ended in a segfault inside that thread at exit. An Eal lives until its process ends (DPDK
+  // allows no second one), and the kernel frees its memory then; what would outlive the
+  // process is its runtime directory, removed here.
   std::error_code ignored;
   if (!runtime_dir_.empty()) std::filesystem::remove_all(runtime_dir_, ignored);
 }
 
 std::uint16_t Eal::ports() const noexcept { return rte_eth_dev_count_avail(); }
+
+Result<std::uint16_t> Eal::port_named(const std::string& name) const {
+  std::uint16_t port = 0;
+  if (rte_eth_dev_get_port_by_name(name.c_str(), &port) != 0) {
+    return fail(errc::dpdk_error, "DPDK has no port named " + name + " (" +
+                                      std::to_string(ports()) + " ports; is its --vdev missing?)");
+  }
+  return port;
+}
+
+ThreadLcore::ThreadLcore() {
+  // rte_thread_register keeps the thread's affinity; it only fails when every lcore slot is
+  // taken, and then the thread works as before, without the cache.
+  if (rte_lcore_id() == LCORE_ID_ANY) registered_ = rte_thread_register() == 0;
+}
+
+ThreadLcore::~ThreadLcore() {
+  if (registered_) rte_thread_unregister();
+}
 
 const char* invalid_reason(const PortConfig& c) noexcept {
   if (c.rx_descriptors == 0 || c.tx_descriptors == 0) return "descriptors must be at least 1";
@@ -108,7 +211,9 @@ Result<std::unique_ptr<Port>> Port::open(const Eal& eal, const PortConfig& confi
   }
   const std::size_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
   std::unique_ptr<Port> port(new Port(config, pools[0], pools[1], room));
-  if (int r = rte_eth_dev_start(config.port); r != 0) {
+  int started = 0;
+  on_interrupt_thread([&] { started = rte_eth_dev_start(config.port); });
+  if (int r = started; r != 0) {
     // Not fatal: a memif client cannot start while its server's socket is missing. The port
     // stays stopped and restart() tries again; start_error() says why meanwhile.
     port->stopped_ = true;
@@ -125,8 +230,10 @@ Port::Port(const PortConfig& config, rte_mempool* rx_pool, rte_mempool* tx_pool,
 
 Port::~Port() {
   for (rte_mbuf* m : pending_) rte_pktmbuf_free(m);
-  if (!stopped_) rte_eth_dev_stop(config_.port);
-  rte_eth_dev_close(config_.port);
+  on_interrupt_thread([this] {
+    if (!stopped_) rte_eth_dev_stop(config_.port);
+    rte_eth_dev_close(config_.port);
+  });
   rte_mempool_free(tx_pool_);
   rte_mempool_free(rx_pool_);
 }
@@ -151,6 +258,7 @@ bool Port::queue(std::span<const std::byte> head, std::span<const std::byte> bod
 }
 
 std::size_t Port::flush() {
+  if (stopped_) return 0;  // a stopped port's burst functions are DPDK's error stubs
   std::size_t sent = 0;
   for (std::uint32_t tries = 0; sent < pending_.size() && tries < config_.tx_drain_tries;) {
     const auto n = static_cast<std::uint16_t>(std::min<std::size_t>(config_.burst, pending_.size() - sent));
@@ -168,6 +276,7 @@ std::size_t Port::flush() {
 }
 
 std::size_t Port::receive(FunctionRef<void(std::span<const std::byte>)> on_packet) {
+  if (stopped_) return 0;
   const std::uint16_t n = rte_eth_rx_burst(config_.port, 0, rx_.data(), config_.burst);
   for (std::uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx_[i];
@@ -185,13 +294,19 @@ bool Port::link_up() const noexcept {
 }
 
 Result<void> Port::restart() {
+  int stop = 0;
+  int start = 0;
+  on_interrupt_thread([&] {
+    if (!stopped_) stop = rte_eth_dev_stop(config_.port);
+    if (stop == 0) start = rte_eth_dev_start(config_.port);
+  });
   if (!stopped_) {
-    if (int r = rte_eth_dev_stop(config_.port); r != 0) {
+    if (int r = stop; r != 0) {
       return fail(errc::dpdk_error, "DPDK port " + std::to_string(config_.port) + ": stop failed: " + dpdk_says(r));
     }
     stopped_ = true;
   }
-  if (int r = rte_eth_dev_start(config_.port); r != 0) {
+  if (int r = start; r != 0) {
     // A memif client refuses to start while its server's socket is missing: stay stopped, and
     // let the next restart() try again.
     return fail(errc::dpdk_error, "DPDK port " + std::to_string(config_.port) + ": start failed: " + dpdk_says(r));

@@ -29,19 +29,42 @@ namespace fastzab::net::dpdk {
 class Eal {
  public:
   // `args`: EAL arguments without a program name. A failure says what DPDK said; a second Eal
-  // in one process is refused.
+  // in one process is refused. The calling thread keeps its CPU affinity (rte_eal_init pins it
+  // to the main lcore; the threads it starts later would inherit that). A memif vdev with
+  // role=server and socket-abstract=no gets its socket file removed first when it is a stale
+  // socket (a killed server's), which would otherwise keep it from listening.
   static Result<std::unique_ptr<Eal>> init(std::span<const std::string> args);
-  // rte_eal_cleanup(), and DPDK's runtime directory for this --file-prefix removed.
+  // DPDK's runtime directory for this --file-prefix removed (not rte_eal_cleanup(): see the
+  // definition). Keep the Eal until the process ends.
   ~Eal();
   Eal(const Eal&) = delete;
   Eal& operator=(const Eal&) = delete;
 
   // The ethdev ports DPDK found (virtual devices included).
   std::uint16_t ports() const noexcept;
+  // DPDK's runtime directory for this process's --file-prefix (/var/run/dpdk/PREFIX as root).
+  const std::string& runtime_dir() const noexcept { return runtime_dir_; }
+  // The port of a device by its name (a vdev's name, as net_memif_1_2), or an error naming it.
+  Result<std::uint16_t> port_named(const std::string& name) const;
 
  private:
   explicit Eal(std::string runtime_dir) : runtime_dir_(std::move(runtime_dir)) {}
   std::string runtime_dir_;
+};
+
+// Makes the calling thread one of the EAL's lcores for this object's life, unless it already is
+// (the thread that set up the EAL is). Mempools keep a per-lcore cache of free mbufs; a thread
+// the EAL does not know bypasses it and takes every mbuf from the shared ring. Destroy it on the
+// thread that made it.
+class ThreadLcore {
+ public:
+  ThreadLcore();
+  ~ThreadLcore();
+  ThreadLcore(const ThreadLcore&) = delete;
+  ThreadLcore& operator=(const ThreadLcore&) = delete;
+
+ private:
+  bool registered_ = false;
 };
 
 struct PortConfig {

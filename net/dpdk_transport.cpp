@@ -85,6 +85,7 @@ class DpdkTransport final : public Transport {
   }
 
   DpdkTransportConfig cfg_;
+  ThreadLcore lcore_;  // the polling thread's mempool cache (declared before ports_: outlives them)
   HandshakeContext context_;
   std::map<std::uint16_t, std::unique_ptr<Port>> ports_;
   std::map<std::uint16_t, int> down_checks_;  // consecutive link checks that found the port down

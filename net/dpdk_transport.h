@@ -11,7 +11,8 @@
 // event callback only (they are reassembled in place and the next frame reuses the buffer), not
 // until the next poll(). The runtime steps the core inside the callback, which is all it needs.
 //
-// Threads: as every Transport, owned by the thread that polls it; the EAL is the process's
+// Threads: as every Transport, owned by the thread that polls it, which also opens and destroys
+// it (the transport makes that thread an EAL lcore, ThreadLcore); the EAL is the process's
 // (dpdk::Eal) and must outlive it. poll() busy-polls the ports in PollMode::busy (the default
 // for DPDK); adaptive spins `adaptive_spin`, then, like blocking, sleeps in short steps on the
 // wake eventfd between looks at the ports (virtual devices have no receive interrupt).
