@@ -213,9 +213,17 @@ int main(int argc, char** argv) {
     return 1;
   }
   const runtime::ServerEntry& me = cfg->servers[*index];
-  std::fprintf(stderr, "fastzab-server: id %" PRIu64 " ready: clientPort %u, quorum %s:%u\n", id,
-               static_cast<unsigned>(cfg->client_port), me.host.c_str(),
-               static_cast<unsigned>(me.quorum_port));
+  if (cfg->transport == runtime::Transport::dpdk) {
+    const std::string peers = cfg->dpdk_memif_dir.empty()
+                                  ? "the dpdkPeer table"
+                                  : "memif links in " + cfg->dpdk_memif_dir;
+    std::fprintf(stderr, "fastzab-server: id %" PRIu64 " ready: clientPort %u, quorum over DPDK (%s)\n",
+                 id, static_cast<unsigned>(cfg->client_port), peers.c_str());
+  } else {
+    std::fprintf(stderr, "fastzab-server: id %" PRIu64 " ready: clientPort %u, quorum %s:%u\n", id,
+                 static_cast<unsigned>(cfg->client_port), me.host.c_str(),
+                 static_cast<unsigned>(me.quorum_port));
+  }
   port.run();
   if (g_stop_signal.load() == SIGTERM && !(*node)->failed()) {
     // The transfer's own budget (transferTimeoutMs) plus time for the answer to come back.

@@ -34,9 +34,9 @@ constexpr std::string_view kWhitespace = " \t\r\n\f\v";
 constexpr std::string_view kServerForm = "host:quorumPort:electionPort[:participant|:observer]";
 
 // The keys this parser reads. Prefixed keys are listed with their prefix.
-constexpr std::array<std::string_view, 31> kPlainKeys = {
+constexpr std::array<std::string_view, 32> kPlainKeys = {
     "tickTime", "initLimit", "syncLimit",  "dataDir",    "clientPort", "transport",   "poll",
-    "dpdkEal",
+    "dpdkEal",  "dpdkMemifDir",
     "sync",     "groups",    "secretFile", "clusterId", "snapCount",  "preAllocSize", "trace",
     "cpus",     "logRecovery",
     // Protocol timing in milliseconds (check_timing).
@@ -371,6 +371,10 @@ class Parser {
       config_.data_dir = std::string(value);
       return {};
     }
+    if (key == "dpdkMemifDir") {
+      config_.dpdk_memif_dir = std::string(value);
+      return {};
+    }
     if (key == "secretFile") {
       config_.secret_file = std::string(value);
       config_.secret_file_line = line;
@@ -412,6 +416,7 @@ class Parser {
       auto p = choice(line, key, value, kOptions);
       if (!p) return std::unexpected(p.error());
       config_.poll = *p;
+      config_.poll_is_default = false;
       return {};
     }
     if (key == "dpdkEal") {
@@ -601,26 +606,44 @@ class Parser {
 
   // transport=dpdk: its keys, and what it does not support yet.
   Result<void> check_dpdk() {
-    if (config_.transport != Transport::dpdk) {
-      if (!config_.dpdk_peers.empty() || !config_.dpdk_eal.empty()) {
-        warn(config_.dpdk_peers.empty() ? first_line_.at("dpdkEal") : config_.dpdk_peers.front().line,
-             config_.dpdk_peers.empty() ? std::string_view("dpdkEal") : std::string_view("dpdkPeer.N"),
-             "ignored: transport is not dpdk");
+    ServerConfig& c = config_;
+    if (c.transport != Transport::dpdk) {
+      for (std::string_view key : {"dpdkEal", "dpdkMemifDir"}) {
+        if (auto it = first_line_.find(std::string(key)); it != first_line_.end()) {
+          warn(it->second, key, "ignored: transport is not dpdk");
+        }
+      }
+      if (!c.dpdk_peers.empty()) {
+        warn(c.dpdk_peers.front().line, "dpdkPeer.N", "ignored: transport is not dpdk");
       }
       return {};
     }
-    if (config_.dpdk_eal.empty()) {
-      return cite("dpdkEal", "transport=dpdk needs the EAL's arguments (dpdkEal=...)");
+    if (c.groups != 1) return cite("groups", "transport=dpdk supports groups=1 only, for now");
+    if (!c.dpdk_memif_dir.empty() && !c.dpdk_peers.empty()) {
+      return at(c.dpdk_peers.front().line, "dpdkPeer." + std::to_string(c.dpdk_peers.front().id.value),
+                "dpdkMemifDir makes the peer table (one memif link per pair of servers): give "
+                "one or the other");
     }
-    if (config_.groups != 1) return cite("groups", "transport=dpdk supports groups=1 only, for now");
-    for (const ServerConfig::DpdkPeer& p : config_.dpdk_peers) {
-      const bool listed = std::any_of(config_.servers.begin(), config_.servers.end(),
+    if (c.dpdk_memif_dir.empty()) {
+      if (c.dpdk_eal.empty()) {
+        return cite("dpdkEal", "transport=dpdk needs the EAL's arguments (dpdkEal=...), or "
+                               "dpdkMemifDir=DIR for a local mesh of memif links");
+      }
+      if (c.dpdk_peers.empty() && c.servers.size() > 1) {
+        return whole("dpdkPeer.N", "transport=dpdk needs a peer table: dpdkPeer.N=PORT[,MAC] "
+                                   "for every other server, or dpdkMemifDir=DIR for a local "
+                                   "mesh of memif links");
+      }
+    }
+    for (const ServerConfig::DpdkPeer& p : c.dpdk_peers) {
+      const bool listed = std::any_of(c.servers.begin(), c.servers.end(),
                                       [&](const ServerEntry& s) { return s.id == p.id; });
       if (!listed) {
         return at(p.line, "dpdkPeer." + std::to_string(p.id.value),
                   "server " + std::to_string(p.id.value) + " is not listed in a server.N line");
       }
     }
+    if (c.poll_is_default) c.poll = PollMode::busy;  // DPDK's mode; check_cpus says what it needs
     return {};
   }
 
@@ -941,12 +964,87 @@ Result<ServerConfig> load_config_text(std::string_view text, const std::string& 
 
 Result<std::size_t> validate_for(const ServerConfig& config, core::ServerId id) {
   std::string ids;
+  std::optional<std::size_t> index;
   for (std::size_t i = 0; i < config.servers.size(); ++i) {
-    if (config.servers[i].id == id) return i;
+    if (config.servers[i].id == id) index = i;
     ids += (i == 0 ? "" : ", ") + std::to_string(config.servers[i].id.value);
   }
-  return std::unexpected(Error{config.source + ": --id " + std::to_string(id.value) +
-                               " is not in the server list (ids: " + ids + ")"});
+  if (!index) {
+    return std::unexpected(Error{config.source + ": --id " + std::to_string(id.value) +
+                                 " is not in the server list (ids: " + ids + ")"});
+  }
+  if (config.transport != Transport::dpdk || !config.dpdk_memif_dir.empty()) return *index;
+  // The dpdkPeer table is this server's own: it must name every other server once.
+  const std::string self = "server " + std::to_string(id.value);
+  for (const ServerEntry& s : config.servers) {
+    const auto n = std::count_if(config.dpdk_peers.begin(), config.dpdk_peers.end(),
+                                 [&](const ServerConfig::DpdkPeer& p) { return p.id == s.id; });
+    const std::string key = "dpdkPeer." + std::to_string(s.id.value);
+    if (s.id == id && n != 0) {
+      return std::unexpected(Error{config.source + ": " + key + ": names " + self +
+                                   " itself (--id " + std::to_string(id.value) + "); the table "
+                                   "lists the other servers only"});
+    }
+    if (s.id != id && n != 1) {
+      return std::unexpected(Error{config.source + ": " + key + ": " + self + "'s peer table " +
+                                   (n == 0 ? "does not say how to reach server "
+                                           : "names more than once server ") +
+                                   std::to_string(s.id.value)});
+    }
+  }
+  return *index;
+}
+
+namespace {
+
+bool names_option(const std::vector<std::string>& args, std::initializer_list<std::string_view> options) {
+  return std::any_of(args.begin(), args.end(), [&](const std::string& a) {
+    return std::any_of(options.begin(), options.end(), [&](std::string_view o) {
+      return a == o || (a.starts_with(o) && a.size() > o.size() && a[o.size()] == '=');
+    });
+  });
+}
+
+}  // namespace
+
+DpdkPlan dpdk_plan(const ServerConfig& config, core::ServerId self, std::uint32_t first_cpu) {
+  DpdkPlan plan;
+  plan.eal = config.dpdk_eal;
+  if (plan.eal.empty()) {
+    plan.eal = {"--no-huge", "-m", "256", "--no-pci", "--iova-mode=va", "--no-telemetry",
+                "--log-level=lib.eal:notice"};
+  }
+  if (!names_option(plan.eal, {"-l", "-c", "--lcores"})) {
+    plan.eal.insert(plan.eal.end(), {"-l", std::to_string(first_cpu)});
+  }
+  if (!names_option(plan.eal, {"--file-prefix"})) {
+    // FNV-1a of dataDir and the id: stable across restarts, distinct for servers on one host.
+    std::uint64_t h = 14695981039346656037ull;
+    for (char ch : config.data_dir + "#" + std::to_string(self.value)) {
+      h = (h ^ static_cast<unsigned char>(ch)) * 1099511628211ull;
+    }
+    char prefix[32];
+    std::snprintf(prefix, sizeof prefix, "fastzab-%016llx", static_cast<unsigned long long>(h));
+    plan.eal.push_back(std::string("--file-prefix=") + prefix);
+  }
+  if (config.dpdk_memif_dir.empty()) {
+    for (const ServerConfig::DpdkPeer& p : config.dpdk_peers) {
+      plan.peers.push_back(DpdkPlan::Peer{p.id, {}, p.port, p.mac});
+    }
+    return plan;
+  }
+  for (const ServerEntry& s : config.servers) {
+    if (s.id == self) continue;
+    const std::string lo = std::to_string(std::min(s.id.value, self.value));
+    const std::string hi = std::to_string(std::max(s.id.value, self.value));
+    const std::string device = "net_memif_" + lo + "_" + hi;
+    // The lower id listens: each pair's link has one server and one client end.
+    plan.eal.push_back("--vdev=" + device + ",role=" + (self.value < s.id.value ? "server" : "client") +
+                       ",socket=" + config.dpdk_memif_dir + "/memif-" + lo + "-" + hi +
+                       ".sock,socket-abstract=no,id=0");
+    plan.peers.push_back(DpdkPlan::Peer{s.id, device, 0, {}});
+  }
+  return plan;
 }
 
 }  // namespace fastzab::runtime
@@ -1057,7 +1155,11 @@ Result<void> check_cpus(const ServerConfig& config, const std::vector<std::uint3
   }
   if (config.poll != PollMode::busy || config.cpus.size() >= config.groups) return {};
   const std::string groups = std::to_string(config.groups);
-  const std::string needs = origin + ": poll=busy needs one CPU per group: ";
+  const std::string needs =
+      origin + ": poll=busy" +
+      (config.poll_is_default ? " (transport=dpdk's default; poll=adaptive or poll=blocking do not spin)"
+                              : "") +
+      " needs one CPU per group: ";
   if (available.size() < config.groups) {
     return std::unexpected(Error{needs + "groups=" + groups + " but " + here +
                                  ": use fewer groups or poll=adaptive"});

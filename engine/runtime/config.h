@@ -112,12 +112,17 @@ struct ServerConfig {
   // taken, within this; otherwise the connection is dropped.
   std::uint32_t client_timeout_ms = 10000;
   Transport transport = Transport::uring;
-  // transport=dpdk (net/README.md "DPDK"); both keys are this server's own, so with DPDK each
-  // server has a file of its own. dpdkEal: the EAL's arguments, separated by whitespace
-  // (e.g. "--no-huge -m 256 --no-pci --iova-mode=va --file-prefix fz1 --vdev=net_memif0,...").
+  // transport=dpdk (net/README.md "DPDK"). Two ways to say how servers reach each other:
+  // - dpdkMemifDir=DIR: a local mesh, one net_memif link per pair of servers, its socket file
+  //   in DIR (the lower id listens). The same file serves every server; dpdkEal may then be
+  //   left out (DPDK runs without hugepages or a NIC: dpdk_plan's defaults).
+  // - dpdkPeer.N=PORT[,MAC]: server N is reached through DPDK port PORT; MAC (aa:bb:cc:dd:ee:ff)
+  //   where several servers share that port, omitted on a point-to-point port. This table and
+  //   dpdkEal (the EAL's arguments, separated by whitespace, e.g. "-l 2 --file-prefix fz1
+  //   -a 0000:3b:00.0") are one server's own, so each server has a file of its own; start-up
+  //   checks that the table names every other server once (validate_for).
   std::vector<std::string> dpdk_eal;
-  // dpdkPeer.N=PORT[,MAC]: server N is reached through DPDK port PORT; MAC (aa:bb:cc:dd:ee:ff)
-  // where several servers share that port, omitted on a point-to-point port (memif).
+  std::string dpdk_memif_dir;
   struct DpdkPeer {
     core::ServerId id;
     std::uint16_t port = 0;
@@ -125,6 +130,8 @@ struct ServerConfig {
     std::size_t line = 0;
   };
   std::vector<DpdkPeer> dpdk_peers;
+  // transport=dpdk polls busily unless `poll` says otherwise (poll_is_default).
+  bool poll_is_default = true;
   PollMode poll = PollMode::blocking;
   SyncMode sync = SyncMode::fdatasync;
   LogRecovery log_recovery = LogRecovery::cut_torn_tail;
@@ -176,7 +183,8 @@ Result<std::string> read_config_file(const std::string& path);
 Result<ServerConfig> load_config_text(std::string_view text, const std::string& path);
 
 // Checks that `id` (the server's own id, from the command line) is one of the configured
-// servers; returns its index in `servers` and `cluster`.
+// servers; returns its index in `servers` and `cluster`. With transport=dpdk and a dpdkPeer
+// table, also that the table names every other server once and not `id` itself.
 Result<std::size_t> validate_for(const ServerConfig& config, core::ServerId id);
 
 // A CPU list as `cpus=` and `fastzab-server --cpus` take it: comma-separated CPU numbers and
@@ -191,6 +199,25 @@ std::vector<std::uint32_t> available_cpus();
 // poll=busy lists one CPU per group (a spinning thread needs a CPU of its own; unpinned, the
 // spinning threads of servers sharing a host pile onto the same CPUs).
 Result<void> check_cpus(const ServerConfig& config, const std::vector<std::uint32_t>& available);
+
+// What transport=dpdk sets up for server `self` (pure: no DPDK here; engine/runtime/dpdk_open.h
+// does it): the EAL's arguments and the peer table. The arguments are dpdkEal's, or, when the
+// file leaves it out, the ones for virtual devices without hugepages (--no-huge -m 256 --no-pci
+// --iova-mode=va --no-telemetry, EAL notices only); "-l FIRST_CPU" (the first CPU this process may use) unless they
+// name lcores, and a --file-prefix derived from dataDir and the id unless they name one (servers
+// on one host need distinct ones; a restarted server reuses its own). dpdkMemifDir adds one
+// --vdev per other server and names the peers' ports by device name.
+struct DpdkPlan {
+  struct Peer {
+    core::ServerId id;
+    std::string device;      // the port by name (a vdev of the plan), or empty: `port`
+    std::uint16_t port = 0;
+    std::array<std::uint8_t, 6> mac{};
+  };
+  std::vector<std::string> eal;
+  std::vector<Peer> peers;
+};
+DpdkPlan dpdk_plan(const ServerConfig& config, core::ServerId self, std::uint32_t first_cpu);
 
 // Sets the core's durations in `node` (its timing fields) from the configuration, in ticks of
 // tick_resolution_ms, rounded up and capped at core::kMaxDurationTicks: the finalize wait, the

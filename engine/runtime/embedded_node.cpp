@@ -21,6 +21,9 @@
 #include "engine/include/fastzab/fastzab.h"
 #include "engine/core/constants.h"
 #include "engine/runtime/config.h"
+#ifdef FASTZAB_HAVE_DPDK
+#include "engine/runtime/dpdk_open.h"
+#endif
 #include "engine/runtime/replica.h"
 #include "engine/runtime/byte_ring.h"
 #include "engine/runtime/spsc_ring.h"
@@ -397,11 +400,14 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
   if (!options.data_dir.empty()) cfg->data_dir = options.data_dir;
   auto index = runtime::validate_for(*cfg, core::ServerId{static_cast<std::int64_t>(options.id)});
   if (!index) return configuration_error(index.error().message);
+#ifndef FASTZAB_HAVE_DPDK
   if (cfg->transport == runtime::Transport::dpdk) {
     return configuration_error(options.config_file +
-                               ": transport=dpdk: the server does not run the DPDK transport yet (net/ has "
-                               "it, issue 12); use transport=uring");
+                               ": transport=dpdk: this build has no DPDK (libdpdk-dev was not "
+                               "installed when meson set the build up; scripts/lib.sh installs "
+                               "it); use transport=uring or rebuild");
   }
+#endif
   if (apps.size() != cfg->groups) {
     return configuration_error(options.config_file + ": groups=" + std::to_string(cfg->groups) +
                                ", but the application passed " + std::to_string(apps.size()) +
@@ -417,6 +423,19 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
     return configuration_error(placed.error().message);
   }
   if (sodium_init() < 0) return environment_error("libsodium failed to initialise");
+#ifdef FASTZAB_HAVE_DPDK
+  runtime::dpdk::TransportOpener dpdk_opener;
+  if (cfg->transport == runtime::Transport::dpdk) {
+    const std::vector<std::uint32_t> cpus = runtime::available_cpus();
+    const runtime::DpdkPlan plan = runtime::dpdk_plan(
+        *cfg, core::ServerId{static_cast<std::int64_t>(options.id)}, cpus.empty() ? 0 : cpus.front());
+    auto eal = runtime::dpdk::process_eal(plan.eal);
+    if (!eal) return environment_error(eal.error().message);
+    auto opener = runtime::dpdk::transport_opener(**eal, plan);
+    if (!opener) return environment_error(opener.error().message);
+    dpdk_opener = std::move(*opener);
+  }
+#endif
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;
@@ -468,6 +487,9 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
     opt.transport.listen_host = me.host;
     opt.transport.listen_port = static_cast<std::uint16_t>(me.quorum_port + g);
     opt.transport.poll_mode = cfg->poll;
+#ifdef FASTZAB_HAVE_DPDK
+    opt.open_transport = dpdk_opener;  // empty unless transport=dpdk
+#endif
     if (cfg->trace) {
       grp->trace_group = std::make_unique<runtime::trace::Table>();
       grp->trace_app = std::make_unique<runtime::trace::Table>();

@@ -110,7 +110,8 @@ Result<void> Replica::start() {
                                              "from: ") + e.what()});
   }
 
-  auto t = net::Transport::open(opt_.transport);
+  auto t = opt_.open_transport ? opt_.open_transport(opt_.transport)
+                               : net::Transport::open(opt_.transport);
   if (!t) return std::unexpected(Error{"cannot open the transport: " + t.error().to_string()});
   transport_ = std::move(*t);
   // The log's completions wake the transport's poll(), so the loop can wait there while a

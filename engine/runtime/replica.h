@@ -68,6 +68,10 @@ struct ReplicaOptions {
   std::string log_dir;
   log::Options log;                    // cluster_id, sync mode, writer
   net::TransportConfig transport;      // self, peers, secret, poll mode
+  // Opens the transport from `transport`, on the Replica's thread (transport=dpdk: a DPDK
+  // transport over the process's EAL). Empty: net::Transport::open, the io_uring TCP transport.
+  std::function<net::Result<std::unique_ptr<net::Transport>>(const net::TransportConfig&)>
+      open_transport;
   // A local snapshot (and a purge of the log below it) after this many applied entries; 0: never.
   std::uint64_t snapshot_every = 0;
   // Commit tracing (zoo.cfg trace=on): the table this group's stamps go to, written on the

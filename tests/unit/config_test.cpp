@@ -149,6 +149,8 @@ TEST(ConfigTest, DpdkKeys) {
     EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
   };
   refused("transport=dpdk\n", "transport=dpdk needs the EAL's arguments");
+  refused("transport=dpdk\ndpdkEal=--no-huge\n", "transport=dpdk needs a peer table");
+  refused("transport=dpdk\ndpdkMemifDir=/m\ndpdkPeer.2=0\n", "give one or the other");
   refused("transport=dpdk\ndpdkEal=--no-huge\ngroups=2\n", "groups=1 only");
   refused("transport=dpdk\ndpdkEal=--no-huge\ndpdkPeer.9=0\n", "server 9 is not listed");
   refused("dpdkPeer.2=70000\n", "70000");
@@ -157,9 +159,72 @@ TEST(ConfigTest, DpdkKeys) {
   refused("dpdkPeer.2=0,02-00-00-00-00-01\n", "is not a MAC address");
   refused("dpdkPeer.2=0,01:00:5e:00:00:01\n", "multicast");
   refused("dpdkPeer.2=0\ndpdkPeer.2=1\n", "duplicate key");
+  // Busy polling is DPDK's default, and check_cpus says what it needs and how to avoid it.
+  EXPECT_EQ(c.poll, PollMode::busy);
+  EXPECT_TRUE(c.poll_is_default);
+  const auto busy = check_cpus(c, {0, 1});
+  ASSERT_FALSE(busy.has_value());
+  EXPECT_NE(busy.error().message.find("transport=dpdk's default"), std::string::npos) << busy.error().message;
+  EXPECT_EQ(parse_ok(base + "transport=dpdk\ndpdkMemifDir=/m\npoll=adaptive\n").poll, PollMode::adaptive);
   const ServerConfig uring = parse_ok(base + "dpdkPeer.2=0\n");
   ASSERT_EQ(uring.warnings.size(), 1u);
   EXPECT_NE(uring.warnings[0].find("ignored: transport is not dpdk"), std::string::npos) << uring.warnings[0];
+}
+
+// A server's own dpdkPeer table must name every other server once, and not itself.
+TEST(ConfigTest, DpdkPeerTableMatchesTheCluster) {
+  const std::string base =
+      "dataDir=/d\nclientPort=2181\nclusterId=1\nsecretFile=/s\ntransport=dpdk\ndpdkEal=-l 0\n"
+      "server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\nserver.3=10.0.0.3:2888:3888\n";
+  const auto check = [&](const std::string& table, std::int64_t self) {
+    return validate_for(parse_ok(base + table), ServerId{self});
+  };
+  EXPECT_EQ(check("dpdkPeer.2=0\ndpdkPeer.3=1\n", 1), 0u);
+  const auto refused = [&](const std::string& table, std::int64_t self, const std::string& why) {
+    const auto r = check(table, self);
+    ASSERT_FALSE(r.has_value()) << table;
+    EXPECT_NE(r.error().message.find(why), std::string::npos) << r.error().message;
+  };
+  refused("dpdkPeer.2=0\n", 1, "does not say how to reach server 3");
+  refused("dpdkPeer.1=0\ndpdkPeer.2=1\ndpdkPeer.3=2\n", 1, "names server 1 itself");
+  refused("dpdkPeer.1=0\n", 3, "does not say how to reach server 2");
+}
+
+// What transport=dpdk sets up: the EAL's arguments and the peers, from either form of table.
+TEST(ConfigTest, DpdkPlan) {
+  const std::string base =
+      "dataDir=/data/s2\nclientPort=2181\nclusterId=1\nsecretFile=/s\ntransport=dpdk\n"
+      "server.1=10.0.0.1:2888:3888\nserver.2=10.0.0.2:2888:3888\nserver.3=10.0.0.3:2888:3888\n";
+  const DpdkPlan mesh = dpdk_plan(parse_ok(base + "dpdkMemifDir=/run/fz\n"), ServerId{2}, 1);
+  const std::vector<std::string> defaults = {"--no-huge", "-m", "256", "--no-pci", "--iova-mode=va",
+                                             "--no-telemetry", "--log-level=lib.eal:notice", "-l", "1"};
+  ASSERT_EQ(mesh.eal.size(), defaults.size() + 3);
+  EXPECT_TRUE(std::equal(defaults.begin(), defaults.end(), mesh.eal.begin()));
+  EXPECT_TRUE(mesh.eal[defaults.size()].starts_with("--file-prefix=fastzab-")) << mesh.eal[defaults.size()];
+  // Server 2 listens on its link to 3 and dials 1's.
+  EXPECT_EQ(mesh.eal[defaults.size() + 1],
+            "--vdev=net_memif_1_2,role=client,socket=/run/fz/memif-1-2.sock,socket-abstract=no,id=0");
+  EXPECT_EQ(mesh.eal[defaults.size() + 2],
+            "--vdev=net_memif_2_3,role=server,socket=/run/fz/memif-2-3.sock,socket-abstract=no,id=0");
+  ASSERT_EQ(mesh.peers.size(), 2u);
+  EXPECT_EQ(mesh.peers[0].id, ServerId{1});
+  EXPECT_EQ(mesh.peers[0].device, "net_memif_1_2");
+  EXPECT_EQ(mesh.peers[1].device, "net_memif_2_3");
+  // The prefix is the server's own: stable for it, distinct from another server's.
+  EXPECT_EQ(dpdk_plan(parse_ok(base + "dpdkMemifDir=/run/fz\n"), ServerId{2}, 1).eal, mesh.eal);
+  EXPECT_NE(dpdk_plan(parse_ok(base + "dpdkMemifDir=/run/fz\n"), ServerId{3}, 1).eal[defaults.size()],
+            mesh.eal[defaults.size()]);
+
+  // An explicit table and EAL: the arguments as written, lcores and prefix kept.
+  const DpdkPlan table = dpdk_plan(
+      parse_ok(base + "dpdkEal=-l 3 --file-prefix p2 -a 0000:3b:00.0\n"
+                      "dpdkPeer.1=0,02:00:00:00:00:01\ndpdkPeer.3=0,02:00:00:00:00:03\n"),
+      ServerId{2}, 0);
+  EXPECT_EQ(table.eal, (std::vector<std::string>{"-l", "3", "--file-prefix", "p2", "-a", "0000:3b:00.0"}));
+  ASSERT_EQ(table.peers.size(), 2u);
+  EXPECT_TRUE(table.peers[1].device.empty());
+  EXPECT_EQ(table.peers[1].port, 0);
+  EXPECT_EQ(table.peers[1].mac, (std::array<std::uint8_t, 6>{2, 0, 0, 0, 0, 3}));
 }
 
 TEST(ConfigTest, EveryDefault) {
