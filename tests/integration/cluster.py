@@ -13,6 +13,12 @@ start them from the main thread only (the signal follows the thread that forked)
 
 The binaries come from the environment (FASTZAB_SERVER_BIN, FASTZAB_CLI_BIN, FASTZAB_LOG_BIN,
 set by meson.build), or else from <repo>/build/engine/cmd/.
+
+The servers talk over io_uring TCP on loopback, or, with FASTZAB_IT_TRANSPORT=dpdk (suite
+`dpdk` runs some files so), over DPDK: one net_memif link per pair of servers, their sockets in
+the cluster's directory (dpdkMemifDir), each server's EAL without hugepages. Tests of what only
+the TCP transport has (its quorum port) skip in that mode, saying so
+(ClusterTestCase.require_tcp).
 """
 
 import atexit
@@ -24,6 +30,7 @@ import hmac
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -394,11 +401,20 @@ class Server:
         return f'server {self.id}'
 
 
+def transport_under_test():
+    """'uring' (the default) or 'dpdk' (FASTZAB_IT_TRANSPORT=dpdk)."""
+    t = os.environ.get('FASTZAB_IT_TRANSPORT', 'uring')
+    if t not in ('uring', 'dpdk'):
+        raise AssertionError(f'FASTZAB_IT_TRANSPORT={t}: expected uring or dpdk')
+    return t
+
+
 class Cluster:
     """`voters` participants with ids 1..voters, then `observers` observers."""
 
-    def __init__(self, voters, observers=0, tick_ms=20, extra_config=''):
+    def __init__(self, voters, observers=0, tick_ms=20, extra_config='', transport=None):
         self.root = tempfile.mkdtemp(prefix='fastzab-it-')
+        self.transport = transport or transport_under_test()
         _live_clusters.add(self)
         self.cluster_id = 0x5eed
         self.tick_ms = tick_ms
@@ -417,6 +433,8 @@ class Cluster:
         for i, s in enumerate(self.servers.values()):
             s.client_port, s.quorum_port, s.election_port = ports[3 * i:3 * i + 3]
             os.makedirs(s.data_dir)
+        if self.transport == 'dpdk':
+            os.makedirs(os.path.join(self.root, 'memif'))
         for s in self.servers.values():
             self._write_config(s)
 
@@ -436,7 +454,13 @@ class Cluster:
                     f'dataDir={s.data_dir}\nclientPort={s.client_port}\n'
                     f'{self.server_lines()}\n'
                     f'clusterId={self.cluster_id}\nsecretFile={self.secret_file}\n'
-                    f'poll=blocking\n{self.extra_config}')
+                    f'poll=blocking\n{self.transport_config()}{self.extra_config}')
+
+    def transport_config(self):
+        """The zoo.cfg lines of the transport under test."""
+        if self.transport == 'dpdk':
+            return f'transport=dpdk\ndpdkMemifDir={os.path.join(self.root, "memif")}\n'
+        return ''
 
     @property
     def ids(self):
@@ -596,6 +620,11 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     pass
         self._release_ports()
+        for s in self.servers.values():
+            # A server killed with SIGKILL leaves DPDK's runtime directory (its EAL named it).
+            for d in set(re.findall(r'DPDK EAL up .*; runtime directory (\S+)', s.log_text())):
+                if os.path.basename(d).startswith('fastzab-'):
+                    shutil.rmtree(d, ignore_errors=True)
         if os.environ.get('FASTZAB_IT_KEEP'):
             print(f'kept {self.root}', file=sys.stderr)
         else:
@@ -806,6 +835,12 @@ class ClusterTestCase(unittest.TestCase):
         # Fail here, clearly, when a binary is missing.
         server_bin()
         log_bin()
+
+    def require_tcp(self, what):
+        """Skips (saying why) a test of something only the io_uring TCP transport has."""
+        if transport_under_test() != 'uring':
+            self.skipTest(f'{what}: the TCP transport only (FASTZAB_IT_TRANSPORT='
+                          f'{transport_under_test()})')
 
     def cluster(self, voters, observers=0, **kw):
         c = Cluster(voters, observers, **kw)
