@@ -4,6 +4,7 @@
 // The EAL is set up once for the process (DPDK's rule), with a --file-prefix of its own, and its
 // runtime directory is removed at exit.
 #include <rte_eth_ring.h>
+#include <rte_ethdev.h>
 #include <rte_ring.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net/datagram_session.h"
@@ -245,6 +247,46 @@ TEST(Dpdk, TwoTransportsOnRingPortsCarryFramesThroughTheTransportInterface) {
   ASSERT_NE(session[0], kNoSession);
   EXPECT_NE(session[0], closed);
   EXPECT_NE(std::string((*t1)->describe()).find("raw Ethernet"), std::string::npos);
+}
+
+// A port whose link goes down (on memif: the peer process died) ends the sessions behind it at
+// once, not after the silence timeout (a minute here), and the restarted port carries a new one.
+TEST(Dpdk, ALinkThatGoesDownEndsItsSessionsAtOnce) {
+  const auto [pa, pb] = ring_pair("down");
+  DpdkTransportConfig c1 = transport_config(1, 2, pa);
+  DpdkTransportConfig c2 = transport_config(2, 1, pb);
+  for (DpdkTransportConfig* c : {&c1, &c2}) {
+    c->datagram.silence_timeout_us = 60'000'000;
+    c->datagram.keepalive_us = 1'000'000;
+  }
+  auto t1 = open_transport(*g_eal, std::move(c1));
+  ASSERT_TRUE(t1.has_value()) << t1.error().to_string();
+  auto t2 = open_transport(*g_eal, std::move(c2));
+  ASSERT_TRUE(t2.has_value()) << t2.error().to_string();
+  Transport* t[2] = {t1->get(), t2->get()};
+  SessionId session[2] = {kNoSession, kNoSession};
+  std::vector<std::string> downs;
+  // Polled with the real clock (the link is looked at every millisecond), for at most ~5 s.
+  const auto pump_until = [&](const auto& done) {
+    for (int r = 0; r < 50'000 && !done(); ++r) {
+      for (int i = 0; i < 2; ++i) {
+        ASSERT_TRUE(t[i]->poll(std::chrono::microseconds(0), [&](const Event& e) {
+                          if (e.kind == Event::Kind::session_up) session[i] = e.session;
+                          if (e.kind == Event::Kind::session_down && i == 0) downs.emplace_back(e.reason);
+                        }).has_value());
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  };
+  pump_until([&] { return session[0] != kNoSession && session[1] != kNoSession; });
+  ASSERT_NE(session[0], kNoSession);
+  const SessionId first = session[0];
+  ASSERT_EQ(rte_eth_dev_set_link_down(pa), 0);
+  pump_until([&] { return !downs.empty(); });
+  ASSERT_EQ(downs.size(), 1u) << "the session did not end when its link went down";
+  pump_until([&] { return session[0] != first && session[0] != kNoSession; });
+  EXPECT_NE(session[0], first) << "no new session after the port was restarted";
+  EXPECT_NE(session[0], kNoSession);
 }
 
 TEST(Dpdk, ABadPeerTableIsRefused) {
