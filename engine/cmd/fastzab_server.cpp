@@ -150,6 +150,11 @@ int main(int argc, char** argv) {
   cli.add_option("--cpus", cpus,
                  "pin the group threads to these CPUs, one per group (0,1 or 2-5) instead of the "
                  "file's cpus (several servers, one file)");
+  std::string poll;
+  cli.add_option("--poll", poll,
+                 "busy, adaptive or blocking instead of the file's poll (several servers, one "
+                 "file)")
+      ->check(CLI::IsMember({"busy", "adaptive", "blocking"}));
   try {
     cli.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -193,6 +198,7 @@ int main(int argc, char** argv) {
   options.config_text = std::move(*text);
   options.data_dir = data_dir;
   options.cpus = cpus;
+  options.poll = poll;
   if (client_port != 0) cfg->client_port = static_cast<std::uint16_t>(client_port);
   options.id = id;
   auto node = Node::start(options, app_ptrs);

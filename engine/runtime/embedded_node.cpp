@@ -413,6 +413,18 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
                                ", but the application passed " + std::to_string(apps.size()) +
                                " state machine(s): one per group");
   }
+  if (!options.poll.empty()) {  // fastzab-server --poll: wins over the file's poll
+    const std::pair<const char*, runtime::PollMode> modes[] = {
+        {"busy", runtime::PollMode::busy}, {"adaptive", runtime::PollMode::adaptive},
+        {"blocking", runtime::PollMode::blocking}};
+    const auto* m = std::find_if(std::begin(modes), std::end(modes),
+                                 [&](const auto& e) { return options.poll == e.first; });
+    if (m == std::end(modes)) {
+      return configuration_error("--poll: \"" + options.poll + "\" is not busy, adaptive or blocking");
+    }
+    cfg->poll = m->second;
+    cfg->poll_is_default = false;
+  }
   if (!options.cpus.empty()) {  // fastzab-server --cpus: wins over the file's cpus
     auto cpus = runtime::parse_cpu_list(options.cpus);
     if (!cpus) return configuration_error("--cpus: " + cpus.error().message);

@@ -121,6 +121,10 @@ struct NodeOptions {
   // syntax ("0,1", "2-5"; engine/runtime/README.md, "CPU placement"). Several servers on one
   // host sharing one config file give each its own. Messages cite it as --cpus.
   std::string cpus = {};
+  // Replaces the config's `poll` when not empty: busy, adaptive or blocking (servers sharing
+  // one config file that poll differently, as a benchmark's busy pair beside a blocking third).
+  // Messages cite it as --poll.
+  std::string poll = {};
 };
 
 // Published by the group thread after each turn; read from any thread.
