@@ -26,6 +26,9 @@
 #include "bench/cluster/floors.h"
 #include "bench/cluster/histogram.h"
 #include "bench/cluster/in_process.h"
+#ifdef FASTZAB_HAVE_DPDK
+#include "bench/cluster/memif_floor.h"
+#endif
 #include "bench/cluster/load.h"
 #include "bench/cluster/process_cluster.h"
 #include "bench/cluster/waterfall.h"
@@ -55,6 +58,8 @@ struct Options {
   double warmup_s = 1;
   std::string sync = "fdatasync";
   std::string poll = "blocking";
+  unsigned busy_servers = 0;          // --busy-servers: only 1..N busy-poll (0: all, as --poll says)
+  std::string transport = "uring";    // or dpdk (memif links; process mode only)
   std::string target = "leader";
   unsigned connections = 1;
   unsigned tick_ms = 20;
@@ -130,6 +135,26 @@ class Progress {
 };
 
 // ---- helpers ----------------------------------------------------------------------------------
+
+// What the round-trip floor moves, for the progress line, the table and the JSON.
+std::string rtt_floor_name(const Options& o) {
+  return o.transport == "dpdk" ? "64 B Ethernet frame, raw DPDK net_memif between 2 busy-polling processes"
+                               : "32 B frame, io_uring TCP between 2 processes (poll=" + o.poll + ")";
+}
+
+// The DPDK floor: its two ends busy-poll on the first two CPUs this process may use, where
+// --busy-servers puts the leader and its busy follower.
+std::expected<Histogram, std::string> measure_dpdk_round_trip(const std::string& root, unsigned samples) {
+#ifdef FASTZAB_HAVE_DPDK
+  const std::vector<std::uint32_t> cpus = runtime::available_cpus();
+  if (cpus.size() < 2) return std::unexpected(std::string("memif round-trip floor: needs 2 CPUs"));
+  return measure_memif_round_trip(root, samples, cpus[0], cpus[1]);
+#else
+  (void)root;
+  (void)samples;
+  return std::unexpected(std::string("this build has no DPDK (libdpdk-dev was missing at meson setup)"));
+#endif
+}
 
 std::map<std::string, std::string> parse_mntr(const std::string& text) {
   std::map<std::string, std::string> out;
@@ -262,6 +287,28 @@ class ProcessBench {
     auto leader = cluster_.wait_leader(std::chrono::seconds(30));
     if (!leader) return std::unexpected(leader.error());
     leader_ = *leader;
+    if (auto w = warm_up(); !w) return w;
+    return lead_from_a_busy_server();
+  }
+
+  // --busy-servers: the measurements are of a busy-polling leader, so leadership is handed to
+  // server 1 (busy) when the election chose a blocking one.
+  std::expected<void, std::string> lead_from_a_busy_server() {
+    if (o_.busy_servers == 0 || o_.poll != "busy" || cluster_.busy(leader_)) return {};
+    auto request = TransferRequest::send(cluster_.client_port(leader_), 1);
+    if (!request) return std::unexpected(request.error());
+    const std::uint64_t deadline = now_ns() + 30'000'000'000u;
+    std::optional<TransferAnswer> answer;
+    while (!answer && now_ns() < deadline) {
+      auto a = request->poll();
+      if (!a) return std::unexpected(a.error());
+      answer = std::move(*a);
+      if (!answer) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    if (!answer || !answer->handed_off) {
+      return std::unexpected("leader " + std::to_string(leader_) + " (polling blocking) did not hand leadership to "
+                             "server 1 (busy): " + (answer ? answer->refusal : std::string("no answer in 30 s")));
+    }
     return warm_up();
   }
 
@@ -572,8 +619,8 @@ std::map<unsigned, FailoverWindow> failover_by_window(const std::vector<Failover
 }
 
 void print_table(const std::vector<RunResult>& runs, const std::optional<Histogram>& rtt,
-                 const std::vector<FsyncFloor>& fsyncs, const std::vector<FailoverTrial>& trials,
-                 const std::string& kind) {
+                 const std::string& rtt_name, const std::vector<FsyncFloor>& fsyncs,
+                 const std::vector<FailoverTrial>& trials, const std::string& kind) {
   std::printf("\n%-22s %11s %8s %9s %9s %9s %9s %9s %9s %8s %7s %8s %8s %8s\n", "run", "commits/s", "MB/s", "p50 us",
               "p90 us", "p99 us", "p99.9 us", "p99.99us", "max us", "CPUus/c", "ctx/c", "sysc/c", "p50/flr",
               "tput/flr");
@@ -594,7 +641,7 @@ void print_table(const std::vector<RunResult>& runs, const std::optional<Histogr
   }
   if (rtt || !fsyncs.empty()) std::printf("\nfloors (same run):\n");
   if (rtt) {
-    std::printf("  round trip, 32 B frame, io_uring TCP between 2 processes: p50 %.1f us, p99 %.1f us (%llu samples)\n",
+    std::printf("  round trip, %s: p50 %.2f us, p99 %.2f us (%llu samples)\n", rtt_name.c_str(),
                 static_cast<double>(rtt->quantile(0.5)) / 1000.0, static_cast<double>(rtt->quantile(0.99)) / 1000.0,
                 static_cast<unsigned long long>(rtt->count()));
   }
@@ -738,8 +785,9 @@ int run(Options& o) {
   std::optional<Waterfall> waterfall;
 
   if (o.floors) {
-    progress.step("floor: round trip over the transport (" + o.poll + ")", 2);
-    auto h = measure_round_trip(o.poll, o.quick ? 2000 : 20000);
+    progress.step("floor: round trip over the transport (" + rtt_floor_name(o) + ")", 2);
+    auto h = o.transport == "dpdk" ? measure_dpdk_round_trip(root, o.quick ? 2000 : 20000)
+                                   : measure_round_trip(o.poll, o.quick ? 2000 : 20000);
     if (h) {
       rtt = *h;
     } else {
@@ -764,6 +812,8 @@ int run(Options& o) {
   co.servers = o.servers;
   co.groups = o.groups;
   co.poll = o.poll;
+  co.busy_servers = o.busy_servers;
+  co.transport = o.transport;
   co.sync = o.sync;
   co.tick_ms = o.tick_ms;
   co.trace = o.trace;
@@ -824,6 +874,12 @@ int run(Options& o) {
     const std::uint64_t spawn_ns = now_ns();
     if (auto up = bench.bring_up(); !up) return std::fprintf(stderr, "fastzab-bench: %s\n", up.error().c_str()), 1;
     cold_start_ms = static_cast<double>(now_ns() - spawn_ns) / 1e6;
+    if (o.busy_servers != 0 && o.busy_servers < o.servers) {
+      notes.push_back("servers 1-" + std::to_string(o.busy_servers) + " busy-poll, each pinned to a CPU of its own; servers " +
+                      std::to_string(o.busy_servers + 1) + "-" + std::to_string(o.servers) +
+                      " poll=blocking, unpinned (they share those CPUs; a majority needs only the busy ones); leader " +
+                      std::to_string(bench.leader()) + " at the start");
+    }
     if (!cluster->syscall_note().empty()) notes.push_back(cluster->syscall_note());
     if (!cluster->counter_note().empty()) notes.push_back(cluster->counter_note());
     for (std::size_t size : o.sizes) {
@@ -933,7 +989,7 @@ int run(Options& o) {
     }
   }
 
-  print_table(runs, rtt, fsyncs, trials, o.failover_kind);
+  print_table(runs, rtt, rtt_floor_name(o), fsyncs, trials, o.failover_kind);
   if (cold_start_ms) {
     std::printf("\ncold start: %u servers spawned to the first write acknowledged: %.1f ms\n", o.servers,
                 *cold_start_ms);
@@ -953,7 +1009,8 @@ int run(Options& o) {
   doc["config"] = {{"mode", o.in_process ? "in-process" : "processes"},
                    {"servers", o.servers},
                    {"groups", o.groups},
-                   {"transport", "uring"},
+                   {"transport", o.transport},
+                   {"busy_servers", o.busy_servers},
                    {"poll", o.poll},
                    {"sync", o.sync},
                    {"target", o.target},
@@ -962,7 +1019,8 @@ int run(Options& o) {
                    {"server_options", o.server_options}};
   json floors;
   if (rtt) {
-    floors["round_trip"] = {{"transport", "uring"}, {"poll", o.poll}, {"samples", rtt->count()}, {"latency_us", percentiles(*rtt, 1000.0, "_us")}};
+    floors["round_trip"] = {{"transport", o.transport == "dpdk" ? "dpdk-memif-raw" : "uring"},
+                            {"poll", o.transport == "dpdk" ? "busy" : o.poll}, {"samples", rtt->count()}, {"latency_us", percentiles(*rtt, 1000.0, "_us")}};
   } else {
     floors["round_trip"] = nullptr;
   }
@@ -1093,6 +1151,14 @@ int main(int argc, char** argv) {
   cli.add_option("--warmup", o.warmup_s, "seconds of load before each run is measured")->check(CLI::Range(0.0, 600.0))->capture_default_str();
   cli.add_option("--sync", o.sync, "the servers' log sync")->check(CLI::IsMember({"fdatasync", "none"}))->capture_default_str();
   cli.add_option("--poll", o.poll, "the servers' poll mode")->check(CLI::IsMember({"busy", "adaptive", "blocking"}))->capture_default_str();
+  cli.add_option("--busy-servers", o.busy_servers,
+                 "with --poll busy: only servers 1..N busy-poll, pinned to a CPU each; the others poll=blocking, "
+                 "unpinned, and the leader is handed to server 1 if the election chose one of them (0: all busy)")
+      ->check(CLI::Range(0u, 9u))->capture_default_str();
+  cli.add_option("--transport", o.transport,
+                 "between the servers: uring (io_uring TCP on loopback) or dpdk (a net_memif link per pair of servers; "
+                 "the round-trip floor is then a raw memif round trip)")
+      ->check(CLI::IsMember({"uring", "dpdk"}))->capture_default_str();
   cli.add_option("--target", o.target, "where the client sends: the leader, or a follower (which forwards)")
       ->check(CLI::IsMember({"leader", "follower"}))->capture_default_str();
   cli.add_option("--connections", o.connections, "client connections (the window is spread over them)")->check(CLI::Range(1u, 1024u))->capture_default_str();
@@ -1134,8 +1200,22 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "fastzab-bench: %s\n", e.what());
     return 2;
   }
+  if (o.transport == "dpdk" && o.in_process) {
+    std::fprintf(stderr, "fastzab-bench: --transport dpdk needs --processes (a memif link passes no traffic "
+                         "within one process)\n");
+    return 2;
+  }
+  if (o.busy_servers != 0 && (o.in_process || o.poll != "busy")) {
+    std::fprintf(stderr, "fastzab-bench: --busy-servers needs --poll busy and --processes\n");
+    return 2;
+  }
+  if (o.transport == "dpdk" && o.groups != 1) {
+    std::fprintf(stderr, "fastzab-bench: --transport dpdk supports --groups 1 only\n");
+    return 2;
+  }
   // Refused before anything starts: busy servers need disjoint CPUs (a usage error, exit 2).
-  if (auto cpus = fastzab::bench::cpu_lists(o.servers, o.in_process ? 1 : o.groups, o.poll,
+  const unsigned busy = o.busy_servers == 0 ? o.servers : std::min(o.busy_servers, o.servers);
+  if (auto cpus = fastzab::bench::cpu_lists(busy, o.in_process ? 1 : o.groups, o.poll,
                                             fastzab::runtime::available_cpus());
       !cpus) {
     std::fprintf(stderr, "fastzab-bench: %s\n", cpus.error().c_str());

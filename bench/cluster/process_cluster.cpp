@@ -269,8 +269,14 @@ std::expected<ProcessCluster, std::string> ProcessCluster::create(const ClusterO
                     "\ngroups=" + std::to_string(options.groups) +
                     "\ndataDir=" + options.root + "/data\nclientPort=1\n";
   if (options.trace) cfg += "trace=on\n";
+  if (options.transport == "dpdk") {
+    const std::string memif = options.root + "/memif";
+    if (::mkdir(memif.c_str(), 0700) != 0) return std::unexpected("mkdir " + memif + ": " + std::strerror(errno));
+    cfg += "transport=dpdk\ndpdkMemifDir=" + memif + "\n";
+  }
   for (const std::string& line : options.extra_config) cfg += line + "\n";
-  auto cpus = cpu_lists(options.servers, options.groups, options.poll, runtime::available_cpus());
+  const unsigned busy = options.busy_servers == 0 ? options.servers : std::min(options.busy_servers, options.servers);
+  auto cpus = cpu_lists(busy, options.groups, options.poll, runtime::available_cpus());
   if (!cpus) return std::unexpected(cpus.error());
   for (unsigned id = 1; id <= options.servers; ++id) {
     // The quorum port and groups-1 more after it (group g listens on quorumPort + g): pick a
@@ -290,7 +296,8 @@ std::expected<ProcessCluster, std::string> ProcessCluster::create(const ClusterO
     Server s;
     s.client_port = *client;
     s.data_dir = options.root + "/data" + std::to_string(id);
-    if (!cpus->empty()) s.cpus = (*cpus)[id - 1];
+    if (id <= busy && !cpus->empty()) s.cpus = (*cpus)[id - 1];
+    if (id > busy) s.poll = "blocking";
     c.servers_[id] = s;
   }
   c.config_path_ = options.root + "/zoo.cfg";
@@ -310,6 +317,10 @@ ProcessCluster::~ProcessCluster() {
   for (auto& [id, s] : servers_) {
     if (s.pid > 0) kill(id);
   }
+}
+
+bool ProcessCluster::busy(unsigned id) const {
+  return options_.poll == "busy" && servers_.at(id).poll.empty();
 }
 
 std::string ProcessCluster::log_path(unsigned id) const {
@@ -333,6 +344,10 @@ std::expected<void, std::string> ProcessCluster::start(unsigned id) {
   if (!s.cpus.empty()) {
     args.push_back("--cpus");
     args.push_back(s.cpus.c_str());
+  }
+  if (!s.poll.empty()) {
+    args.push_back("--poll");
+    args.push_back(s.poll.c_str());
   }
   args.push_back(nullptr);
   const pid_t pid = ::fork();

@@ -26,6 +26,10 @@ struct ClusterOptions {
   unsigned servers = 3;
   unsigned groups = 1;
   std::string poll = "blocking";
+  // With poll "busy": only servers 1..busy_servers busy-poll (a CPU each, pinned); the others
+  // run poll=blocking, unpinned. 0: every server polls as `poll` says.
+  unsigned busy_servers = 0;
+  std::string transport = "uring";  // or "dpdk": one net_memif link per pair (dpdkMemifDir)
   std::string sync = "fdatasync";
   unsigned tick_ms = 20;
   bool trace = false;
@@ -111,6 +115,8 @@ class ProcessCluster {
   unsigned size() const noexcept { return options_.servers; }
   const std::string& root() const noexcept { return options_.root; }
   std::string log_path(unsigned id) const;
+  // Whether server `id` busy-polls (a leader kept there is what --busy-servers is for).
+  bool busy(unsigned id) const;
 
   ResourceSample sample() const;  // summed over the running servers
   // Why syscalls could not be counted, empty if they are.
@@ -129,6 +135,7 @@ class ProcessCluster {
     int syscall_counter = -1;
     std::string data_dir;
     std::string cpus;  // its --cpus list, empty: not passed
+    std::string poll;  // its --poll, empty: not passed (the file's)
   };
   explicit ProcessCluster(const ClusterOptions& options) : options_(options) {}
   ClusterOptions options_;

@@ -213,6 +213,9 @@ std::vector<RowDef> leader_path() {
       {at(W::leader, S::reply_polled), at(W::leader, S::reply_handed)},
       {at(W::leader, S::reply_written), at(W::leader, S::reply_polled)},
       {kRecv, at(W::leader, S::reply_written)},
+      // Replication alone, leader side: from the proposal to its commit (the followers' round
+      // trip and logs; the client's hop excluded).
+      {at(W::leader, S::commit), at(W::leader, S::proposed), false, true},
       {at(W::leader, S::reply_written), at(W::leader, S::sock_read), false, true},
       {kRecv, kSend, false, true},
   };

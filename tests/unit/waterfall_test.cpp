@@ -441,6 +441,12 @@ TEST(WaterfallTest, WritesToTheLeaderFollowTheQuorumFollower) {
   ASSERT_NE(r, nullptr);
   EXPECT_TRUE(r->total);
   EXPECT_EQ(r->p50_ns, 200'000);
+  // Replication on the leader, proposal to commit: 94 - k us for k = 1..10.
+  r = row(s, "leader commit", "leader proposed");
+  ASSERT_NE(r, nullptr);
+  EXPECT_TRUE(r->total);
+  EXPECT_EQ(r->p50_ns, 88'000);
+  EXPECT_EQ(r->p90_ns, 92'000);
   // Rows in path order: the first is the client's send.
   EXPECT_EQ(s.rows.front().stage, "leader sock_read");
 
