@@ -113,6 +113,7 @@ def example_document():
             "servers": 3,
             "groups": 1,
             "transport": "uring",
+            "busy_servers": 0,
             "poll": "blocking",
             "sync": "fdatasync",
             "target": "leader",
