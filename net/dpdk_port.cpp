@@ -240,7 +240,8 @@ Port::~Port() {
 
 bool Port::queue(std::span<const std::byte> head, std::span<const std::byte> body) {
   const std::size_t bytes = head.size() + body.size();
-  if (bytes > data_room_) return false;
+  // Empty: memif in copy mode would send its ring slot's previous packet again.
+  if (bytes == 0 || bytes > data_room_) return false;
   if (pending_.size() >= config_.tx_backlog) {
     ++counters_.tx_full;
     return false;

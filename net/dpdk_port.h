@@ -104,7 +104,7 @@ class Port {
   // Copies one packet into a fresh mbuf, queued for flush(). False, copying nothing, when the
   // TX pool is empty or tx_backlog packets already wait (both counted; the caller treats it as
   // a loss on the wire, or retries after flush()), or the packet is larger than an mbuf's
-  // data room.
+  // data room, or empty.
   bool queue(std::span<const std::byte> packet) { return queue(packet, {}); }
   // The same for a packet in two parts (a link header, then the rest), copied back to back.
   bool queue(std::span<const std::byte> head, std::span<const std::byte> body);

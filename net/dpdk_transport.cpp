@@ -109,6 +109,7 @@ class DpdkTransport final : public Transport {
 
   Counters counters_;
   std::uint64_t link_restarts_ = 0;  // ports restarted because their link stayed down
+  std::uint64_t frames_dropped_garbage_ = 0;  // not ours at the Ethernet level
   std::string description_;
 };
 
@@ -208,6 +209,9 @@ void DpdkTransport::on_event(Peer& p, const PeerEvent& e, EventSink* emit) {
       out.kind = Event::Kind::session_down;
       out.reason = e.reason;
       ++counters_.sessions_down;
+      // Rare (a peer restarted, its link went down, or it fell silent), and the one thing an
+      // operator needs when an election follows.
+      log("peer " + std::to_string(p.where.id) + ": session down: " + std::string(e.reason));
       drop_spill(p);
       break;
     case PeerEvent::Kind::frame:
@@ -270,7 +274,7 @@ void DpdkTransport::turn(EventSink emit) {
       if (frame.size() < kEthernetHeaderBytes ||
           frame[12] != static_cast<std::byte>(kEtherType >> 8) ||
           frame[13] != static_cast<std::byte>(kEtherType & 0xff)) {
-        ++counters_.connections_dropped_garbage;
+        ++frames_dropped_garbage_;
         return;
       }
       for (Peer& p : peers_) {
@@ -285,7 +289,7 @@ void DpdkTransport::turn(EventSink emit) {
           return;
         }
       }
-      ++counters_.connections_dropped_garbage;  // not from a server of the table, or not to us
+      ++frames_dropped_garbage_;  // not from a server of the table, or not to us
     });
   }
   for (auto& [id, port] : ports_) port->flush();
@@ -323,6 +327,7 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
     for (auto& [id, port] : ports_) {
       const bool up = port->link_up();
       if (std::exchange(link_was_up_[id], up) && !up) {
+        log("DPDK port " + std::to_string(id) + ": link down; ending the sessions behind it");
         for (Peer& p : peers_) {
           if (p.where.port != id || p.link->session() == 0) continue;
           p.link->close(p.link->session(), now_us(),
@@ -362,9 +367,15 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
       break;
     }
   }
-  std::uint64_t refused = 0;
-  for (const Peer& p : peers_) refused += p.link->counters().handshakes_refused;
+  // Garbage: frames that are not ours (EtherType, addresses, runts), and control packets of a
+  // server of the table that are not the handshake protocol (mntr's zk_frames_dropped_garbage).
+  std::uint64_t refused = 0, garbage = frames_dropped_garbage_;
+  for (const Peer& p : peers_) {
+    refused += p.link->counters().handshakes_refused;
+    garbage += p.link->counters().control_garbage;
+  }
   counters_.handshakes_refused = refused;
+  counters_.connections_dropped_garbage = garbage;
   return events;
 }
 
