@@ -24,8 +24,8 @@
 
 namespace fastzab::runtime {
 
-// The network transport between servers. `dpdk` is parsed and checked here (dpdkEal,
-// dpdkPeer.N); start-up still refuses it (the runtime is not wired to it yet, issue 12).
+// The network transport between servers: io_uring TCP, or DPDK (dpdkMemifDir, dpdkEal,
+// dpdkPeer.N below; engine/runtime/dpdk_open.h opens it).
 enum class Transport : std::uint8_t { uring, dpdk };
 // The `poll`, `sync` and `logRecovery` keys take the transport's and the log's own types (one
 // definition each): how a reactor waits for work; whether a log batch is fdatasync'ed before it
