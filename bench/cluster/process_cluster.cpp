@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <filesystem>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -420,6 +421,17 @@ void ProcessCluster::kill(unsigned id) {
   ::kill(s.pid, SIGKILL);
   ::waitpid(s.pid, nullptr, 0);
   s.pid = -1;
+  // A DPDK server removes its EAL's runtime directory when it exits, not when killed; it named
+  // the directory in its log at start ("runtime directory DIR").
+  std::ifstream log(log_path(id));
+  const std::string marker = "; runtime directory ";
+  for (std::string line; std::getline(log, line);) {
+    const auto at = line.find(marker);
+    if (at == std::string::npos || line.find("DPDK EAL up") == std::string::npos) continue;
+    const std::filesystem::path dir = line.substr(at + marker.size());
+    std::error_code ignored;
+    if (dir.filename().string().starts_with("fastzab-")) std::filesystem::remove_all(dir, ignored);
+  }
 }
 
 void ProcessCluster::pause(unsigned id) {

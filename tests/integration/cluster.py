@@ -16,7 +16,10 @@ set by meson.build), or else from <repo>/build/engine/cmd/.
 
 The servers talk over io_uring TCP on loopback, or, with FASTZAB_IT_TRANSPORT=dpdk (suite
 `dpdk` runs some files so), over DPDK: one net_memif link per pair of servers, their sockets in
-the cluster's directory (dpdkMemifDir), each server's EAL without hugepages. Tests of what only
+the cluster's directory (dpdkMemifDir), each server's EAL without hugepages; or, with
+FASTZAB_IT_TRANSPORT=dpdk-afpacket, over DPDK net_af_packet ports on a veth pair per pair of
+servers that the cluster makes and removes (root only; otherwise the test is skipped, saying
+why), each server with its own dpdkEal and dpdkPeer table. Tests of what only
 the TCP transport has (its quorum port) skip in that mode, saying so
 (ClusterTestCase.require_tcp).
 """
@@ -401,12 +404,20 @@ class Server:
         return f'server {self.id}'
 
 
+TRANSPORTS = ('uring', 'dpdk', 'dpdk-afpacket')
+
+
 def transport_under_test():
-    """'uring' (the default) or 'dpdk' (FASTZAB_IT_TRANSPORT=dpdk)."""
+    """'uring' (the default), 'dpdk' (memif links) or 'dpdk-afpacket' (FASTZAB_IT_TRANSPORT)."""
     t = os.environ.get('FASTZAB_IT_TRANSPORT', 'uring')
-    if t not in ('uring', 'dpdk'):
-        raise AssertionError(f'FASTZAB_IT_TRANSPORT={t}: expected uring or dpdk')
+    if t not in TRANSPORTS:
+        raise AssertionError(f'FASTZAB_IT_TRANSPORT={t}: expected one of {", ".join(TRANSPORTS)}')
     return t
+
+
+def _quiet(*command):
+    return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL).returncode == 0
 
 
 class Cluster:
@@ -435,6 +446,9 @@ class Cluster:
             os.makedirs(s.data_dir)
         if self.transport == 'dpdk':
             os.makedirs(os.path.join(self.root, 'memif'))
+        self._veths = {}  # (low id, high id) -> (low end, high end), dpdk-afpacket
+        if self.transport == 'dpdk-afpacket':
+            self._make_veth_pairs()
         for s in self.servers.values():
             self._write_config(s)
 
@@ -454,13 +468,71 @@ class Cluster:
                     f'dataDir={s.data_dir}\nclientPort={s.client_port}\n'
                     f'{self.server_lines()}\n'
                     f'clusterId={self.cluster_id}\nsecretFile={self.secret_file}\n'
-                    f'poll=blocking\n{self.transport_config()}{self.extra_config}')
+                    f'poll=blocking\n{self.transport_config(s)}{self.extra_config}')
 
-    def transport_config(self):
-        """The zoo.cfg lines of the transport under test."""
+    def transport_config(self, s):
+        """The zoo.cfg lines of the transport under test, for server `s`."""
         if self.transport == 'dpdk':
             return f'transport=dpdk\ndpdkMemifDir={os.path.join(self.root, "memif")}\n'
+        if self.transport == 'dpdk-afpacket':
+            # Each server's own EAL and peer table: a net_af_packet port on its end of the veth
+            # pair to each other server, ports numbered in the order of the --vdev arguments.
+            vdevs, peers = [], []
+            for other in sorted(self.servers):
+                if other == s.id:
+                    continue
+                low, high = self._veths[(min(s.id, other), max(s.id, other))]
+                end = low if s.id < other else high
+                peers.append(f'dpdkPeer.{other}={len(vdevs)}')
+                vdevs.append(f'--vdev=net_af_packet_{s.id}_{other},iface={end}')
+            return ('transport=dpdk\ndpdkEal=--no-huge -m 256 --no-pci --iova-mode=va '
+                    f'--no-telemetry --log-level=lib.eal:notice {" ".join(vdevs)}\n' +
+                    ''.join(p + '\n' for p in peers))
         return ''
+
+    def _make_veth_pairs(self):
+        """A veth pair per pair of servers, in the root network namespace (the harness reaches
+        the servers' client ports on 127.0.0.1 from here; tests/net's pair test puts its ends
+        in namespaces). Skips the test, saying why, where the machine does not allow it."""
+        why = None
+        if os.geteuid() != 0:
+            why = 'needs root to make veth pairs'
+        elif not _quiet('ip', '-V'):
+            why = 'no `ip` command (iproute2)'
+        tag = os.urandom(2).hex()
+        ids = sorted(self.servers)
+        for i in ids:
+            for j in ids:
+                if why is not None or j <= i:
+                    continue
+                low, high = f'fz{tag}{i}{j}a', f'fz{tag}{i}{j}b'
+                self._veths[(i, j)] = (low, high)
+                # DPDK 22.11's af_packet PMD names its PACKET_FANOUT group (pid ^ ifindex) &
+                # 0xffff, and groups are shared by the whole namespace: two servers with
+                # consecutive pids and interface indexes collided (EINVAL at probe). A server's
+                # ends get indexes with its id in bits 13-15, so (pid ^ index) differs between
+                # servers whose pids differ by less than 8192.
+                made = False
+                for _ in range(5):
+                    r = random.randrange(1, 4096)
+                    made = _quiet('ip', 'link', 'add', low, 'index', str(i << 13 | r), 'type',
+                                  'veth', 'peer', 'name', high, 'index', str(j << 13 | r))
+                    if made:
+                        break
+                for end in (low, high):
+                    # No IPv6 autoconfiguration chatter on the links; then up.
+                    _quiet('sysctl', '-q', '-w', f'net.ipv6.conf.{end}.disable_ipv6=1')
+                    made = made and _quiet('ip', 'link', 'set', end, 'up')
+                if not made:
+                    why = 'this machine refused a veth pair'
+        if why is not None:
+            self.close()
+            raise unittest.SkipTest(f'dpdk-afpacket: {why}')
+
+    def _remove_veth_pairs(self):
+        for low, _ in getattr(self, "_veths", {}).values():
+            _quiet('ip', 'link', 'del', low)  # removes both ends
+        self._veths = {}
 
     @property
     def ids(self):
@@ -620,6 +692,7 @@ class Cluster:
                 except subprocess.TimeoutExpired:
                     pass
         self._release_ports()
+        self._remove_veth_pairs()
         for s in self.servers.values():
             # A server killed with SIGKILL leaves DPDK's runtime directory (its EAL named it).
             for d in set(re.findall(r'DPDK EAL up .*; runtime directory (\S+)', s.log_text())):
