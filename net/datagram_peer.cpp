@@ -129,6 +129,15 @@ void DatagramPeer::poll(std::uint64_t now_us, Transmit transmit, Events events) 
   });
 }
 
+bool DatagramPeer::may_answer(std::optional<std::uint64_t>& last_us, std::uint64_t now_us) {
+  if (last_us && now_us - *last_us < cfg_.answer_interval_us) {
+    ++counters_.answers_throttled;
+    return false;
+  }
+  last_us = now_us;
+  return true;
+}
+
 void DatagramPeer::on_control(ControlKind kind, std::span<const unsigned char> body,
                               std::uint64_t now_us, Transmit transmit, Events events) {
   switch (kind) {
@@ -140,6 +149,7 @@ void DatagramPeer::on_control(ControlKind kind, std::span<const unsigned char> b
         return;
       }
       // A new handshake; a live session stays until its CONFIRM checks out.
+      if (!may_answer(last_reply_us_, now_us)) return;
       handshake_.start_acceptor(*context_);
       const HandshakeStep step = handshake_.on_message(body);
       if (step.kind != HandshakeStep::Kind::send || step.peer != peer_id_) {
@@ -227,6 +237,7 @@ void DatagramPeer::receive(std::span<const std::byte> packet, std::uint64_t now_
         ids->second == session_id_of(handshake_.acceptor_hello())) {
       return;
     }
+    if (!may_answer(last_close_us_, now_us)) return;
     std::array<unsigned char, kCloseBodyBytes> body{};
     store_u64(ids->second, body.data());
     store_u64(ids->first, body.data() + 8);

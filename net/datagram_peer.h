@@ -35,6 +35,11 @@ struct DatagramPeerConfig {
   std::uint64_t handshake_resend_us = 20'000;  // HELLO or CONFIRM again after this long unanswered
   std::uint64_t keepalive_us = 50'000;         // a lone ACK after this long without sending
   std::uint64_t silence_timeout_us = 500'000;  // nothing valid heard for this long: the session ends
+  // Answers nobody may ask for at will, at most one per this interval each: a REPLY to a new
+  // HELLO (an HMAC and a fresh nonce) and a CLOSE to data of no live session. More in the
+  // interval are dropped and counted (answers_throttled): a flood of HELLOs or stale packets
+  // costs this end at most that. A correct dialer resends every handshake_resend_us, far apart.
+  std::uint64_t answer_interval_us = 1'000;
 };
 
 struct PeerEvent {
@@ -56,6 +61,7 @@ class DatagramPeer {
     std::uint64_t control_garbage = 0;     // control packets that are not the protocol
     std::uint64_t hellos_sent = 0, confirms_sent = 0;
     std::uint64_t stale = 0;               // data packets of no live session
+    std::uint64_t answers_throttled = 0;   // REPLYs and CLOSEs not sent (answer_interval_us)
   };
 
   // `context` must outlive the peer. `dialer`: this end starts the handshakes.
@@ -84,6 +90,8 @@ class DatagramPeer {
   void send_control(ControlKind kind, std::span<const unsigned char> body, Transmit transmit);
   void establish(std::uint64_t now_us, Events events);
   void end_session(std::string_view reason, Events events);
+  // Whether an answer of the kind `last_us` times may go now (and then it is the last one).
+  bool may_answer(std::optional<std::uint64_t>& last_us, std::uint64_t now_us);
   void on_control(ControlKind kind, std::span<const unsigned char> body, std::uint64_t now_us,
                   Transmit transmit, Events events);
 
@@ -101,6 +109,7 @@ class DatagramPeer {
   std::vector<unsigned char> last_confirm_;  // acceptor: the CONFIRM that made the live session
   std::uint64_t last_heard_ = 0;
   std::uint64_t last_sent_ = 0;
+  std::optional<std::uint64_t> last_reply_us_, last_close_us_;  // answer_interval_us
   std::vector<std::byte> packet_;  // control packet scratch
   Counters counters_;
 };

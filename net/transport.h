@@ -87,6 +87,9 @@ struct Counters {
   // bounds on pending handshakes in README.md, "Unauthenticated connections"). Not in
   // handshakes_refused.
   std::uint64_t handshakes_evicted = 0;
+  // Datagram transports: answers to packets nobody may ask for at will (a REPLY to a new HELLO,
+  // a CLOSE to data of no live session) left out by their rate limit (DatagramPeerConfig).
+  std::uint64_t answers_throttled = 0;
   // Lines about refused, evicted or garbage inbound connections left out by the rate limit (one
   // line per second at most); each such connection is still counted in its own counter above.
   std::uint64_t log_lines_suppressed = 0;
@@ -122,6 +125,12 @@ class Transport {
   // ready; returns as soon as an iteration produced events, or after wake(). Returns the number
   // of events.
   virtual Result<std::size_t> poll(std::chrono::microseconds timeout, EventSink on_event) = 0;
+
+  // Hands what send() queued since the last poll() to the wire now, instead of at the next
+  // poll(): the caller has finished a turn and has nothing more to send. A transport that sends
+  // from poll() alone (io_uring: one submit per iteration) does nothing here. Events it raises
+  // (a session that timed out) are reported by the next poll().
+  virtual void flush() {}
 
   // Thread-safe: makes a blocked (or the next) poll() return early.
   virtual void wake() = 0;

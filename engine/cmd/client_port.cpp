@@ -724,6 +724,7 @@ std::string ClientPort::four_letter_answer(std::string_view w) const {
   line("zk_quorum_sessions_up", std::to_string(st.quorum_sessions_up));
   line("zk_quorum_handshakes_refused", std::to_string(st.handshakes_refused));
   line("zk_quorum_handshakes_evicted", std::to_string(st.handshakes_evicted));
+  line("zk_quorum_answers_throttled", std::to_string(st.quorum_answers_throttled));
   line("zk_frames_dropped_garbage", std::to_string(st.connections_dropped_garbage));
   line("zk_quorum_frames_oversized", std::to_string(st.frames_oversized));
   line("zk_snapshots_installed", std::to_string(st.snapshots_installed));

@@ -194,7 +194,7 @@ struct Group {
     std::atomic<std::uint64_t> last_zxid{0}, committed_zxid{0}, applied{0};
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, sessions_up{0}, refused{0},
         garbage{0}, oversized{0}, evicted{0}, snapshots_installed{0}, truncations{0},
-        records_truncated{0}, recovery_records_cut{0}, state_lost{0};
+        records_truncated{0}, recovery_records_cut{0}, state_lost{0}, throttled{0};
     std::atomic<std::uint64_t> log_batches{0}, log_bytes{0}, log_records{0};
   } status;
 
@@ -350,6 +350,7 @@ struct Group {
     const net::Counters& c = r.transport_counters();
     status.sessions_up.store(c.sessions_up, rel);
     status.refused.store(c.handshakes_refused, rel);
+    status.throttled.store(c.answers_throttled, rel);
     status.evicted.store(c.handshakes_evicted, rel);
     status.recovery_records_cut.store(r.log().recovery().records_cut, rel);
     status.state_lost.store(n.state_lost() ? 1 : 0, rel);
@@ -713,6 +714,7 @@ NodeStatus Node::status(unsigned group) const {
   out.quorum_sessions_up = s.sessions_up.load(rel);
   out.handshakes_refused = s.refused.load(rel);
   out.handshakes_evicted = s.evicted.load(rel);
+  out.quorum_answers_throttled = s.throttled.load(rel);
   out.recovery_records_cut = s.recovery_records_cut.load(rel);
   out.state_lost = s.state_lost.load(rel);
   out.connections_dropped_garbage = s.garbage.load(rel);

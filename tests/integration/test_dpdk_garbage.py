@@ -10,8 +10,11 @@ Meanwhile a writer commits through the leader.
 Checked: both servers keep running; every write is acknowledged; the counters the DPDK
 transport keeps for such packets rise by at least what reached each server (net/
 dpdk_transport.cpp: zk_frames_dropped_garbage counts frames of another EtherType or shorter
-than an Ethernet header; zk_quorum_handshakes_refused counts HELLOs and CONFIRMs the handshake
-refuses; the rest is dropped without a counter mntr shows); no session came up or went down
+than an Ethernet header, or control packets that are not the handshake protocol;
+zk_quorum_handshakes_refused counts HELLOs and CONFIRMs the handshake refuses, and
+zk_quorum_answers_throttled the HELLOs and stale packets past the rate limit of answers (one
+REPLY and one CLOSE per millisecond), which a flood like this one reaches; the rest is dropped
+without a counter mntr shows); no session came up or went down
 (zk_quorum_sessions_up unchanged: the one between 1 and 2 survived, the impostor got none); the
 leader and the epoch did not change; the servers answered the impostor as server 3's peer
 (REPLYs, CLOSEs: the packets reached its DatagramPeer). Then the real server 3 starts on the
@@ -110,7 +113,7 @@ class DpdkGarbageTest(ClusterTestCase):
         m = self.c.mntr(sid)
         out = {}
         for key in ('zk_frames_dropped_garbage', 'zk_quorum_handshakes_refused',
-                    'zk_quorum_sessions_up', 'zk_epoch'):
+                    'zk_quorum_answers_throttled', 'zk_quorum_sessions_up', 'zk_epoch'):
             self.assertIn(key, m, f'mntr of server {sid} has no {key}')
             out[key] = int(m[key])
         return out
@@ -199,12 +202,17 @@ class DpdkGarbageTest(ClusterTestCase):
             garbage = sum(sent[k] for k in GARBAGE_KINDS)
             refused = sum(sent[k] for k in REFUSED_KINDS)
             base = before[sid]
-            want = {'zk_frames_dropped_garbage': base['zk_frames_dropped_garbage'] + garbage,
-                    'zk_quorum_handshakes_refused': base['zk_quorum_handshakes_refused'] + refused}
+            # A refusable HELLO is refused, or throttled before it is looked at (and then the
+            # CONFIRM after it is not a handshake's either): together at least what was sent.
+            def refused_or_throttled(c):
+                return c['zk_quorum_handshakes_refused'] + c['zk_quorum_answers_throttled']
 
-            def counted(sid=sid, want=want):
+            def counted(sid=sid, base=base):
                 now = self.counters(sid)
-                return all(now[k] >= v for k, v in want.items()) and now
+                return (now['zk_frames_dropped_garbage'] >= base['zk_frames_dropped_garbage'] + garbage
+                        and refused_or_throttled(now) >= refused_or_throttled(base) + refused
+                        and now['zk_quorum_answers_throttled'] > base['zk_quorum_answers_throttled']
+                        and now)
 
             try:
                 after = cluster.wait_until(f'server {sid}\'s counters to count the hostile '
@@ -216,12 +224,16 @@ class DpdkGarbageTest(ClusterTestCase):
                           f' for {garbage} frames of other EtherTypes or runts sent; '
                           f'zk_quorum_handshakes_refused by '
                           f'{now["zk_quorum_handshakes_refused"] - base["zk_quorum_handshakes_refused"]}'
+                          f' and zk_quorum_answers_throttled by '
+                          f'{now["zk_quorum_answers_throttled"] - base["zk_quorum_answers_throttled"]}'
                           f' for {refused} refusable HELLOs and CONFIRMs sent ({link})')
             print(f'server {sid}: zk_frames_dropped_garbage +'
                   f'{after["zk_frames_dropped_garbage"] - base["zk_frames_dropped_garbage"]} '
                   f'({garbage} sent), zk_quorum_handshakes_refused +'
                   f'{after["zk_quorum_handshakes_refused"] - base["zk_quorum_handshakes_refused"]} '
-                  f'({refused} sent)', file=sys.stderr)
+                  f'({refused} sent), zk_quorum_answers_throttled +'
+                  f'{after["zk_quorum_answers_throttled"] - base["zk_quorum_answers_throttled"]}',
+                  file=sys.stderr)
             # No session went down or came up: the one with the other real server held, and
             # the impostor never completed a handshake.
             self.assertEqual(after['zk_quorum_sessions_up'], base['zk_quorum_sessions_up'],

@@ -251,10 +251,48 @@ TEST(DatagramPeer, GarbageControlPacketsAreCountedAndChangeNothing) {
   bad.push_back(b);
   for (const Bytes& p : bad) n.inject(0, p);
   EXPECT_EQ(n.s(0).peer->counters().control_garbage, bad.size());
+  n.run(2000);  // past answer_interval_us since the handshake's own REPLY
   n.inject(0, hello);  // well-formed, but not a hello anyone sent: refused, the session stays
   EXPECT_EQ(n.s(0).peer->counters().handshakes_refused, 1u);
   EXPECT_EQ(n.s(0).peer->session(), live);
   exchange(n, 10, 0);
+}
+
+// A flood of HELLOs, or of data for a session this end does not have, costs one answer per
+// answer_interval_us (1 ms), not one per packet: the rest are counted and dropped. A correct
+// peer still gets its answers (the handshake and the CLOSE happen as before).
+TEST(DatagramPeer, AnswersToAFloodAreThrottled) {
+  Net n(0.0, 17);
+  ASSERT_TRUE(n.run_until([&] { return both_up(n); }, 1'000'000));
+  const std::uint64_t live = n.s(0).peer->session();
+  // A well-formed HELLO nobody of this cluster sent, 100 times at one instant.
+  Bytes hello(kControlHeaderBytes + wire::kHelloBytes, std::byte{0});
+  for (std::size_t i = 0; i < 4; ++i) hello[i] = static_cast<std::byte>(kControlMagic >> (8 * i));
+  hello[4] = std::byte{1};
+  hello[5] = std::byte{1};
+  n.run(2000);  // past answer_interval_us since the handshake's own REPLY
+  const std::size_t sent_before = n.captured[0].size();
+  for (int k = 0; k < 100; ++k) n.inject(0, hello);
+  EXPECT_EQ(n.s(0).peer->counters().handshakes_refused, 1u) << "one looked at";
+  EXPECT_EQ(n.s(0).peer->counters().answers_throttled, 99u);
+  EXPECT_EQ(n.s(0).peer->session(), live);
+  EXPECT_EQ(n.captured[0].size(), sent_before) << "no answer to a refused HELLO";
+
+  // Server 1 restarts; server 2 keeps sending on the old session: one CLOSE per millisecond.
+  const std::uint64_t old = n.s(1).peer->session();
+  ASSERT_TRUE(n.s(1).peer->send(old, frame_of(100, 1)));
+  std::vector<Bytes> old_packets;
+  n.s(1).peer->poll(n.now(), [&](std::span<const std::byte> p) { old_packets.emplace_back(p.begin(), p.end()); },
+                    [](const PeerEvent&) {});
+  ASSERT_FALSE(old_packets.empty());
+  n.restart(0);
+  const std::size_t closes_before = n.captured[0].size();
+  for (int k = 0; k < 50; ++k) n.inject(0, old_packets.front());
+  EXPECT_EQ(n.captured[0].size(), closes_before + 1) << "one CLOSE for 50 stale packets";
+  EXPECT_EQ(n.s(0).peer->counters().answers_throttled, 49u);
+  // The peer still learns, and a new session comes up.
+  ASSERT_TRUE(n.run_until([&] { return both_up(n) && n.s(1).peer->session() != old; }, 1'000'000));
+  exchange(n, 5, 100);
 }
 
 }  // namespace

@@ -145,6 +145,8 @@ struct NodeStatus {
   std::uint64_t handshakes_refused = 0, connections_dropped_garbage = 0, frames_oversized = 0;
   // Unauthenticated quorum connections closed to make room for newer ones (net/README.md).
   std::uint64_t handshakes_evicted = 0;
+  // DPDK: answers to HELLOs and stale packets left out by their rate limit (net/README.md).
+  std::uint64_t quorum_answers_throttled = 0;
   // Records the log's recovery cut at start (a torn tail; log/FORMAT.md): 0 on a clean start.
   std::uint64_t recovery_records_cut = 0;
   // 1 while the log's state-lost mark is set (a recovery cut records that may have been
