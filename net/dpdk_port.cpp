@@ -229,6 +229,7 @@ Port::Port(const PortConfig& config, rte_mempool* rx_pool, rte_mempool* tx_pool,
 }
 
 Port::~Port() {
+  wait_for_background_restart();  // its alarm holds `this`
   for (rte_mbuf* m : pending_) rte_pktmbuf_free(m);
   on_interrupt_thread([this] {
     if (!stopped_) rte_eth_dev_stop(config_.port);
@@ -259,7 +260,9 @@ bool Port::queue(std::span<const std::byte> head, std::span<const std::byte> bod
 }
 
 std::size_t Port::flush() {
-  if (stopped_) return 0;  // a stopped port's burst functions are DPDK's error stubs
+  // A stopped port's burst functions are DPDK's error stubs; a restarting one is the interrupt
+  // thread's until it is done.
+  if (restarting() || stopped_) return 0;
   std::size_t sent = 0;
   for (std::uint32_t tries = 0; sent < pending_.size() && tries < config_.tx_drain_tries;) {
     const auto n = static_cast<std::uint16_t>(std::min<std::size_t>(config_.burst, pending_.size() - sent));
@@ -277,7 +280,7 @@ std::size_t Port::flush() {
 }
 
 std::size_t Port::receive(FunctionRef<void(std::span<const std::byte>)> on_packet) {
-  if (stopped_) return 0;
+  if (restarting() || stopped_) return 0;
   const std::uint16_t n = rte_eth_rx_burst(config_.port, 0, rx_.data(), config_.burst);
   for (std::uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx_[i];
@@ -290,31 +293,50 @@ std::size_t Port::receive(FunctionRef<void(std::span<const std::byte>)> on_packe
 }
 
 bool Port::link_up() const noexcept {
+  if (restarting()) return false;
   rte_eth_link link{};
   return rte_eth_link_get_nowait(config_.port, &link) == 0 && link.link_status == RTE_ETH_LINK_UP;
 }
 
-Result<void> Port::restart() {
-  int stop = 0;
-  int start = 0;
-  on_interrupt_thread([&] {
-    if (!stopped_) stop = rte_eth_dev_stop(config_.port);
-    if (stop == 0) start = rte_eth_dev_start(config_.port);
-  });
+// On the interrupt thread: stop (unless stopped) and start. Returns why it failed, or empty.
+std::string Port::stop_and_start() {
   if (!stopped_) {
-    if (int r = stop; r != 0) {
-      return fail(errc::dpdk_error, "DPDK port " + std::to_string(config_.port) + ": stop failed: " + dpdk_says(r));
+    if (int r = rte_eth_dev_stop(config_.port); r != 0) {
+      return "DPDK port " + std::to_string(config_.port) + ": stop failed: " + dpdk_says(r);
     }
     stopped_ = true;
   }
-  if (int r = start; r != 0) {
+  if (int r = rte_eth_dev_start(config_.port); r != 0) {
     // A memif client refuses to start while its server's socket is missing: stay stopped, and
-    // let the next restart() try again.
-    return fail(errc::dpdk_error, "DPDK port " + std::to_string(config_.port) + ": start failed: " + dpdk_says(r));
+    // let the next restart try again.
+    return "DPDK port " + std::to_string(config_.port) + ": start failed: " + dpdk_says(r);
   }
   stopped_ = false;
+  return {};
+}
+
+Result<void> Port::restart() {
+  wait_for_background_restart();
+  std::string why;
+  on_interrupt_thread([&] { why = stop_and_start(); });
+  if (!why.empty()) return fail(errc::dpdk_error, why);
   start_error_.clear();
   return {};
+}
+
+void Port::restart_in_background() {
+  if (restarting()) return;
+  restarting_.store(true, std::memory_order_relaxed);
+  const auto run = [](void* arg) {
+    auto* port = static_cast<Port*>(arg);
+    port->background_error_ = port->stop_and_start();
+    port->restarting_.store(false, std::memory_order_release);
+  };
+  if (rte_thread_is_intr() || rte_eal_alarm_set(1, run, this) != 0) run(this);
+}
+
+void Port::wait_for_background_restart() {
+  while (restarting()) std::this_thread::sleep_for(std::chrono::microseconds(20));
 }
 
 std::array<std::uint8_t, 6> Port::mac() const {

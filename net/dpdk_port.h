@@ -10,6 +10,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -118,13 +119,21 @@ class Port {
   // the mbuf goes back to the pool at once, so the RX pool never starves) and returns how many.
   std::size_t receive(FunctionRef<void(std::span<const std::byte>)> on_packet);
 
-  // Whether the link is up (read without waiting).
+  // Whether the link is up (read without waiting; false while restarting).
   bool link_up() const noexcept;
   // Stops and starts the port again: a memif client whose server was not listening yet connects
   // only when started, so a link that stays down is restarted (DpdkTransport does it). A start
   // that fails (a memif client while the server's socket is missing) leaves the port stopped;
-  // the next restart() tries again.
+  // the next restart tries again. Runs on the EAL's interrupt thread; waits for it.
   Result<void> restart();
+  // The same without waiting (a stop and start took up to 2.4 ms on memif, a stall a polling
+  // thread should not take): until it is done, restarting() is true and the port is neither
+  // polled nor sent on (receive() and flush() return 0, queue() still queues). A second call
+  // while one runs does nothing.
+  void restart_in_background();
+  bool restarting() const noexcept { return restarting_.load(std::memory_order_acquire); }
+  // Why the last background restart failed, or empty; read it when restarting() is false.
+  const std::string& background_restart_error() const noexcept { return background_error_; }
   // Why the port is stopped (its first start failed, and no restart() has succeeded), or empty.
   const std::string& start_error() const noexcept { return start_error_; }
 
@@ -142,7 +151,14 @@ class Port {
   std::size_t data_room_;
   std::vector<rte_mbuf*> pending_;  // queued, not yet accepted by tx_burst (in order)
   std::vector<rte_mbuf*> rx_;       // one burst
-  bool stopped_ = false;            // not started (yet): open() or a restart() could not start it
+  std::string stop_and_start();
+  void wait_for_background_restart();
+
+  // Not started (yet): open() or a restart could not start it. Written by the interrupt thread
+  // during a restart, read by the polling thread only when restarting_ is false (acquire).
+  bool stopped_ = false;
+  std::atomic<bool> restarting_{false};
+  std::string background_error_;  // as stopped_
   std::string start_error_;
   Counters counters_;
 };

@@ -110,6 +110,7 @@ class DpdkTransport final : public Transport {
   Counters counters_;
   std::uint64_t link_restarts_ = 0;  // ports restarted because their link stayed down
   std::uint64_t frames_dropped_garbage_ = 0;  // not ours at the Ethernet level
+  bool restart_failure_logged_ = false;
   std::string description_;
 };
 
@@ -325,6 +326,11 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
     const bool restart_due = begin >= next_restart_check_;
     if (restart_due) next_restart_check_ = begin + std::chrono::milliseconds(100);
     for (auto& [id, port] : ports_) {
+      if (port->restarting()) continue;  // on the interrupt thread (restart_in_background)
+      if (!port->background_restart_error().empty() && !restart_failure_logged_) {
+        restart_failure_logged_ = true;  // once: a memif client retries every 200 ms
+        log(port->background_restart_error());
+      }
       const bool up = port->link_up();
       if (std::exchange(link_was_up_[id], up) && !up) {
         log("DPDK port " + std::to_string(id) + ": link down; ending the sessions behind it");
@@ -343,7 +349,7 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
       if (down >= 2) {
         down = 0;
         ++link_restarts_;
-        if (auto r = port->restart(); !r && link_restarts_ == 1) log(r.error().to_string());
+        port->restart_in_background();
       }
     }
   }
@@ -369,12 +375,14 @@ Result<std::size_t> DpdkTransport::poll(std::chrono::microseconds timeout, Event
   }
   // Garbage: frames that are not ours (EtherType, addresses, runts), and control packets of a
   // server of the table that are not the handshake protocol (mntr's zk_frames_dropped_garbage).
-  std::uint64_t refused = 0, garbage = frames_dropped_garbage_;
+  std::uint64_t refused = 0, garbage = frames_dropped_garbage_, throttled = 0;
   for (const Peer& p : peers_) {
     refused += p.link->counters().handshakes_refused;
     garbage += p.link->counters().control_garbage;
+    throttled += p.link->counters().answers_throttled;
   }
   counters_.handshakes_refused = refused;
+  counters_.answers_throttled = throttled;
   counters_.connections_dropped_garbage = garbage;
   return events;
 }
