@@ -126,12 +126,6 @@ class Transport {
   // of events.
   virtual Result<std::size_t> poll(std::chrono::microseconds timeout, EventSink on_event) = 0;
 
-  // Hands what send() queued since the last poll() to the wire now, instead of at the next
-  // poll(): the caller has finished a turn and has nothing more to send. A transport that sends
-  // from poll() alone (io_uring: one submit per iteration) does nothing here. Events it raises
-  // (a session that timed out) are reported by the next poll().
-  virtual void flush() {}
-
   // Thread-safe: makes a blocked (or the next) poll() return early.
   virtual void wake() = 0;
   // The eventfd behind wake(): another io_uring can post its completions to it

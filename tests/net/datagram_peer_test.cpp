@@ -227,14 +227,21 @@ TEST(DatagramPeer, AWrongSecretNeverMakesASession) {
   EXPECT_GT(n.s(1).peer->counters().hellos_sent, 10u) << "the dialer keeps trying";
 }
 
-TEST(DatagramPeer, GarbageControlPacketsAreCountedAndChangeNothing) {
-  Net n(0.0, 13);
-  ASSERT_TRUE(n.run_until([&] { return both_up(n); }, 1'000'000));
-  const std::uint64_t live = n.s(0).peer->session();
+// A control packet of kind HELLO, version 1, with an all-zero body: well-formed, but no hello
+// anyone of the cluster sent.
+Bytes well_formed_hello() {
   Bytes hello(kControlHeaderBytes + wire::kHelloBytes, std::byte{0});
   for (std::size_t i = 0; i < 4; ++i) hello[i] = static_cast<std::byte>(kControlMagic >> (8 * i));
   hello[4] = std::byte{1};
   hello[5] = std::byte{1};
+  return hello;
+}
+
+TEST(DatagramPeer, GarbageControlPacketsAreCountedAndChangeNothing) {
+  Net n(0.0, 13);
+  ASSERT_TRUE(n.run_until([&] { return both_up(n); }, 1'000'000));
+  const std::uint64_t live = n.s(0).peer->session();
+  const Bytes hello = well_formed_hello();
   std::vector<Bytes> bad;
   bad.push_back(Bytes(hello.begin(), hello.begin() + 6));  // cut short
   Bytes b = hello;
@@ -266,10 +273,7 @@ TEST(DatagramPeer, AnswersToAFloodAreThrottled) {
   ASSERT_TRUE(n.run_until([&] { return both_up(n); }, 1'000'000));
   const std::uint64_t live = n.s(0).peer->session();
   // A well-formed HELLO nobody of this cluster sent, 100 times at one instant.
-  Bytes hello(kControlHeaderBytes + wire::kHelloBytes, std::byte{0});
-  for (std::size_t i = 0; i < 4; ++i) hello[i] = static_cast<std::byte>(kControlMagic >> (8 * i));
-  hello[4] = std::byte{1};
-  hello[5] = std::byte{1};
+  const Bytes hello = well_formed_hello();
   n.run(2000);  // past answer_interval_us since the handshake's own REPLY
   const std::size_t sent_before = n.captured[0].size();
   for (int k = 0; k < 100; ++k) n.inject(0, hello);
