@@ -13,8 +13,10 @@
 #include <cstring>
 #include <deque>
 #include <map>
+#include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "net/check.h"
@@ -80,6 +82,19 @@ class DpdkTransport final : public Transport {
   }
   void turn(EventSink emit);
   void on_event(Peer& p, const PeerEvent& e, EventSink* emit);
+  // A frame of our EtherType that no peer of the table sent to us: most likely a dpdkPeer MAC
+  // that is wrong (or a peer's table that has ours wrong). Said once per port and pair of
+  // addresses, for the first 16, so a misconfiguration is named instead of a silent wait.
+  void unmatched(std::uint16_t port, std::span<const std::byte> frame) {
+    if (unmatched_seen_.size() >= 16) return;
+    Mac to{}, from{};
+    std::memcpy(to.data(), frame.data(), 6);
+    std::memcpy(from.data(), frame.data() + 6, 6);
+    if (!unmatched_seen_.insert({port, from, to}).second) return;
+    log("DPDK port " + std::to_string(port) + ": frames of EtherType 0x88b5 from " + mac_text(from) +
+        " to " + mac_text(to) + " match no peer of the table (is a dpdkPeer MAC wrong, here or "
+        "on the sender?); dropped");
+  }
   void drop_spill(Peer& p) {
     p.spill.clear();
     p.spill_bytes = 0;
@@ -111,6 +126,7 @@ class DpdkTransport final : public Transport {
   std::uint64_t link_restarts_ = 0;  // ports restarted because their link stayed down
   std::uint64_t frames_dropped_garbage_ = 0;  // not ours at the Ethernet level
   bool restart_failure_logged_ = false;
+  std::set<std::tuple<std::uint16_t, Mac, Mac>> unmatched_seen_;  // (port, from, to) logged
   std::string description_;
 };
 
@@ -291,6 +307,7 @@ void DpdkTransport::turn(EventSink emit) {
         }
       }
       ++frames_dropped_garbage_;  // not from a server of the table, or not to us
+      unmatched(here->id(), frame);
     });
   }
   for (auto& [id, port] : ports_) port->flush();

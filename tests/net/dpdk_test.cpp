@@ -289,6 +289,47 @@ TEST(Dpdk, ALinkThatGoesDownEndsItsSessionsAtOnce) {
   EXPECT_NE(session[0], kNoSession);
 }
 
+// A peer's MAC written wrong: its frames match no peer, are dropped, and the transport says so
+// once, naming the addresses, instead of waiting silently for a handshake that cannot come.
+TEST(Dpdk, FramesFromAnUnknownMacAreNamedOnce) {
+  const auto [pa, pb] = ring_pair("mac");
+  std::vector<std::string> lines;
+  DpdkTransportConfig c1 = transport_config(1, 2, pa, Mac{0x02, 0, 0, 0, 0, 0x22});  // wrong
+  c1.transport.log_line = [&](std::string_view line) { lines.emplace_back(line); };
+  auto t1 = open_transport(*g_eal, std::move(c1));
+  ASSERT_TRUE(t1.has_value()) << t1.error().to_string();
+  auto t2 = open_transport(*g_eal, transport_config(2, 1, pb));  // point to point: sends from 00:..
+  ASSERT_TRUE(t2.has_value()) << t2.error().to_string();
+  const auto unmatched = [&] {
+    return std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+      return l.find("match no peer of the table") != std::string::npos;
+    });
+  };
+  for (int r = 0; r < 20'000 && unmatched() == 0; ++r) {
+    for (Transport* t : {t1->get(), t2->get()}) {
+      ASSERT_TRUE(t->poll(std::chrono::microseconds(0), [](const Event&) {}).has_value());
+    }
+  }
+  ASSERT_EQ(unmatched(), 1) << "the dialer's HELLOs reached a transport that does not know its MAC";
+  const std::string& line = *std::find_if(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("match no peer") != std::string::npos;
+  });
+  EXPECT_NE(line.find("from 00:00:00:00:00:00"), std::string::npos) << line;
+  EXPECT_GT((*t1)->counters().connections_dropped_garbage, 0u);
+  // More of them (the dialer resends its HELLO): counted, not said again.
+  const std::uint64_t dropped = (*t1)->counters().connections_dropped_garbage;
+  // The HELLO is resent every 20 ms: poll for up to ~3 s of real time.
+  for (int r = 0; r < 15'000 && (*t1)->counters().connections_dropped_garbage == dropped; ++r) {
+    for (Transport* t : {t1->get(), t2->get()}) {
+      ASSERT_TRUE(t->poll(std::chrono::microseconds(0), [](const Event&) {}).has_value());
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  EXPECT_GT((*t1)->counters().connections_dropped_garbage, dropped);
+  EXPECT_EQ(unmatched(), 1);
+  EXPECT_EQ((*t1)->counters().sessions_up, 0u);
+}
+
 TEST(Dpdk, ABadPeerTableIsRefused) {
   const auto [pa, pb] = ring_pair("bad");
   const auto refused = [&](DpdkTransportConfig c, const std::string& why) {
