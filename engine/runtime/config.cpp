@@ -58,6 +58,8 @@ constexpr std::uint64_t kHeartbeatCapMs = 100;
 // default timer needs finer than 5 ms.
 constexpr std::uint32_t kDefaultTickResolutionCapMs = 5;
 constexpr std::uint64_t kLeaderSilenceCapMs = 2000;
+constexpr std::array<std::pair<std::string_view, PollMode>, 3> kPollModes = {
+    {{"busy", PollMode::busy}, {"adaptive", PollMode::adaptive}, {"blocking", PollMode::blocking}}};
 constexpr std::array<std::string_view, 4> kPrefixes = {"server", "group", "weight", "dpdkPeer"};
 
 // ZooKeeper settings a ZooKeeper zoo.cfg may hold that fastzab does not use. They get a warning
@@ -410,10 +412,7 @@ class Parser {
       return {};
     }
     if (key == "poll") {
-      constexpr std::array<std::pair<std::string_view, PollMode>, 3> kOptions = {
-          {{"busy", PollMode::busy}, {"adaptive", PollMode::adaptive},
-           {"blocking", PollMode::blocking}}};
-      auto p = choice(line, key, value, kOptions);
+      auto p = choice(line, key, value, kPollModes);
       if (!p) return std::unexpected(p.error());
       config_.poll = *p;
       config_.poll_is_default = false;
@@ -1006,6 +1005,13 @@ bool names_option(const std::vector<std::string>& args, std::initializer_list<st
 }
 
 }  // namespace
+
+std::optional<PollMode> poll_mode_named(std::string_view name) noexcept {
+  for (const auto& [text, mode] : kPollModes) {
+    if (text == name) return mode;
+  }
+  return std::nullopt;
+}
 
 DpdkPlan dpdk_plan(const ServerConfig& config, core::ServerId self, std::uint32_t first_cpu) {
   DpdkPlan plan;

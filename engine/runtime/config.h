@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <array>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -186,6 +187,10 @@ Result<ServerConfig> load_config_text(std::string_view text, const std::string& 
 // servers; returns its index in `servers` and `cluster`. With transport=dpdk and a dpdkPeer
 // table, also that the table names every other server once and not `id` itself.
 Result<std::size_t> validate_for(const ServerConfig& config, core::ServerId id);
+
+// A poll mode by its name as `poll=` and `fastzab-server --poll` take it (busy, adaptive,
+// blocking), or nothing.
+std::optional<PollMode> poll_mode_named(std::string_view name) noexcept;
 
 // A CPU list as `cpus=` and `fastzab-server --cpus` take it: comma-separated CPU numbers and
 // ranges lo-hi, each below kMaxCpus, none twice, in the order written. The error is the message

@@ -415,15 +415,11 @@ std::expected<std::unique_ptr<Node>, StartError> Node::start(
                                " state machine(s): one per group");
   }
   if (!options.poll.empty()) {  // fastzab-server --poll: wins over the file's poll
-    const std::pair<const char*, runtime::PollMode> modes[] = {
-        {"busy", runtime::PollMode::busy}, {"adaptive", runtime::PollMode::adaptive},
-        {"blocking", runtime::PollMode::blocking}};
-    const auto* m = std::find_if(std::begin(modes), std::end(modes),
-                                 [&](const auto& e) { return options.poll == e.first; });
-    if (m == std::end(modes)) {
+    const auto mode = runtime::poll_mode_named(options.poll);
+    if (!mode) {
       return configuration_error("--poll: \"" + options.poll + "\" is not busy, adaptive or blocking");
     }
-    cfg->poll = m->second;
+    cfg->poll = *mode;
     cfg->poll_is_default = false;
   }
   if (!options.cpus.empty()) {  // fastzab-server --cpus: wins over the file's cpus

@@ -547,6 +547,21 @@ TEST(Node, ConfigTextIsUsedAsGivenAndStartErrorsSayWhoseFaultTheyAre) {
   EXPECT_NE(refused.error().message.find(dir + "/data"), std::string::npos)
       << refused.error().message;
   EXPECT_STREQ(fastzab::to_string(refused.error().kind), "environment");
+
+  // NodeOptions::poll (fastzab-server --poll) replaces the file's poll: a name it does not know
+  // is refused, and busy is held to busy's rule (a CPU per group), cited as the override.
+  std::filesystem::remove_all(dir + "/data");
+  o.poll = "spin";
+  auto spin = fastzab::Node::start(o, other);
+  ASSERT_FALSE(spin);
+  EXPECT_EQ(spin.error().kind, fastzab::StartError::Kind::configuration);
+  EXPECT_NE(spin.error().message.find("--poll: \"spin\""), std::string::npos) << spin.error().message;
+  o.poll = "busy";
+  auto busy = fastzab::Node::start(o, other);
+  ASSERT_FALSE(busy);
+  EXPECT_NE(busy.error().message.find("poll=busy needs one CPU per group"), std::string::npos)
+      << busy.error().message;
+  o.poll.clear();
   EXPECT_STREQ(fastzab::to_string(fastzab::StartError::Kind::configuration), "configuration");
   std::filesystem::remove_all(dir);
 }
