@@ -526,9 +526,10 @@ void ClientPort::drain_results() {
   node_.poll([&](const Event& e) {
     if (e.kind == Event::Kind::role_changed) {
       // The monotonic time lets a failover or a transfer be broken down from the logs.
-      std::fprintf(stderr, "fastzab-server: group %u: %s, leader %" PRIu64 ", epoch %" PRId64 "%s (at %.6f s)\n",
+      std::fprintf(stderr, "fastzab-server: group %u: %s, leader %" PRIu64 ", epoch %" PRId64 "%s%s%s (at %.6f s)\n",
                    e.group, fastzab::to_string(e.role), e.leader, e.epoch,
-                   e.established ? ", established" : "", monotonic_s());
+                   e.established ? ", established" : "", e.why != nullptr ? ": " : "",
+                   e.why != nullptr ? e.why : "", monotonic_s());
       return;
     }
     if (e.kind == Event::Kind::transfer_ended) {

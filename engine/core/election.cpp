@@ -57,7 +57,7 @@ bool Node::Impl::check_leader(const std::vector<std::optional<RecordedVote>>& vo
   return in_round == round;
 }
 
-void Node::Impl::start_election() {
+void Node::Impl::start_election(Cause why) {
   if (transfer_active) end_transfer(TransferOutcome::aborted);
   abandon_writes();
   // Hellos were sent to the role this node is leaving; a new round makes everyone decide again.
@@ -89,7 +89,7 @@ void Node::Impl::start_election() {
   // A learner never keeps commit knowledge it has not applied across a role change: the next
   // leader tells it again. (The applied prefix is committed and stays.)
   commit = applied;
-  if (!was_looking) emit_role_change(false);
+  if (!was_looking) emit_role_change(false).cause = why;
   broadcast_notification();
 }
 
@@ -141,7 +141,7 @@ void Node::Impl::on_notification(std::size_t from, const Notification& n) {
       if ((state == PeerState::following || state == PeerState::observing) &&
           from == leader_index && n.round > current_vote.round) {
         // My leader started a newer election: it has left its role, so this session ends.
-        start_election();
+        start_election(Cause::leader_new_round);
         return;
       }
       send_notification(from, state, current_vote);

@@ -49,7 +49,7 @@ void Host::carry_out(const Output& o) {
       return gate_.on_output(outs_, o, durable_, send);
     }
     case OutputKind::close_session:
-      return fx_.close_session(o.peer, o.session);
+      return fx_.close_session(o.peer, o.session, o.cause);
     case OutputKind::append:
       return fx_.append(o.zxid, node_.entries(o));
     case OutputKind::deliver:

@@ -22,7 +22,8 @@ class Effects {
   virtual ~Effects() = default;
   // A frame that may leave now, to `peer` on `session`.
   virtual void send(ServerId peer, SessionId session, Bytes frame) = 0;
-  virtual void close_session(ServerId peer, SessionId session) = 0;
+  // `why`: Cause::none when the node is leaving its role (its role_change says why).
+  virtual void close_session(ServerId peer, SessionId session, Cause why) = 0;
   // Log entries (header and value, decode_entry) with consecutive zxids from `first`.
   virtual void append(Zxid first, const EntryRange& entries) = 0;
   // Drop every entry above `last_kept`.

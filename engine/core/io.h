@@ -137,6 +137,27 @@ enum class TransferOutcome : std::uint8_t {
 };
 const char* to_string(TransferOutcome t) noexcept;
 
+// Why a node left its role for a new election (role_change to looking), or why a leader closed
+// a learner's session (close_session). For the operator's log only: nothing decides on it.
+enum class Cause : std::uint8_t {
+  none,                 // role_change: not to looking; close_session: the node is leaving its role
+  start,                // the node's first step
+  leader_new_round,     // (learner) its leader started a newer election round
+  leader_session_down,  // (learner) the session with its leader ended
+  leader_silent,        // (learner) nothing from the leader past leaderSilence (initLimit while syncing)
+  leader_epoch_older,   // (learner) the leader's epoch is older than this node's promise
+  protocol_error,       // a malformed or out-of-place packet (counters.protocol_errors)
+  quorum_lost,          // (leader) no quorum heard from within syncLimit
+  sync_too_slow,        // (leader) discovery and synchronization not done within initLimit
+  epoch_exhausted,      // (leader) its epoch's zxid counter ran out
+  learner_newer_epoch,  // (leader) a learner promised a newer epoch than this leader's
+  learner_ahead,        // (leader) a learner holds history this leader lacks
+  learner_silent,       // (leader) a learner silent past syncLimit (initLimit while syncing)
+  learner_not_acking,   // (leader) a learner answered pings but acked nothing for syncLimit
+  learner_out_of_memory_history,  // (leader) what a learner lacks is no longer in memory
+};
+const char* to_string(Cause c) noexcept;
+
 // A send_after_durable frame may leave only when the log is durable through `log_zxid` and both
 // epoch files hold at least the given values.
 struct DurableBarrier {
@@ -179,6 +200,7 @@ struct Output {
   RejectReason reason = RejectReason::not_leader;
   WriteOutcome outcome = WriteOutcome::committed;
   TransferOutcome transfer = TransferOutcome::handed_off;
+  Cause cause = Cause::none;  // role_change to looking, close_session: why (a log's words)
   std::size_t offset = 0;  // bytes in Outputs::arena
   std::size_t length = 0;
 };

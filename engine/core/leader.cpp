@@ -88,10 +88,10 @@ void Node::Impl::check_epoch_acks() {
   check_established();
 }
 
-void Node::Impl::drop_learner(std::size_t peer) {
+void Node::Impl::drop_learner(std::size_t peer, Cause why) {
   ++counters.learners_dropped;
   if (transfer_active && transfer_target == peer) end_transfer(TransferOutcome::aborted);
-  close_session(peer);
+  close_session(peer, why);
   learners[peer] = LearnerRecord{};
   contributors.reset(peer);
   if (phase == ZabPhase::discovery) epoch_acks.reset(peer);
@@ -110,7 +110,7 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
       if (!info || info->server != id_of(from) || observer != cfg.cluster.members()[from].observer ||
           p.zxid.counter() != 0) {
         ++counters.protocol_errors;
-        drop_learner(from);
+        drop_learner(from, Cause::protocol_error);
         return;
       }
       l = LearnerRecord{};
@@ -121,7 +121,7 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
       if (phase == ZabPhase::broadcast && l.accepted > leader_epoch) {
         // It promised a newer epoch than mine and would refuse my LEADERINFO forever (a leader
         // attempt it took part in failed). Only a new election can take it back: step down.
-        start_election();
+        start_election(Cause::learner_newer_epoch);
         return;
       }
       if (leader_epoch == kNoEpoch) {
@@ -150,7 +150,7 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
       }
       if (!l.active || !l.leaderinfo_sent || l.ackepoch_received || !info) {
         ++counters.protocol_errors;
-        drop_learner(from);
+        drop_learner(from, Cause::protocol_error);
         return;
       }
       l.ackepoch_received = true;
@@ -165,7 +165,7 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
         const bool ahead = info->current_epoch > ref_epoch.value ||
                            (info->current_epoch == ref_epoch.value && p.zxid > ref_zxid);
         if (ahead) {
-          drop_learner(from);
+          drop_learner(from, Cause::learner_ahead);
           return;
         }
         if (!l.observer && p.zxid != kLostZxid) epoch_acks.set(from);
@@ -180,7 +180,7 @@ void Node::Impl::leader_packet(std::size_t from, const QuorumPacket& p) {
     case PacketType::ack: {
       if (!l.active || !l.synced) {
         ++counters.protocol_errors;
-        drop_learner(from);
+        drop_learner(from, Cause::protocol_error);
         return;
       }
       if (p.zxid == Zxid::make(leader_epoch, 0)) {
@@ -231,7 +231,7 @@ void Node::Impl::sync_learner(std::size_t peer) {
        !history.contains(l.peer_applied))) {
     // It delivered something this leader does not have: never paper over that.
     ++counters.protocol_errors;
-    drop_learner(peer);
+    drop_learner(peer, Cause::protocol_error);
     return;
   }
   const Zxid limit = l.observer ? commit : history.last();
@@ -312,7 +312,7 @@ void Node::Impl::announce_commit(std::size_t peer) {
   if (l.sent < history.base()) {
     // What it lacks is no longer in memory (never expected: eviction keeps it). Resync.
     ++counters.protocol_errors;
-    drop_learner(peer);
+    drop_learner(peer, Cause::learner_out_of_memory_history);
     return;
   }
   if (commit > l.sent) {
@@ -346,7 +346,7 @@ void Node::Impl::try_commit() {
   }
   reply_committed_forwards();
   deliver_up_to(commit);
-  if (epoch_exhausted && commit == history.last()) start_election();
+  if (epoch_exhausted && commit == history.last()) start_election(Cause::epoch_exhausted);
 }
 
 std::optional<ClientTable::Last> Node::Impl::last_write_of(std::uint64_t client) const noexcept {
@@ -446,7 +446,7 @@ void Node::Impl::leader_propose(std::span<const ClientProposal> proposals, std::
     // without it would drop them.
     epoch_exhausted = true;
     exhausted_at = now;
-    if (commit == history.last()) start_election();
+    if (commit == history.last()) start_election(Cause::epoch_exhausted);
   }
 }
 
@@ -454,13 +454,13 @@ void Node::Impl::leader_tick() {
   ++phase_ticks;
   if (transfer_active && now >= transfer_deadline) end_transfer(TransferOutcome::aborted);
   if (epoch_exhausted && now - exhausted_at > cfg.sync_limit_ticks) {
-    start_election();  // what is left cannot commit in time: a new epoch anyway
+    start_election(Cause::epoch_exhausted);  // what is left cannot commit in time: a new epoch anyway
     return;
   }
   if (phase != ZabPhase::broadcast) {
     // Discovery and synchronization must finish within initLimit (L:1484, 1532, 1643).
     if (phase_ticks > cfg.init_limit_ticks) {
-      start_election();
+      start_election(Cause::sync_too_slow);
       return;
     }
   }
@@ -474,13 +474,13 @@ void Node::Impl::leader_tick() {
     const std::int32_t limit =
         l.uptodate_sent ? cfg.sync_limit_ticks : cfg.init_limit_ticks;
     if (l.silent_ticks > limit) {
-      drop_learner(i);
+      drop_learner(i, Cause::learner_silent);
       continue;
     }
     if (l.newleader_acked && !l.observer && l.acked < l.sent && l.sent.epoch() == leader_epoch) {
       // A learner that answers pings but never acks is dropped (SyncLimitCheck, testTxnTimeout).
       if (++l.ack_stall_ticks > cfg.sync_limit_ticks) {
-        drop_learner(i);
+        drop_learner(i, Cause::learner_not_acking);
         continue;
       }
     } else {
@@ -492,7 +492,7 @@ void Node::Impl::leader_tick() {
   if (phase == ZabPhase::broadcast && phase_ticks > cfg.sync_limit_ticks &&
       !cfg.cluster.verifier().is_quorum(heard)) {
     // Lost the quorum for syncLimit ticks (I14): stop leading.
-    start_election();
+    start_election(Cause::quorum_lost);
   }
 }
 

@@ -36,7 +36,7 @@ void Node::Impl::send_learner_info() {
 
 void Node::Impl::learner_fail() {
   ++counters.protocol_errors;
-  start_election();
+  start_election(Cause::protocol_error);
 }
 
 // Appends the entries of a PROPOSAL/INFORM batch that this history does not hold yet. Entries
@@ -96,7 +96,7 @@ void Node::Impl::learner_packet(const QuorumPacket& p) {
       } else if (e == accepted_epoch) {
         promised = -1;  // already promised this epoch: "not an ack, but sync me"
       } else {
-        return start_election();  // a leader older than my promise
+        return start_election(Cause::leader_epoch_older);  // a leader older than my promise
       }
       leaderinfo_received = true;
       session_epoch = e;
@@ -256,7 +256,7 @@ void Node::Impl::learner_tick() {
   const std::int32_t limit =
       phase == ZabPhase::broadcast ? cfg.leader_silence_ticks : cfg.init_limit_ticks;
   if (leader_silent_ticks > limit) {
-    start_election();
+    start_election(Cause::leader_silent);
     return;
   }
   if (!leaderinfo_received && leader_session.value != 0 && (now % cfg.learner_hello_retry_ticks) == 0) {

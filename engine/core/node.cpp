@@ -103,7 +103,7 @@ void Node::Impl::step(const Input& in, Outputs& o) {
     evict_history();
   }
   const bool first_step = (round == 0 && state == PeerState::looking);
-  if (first_step) start_election();
+  if (first_step) start_election(Cause::start);
   std::visit(Overloaded{
                  [&](const input::Message& m) { on_message(m); },
                  [&](const input::Tick&) { on_tick(); },
@@ -201,7 +201,7 @@ void Node::Impl::on_session_down(const input::SessionDown& s) {
   } else if ((state == PeerState::following || state == PeerState::observing) &&
              *peer == leader_index && leader_session == s.session) {
     // Nothing of the leader session may be used after it ends (I20): back to election.
-    start_election();
+    start_election(Cause::leader_session_down);
   }
 }
 
@@ -244,11 +244,12 @@ void Node::Impl::send_packet(std::size_t peer, PacketType type, Zxid zxid,
              [&](ByteBuffer& b) { encode_packet(type, zxid, Bytes{}, b); });
 }
 
-void Node::Impl::close_session(std::size_t peer) {
+void Node::Impl::close_session(std::size_t peer, Cause why) {
   if (!session_up(peer)) return;
   Output& o = push(OutputKind::close_session);
   o.peer = id_of(peer);
   o.session = sessions[peer];
+  o.cause = why;
 }
 
 void Node::Impl::persist_epochs() {

@@ -94,7 +94,7 @@ struct Node::Impl {
   void send_frame(std::size_t peer, SessionId session, const DurableBarrier* barrier,
                   Encode&& encode);
   void send_packet(std::size_t peer, PacketType type, Zxid zxid, const DurableBarrier* barrier);
-  void close_session(std::size_t peer);
+  void close_session(std::size_t peer, Cause why = Cause::none);
   void persist_epochs();
   Output& emit_role_change(bool established);
   // Emits append or deliver outputs for history entries [first, end), one per zxid run.
@@ -106,7 +106,7 @@ struct Node::Impl {
   void evict_history();
 
   // ---- election.cpp ----
-  void start_election();
+  void start_election(Cause why);
   void on_notification(std::size_t from, const Notification& n);
   void election_tick();
   void broadcast_notification();
@@ -134,7 +134,7 @@ struct Node::Impl {
   void establish();
   void try_commit();
   void announce_commit(std::size_t peer);
-  void drop_learner(std::size_t peer);
+  void drop_learner(std::size_t peer, Cause why);
   // `origin`: the learner that forwarded the proposals (REQUEST), or self for the host's own.
   void leader_propose(std::span<const ClientProposal> proposals, std::size_t origin);
   bool leader_self_ready() const noexcept;

@@ -46,6 +46,27 @@ const char* to_string(RejectReason r) noexcept {
   return "unknown";
 }
 
+const char* to_string(Cause c) noexcept {
+  switch (c) {
+    case Cause::none: return "none";
+    case Cause::start: return "starting";
+    case Cause::leader_new_round: return "the leader started a new election round";
+    case Cause::leader_session_down: return "the session with the leader ended";
+    case Cause::leader_silent: return "nothing from the leader within its silence limit";
+    case Cause::leader_epoch_older: return "the leader's epoch is older than this server's promise";
+    case Cause::protocol_error: return "a malformed or out-of-place packet";
+    case Cause::quorum_lost: return "no quorum of followers heard from within syncLimit";
+    case Cause::sync_too_slow: return "discovery and synchronization not done within initLimit";
+    case Cause::epoch_exhausted: return "the epoch's zxid counter ran out";
+    case Cause::learner_newer_epoch: return "a learner promised a newer epoch";
+    case Cause::learner_ahead: return "the learner holds history the leader lacks";
+    case Cause::learner_silent: return "the learner was silent past its limit (syncLimit, or initLimit while syncing)";
+    case Cause::learner_not_acking: return "the learner acknowledged nothing for syncLimit";
+    case Cause::learner_out_of_memory_history: return "what the learner lacks is no longer in memory";
+  }
+  return "unknown";
+}
+
 }  // namespace fastzab::core
 
 namespace fastzab {

@@ -140,7 +140,7 @@ void Node::Impl::leader_request(std::size_t from, const QuorumPacket& p) {
   const auto batch = decode_batch(p.data, kMaxRequestEntryBytes);
   if (!l.active || !batch) {
     ++counters.protocol_errors;
-    drop_learner(from);
+    drop_learner(from, Cause::protocol_error);
     return;
   }
   request_scratch.clear();
@@ -149,7 +149,7 @@ void Node::Impl::leader_request(std::size_t from, const QuorumPacket& p) {
     const auto v = e ? decode_entry(e->entry) : unexpected(e.error());
     if (!v) {
       ++counters.protocol_errors;
-      drop_learner(from);
+      drop_learner(from, Cause::protocol_error);
       return;
     }
     request_scratch.push_back(ClientProposal{e->tag, v->value, v->id});

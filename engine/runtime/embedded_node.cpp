@@ -255,13 +255,14 @@ struct Group {
       emit(e);
     };
     hooks.role_changed = [&](core::PeerState role, std::uint64_t leader, std::int64_t epoch,
-                             bool established) {
+                             bool established, const char* why) {
       Event e;
       e.kind = Event::Kind::role_changed;
       e.role = role_of(role);
       e.leader = leader;
       e.epoch = epoch;
       e.established = established;
+      e.why = why;
       emit(e);
     };
     hooks.transfer_ended = [&](std::uint64_t tag, core::TransferOutcome outcome,

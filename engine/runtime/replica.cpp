@@ -201,7 +201,13 @@ void Replica::stepped(const core::Input& input) {
   if (trace_ != nullptr) [[unlikely]] trace_step(input, committed_before_step_);
 }
 
-void Replica::close_session(core::ServerId peer, core::SessionId session) {
+void Replica::close_session(core::ServerId peer, core::SessionId session, core::Cause why) {
+  // A leader dropping one learner (rare) says why; a node leaving its role says so in its
+  // role change instead.
+  if (why != core::Cause::none) {
+    std::fprintf(stderr, "fastzab: log %s: closing the session with server %lld: %s\n",
+                 opt_.log_dir.c_str(), static_cast<long long>(peer.value), core::to_string(why));
+  }
   transport_->close_session(static_cast<std::uint64_t>(peer.value), session.value);
 }
 
@@ -325,7 +331,8 @@ void Replica::role_change(const core::Output& o) {
   }
   if (hooks_.role_changed) {
     hooks_.role_changed(o.role, static_cast<std::uint64_t>(std::max<std::int64_t>(o.leader.value, 0)),
-                        std::max<std::int64_t>(o.accepted.value, 0), o.established);
+                        std::max<std::int64_t>(o.accepted.value, 0), o.established,
+                        o.cause == core::Cause::none ? nullptr : core::to_string(o.cause));
   }
 }
 

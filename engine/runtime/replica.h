@@ -54,8 +54,9 @@ struct ReplicaHooks {
   std::function<void(std::uint64_t tag, std::uint64_t zxid)> committed;
   // `why` is never committed or stopped (only fastzab::Node ends writes as stopped).
   std::function<void(std::uint64_t tag, WriteOutcome why)> failed;
+  // `why`: to looking, why this server left its role (a static string); else null.
   std::function<void(core::PeerState role, std::uint64_t leader, std::int64_t epoch,
-                     bool established)>
+                     bool established, const char* why)>
       role_changed;
   // A transfer_leadership() request ended. `target`: the server it named or chose (0: none).
   std::function<void(std::uint64_t tag, core::TransferOutcome outcome, std::uint64_t target)>
@@ -155,7 +156,7 @@ class Replica final : private core::Effects {
   // core::Effects: what the host carries out, in order. A failure sets fatal_ (healthy() turns
   // false and the host stops).
   void send(core::ServerId peer, core::SessionId session, core::Bytes frame) override;
-  void close_session(core::ServerId peer, core::SessionId session) override;
+  void close_session(core::ServerId peer, core::SessionId session, core::Cause why) override;
   void append(core::Zxid first, const core::EntryRange& entries) override;
   void truncate(core::Zxid last_kept) override;
   void persist_epochs(core::Epoch accepted, core::Epoch current) override;

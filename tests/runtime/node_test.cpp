@@ -356,11 +356,13 @@ TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
   ASSERT_TRUE(node) << node.error().message;
   bool committed = false;
   int no_leader = 0;
+  std::vector<fastzab::Event> roles;
   for (int attempt = 0; attempt < 100 && !committed; ++attempt) {
     ASSERT_TRUE((*node)->propose(1, kv_example::encode_set("color", "blue")));
     bool answered = false;
     while (!answered && (*node)->wait(10s)) {
       (*node)->poll([&](const fastzab::Event& e) {
+        if (e.kind == fastzab::Event::Kind::role_changed) roles.push_back(e);
         if (e.kind == fastzab::Event::Kind::role_changed || e.tag != 1) return;
         answered = true;
         committed = e.kind == fastzab::Event::Kind::write_committed;
@@ -374,6 +376,13 @@ TEST(Node, TheReadmeFlowCommitsOnAOneServerCluster) {
     if (!committed) std::this_thread::sleep_for(5ms);
   }
   EXPECT_TRUE(committed);
+  // Looking at start, saying why; then leading, which needs no why.
+  ASSERT_GE(roles.size(), 2u);
+  EXPECT_EQ(roles.front().role, fastzab::Role::looking);
+  ASSERT_NE(roles.front().why, nullptr);
+  EXPECT_STREQ(roles.front().why, "starting");
+  EXPECT_EQ(roles.back().role, fastzab::Role::leader);
+  EXPECT_EQ(roles.back().why, nullptr);
   (*node)->stop();
   EXPECT_EQ(kv.map.at("color"), "blue");
   std::filesystem::remove_all(dir);

@@ -19,7 +19,24 @@ TEST(LeaderQuorumLoss, S7_29_I14_IsolatedLeaderStepsDownWithinSyncLimit) {
   }
   EXPECT_EQ(e.state(3), PeerState::looking);
   EXPECT_LE(waited, e.config(3).sync_limit_ticks + 1);
+  // It says why (the operator's log).
+  EXPECT_TRUE(e.transcript().contains(std::string("n3 LOOKING: ") +
+                                      core::to_string(core::Cause::quorum_lost)));
   EXPECT_TRUE(e.elect().has_value());  // n1 and n2 go on
+}
+
+TEST(LeaderQuorumLoss, S4_5_ASilentFollowerIsDroppedAndTheLeaderSaysWhy) {
+  // n1's frames to the leader are held (its session stays up): past syncLimit the leader closes
+  // that session, naming the cause, and goes on leading with n2.
+  Ensemble e(Spec::majority(3));
+  ASSERT_EQ(e.start_and_elect(), std::optional<Sid>(3));
+  e.hold_link(1, 3);
+  e.tick(e.config(3).sync_limit_ticks + 2);
+  EXPECT_TRUE(e.transcript().contains(std::string("n3 closes n1: ") +
+                                      core::to_string(core::Cause::learner_silent)))
+      << e.transcript().dump();
+  EXPECT_FALSE(e.transcript().contains("n3 closes n2"));
+  EXPECT_EQ(e.state(3), PeerState::leading);
 }
 
 TEST(LeaderQuorumLoss, S7_29_I14_LeaderWithOneOfFourFollowersLeftStepsDown) {

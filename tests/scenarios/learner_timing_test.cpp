@@ -90,6 +90,9 @@ TEST(LearnerTiming, S4_5_SilentLeaderIsGivenUpAfterLeaderSilenceNotSyncLimit) {
     ++waited;
   }
   EXPECT_EQ(waited, e.config(follower).leader_silence_ticks + 1) << e.transcript().dump();
+  EXPECT_TRUE(e.transcript().contains("n" + std::to_string(follower) + " LOOKING: " +
+                                      core::to_string(core::Cause::leader_silent)))
+      << e.transcript().dump();
   EXPECT_EQ(e.state(*leader), PeerState::leading);  // its quorum still holds
 }
 

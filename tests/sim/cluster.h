@@ -111,7 +111,9 @@ class Cluster final : public FaultTarget {
     void send(core::ServerId peer, core::SessionId s, core::Bytes frame) override {
       c->frame_out(i, peer, s, frame);
     }
-    void close_session(core::ServerId peer, core::SessionId s) override { c->on_close(i, peer, s); }
+    void close_session(core::ServerId peer, core::SessionId s, core::Cause) override {
+      c->on_close(i, peer, s);
+    }
     void append(core::Zxid first, const core::EntryRange& entries) override {
       c->on_append(i, first, entries);
     }

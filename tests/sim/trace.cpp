@@ -81,6 +81,7 @@ std::string describe_output(const core::Outputs& outs, const core::Output& o) {
       break;
     case core::OutputKind::close_session:
       s += " " + sid(o.peer) + " #" + std::to_string(o.session.value);
+      if (o.cause != core::Cause::none) s += std::string(": ") + core::to_string(o.cause);
       break;
     case core::OutputKind::append:
     case core::OutputKind::deliver:
@@ -99,6 +100,7 @@ std::string describe_output(const core::Outputs& outs, const core::Output& o) {
     case core::OutputKind::role_change:
       s += std::string(" ") + core::to_string(o.role) + " leader=" + sid(o.leader) +
            " epoch=" + ep(o.accepted) + (o.established ? " ESTABLISHED" : "");
+      if (o.cause != core::Cause::none) s += std::string(": ") + core::to_string(o.cause);
       break;
     case core::OutputKind::transfer_result:
       s += " tag " + std::to_string(o.tag) + " to " + sid(o.leader) + ": " +

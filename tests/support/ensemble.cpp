@@ -310,7 +310,11 @@ struct Ensemble::MemberEffects final : core::Effects {
   std::string me() const { return ensemble->name(x().sid); }
 
   void send(ServerId peer, SessionId s, Bytes b) override { ensemble->emit(i, peer, s, b); }
-  void close_session(ServerId peer, SessionId s) override {
+  void close_session(ServerId peer, SessionId s, core::Cause why) override {
+    if (why != core::Cause::none) {
+      ensemble->transcript_.add(me() + " closes " + ensemble->name(peer.value) + ": " +
+                                core::to_string(why));
+    }
     closes.emplace_back(ensemble->index(peer.value), s);
   }
   void append(Zxid first, const core::EntryRange& batch) override {
@@ -375,6 +379,7 @@ struct Ensemble::MemberEffects final : core::Effects {
     }
     if (o.accepted != core::kNoEpoch) line += " e" + std::to_string(o.accepted.value);
     if (o.established) line += " established";
+    if (o.cause != core::Cause::none) line += std::string(": ") + core::to_string(o.cause);
     ensemble->transcript_.add(line);
     if (o.role == PeerState::leading && o.established) {
       const auto [it, fresh] = ensemble->established_.emplace(o.accepted.value, x().sid);

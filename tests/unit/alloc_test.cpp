@@ -125,7 +125,7 @@ struct Member final : Effects {
   std::size_t index = 0;
   std::deque<std::pair<OutputKind, Output>> disk;
   void send(ServerId peer, SessionId s, Bytes b) override;
-  void close_session(ServerId, SessionId) override {}
+  void close_session(ServerId, SessionId, Cause) override {}
   void append(Zxid first, const EntryRange& entries) override {
     NotCounted n;
     Output o;

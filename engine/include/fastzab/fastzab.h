@@ -85,6 +85,9 @@ struct Event {
                               // transfer_ended: the target (0: none was chosen)
   std::int64_t epoch = 0;     // role_changed
   bool established = false;   // role_changed: the leader finished synchronizing its followers
+  // role_changed to looking: why this server left its role ("no quorum of followers heard from
+  // within syncLimit", ...), a static string for logs; null otherwise.
+  const char* why = nullptr;
   TransferResult transfer = TransferResult::handed_off;  // transfer_ended
 };
 
