@@ -50,6 +50,8 @@ DatagramPeer::DatagramPeer(const HandshakeContext& context, std::uint64_t peer_i
                            const DatagramPeerConfig& config)
     : context_(&context), peer_id_(peer_id), dialer_(dialer), cfg_(config) {
   FZ_NET_CHECK(invalid_reason(cfg_.session) == nullptr);
+  spare_slots_ = DatagramSession::make_slots(cfg_.session);  // before serving, once
+  ++counters_.slot_storages_made;
   packet_.reserve(kControlHeaderBytes + wire::kReplyBytes);
   if (!dialer_) handshake_.start_acceptor(*context_);
 }
@@ -77,7 +79,9 @@ void DatagramPeer::establish(std::uint64_t now_us, Events events) {
   if (session_) end_session("replaced by a new handshake (the peer restarted)", events);
   const std::uint64_t dialer_id = session_id_of(handshake_.dialer_hello());
   const std::uint64_t acceptor_id = session_id_of(handshake_.acceptor_hello());
-  session_.emplace(cfg_.session, dialer_ ? dialer_id : acceptor_id, dialer_ ? acceptor_id : dialer_id);
+  if (spare_slots_.bytes == nullptr) ++counters_.slot_storages_made;  // never expected
+  session_.emplace(cfg_.session, dialer_ ? dialer_id : acceptor_id, dialer_ ? acceptor_id : dialer_id,
+                   std::move(spare_slots_));
   last_heard_ = now_us;
   last_sent_ = now_us;
   ++counters_.sessions_up;
@@ -87,6 +91,7 @@ void DatagramPeer::establish(std::uint64_t now_us, Events events) {
 void DatagramPeer::end_session(std::string_view reason, Events events) {
   if (!session_) return;
   const std::uint64_t id = session_->local_session();
+  spare_slots_ = session_->release_slots();
   session_.reset();
   confirming_ = false;
   ++counters_.sessions_down;

@@ -62,6 +62,7 @@ class DatagramPeer {
     std::uint64_t hellos_sent = 0, confirms_sent = 0;
     std::uint64_t stale = 0;               // data packets of no live session
     std::uint64_t answers_throttled = 0;   // REPLYs and CLOSEs not sent (answer_interval_us)
+    std::uint64_t slot_storages_made = 0;  // send slots made: once, at construction
   };
 
   // `context` must outlive the peer. `dialer`: this end starts the handshakes.
@@ -101,6 +102,8 @@ class DatagramPeer {
   DatagramPeerConfig cfg_;
   Handshake handshake_;
   std::optional<DatagramSession> session_;
+  // The next session's send slots (tens of MB: made once, handed from session to session).
+  DatagramSession::SlotStorage spare_slots_;
   // The handshake message to resend (HELLO awaiting REPLY; CONFIRM until the acceptor answers).
   std::vector<std::byte> resend_;
   std::uint64_t resend_at_ = 0;

@@ -108,17 +108,25 @@ const char* invalid_reason(const DatagramSessionConfig& c) noexcept {
 }
 
 DatagramSession::DatagramSession(const DatagramSessionConfig& config, std::uint64_t local_session,
-                                 std::uint64_t peer_session)
-    : cfg_(config), local_(local_session), peer_(peer_session) {
+                                 std::uint64_t peer_session, SlotStorage storage)
+    : cfg_(config), local_(local_session), peer_(peer_session), slots_(std::move(storage)) {
   FZ_NET_CHECK(invalid_reason(cfg_) == nullptr);
   FZ_NET_CHECK(local_ != 0 && peer_ != 0);
-  slots_.resize(cfg_.send_slots * (kDatagramHeaderBytes + cfg_.mtu_payload));
+  if (slots_.bytes == nullptr ||
+      slots_.size != cfg_.send_slots * (kDatagramHeaderBytes + cfg_.mtu_payload)) {
+    slots_ = make_slots(cfg_);
+  }
   sent_at_.assign(cfg_.send_slots, 0);
   write_header(ack_packet_, DatagramType::ack, 0, local_, peer_, 0, 0);
 }
 
+DatagramSession::SlotStorage DatagramSession::make_slots(const DatagramSessionConfig& config) {
+  const std::size_t bytes = config.send_slots * (kDatagramHeaderBytes + config.mtu_payload);
+  return SlotStorage{std::make_unique<std::byte[]>(bytes), bytes};
+}
+
 std::byte* DatagramSession::slot(std::uint64_t seq) noexcept {
-  return slots_.data() + (seq % cfg_.send_slots) * (kDatagramHeaderBytes + cfg_.mtu_payload);
+  return slots_.bytes.get() + (seq % cfg_.send_slots) * (kDatagramHeaderBytes + cfg_.mtu_payload);
 }
 
 std::size_t DatagramSession::packets_for(std::size_t frame_bytes) const noexcept {

@@ -27,6 +27,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <utility>
@@ -64,6 +65,12 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> datagram_session_ids(
 // Why a DatagramSessionConfig cannot work, or nullptr.
 const char* invalid_reason(const DatagramSessionConfig& config) noexcept;
 
+// A session's send slots, which one session can hand to the next (release_slots()).
+struct DatagramSlotStorage {
+  std::unique_ptr<std::byte[]> bytes;
+  std::size_t size = 0;
+};
+
 class DatagramSession {
  public:
   enum class Received : std::uint8_t {
@@ -85,9 +92,22 @@ class DatagramSession {
     std::uint64_t frames_queued = 0, frames_delivered = 0;
   };
 
+  using SlotStorage = DatagramSlotStorage;
+
   // `config` must be valid (invalid_reason() == nullptr; checked). Session ids are never 0.
+  // `storage`: from make_slots(config) or an ended session's release_slots(); empty or of
+  // another size: the session makes its own.
   DatagramSession(const DatagramSessionConfig& config, std::uint64_t local_session,
-                  std::uint64_t peer_session);
+                  std::uint64_t peer_session, SlotStorage storage = {});
+
+  // Send slots for sessions of `config`, zeroed: their pages are mapped now, not on the hot
+  // path. Sized for the largest frame (a SNAP) they are tens of MB (17.7 MB for 16 MiB), which
+  // took 50-130 ms of the polling thread to make: a DatagramPeer makes them once, before its
+  // first session, and hands them from each session to the next.
+  static SlotStorage make_slots(const DatagramSessionConfig& config);
+
+  // Gives the slots' bytes away for the next session; this one must not be used after.
+  SlotStorage release_slots() noexcept { return std::move(slots_); }
 
   // Packets a frame of `frame_bytes` takes (an empty frame takes one).
   std::size_t packets_for(std::size_t frame_bytes) const noexcept;
@@ -130,7 +150,7 @@ class DatagramSession {
   std::uint64_t peer_;
   // Sender: sequences from 1; [una_, next_send_) sent and unacknowledged, [next_send_,
   // next_queue_) queued; highest_sent_ the largest ever transmitted (resends are below it).
-  std::vector<std::byte> slots_;          // send_slots * (header + mtu_payload)
+  SlotStorage slots_;  // send_slots * (header + mtu_payload) bytes (make_slots)
   std::vector<std::uint64_t> sent_at_;    // per slot: when its packet last left
   std::uint64_t una_ = 1;
   std::uint64_t next_send_ = 1;

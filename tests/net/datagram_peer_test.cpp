@@ -200,6 +200,13 @@ TEST(DatagramPeer, SilenceEndsTheSessionAndTheDialerStartsOver) {
   ASSERT_TRUE(n.run_until([&] { return both_up(n); }, 1'000'000));
   EXPECT_NE(n.s(1).peer->session(), before);
   exchange(n, 20, 0);
+  // The new session sends from the slots the peer made at its construction and the old
+  // session used (making them, sized for the largest frame, stalled the polling thread for up
+  // to 130 ms per session), and what it sends is intact.
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(n.s(i).peer->counters().sessions_up, 2u);
+    EXPECT_EQ(n.s(i).peer->counters().slot_storages_made, 1u);
+  }
 }
 
 // close() tells the peer at once (a CLOSE), long before its silence timeout.
