@@ -80,8 +80,9 @@ void DatagramPeer::establish(std::uint64_t now_us, Events events) {
   const std::uint64_t dialer_id = session_id_of(handshake_.dialer_hello());
   const std::uint64_t acceptor_id = session_id_of(handshake_.acceptor_hello());
   if (spare_slots_.bytes == nullptr) ++counters_.slot_storages_made;  // never expected
-  session_.emplace(cfg_.session, dialer_ ? dialer_id : acceptor_id, dialer_ ? acceptor_id : dialer_id,
-                   std::move(spare_slots_));
+  session_ = std::make_unique<DatagramSession>(cfg_.session, dialer_ ? dialer_id : acceptor_id,
+                                               dialer_ ? acceptor_id : dialer_id,
+                                               std::move(spare_slots_));
   last_heard_ = now_us;
   last_sent_ = now_us;
   ++counters_.sessions_up;
@@ -91,8 +92,13 @@ void DatagramPeer::establish(std::uint64_t now_us, Events events) {
 void DatagramPeer::end_session(std::string_view reason, Events events) {
   if (!session_) return;
   const std::uint64_t id = session_->local_session();
-  spare_slots_ = session_->release_slots();
-  session_.reset();
+  if (delivering_) {
+    FZ_NET_CHECK(ended_in_delivery_ == nullptr);  // no session comes up during a delivery
+    ended_in_delivery_ = std::move(session_);
+  } else {
+    spare_slots_ = session_->release_slots();
+    session_.reset();
+  }
   confirming_ = false;
   ++counters_.sessions_down;
   events(PeerEvent{PeerEvent::Kind::session_down, id, {}, reason});
@@ -249,9 +255,17 @@ void DatagramPeer::receive(std::span<const std::byte> packet, std::uint64_t now_
     send_control(ControlKind::close, body, transmit);
     return;
   }
+  const std::uint64_t id = session_->local_session();
+  delivering_ = true;
   const auto r = session_->receive(packet, now_us, [&](std::span<const std::byte> frame) {
-    events(PeerEvent{PeerEvent::Kind::frame, session_->local_session(), frame, {}});
+    events(PeerEvent{PeerEvent::Kind::frame, id, frame, {}});
   });
+  delivering_ = false;
+  if (ended_in_delivery_ != nullptr) {
+    spare_slots_ = ended_in_delivery_->release_slots();
+    ended_in_delivery_.reset();
+    return;  // closed while its frame was read: nothing more of it counts
+  }
   switch (r) {
     case DatagramSession::Received::accepted:
     case DatagramSession::Received::duplicate:

@@ -12,6 +12,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -82,7 +83,7 @@ class DatagramPeer {
                Events events);
 
   std::uint64_t session() const noexcept { return session_ ? session_->local_session() : 0; }
-  DatagramSession* live() noexcept { return session_ ? &*session_ : nullptr; }
+  DatagramSession* live() noexcept { return session_.get(); }
   std::uint64_t peer_id() const noexcept { return peer_id_; }
   const Counters& counters() const noexcept { return counters_; }
 
@@ -101,7 +102,11 @@ class DatagramPeer {
   bool dialer_;
   DatagramPeerConfig cfg_;
   Handshake handshake_;
-  std::optional<DatagramSession> session_;
+  std::unique_ptr<DatagramSession> session_;
+  // A session ended from inside its own delivery (the receiver of a frame closed the peer while
+  // reading it): it and the frame's bytes live until the delivery returns (receive()).
+  std::unique_ptr<DatagramSession> ended_in_delivery_;
+  bool delivering_ = false;
   // The next session's send slots (tens of MB: made once, handed from session to session).
   DatagramSession::SlotStorage spare_slots_;
   // The handshake message to resend (HELLO awaiting REPLY; CONFIRM until the acceptor answers).

@@ -6,7 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -58,6 +60,8 @@ class Net {
   std::uint64_t now() const { return now_; }
   bool cut = false;
   std::vector<Bytes> captured[2];  // what each side put on the wire
+  // Called with each frame delivered, inside the delivery (after it is recorded).
+  std::function<void(int at, const PeerEvent& e)> on_frame;
 
   void restart(int i, unsigned char secret = 0x5a) {
     servers_[i] = std::make_unique<Server>(static_cast<std::uint64_t>(i + 1), static_cast<std::uint64_t>(2 - i),
@@ -108,6 +112,7 @@ class Net {
     if (e.kind == PeerEvent::Kind::frame) {
       srv.frames.emplace_back(e.frame.begin(), e.frame.end());
       srv.frame_sessions.push_back(e.session);
+      if (on_frame) on_frame(at, e);
     }
   }
 
@@ -222,6 +227,43 @@ TEST(DatagramPeer, CloseEndsThePeersSessionAtOnce) {
   EXPECT_NE(n.s(1).log.back().find("closed by the peer"), std::string::npos) << n.s(1).log.back();
   ASSERT_TRUE(n.run_until([&] { return both_up(n); }, 1'000'000));
   EXPECT_NE(n.s(0).peer->session(), acceptor_session);
+}
+
+// The receiver of a frame may close the session while it reads the frame (the core dropping a
+// peer on what it just said): the session and the frame's bytes outlive the delivery, nothing
+// more of that session is delivered, and the next session comes up and carries frames. (A
+// DPDK server segfaulted when a leadership transfer closed sessions inside a delivery.)
+TEST(DatagramPeer, ASessionClosedFromInsideItsOwnDeliveryEndsCleanly) {
+  Net n(0.0, 13);
+  ASSERT_TRUE(n.run_until([&] { return both_up(n); }, 1'000'000));
+  const std::uint64_t closed = n.s(0).peer->session();
+  bool read_after_close = false;
+  n.on_frame = [&](int at, const PeerEvent& e) {
+    if (at != 0 || e.session != closed || read_after_close) return;
+    const Bytes copy(e.frame.begin(), e.frame.end());
+    n.s(0).peer->close(e.session, n.now(), [&](std::span<const std::byte>) {}, [&](const PeerEvent& d) {
+      n.s(0).log.push_back("down " + std::to_string(d.session) + " " + std::string(d.reason));
+    });
+    EXPECT_EQ(n.s(0).peer->session(), 0u);
+    // The frame's bytes (reassembled from 3 packets) are still the frame's.
+    EXPECT_EQ(Bytes(e.frame.begin(), e.frame.end()), copy);
+    read_after_close = true;
+  };
+  // 1,200-byte frames take 3 packets of 500 each: the first frame 0 takes closes its session.
+  std::uint32_t sent = 0;
+  ASSERT_TRUE(n.run_until([&] {
+    while (sent < 20 && n.s(1).peer->send(n.s(1).peer->session(), frame_of(1200, sent))) ++sent;
+    return read_after_close;
+  }, 100'000));
+  n.on_frame = nullptr;
+  const std::size_t frames_of_closed = static_cast<std::size_t>(
+      std::count(n.s(0).frame_sessions.begin(), n.s(0).frame_sessions.end(), closed));
+  EXPECT_EQ(frames_of_closed, 1u) << "a frame of the closed session came after the close";
+  ASSERT_TRUE(n.run_until([&] { return both_up(n) && n.s(0).peer->session() != closed; }, 1'000'000));
+  EXPECT_EQ(std::count(n.s(0).frame_sessions.begin(), n.s(0).frame_sessions.end(), closed),
+            static_cast<std::ptrdiff_t>(frames_of_closed));
+  exchange(n, 20, 5000);
+  EXPECT_EQ(n.s(0).peer->counters().slot_storages_made, 1u);
 }
 
 TEST(DatagramPeer, AWrongSecretNeverMakesASession) {
