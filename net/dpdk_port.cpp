@@ -30,6 +30,78 @@ std::atomic<std::uint32_t> g_pool_serial{0};
 
 std::string dpdk_says(int err) { return rte_strerror(err < 0 ? -err : err); }
 
+// memif's control path runs on the EAL's interrupt thread, and when a peer goes away it unmaps
+// the shared rings (memif_disconnect) with no lock against a polling thread copying into them
+// in a burst: a server died with its polling thread in tx_burst's copy and the interrupt thread
+// in munmap (a core dump; 2 of 10 test_basic runs over memif, at a peer's exit). So while a
+// memif port is open, the interrupt thread is parked in an alarm of ours, and let go for a
+// moment once a millisecond, only when no burst runs; a burst on a memif port runs only while
+// it is parked (a turn that finds it free does no I/O on those ports). A control message (a
+// connect, a disconnect, our own start and stop) waits at most about a millisecond.
+namespace park {
+constexpr auto kParked = std::chrono::milliseconds(1);
+constexpr std::uint64_t kFreeUs = 20;  // between two parks: its epoll round, pending alarms
+std::atomic<int> bursting{0};    // bursts on memif ports running now
+std::atomic<bool> parked{false};
+std::atomic<int> ports{0};       // memif ports open
+std::atomic<bool> armed{false};  // the park alarm is set or running
+std::atomic<bool> off{false};    // the alarm could not be set: bursts run unguarded
+
+void hold(void*);
+
+void arm() {
+  if (ports.load() > 0 && !armed.exchange(true) && rte_eal_alarm_set(1, hold, nullptr) != 0) {
+    off.store(true);  // no alarm (out of memory): bursts as before, rather than none at all
+    armed.store(false);
+  }
+}
+
+void hold(void*) {
+  if (ports.load() == 0) {  // the last memif port closed
+    armed.store(false);
+    arm();  // unless one opened meanwhile
+    return;
+  }
+  parked.store(true);
+  std::this_thread::sleep_for(kParked);
+  for (;;) {
+    parked.store(false);
+    if (bursting.load() == 0) break;  // else a burst began before it saw parked go false
+    parked.store(true);
+    std::this_thread::yield();  // a burst takes microseconds
+  }
+  if (rte_eal_alarm_set(kFreeUs, hold, nullptr) != 0) {
+    off.store(true);
+    armed.store(false);
+  }
+}
+
+// A burst on a memif port may run while a Ticket says ok().
+class Ticket {
+ public:
+  explicit Ticket(bool guarded) {
+    if (!guarded || off.load(std::memory_order_relaxed)) return;
+    ok_ = false;
+    if (!parked.load()) return;
+    bursting.fetch_add(1);
+    entered_ = true;
+    // Dekker with hold(), which stores parked=false and then reads bursting: this adds to
+    // bursting and then reads parked. Sequentially consistent, one of the two sees the other.
+    ok_ = parked.load();
+  }
+  ~Ticket() {
+    if (entered_) bursting.fetch_sub(1);
+  }
+  Ticket(const Ticket&) = delete;
+  Ticket& operator=(const Ticket&) = delete;
+  bool ok() const noexcept { return ok_; }
+
+ private:
+  bool entered_ = false;
+  bool ok_ = true;
+};
+}  // namespace park
+
 // Runs `fn` on the EAL's interrupt thread and waits for it. Some virtual devices (memif) handle
 // their control channel there: a peer's connect or disconnect message runs the driver's
 // callbacks on that thread, and a port started, stopped or closed from another thread at the
@@ -219,6 +291,13 @@ Result<std::unique_ptr<Port>> Port::open(const Eal& eal, const PortConfig& confi
     port->stopped_ = true;
     port->start_error_ = port_name + ": start failed: " + dpdk_says(r) + " (will retry)";
   }
+  rte_eth_dev_info info{};
+  if (rte_eth_dev_info_get(config.port, &info) == 0 && info.driver_name != nullptr &&
+      std::string_view(info.driver_name) == "net_memif") {
+    port->memif_ = true;
+    park::ports.fetch_add(1);
+    park::arm();
+  }
   return port;
 }
 
@@ -235,6 +314,7 @@ Port::~Port() {
     if (!stopped_) rte_eth_dev_stop(config_.port);
     rte_eth_dev_close(config_.port);
   });
+  if (memif_) park::ports.fetch_sub(1);  // the parking ends with the last memif port
   rte_mempool_free(tx_pool_);
   rte_mempool_free(rx_pool_);
 }
@@ -263,6 +343,8 @@ std::size_t Port::flush() {
   // A stopped port's burst functions are DPDK's error stubs; a restarting one is the interrupt
   // thread's until it is done.
   if (restarting() || stopped_) return 0;
+  const park::Ticket ticket(memif_);
+  if (!ticket.ok()) return 0;  // the interrupt thread is free: a memif disconnect may run
   std::size_t sent = 0;
   for (std::uint32_t tries = 0; sent < pending_.size() && tries < config_.tx_drain_tries;) {
     const auto n = static_cast<std::uint16_t>(std::min<std::size_t>(config_.burst, pending_.size() - sent));
@@ -281,7 +363,12 @@ std::size_t Port::flush() {
 
 std::size_t Port::receive(FunctionRef<void(std::span<const std::byte>)> on_packet) {
   if (restarting() || stopped_) return 0;
-  const std::uint16_t n = rte_eth_rx_burst(config_.port, 0, rx_.data(), config_.burst);
+  std::uint16_t n = 0;
+  {
+    const park::Ticket ticket(memif_);
+    if (!ticket.ok()) return 0;  // the interrupt thread is free: a memif disconnect may run
+    n = rte_eth_rx_burst(config_.port, 0, rx_.data(), config_.burst);
+  }
   for (std::uint16_t i = 0; i < n; ++i) {
     rte_mbuf* m = rx_[i];
     // One segment per packet: no scatter is configured and every packet fits an mbuf.

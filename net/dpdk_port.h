@@ -119,6 +119,10 @@ class Port {
   // the mbuf goes back to the pool at once, so the RX pool never starves) and returns how many.
   std::size_t receive(FunctionRef<void(std::span<const std::byte>)> on_packet);
 
+  // receive() and flush() on a memif port do nothing (return 0) while the EAL's interrupt
+  // thread is let go to run memif's control messages, about 20 us once a millisecond: memif
+  // unmaps a departed peer's rings there with no lock against a burst (dpdk_port.cpp).
+
   // Whether the link is up (read without waiting; false while restarting).
   bool link_up() const noexcept;
   // Stops and starts the port again: a memif client whose server was not listening yet connects
@@ -157,6 +161,8 @@ class Port {
   // Not started (yet): open() or a restart could not start it. Written by the interrupt thread
   // during a restart, read by the polling thread only when restarting_ is false (acquire).
   bool stopped_ = false;
+  // A memif port: its bursts run only while the interrupt thread is parked (dpdk_port.cpp).
+  bool memif_ = false;
   std::atomic<bool> restarting_{false};
   std::string background_error_;  // as stopped_
   std::string start_error_;

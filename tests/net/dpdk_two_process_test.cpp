@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -157,6 +158,118 @@ TEST(DpdkMemif, TwoProcessesCarryFramesOverAMemifLink) {
   std::filesystem::remove(socket);
   EXPECT_EQ(statuses[0], 0) << "server 1 (memif server role)";
   EXPECT_EQ(statuses[1], 0) << "server 2 (memif client role)";
+}
+
+// memif unmaps a departed peer's rings on the EAL's interrupt thread with no lock against a
+// burst copying into them (DPDK 22.11): a server sending busily when a peer died was killed by
+// SIGSEGV in tx_burst. The sender here is a memif server port sending 1,400-byte packets flat
+// out; peers (memif clients, one process each) connect, take packets for a moment and die by
+// SIGKILL, one after another. The sender must live through every departure (dpdk_port.cpp
+// parks the interrupt thread while bursts run). Without that park it died within a few
+// departures here.
+constexpr int kDepartures = 24;
+volatile std::sig_atomic_t g_stop_sending = 0;  // SIGUSR1: the departures are over
+
+int run_sender(const std::string& vdev, const std::string& prefix, int ready_fd) {
+  std::signal(SIGUSR1, [](int) { g_stop_sending = 1; });
+  const std::vector<std::string> args{"--no-huge", "-m", "128", "--no-pci", "--iova-mode=va",
+                                      "--file-prefix", prefix, "-l", "0", "--no-telemetry",
+                                      "--log-level", "1", "--vdev=" + vdev};
+  auto eal = Eal::init(args);
+  if (!eal) return 2;
+  auto port = Port::open(**eal, PortConfig{});
+  if (!port) return 3;
+  const char ready = 'r';
+  if (::write(ready_fd, &ready, 1) != 1) return 4;
+  ::close(ready_fd);
+  const std::vector<std::byte> packet(1400, std::byte{0x7e});
+  int ups = 0;
+  bool was_up = false;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(50);
+  while (g_stop_sending == 0 && std::chrono::steady_clock::now() < deadline) {
+    while ((*port)->queue(packet)) {}
+    (*port)->flush();
+    (*port)->receive([](std::span<const std::byte>) {});
+    const bool up = (*port)->link_up();
+    if (up && !was_up) ++ups;
+    was_up = up;
+  }
+  std::printf("sender: %d connections, %llu packets sent\n", ups,
+              static_cast<unsigned long long>((*port)->counters().tx_packets));
+  return ups >= kDepartures / 2 ? 0 : 5;  // too few departures to have tested anything
+}
+
+// A memif client that waits for its link, takes packets for 20 ms and dies by SIGKILL; exits 1
+// if its link never came up.
+[[noreturn]] void run_departing_peer(const std::string& vdev, const std::string& prefix) {
+  const std::vector<std::string> args{"--no-huge", "-m", "128", "--no-pci", "--iova-mode=va",
+                                      "--file-prefix", prefix, "-l", "1", "--no-telemetry",
+                                      "--log-level", "1", "--vdev=" + vdev};
+  auto eal = Eal::init(args);
+  if (!eal) ::_exit(2);
+  auto port = Port::open(**eal, PortConfig{});
+  if (!port) ::_exit(3);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+  while (!(*port)->link_up()) {
+    if (std::chrono::steady_clock::now() > give_up) ::_exit(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const auto leave = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+  while (std::chrono::steady_clock::now() < leave) (*port)->receive([](std::span<const std::byte>) {});
+  ::raise(SIGKILL);
+  ::_exit(9);
+}
+
+TEST(DpdkMemif, ASenderOutlivesPeersThatDieMidBurst) {
+  const std::string tag = "fz-memif-depart-" + std::to_string(::getpid());
+  const std::string socket = "/tmp/" + tag + ".sock";
+  std::filesystem::remove(socket);
+  const std::string memif = ",socket=" + socket + ",socket-abstract=no,id=0";
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t sender = ::fork();
+  ASSERT_GE(sender, 0);
+  if (sender == 0) {
+    ::close(ready[0]);
+    ::_exit(run_sender("net_memif0,role=server" + memif, tag + "-s", ready[1]));
+  }
+  ::close(ready[1]);
+  char byte = 0;
+  const bool sender_ready = ::read(ready[0], &byte, 1) == 1;
+  ::close(ready[0]);
+  int connected = 0, sender_status = -1;
+  for (int i = 0; sender_ready && i < kDepartures; ++i) {
+    const pid_t peer = ::fork();
+    ASSERT_GE(peer, 0);
+    if (peer == 0) run_departing_peer("net_memif0,role=client" + memif, tag + "-p");
+    int st = 0;
+    ::waitpid(peer, &st, 0);
+    if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ++connected;
+    for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
+      std::error_code ignored;
+      std::filesystem::remove_all(std::string(base) + tag + "-p", ignored);
+    }
+    int sst = 0;
+    if (::waitpid(sender, &sst, WNOHANG) == sender) {  // it died: stop here
+      sender_status = WIFEXITED(sst) ? WEXITSTATUS(sst) : 128 + WTERMSIG(sst);
+      break;
+    }
+  }
+  if (sender_status == -1) {
+    ::kill(sender, SIGUSR1);
+    int sst = 0;
+    ::waitpid(sender, &sst, 0);  // it leaves at once (or by itself after 50 s)
+    sender_status = WIFEXITED(sst) ? WEXITSTATUS(sst) : 128 + WTERMSIG(sst);
+  }
+  std::filesystem::remove(socket);
+  for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
+    std::error_code ignored;
+    std::filesystem::remove_all(std::string(base) + tag + "-s", ignored);
+  }
+  ASSERT_TRUE(sender_ready) << "the sender did not start (status " << sender_status << ")";
+  EXPECT_EQ(sender_status, 0) << "the sender (128 + 11: SIGSEGV) after " << connected
+                              << " peers came and died";
+  EXPECT_GE(connected, kDepartures / 2) << "too few peers connected to test their departures";
 }
 
 // A shell command's success, quietly.
