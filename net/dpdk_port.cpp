@@ -116,6 +116,10 @@ class Ticket {
     // bursting and then reads parked. Sequentially consistent, one of the two sees the other.
     ok_ = parked.load();
   }
+  // Let go, the interrupt thread may be waiting for this CPU (a busy poller's, which the
+  // scheduler would let it have only after the poller's slice, milliseconds of bursts held
+  // off): give it the CPU now, so that it parks again at once.
+  static void make_way() noexcept { std::this_thread::yield(); }
   ~Ticket() {
     if (entered_) bursting.fetch_sub(1);
   }
@@ -371,7 +375,10 @@ std::size_t Port::flush() {
   // thread's until it is done.
   if (restarting() || stopped_) return 0;
   const park::Ticket ticket(memif_);
-  if (!ticket.ok()) return 0;  // the interrupt thread is free: a memif disconnect may run
+  if (!ticket.ok()) {  // the interrupt thread is let go: a memif disconnect may run
+    park::Ticket::make_way();
+    return 0;
+  }
   std::size_t sent = 0;
   for (std::uint32_t tries = 0; sent < pending_.size() && tries < config_.tx_drain_tries;) {
     const auto n = static_cast<std::uint16_t>(std::min<std::size_t>(config_.burst, pending_.size() - sent));
@@ -393,7 +400,10 @@ std::size_t Port::receive(FunctionRef<void(std::span<const std::byte>)> on_packe
   std::uint16_t n = 0;
   {
     const park::Ticket ticket(memif_);
-    if (!ticket.ok()) return 0;  // the interrupt thread is free: a memif disconnect may run
+    if (!ticket.ok()) {  // the interrupt thread is let go: a memif disconnect may run
+      park::Ticket::make_way();
+      return 0;
+    }
     n = rte_eth_rx_burst(config_.port, 0, rx_.data(), config_.burst);
   }
   for (std::uint16_t i = 0; i < n; ++i) {
