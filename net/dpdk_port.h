@@ -120,10 +120,12 @@ class Port {
   std::size_t receive(FunctionRef<void(std::span<const std::byte>)> on_packet);
 
   // receive() and flush() on a memif port do nothing (return 0) while the EAL's interrupt
-  // thread is let go to run memif's control messages, about 20 us once a millisecond: memif
-  // unmaps a departed peer's rings there with no lock against a burst (dpdk_port.cpp).
+  // thread is let go to run memif's control messages (a few us every 10 ms, every 1 ms while
+  // a memif link is down): memif unmaps a departed peer's rings there with no lock against a
+  // burst (dpdk_port.cpp).
 
-  // Whether the link is up (read without waiting; false while restarting).
+  // Whether the link is up (read without waiting; false while restarting). On a memif port it
+  // also sets the park's pace.
   bool link_up() const noexcept;
   // Stops and starts the port again: a memif client whose server was not listening yet connects
   // only when started, so a link that stays down is restarted (DpdkTransport does it). A start
@@ -163,6 +165,7 @@ class Port {
   bool stopped_ = false;
   // A memif port: its bursts run only while the interrupt thread is parked (dpdk_port.cpp).
   bool memif_ = false;
+  mutable bool seen_down_ = false;  // memif: link_up() last said down (the park's pace)
   std::atomic<bool> restarting_{false};
   std::string background_error_;  // as stopped_
   std::string start_error_;
