@@ -150,9 +150,9 @@ class Ticket {
     // bursting and then reads parked. Sequentially consistent, one of the two sees the other.
     ok_ = parked.load();
   }
-  // Let go, the interrupt thread may be waiting for this CPU (a busy poller's, which the
-  // scheduler would let it have only after the poller's slice, milliseconds of bursts held
-  // off): give it the CPU now, so that it parks again at once.
+  // After a refusal: the interrupt thread, let go, may be waiting for this CPU (a busy
+  // poller's, which the scheduler would give it only after the poller's slice: milliseconds
+  // of bursts held off). Yield it, so that the thread parks again at once.
   static void make_way() noexcept { std::this_thread::yield(); }
   ~Ticket() {
     if (entered_) bursting.fetch_sub(1);

@@ -35,12 +35,24 @@ std::vector<std::byte> frame_of(std::uint64_t from, std::uint32_t k) {
   return f;
 }
 
+// The EAL arguments of a child process: no hugepages, no PCI, `megabytes` of memory, one vdev.
+std::vector<std::string> eal_args(const std::string& prefix, const std::string& vdev,
+                                  const char* cpu, const char* megabytes) {
+  return {"--no-huge", "-m", megabytes, "--no-pci", "--iova-mode=va", "--file-prefix", prefix,
+          "-l", cpu, "--no-telemetry", "--log-level", "1", "--vdev=" + vdev};
+}
+
+// Removes what a child's EAL with this --file-prefix may have left.
+void remove_runtime_dirs(const std::string& prefix) {
+  for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
+    std::error_code ignored;
+    std::filesystem::remove_all(std::string(base) + prefix, ignored);
+  }
+}
+
 // One server in its own process: returns the exit status.
 int run_server(std::uint64_t self, std::uint64_t peer, const std::string& vdev, const std::string& prefix) {
-  const std::vector<std::string> args{
-      "--no-huge", "-m", "256", "--no-pci", "--iova-mode=va", "--file-prefix", prefix, "-l", "0",
-      "--no-telemetry", "--log-level", "1", "--vdev=" + vdev};
-  auto eal = Eal::init(args);
+  auto eal = Eal::init(eal_args(prefix, vdev, "0", "256"));
   if (!eal) {
     std::fprintf(stderr, "server %llu: %s\n", static_cast<unsigned long long>(self), eal.error().to_string().c_str());
     return 2;
@@ -137,12 +149,7 @@ std::vector<int> run_pair(const std::string& tag, const std::string (&vdev)[2], 
       ::waitpid(children[i], nullptr, 0);
     }
   }
-  for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
-    for (int self : {1, 2}) {
-      std::error_code ignored;
-      std::filesystem::remove_all(std::string(base) + tag + "-" + std::to_string(self), ignored);
-    }
-  }
+  for (int self : {1, 2}) remove_runtime_dirs(tag + "-" + std::to_string(self));
   return statuses;
 }
 
@@ -172,10 +179,7 @@ volatile std::sig_atomic_t g_stop_sending = 0;  // SIGUSR1: the departures are o
 
 int run_sender(const std::string& vdev, const std::string& prefix, int ready_fd) {
   std::signal(SIGUSR1, [](int) { g_stop_sending = 1; });
-  const std::vector<std::string> args{"--no-huge", "-m", "128", "--no-pci", "--iova-mode=va",
-                                      "--file-prefix", prefix, "-l", "0", "--no-telemetry",
-                                      "--log-level", "1", "--vdev=" + vdev};
-  auto eal = Eal::init(args);
+  auto eal = Eal::init(eal_args(prefix, vdev, "0", "128"));
   if (!eal) return 2;
   auto port = Port::open(**eal, PortConfig{});
   if (!port) return 3;
@@ -202,10 +206,7 @@ int run_sender(const std::string& vdev, const std::string& prefix, int ready_fd)
 // A memif client that waits for its link, takes packets for 20 ms and dies by SIGKILL; exits 1
 // if its link never came up.
 [[noreturn]] void run_departing_peer(const std::string& vdev, const std::string& prefix) {
-  const std::vector<std::string> args{"--no-huge", "-m", "128", "--no-pci", "--iova-mode=va",
-                                      "--file-prefix", prefix, "-l", "1", "--no-telemetry",
-                                      "--log-level", "1", "--vdev=" + vdev};
-  auto eal = Eal::init(args);
+  auto eal = Eal::init(eal_args(prefix, vdev, "1", "128"));
   if (!eal) ::_exit(2);
   auto port = Port::open(**eal, PortConfig{});
   if (!port) ::_exit(3);
@@ -245,10 +246,7 @@ TEST(DpdkMemif, ASenderOutlivesPeersThatDieMidBurst) {
     int st = 0;
     ::waitpid(peer, &st, 0);
     if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ++connected;
-    for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
-      std::error_code ignored;
-      std::filesystem::remove_all(std::string(base) + tag + "-p", ignored);
-    }
+    remove_runtime_dirs(tag + "-p");
     int sst = 0;
     if (::waitpid(sender, &sst, WNOHANG) == sender) {  // it died: stop here
       sender_status = WIFEXITED(sst) ? WEXITSTATUS(sst) : 128 + WTERMSIG(sst);
@@ -262,10 +260,7 @@ TEST(DpdkMemif, ASenderOutlivesPeersThatDieMidBurst) {
     sender_status = WIFEXITED(sst) ? WEXITSTATUS(sst) : 128 + WTERMSIG(sst);
   }
   std::filesystem::remove(socket);
-  for (const char* base : {"/var/run/dpdk/", "/tmp/dpdk/"}) {
-    std::error_code ignored;
-    std::filesystem::remove_all(std::string(base) + tag + "-s", ignored);
-  }
+  remove_runtime_dirs(tag + "-s");
   ASSERT_TRUE(sender_ready) << "the sender did not start (status " << sender_status << ")";
   EXPECT_EQ(sender_status, 0) << "the sender (128 + 11: SIGSEGV) after " << connected
                               << " peers came and died";
